@@ -1,0 +1,383 @@
+//! Per-bead heaps: a TLSF allocator over extents of the arena.
+//!
+//! Why TLSF (two-level segregated fit, the `rlsf` crate): allocation and free
+//! are O(1), fragmentation is bounded, and it manages memory *we* hand it —
+//! exactly what a heap that must live at arena addresses needs. A bead's heap
+//! is used by the few strings running in that bead, so one lock per heap is
+//! contention-free in practice; per-thread caches would cost memory per bead
+//! (thousands of beads) for no gain.
+//!
+//! Layout of a heap's first extent and of every allocation:
+//!
+//! ```text
+//!  extent 0: | Heap (lock, TLSF index, extent list) | free space managed by TLSF ... |
+//!  extent k: | free space managed by TLSF ......................................... |
+//!
+//!  allocation: | TLSF block header | pad | Header{offset, size} | user bytes ...  |
+//!                                  ^raw                         ^user (aligned)
+//! ```
+//!
+//! `Header::offset` is `user - raw`, which is how `free(user)` finds the TLSF
+//! block without knowing the alignment the block was allocated with (C's
+//! `free` is not told).
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Mutex;
+
+use rlsf::Tlsf;
+
+use crate::owner::OwnerId;
+use crate::reserve::{round_up, Arena, Region, GRANULE};
+use crate::sys::Protection;
+
+const FIRST_EXTENT: usize = 256 << 10;
+const MAX_GROWTH_STEP: usize = 64 << 20;
+const MAX_EXTENTS: usize = 512;
+const HEADER: usize = 16;
+const MIN_ALIGN: usize = 16;
+const MAX_OWNERS: usize = 1 << 20;
+
+type Index = Tlsf<'static, u32, u16, 32, 16>;
+
+#[repr(C)]
+struct Header {
+    offset: usize,
+    size: usize,
+}
+
+struct Inner {
+    tlsf: Index,
+    extents: [Region; MAX_EXTENTS],
+    n_extents: usize,
+    next_step: usize,
+    in_use: usize,
+}
+
+/// A bead's private heap. Lives at the start of its own first extent.
+pub struct Heap {
+    owner: OwnerId,
+    inner: Mutex<Inner>,
+}
+
+/// Counters describing a heap.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HeapStats {
+    /// Bytes requested by live allocations.
+    pub in_use: usize,
+    /// Bytes of arena address space the heap holds.
+    pub reserved: usize,
+}
+
+static HEAPS: AtomicPtr<AtomicPtr<Heap>> = AtomicPtr::new(std::ptr::null_mut());
+
+fn heap_slot(owner: OwnerId) -> Option<&'static AtomicPtr<Heap>> {
+    let mut table = HEAPS.load(Ordering::Acquire);
+    if table.is_null() {
+        let p = crate::sys::map_table(MAX_OWNERS * std::mem::size_of::<AtomicPtr<Heap>>()).ok()?;
+        match HEAPS.compare_exchange(table, p.cast(), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => table = p.cast(),
+            // Another thread installed the table first; ours is a harmless
+            // unused NORESERVE mapping.
+            Err(existing) => table = existing,
+        }
+    }
+    let i = owner as usize;
+    if i == 0 || i >= MAX_OWNERS {
+        return None;
+    }
+    // SAFETY: `i < MAX_OWNERS`, the table holds MAX_OWNERS zeroed AtomicPtrs
+    // and is never unmapped.
+    Some(unsafe { &*table.add(i) })
+}
+
+/// The heap of bead `owner`, created on first use. `None` if the arena is
+/// unavailable or out of space.
+pub fn heap_for(owner: OwnerId) -> Option<&'static Heap> {
+    let slot = heap_slot(owner)?;
+    let h = slot.load(Ordering::Acquire);
+    if !h.is_null() {
+        // SAFETY: non-null slots point at heaps that stay alive until
+        // `Heap::destroy`, which clears the slot first.
+        return Some(unsafe { &*h });
+    }
+    let fresh = Heap::create(owner)?;
+    match slot.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: `fresh` was just initialised by `Heap::create`.
+        Ok(_) => Some(unsafe { &*fresh }),
+        Err(existing) => {
+            // SAFETY: `fresh` lost the race and was never published.
+            unsafe { Heap::release_extents(fresh) };
+            // SAFETY: as for the first load.
+            Some(unsafe { &*existing })
+        }
+    }
+}
+
+impl Heap {
+    fn create(owner: OwnerId) -> Option<*mut Heap> {
+        let arena = Arena::global().ok()?;
+        let region = arena.place(FIRST_EXTENT, GRANULE, owner).ok()?;
+        arena
+            .commit(region.addr, region.len, Protection::ReadWrite)
+            .ok()?;
+        let heap = region.addr as *mut Heap;
+        let mut inner = Inner {
+            tlsf: Tlsf::new(),
+            extents: [Region { addr: 0, len: 0 }; MAX_EXTENTS],
+            n_extents: 1,
+            next_step: FIRST_EXTENT * 2,
+            in_use: 0,
+        };
+        inner.extents[0] = region;
+        let start = round_up(region.addr + std::mem::size_of::<Heap>(), 64);
+        // SAFETY: `heap` points at freshly committed, writable, suitably
+        // aligned (GRANULE) memory owned by this heap alone.
+        unsafe {
+            heap.write(Heap {
+                owner,
+                inner: Mutex::new(inner),
+            })
+        };
+        // SAFETY: as above; the heap was just written.
+        let h = unsafe { &*heap };
+        let mut g = h.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let free = std::ptr::slice_from_raw_parts_mut(start as *mut u8, region.end() - start);
+        // SAFETY: the block is committed memory of this heap's extent, after
+        // the Heap header, and lives as long as the heap.
+        unsafe { g.tlsf.insert_free_block_ptr(NonNull::new(free)?) };
+        drop(g);
+        Some(heap)
+    }
+
+    /// The bead this heap belongs to.
+    pub fn owner(&self) -> OwnerId {
+        self.owner
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> HeapStats {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        HeapStats {
+            in_use: g.in_use,
+            reserved: g.extents[..g.n_extents].iter().map(|r| r.len).sum(),
+        }
+    }
+
+    /// `malloc`: `size` bytes aligned to 16, or null.
+    pub fn allocate(&self, size: usize) -> *mut u8 {
+        self.allocate_aligned(size, MIN_ALIGN)
+    }
+
+    /// `aligned_alloc`/`memalign`: `size` bytes aligned to `align` (a power of
+    /// two), or null.
+    pub fn allocate_aligned(&self, size: usize, align: usize) -> *mut u8 {
+        if !align.is_power_of_two() {
+            return std::ptr::null_mut();
+        }
+        let align = align.max(MIN_ALIGN);
+        let Some(total) = size.checked_add(HEADER + align - MIN_ALIGN) else {
+            return std::ptr::null_mut();
+        };
+        let Ok(layout) = Layout::from_size_align(total, MIN_ALIGN) else {
+            return std::ptr::null_mut();
+        };
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let raw = match g.tlsf.allocate(layout) {
+            Some(p) => p,
+            None => {
+                if !g.grow(self.owner, total) {
+                    return std::ptr::null_mut();
+                }
+                match g.tlsf.allocate(layout) {
+                    Some(p) => p,
+                    None => return std::ptr::null_mut(),
+                }
+            }
+        };
+        g.in_use += size;
+        drop(g);
+        let raw = raw.as_ptr() as usize;
+        let user = round_up(raw + HEADER, align);
+        // SAFETY: `user - HEADER >= raw` and `user + size <= raw + total`, so
+        // the header and the user bytes lie inside the block just allocated;
+        // `user` is 16-aligned so the header is 8-aligned.
+        unsafe {
+            ((user - HEADER) as *mut Header).write(Header {
+                offset: user - raw,
+                size,
+            })
+        };
+        user as *mut u8
+    }
+
+    /// Size requested for a live allocation of this heap.
+    ///
+    /// # Safety
+    /// `ptr` must be a live allocation of some [`Heap`].
+    pub unsafe fn usable_size(ptr: *mut u8) -> usize {
+        // SAFETY: every allocation is preceded by its Header (caller contract).
+        unsafe { (*(ptr as *const Header).sub(1)).size }
+    }
+
+    /// `free`.
+    ///
+    /// # Safety
+    /// `ptr` must be a live allocation of this heap.
+    pub unsafe fn free(&self, ptr: *mut u8) {
+        // SAFETY: caller contract: a live allocation preceded by its Header.
+        let h = unsafe { (ptr as *const Header).sub(1).read() };
+        let raw = ptr as usize - h.offset;
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.in_use -= h.size;
+        // SAFETY: `raw` is the start of a block this heap's TLSF allocated
+        // with alignment MIN_ALIGN (see allocate_aligned).
+        unsafe {
+            g.tlsf
+                .deallocate(NonNull::new_unchecked(raw as *mut u8), MIN_ALIGN)
+        };
+    }
+
+    /// `realloc` of a live allocation (`ptr` non-null) to `size` bytes.
+    ///
+    /// # Safety
+    /// `ptr` must be a live allocation of this heap.
+    pub unsafe fn reallocate(&self, ptr: *mut u8, size: usize) -> *mut u8 {
+        // SAFETY: caller contract.
+        let old = unsafe { (ptr as *const Header).sub(1).read() };
+        let fresh = self.allocate(size);
+        if fresh.is_null() {
+            return fresh;
+        }
+        // SAFETY: both blocks are live, distinct, and at least
+        // min(old.size, size) bytes long.
+        unsafe { std::ptr::copy_nonoverlapping(ptr, fresh, old.size.min(size)) };
+        // SAFETY: caller contract; `ptr` is not used after this.
+        unsafe { self.free(ptr) };
+        fresh
+    }
+
+    /// Returns every extent of the heap of `owner` to the arena.
+    ///
+    /// # Safety
+    /// No allocation of that heap may be used afterwards, and no thread may be
+    /// inside one of its methods.
+    pub unsafe fn destroy(owner: OwnerId) {
+        if let Some(slot) = heap_slot(owner) {
+            let h = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if !h.is_null() {
+                // SAFETY: unpublished above; caller guarantees no users remain.
+                unsafe { Heap::release_extents(h) };
+            }
+        }
+    }
+
+    /// # Safety
+    /// `heap` must be an initialised heap nobody uses any more.
+    unsafe fn release_extents(heap: *mut Heap) {
+        let Ok(arena) = Arena::global() else { return };
+        // SAFETY: caller contract; copy the extent list out before the first
+        // extent (which holds the Heap itself) is released.
+        let (extents, n) = unsafe {
+            let g = (*heap).inner.lock().unwrap_or_else(|e| e.into_inner());
+            (g.extents, g.n_extents)
+        };
+        for r in extents[..n].iter().rev() {
+            // SAFETY: the extents belong to this heap, which nobody uses.
+            unsafe { arena.release(*r) };
+        }
+    }
+}
+
+impl Inner {
+    /// Adds an extent big enough for a `need`-byte block.
+    fn grow(&mut self, owner: OwnerId, need: usize) -> bool {
+        if self.n_extents == MAX_EXTENTS {
+            return false;
+        }
+        let Ok(arena) = Arena::global() else {
+            return false;
+        };
+        // TLSF serves a request from the next size class up (classes are 1/16
+        // of a power of two apart), so an extent must exceed the request by
+        // that much to be usable for it.
+        let len = round_up(need + need / 8 + 4096, GRANULE).max(self.next_step);
+        let Ok(region) = arena.place(len, GRANULE, owner) else {
+            return false;
+        };
+        if arena
+            .commit(region.addr, region.len, Protection::ReadWrite)
+            .is_err()
+        {
+            // SAFETY: the region was never used.
+            unsafe { arena.release(region) };
+            return false;
+        }
+        self.next_step = (self.next_step * 2).min(MAX_GROWTH_STEP);
+        let block = std::ptr::slice_from_raw_parts_mut(region.addr as *mut u8, region.len);
+        let Some(block) = NonNull::new(block) else {
+            return false;
+        };
+        // SAFETY: the extent is committed memory owned by this heap for its
+        // whole life. A pool that directly follows the previous one is
+        // appended (merging the two); otherwise it becomes a new pool.
+        let added = unsafe {
+            let last = self.extents[self.n_extents - 1];
+            if last.end() == region.addr {
+                self.tlsf.append_free_block_ptr(block) > 0
+            } else {
+                self.tlsf.insert_free_block_ptr(block).is_some()
+            }
+        };
+        self.extents[self.n_extents] = region;
+        self.n_extents += 1;
+        added
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocates_frees_and_grows_inside_the_arena() {
+        let arena = Arena::global().unwrap();
+        let owner = arena.new_owner();
+        let heap = heap_for(owner).unwrap();
+        let mut ptrs = Vec::new();
+        for i in 0..2000usize {
+            let p = heap.allocate(100 + i);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % 16, 0);
+            assert_eq!(crate::owner_of(p as usize), Some(owner));
+            // SAFETY: p is a fresh allocation of 100 + i bytes.
+            unsafe { p.write_bytes(i as u8, 100 + i) };
+            ptrs.push(p);
+        }
+        let big = heap.allocate(10 << 20);
+        assert!(!big.is_null(), "heap grows past its first extent");
+        let aligned = heap.allocate_aligned(1000, 4096);
+        assert_eq!(aligned as usize % 4096, 0);
+        // SAFETY: all pointers are live allocations of `heap`.
+        unsafe {
+            assert_eq!(Heap::usable_size(ptrs[10]), 110);
+            let r = heap.reallocate(ptrs[10], 5000);
+            assert_eq!(*r.add(109), 10);
+            ptrs[10] = r;
+            for p in ptrs {
+                heap.free(p);
+            }
+            heap.free(big);
+            heap.free(aligned);
+        }
+        assert_eq!(heap.stats().in_use, 0);
+        // SAFETY: nothing uses the heap any more.
+        unsafe { Heap::destroy(owner) };
+    }
+}

@@ -1,0 +1,244 @@
+//! Reserving the arena and placing regions inside it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use crate::owner::{self, OwnerId};
+use crate::sys::{self, Protection};
+
+/// Where the arena starts. Far below where the kernel puts shared libraries
+/// and stacks (`0x7f..`) and far above PIE executables and the brk heap
+/// (`0x55..`), so it is free in every ordinary process layout.
+pub const ARENA_BASE: usize = 0x2000_0000_0000;
+/// Address space of one node's part of the arena (2^40 bytes, as in Weaves §4.4).
+pub const NODE_SPAN: usize = 1 << 40;
+pub(crate) const GRANULE_SHIFT: u32 = 16;
+/// Placement granularity: every region starts and ends on a 64 KiB boundary,
+/// which keeps the owner table small (16 Mi entries for a node).
+pub const GRANULE: usize = 1 << GRANULE_SHIFT;
+
+const FREE_SLOTS: usize = 4096;
+
+/// Errors from reserving or placing memory in the arena.
+#[derive(Debug, thiserror::Error)]
+pub enum ArenaError {
+    /// the arena range 0x{base:x}..+{span:#x} cannot be reserved: {source}
+    #[error("cannot reserve the arena at 0x{base:x} (+{span:#x} bytes): {source}")]
+    Reserve {
+        base: usize,
+        span: usize,
+        source: std::io::Error,
+    },
+    /// the arena is full
+    #[error("arena exhausted: cannot place {len} more bytes (node span is {NODE_SPAN:#x})")]
+    Exhausted { len: usize },
+    /// mapping memory inside the arena failed
+    #[error("cannot map {len} bytes at 0x{addr:x} in the arena: {source}")]
+    Map {
+        addr: usize,
+        len: usize,
+        source: std::io::Error,
+    },
+}
+
+/// A granule-aligned span of the arena handed to one user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub addr: usize,
+    pub len: usize,
+}
+
+impl Region {
+    pub fn end(&self) -> usize {
+        self.addr + self.len
+    }
+    pub fn contains(&self, addr: usize) -> bool {
+        (self.addr..self.end()).contains(&addr)
+    }
+}
+
+struct Placement {
+    /// Next never-used address.
+    bump: usize,
+    /// Returned regions, reused first-fit. A fixed array so that placing a
+    /// region (which heap growth does from inside `malloc`) never allocates.
+    free: [Region; FREE_SLOTS],
+    free_len: usize,
+}
+
+/// The reserved range and the placement of regions inside it.
+pub struct Arena {
+    placement: Mutex<Placement>,
+    next_owner: AtomicU32,
+}
+
+static GLOBAL: OnceLock<Result<Arena, String>> = OnceLock::new();
+
+impl Arena {
+    /// The process's arena, reserved on first use.
+    pub fn global() -> Result<&'static Arena, ArenaError> {
+        let r = GLOBAL.get_or_init(|| Arena::reserve().map_err(|e| e.to_string()));
+        match r {
+            Ok(a) => Ok(a),
+            Err(msg) => Err(ArenaError::Reserve {
+                base: ARENA_BASE,
+                span: NODE_SPAN,
+                source: std::io::Error::other(msg.clone()),
+            }),
+        }
+    }
+
+    fn reserve() -> Result<Arena, ArenaError> {
+        let err = |source| ArenaError::Reserve {
+            base: ARENA_BASE,
+            span: NODE_SPAN,
+            source,
+        };
+        sys::reserve_fixed(ARENA_BASE, NODE_SPAN).map_err(err)?;
+        owner::install_table().map_err(err)?;
+        Ok(Arena {
+            placement: Mutex::new(Placement {
+                bump: ARENA_BASE,
+                free: [Region { addr: 0, len: 0 }; FREE_SLOTS],
+                free_len: 0,
+            }),
+            next_owner: AtomicU32::new(1),
+        })
+    }
+
+    /// A fresh owner id for a new bead.
+    pub fn new_owner(&self) -> OwnerId {
+        self.next_owner.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Places a region of at least `len` bytes whose start is aligned to
+    /// `align` (a power of two; at least [`GRANULE`]), owned by `owner`
+    /// (0 = no bead). The region is reserved but inaccessible until
+    /// [`Arena::commit`].
+    pub fn place(&self, len: usize, align: usize, owner: OwnerId) -> Result<Region, ArenaError> {
+        let len = round_up(len.max(1), GRANULE);
+        let align = align.max(GRANULE);
+        let mut p = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        let free_len = p.free_len;
+        // First fit among returned regions with a suitable start.
+        for i in 0..free_len {
+            let f = p.free[i];
+            let start = round_up(f.addr, align);
+            if start + len <= f.end() {
+                // Keep the unused tail (and head, if any) in the list.
+                let tail = Region {
+                    addr: start + len,
+                    len: f.end() - (start + len),
+                };
+                let head = Region {
+                    addr: f.addr,
+                    len: start - f.addr,
+                };
+                p.free[i] = p.free[p.free_len - 1];
+                p.free_len -= 1;
+                for rest in [head, tail] {
+                    if rest.len > 0 && p.free_len < FREE_SLOTS {
+                        let n = p.free_len;
+                        p.free[n] = rest;
+                        p.free_len += 1;
+                    }
+                }
+                drop(p);
+                let r = Region { addr: start, len };
+                owner::set_owner(r.addr, r.len, owner);
+                return Ok(r);
+            }
+        }
+        let start = round_up(p.bump, align);
+        if start + len > ARENA_BASE + NODE_SPAN {
+            return Err(ArenaError::Exhausted { len });
+        }
+        p.bump = start + len;
+        drop(p);
+        let r = Region { addr: start, len };
+        owner::set_owner(r.addr, r.len, owner);
+        Ok(r)
+    }
+
+    /// Makes `[addr, addr+len)` (inside a placed region) fresh zeroed memory
+    /// with protection `prot`. Pages are committed by the kernel on first touch.
+    pub fn commit(&self, addr: usize, len: usize, prot: Protection) -> Result<(), ArenaError> {
+        debug_assert!((ARENA_BASE..ARENA_BASE + NODE_SPAN).contains(&addr));
+        // SAFETY: the range lies in the arena, which this process reserved, and
+        // callers only commit ranges of regions they were given.
+        unsafe { sys::map_anonymous(addr, len, prot) }.map_err(|source| ArenaError::Map {
+            addr,
+            len,
+            source,
+        })
+    }
+
+    /// Returns a region: its memory is discarded and its addresses reused.
+    ///
+    /// # Safety
+    /// Nothing may use the region's memory afterwards.
+    pub unsafe fn release(&self, region: Region) {
+        // SAFETY: the region was placed by this arena, and the caller promises
+        // nothing uses it any more.
+        let _ = unsafe { sys::map_anonymous(region.addr, region.len, Protection::None) };
+        owner::set_owner(region.addr, region.len, 0);
+        let mut p = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        if p.free_len < FREE_SLOTS {
+            let n = p.free_len;
+            p.free[n] = region;
+            p.free_len += 1;
+        }
+    }
+
+    /// Records `owner` as the owner of a placed region.
+    pub fn set_owner(&self, region: Region, owner: OwnerId) {
+        owner::set_owner(region.addr, region.len, owner);
+    }
+
+    /// Bytes of address space handed out so far (high-water mark).
+    pub fn placed_bytes(&self) -> usize {
+        self.placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bump
+            - ARENA_BASE
+    }
+}
+
+pub(crate) fn round_up(x: usize, align: usize) -> usize {
+    (x + align - 1) & !(align - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_aligned_owned_regions_and_reuses_released_ones() {
+        let arena = Arena::global().expect("arena");
+        let id = arena.new_owner();
+        let r = arena.place(100, GRANULE, id).unwrap();
+        assert_eq!(r.addr % GRANULE, 0);
+        assert_eq!(r.len, GRANULE);
+        assert_eq!(crate::owner_of(r.addr + 5), Some(id));
+        arena.commit(r.addr, r.len, Protection::ReadWrite).unwrap();
+        // SAFETY: the region was just committed read-write and is ours.
+        unsafe { *(r.addr as *mut u64) = 42 };
+        let big = arena.place(3 * GRANULE, 4 * GRANULE, id).unwrap();
+        assert_eq!(big.addr % (4 * GRANULE), 0);
+        // SAFETY: nothing uses `r` any more.
+        unsafe { arena.release(r) };
+        assert_eq!(crate::owner_of(r.addr), None);
+        let again = arena.place(GRANULE, GRANULE, id + 1).unwrap();
+        assert_eq!(again.addr, r.addr, "released region is reused first");
+        arena
+            .commit(again.addr, again.len, Protection::ReadWrite)
+            .unwrap();
+        // SAFETY: committed read-write just above.
+        assert_eq!(
+            unsafe { *(again.addr as *const u64) },
+            0,
+            "reused memory is zeroed"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! Exports the runtime's interposed symbols from the `weaves` executable, so
+//! that the system loader binds every shared library (libc's own `fopen`,
+//! libstdc++'s `operator new`, libgfortran's `STOP`) to them. The list must
+//! match `weaves_interpose::GLOBAL_EXPORTS` (a test checks it).
+
+const EXPORTS: &[&str] = &[
+    "malloc",
+    "free",
+    "calloc",
+    "realloc",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "malloc_usable_size",
+    "exit",
+    "dl_iterate_phdr",
+];
+
+fn main() {
+    for name in EXPORTS {
+        println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol={name}");
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,117 @@
+//! `weaves`: run compositions of unmodified compiled modules.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+#[derive(Parser)]
+#[command(
+    name = "weaves",
+    version,
+    about = "Load unmodified ELF modules many times into one process, wire them into weaves, run strings through them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a tapestry until every string ends; exit 0 iff every string returned 0.
+    Run {
+        /// The tapestry file (TOML).
+        tapestry: PathBuf,
+        /// Print build timings (bead instantiation) to stderr.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Build the bundled example modules with the system C compiler and run the showcase.
+    Demo {
+        /// Where to build the examples (default: the user's cache directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// List running tapestries.
+    Ps {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one running tapestry.
+    Inspect {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Built-in benchmarks printing ratios against their baselines.
+    Bench {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    // Keep the interposed definitions in the binary (see build.rs).
+    std::hint::black_box(weaves_interpose::link_exports());
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { tapestry, stats } => run(&tapestry, stats),
+        Command::Demo { dir } => demo::run(dir),
+        Command::Ps { .. } => Err("not supported: `weaves ps` needs the monitor (control socket), which is not implemented yet".into()),
+        Command::Inspect { .. } => Err("not supported: `weaves inspect` needs the monitor (control socket), which is not implemented yet".into()),
+        Command::Bench { name, .. } => Err(format!("not supported: benchmark `{name}`: no built-in benchmarks are implemented yet")),
+    };
+    match result {
+        Ok(code) => exit_code(code),
+        Err(message) => {
+            eprintln!("weaves: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn exit_code(status: i32) -> ExitCode {
+    match status {
+        0 => ExitCode::SUCCESS,
+        s if (1..=255).contains(&s) => ExitCode::from(s as u8),
+        _ => ExitCode::from(1),
+    }
+}
+
+/// Builds and runs a tapestry; returns the exit status for the process.
+pub(crate) fn run(path: &std::path::Path, stats: bool) -> Result<i32, String> {
+    let plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
+    let mut tapestry = weaves_tapestry::Tapestry::build(plan).map_err(|e| e.to_string())?;
+    if stats {
+        let s = tapestry.stats();
+        eprintln!(
+            "weaves: {} beads instantiated in {:.3} ms ({:.1} µs per bead: map {:.1} µs, bind {:.1} µs, relocate {:.1} µs, init {:.1} µs)",
+            s.beads,
+            (s.map + s.bind + s.relocate + s.init).as_secs_f64() * 1e3,
+            s.per_bead().as_secs_f64() * 1e6,
+            s.map.as_secs_f64() * 1e6 / s.beads.max(1) as f64,
+            s.bind.as_secs_f64() * 1e6 / s.beads.max(1) as f64,
+            s.relocate.as_secs_f64() * 1e6 / s.beads.max(1) as f64,
+            s.init.as_secs_f64() * 1e6 / s.beads.max(1) as f64,
+        );
+    }
+    let report = tapestry.run().map_err(|e| e.to_string())?;
+    for s in &report.strings {
+        if s.status != 0 {
+            let how = if s.exited {
+                "exited with status"
+            } else {
+                "returned"
+            };
+            eprintln!(
+                "weaves: string `{}` (weave `{}`) {how} {}",
+                s.name, s.weave, s.status
+            );
+        }
+    }
+    // C stdio of the beads is flushed by the process's exit.
+    Ok(report.exit_status())
+}

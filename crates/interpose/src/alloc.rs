@@ -1,0 +1,191 @@
+//! The `malloc` family, routed to per-bead heaps.
+//!
+//! Allocation entry points are tiny assembly shims that append the caller's
+//! return address as an extra argument and jump to the Rust implementation:
+//! Rust has no stable way to read its own return address, and the return
+//! address is what tells us which bead's code is asking.
+//!
+//! ```text
+//!  malloc(size)             -> malloc_from(size, ret)
+//!  calloc(n, size)          -> calloc_from(n, size, ret)
+//!  realloc(p, size)         -> realloc_from(p, size, ret)
+//!  posix_memalign(pp, a, s) -> posix_memalign_from(pp, a, s, ret)
+//!  aligned_alloc(a, s), memalign(a, s) -> memalign_from(a, s, ret)
+//!  valloc(s), pvalloc(s)    -> valloc_from(s, ret)
+//! ```
+
+use weaves_arena::{heap_for, owner_of, Heap};
+
+extern "C" {
+    fn __libc_malloc(size: usize) -> *mut u8;
+    fn __libc_free(p: *mut u8);
+    fn __libc_calloc(n: usize, size: usize) -> *mut u8;
+    fn __libc_realloc(p: *mut u8, size: usize) -> *mut u8;
+    fn __libc_memalign(align: usize, size: usize) -> *mut u8;
+}
+
+macro_rules! shim {
+    ($name:literal, $reg:literal, $target:ident) => {
+        std::arch::global_asm!(
+            concat!(".globl ", $name),
+            concat!(".type ", $name, ",@function"),
+            concat!($name, ":"),
+            concat!("mov ", $reg, ", qword ptr [rsp]"),
+            "jmp {target}",
+            concat!(".size ", $name, ", . - ", $name),
+            target = sym $target,
+        );
+    };
+}
+
+shim!("malloc", "rsi", malloc_from);
+shim!("calloc", "rdx", calloc_from);
+shim!("realloc", "rdx", realloc_from);
+shim!("posix_memalign", "rcx", posix_memalign_from);
+shim!("aligned_alloc", "rdx", memalign_from);
+shim!("memalign", "rdx", memalign_from);
+shim!("valloc", "rsi", valloc_from);
+shim!("pvalloc", "rsi", pvalloc_from);
+
+/// The heap an allocation requested from `ret` should come from, or `None`
+/// for the C library's heap.
+#[inline]
+fn heap_for_caller(ret: usize) -> Option<&'static Heap> {
+    if let Some(owner) = owner_of(ret) {
+        return heap_for(owner);
+    }
+    match weaves_strings::acting_bead() {
+        0 => None,
+        owner => heap_for(owner),
+    }
+}
+
+fn set_enomem(p: *mut u8) -> *mut u8 {
+    if p.is_null() {
+        // SAFETY: errno is thread-local and always writable.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+    }
+    p
+}
+
+extern "C" fn malloc_from(size: usize, ret: usize) -> *mut u8 {
+    match heap_for_caller(ret) {
+        Some(h) => set_enomem(h.allocate(size)),
+        // SAFETY: plain forwarding to the C library's allocator.
+        None => unsafe { __libc_malloc(size) },
+    }
+}
+
+extern "C" fn calloc_from(n: usize, size: usize, ret: usize) -> *mut u8 {
+    match heap_for_caller(ret) {
+        Some(h) => {
+            let Some(total) = n.checked_mul(size) else {
+                return set_enomem(std::ptr::null_mut());
+            };
+            let p = set_enomem(h.allocate(total));
+            if !p.is_null() {
+                // SAFETY: `p` is a fresh allocation of `total` bytes (TLSF
+                // reuses freed blocks, so it must be zeroed).
+                unsafe { std::ptr::write_bytes(p, 0, total) };
+            }
+            p
+        }
+        // SAFETY: plain forwarding.
+        None => unsafe { __libc_calloc(n, size) },
+    }
+}
+
+extern "C" fn realloc_from(p: *mut u8, size: usize, ret: usize) -> *mut u8 {
+    if p.is_null() {
+        return malloc_from(size, ret);
+    }
+    match owner_of(p as usize).and_then(heap_for) {
+        Some(h) => {
+            if size == 0 {
+                // SAFETY: `p` is a live allocation of `h` (it lies in `h`'s
+                // extents; C requires realloc's argument to be live).
+                unsafe { h.free(p) };
+                return std::ptr::null_mut();
+            }
+            // SAFETY: as above.
+            set_enomem(unsafe { h.reallocate(p, size) })
+        }
+        // SAFETY: `p` is not arena memory, so the C library allocated it.
+        None => unsafe { __libc_realloc(p, size) },
+    }
+}
+
+extern "C" fn memalign_from(align: usize, size: usize, ret: usize) -> *mut u8 {
+    match heap_for_caller(ret) {
+        Some(h) => set_enomem(h.allocate_aligned(size, align)),
+        // SAFETY: plain forwarding.
+        None => unsafe { __libc_memalign(align, size) },
+    }
+}
+
+extern "C" fn posix_memalign_from(out: *mut *mut u8, align: usize, size: usize, ret: usize) -> i32 {
+    if !align.is_power_of_two() || align % std::mem::size_of::<usize>() != 0 {
+        return libc::EINVAL;
+    }
+    let p = memalign_from(align, size, ret);
+    if p.is_null() {
+        return libc::ENOMEM;
+    }
+    // SAFETY: C requires `out` to point to writable storage for a pointer.
+    unsafe { *out = p };
+    0
+}
+
+extern "C" fn valloc_from(size: usize, ret: usize) -> *mut u8 {
+    memalign_from(weaves_arena::page_size(), size, ret)
+}
+
+extern "C" fn pvalloc_from(size: usize, ret: usize) -> *mut u8 {
+    let page = weaves_arena::page_size();
+    memalign_from(page, size.div_ceil(page).max(1) * page, ret)
+}
+
+/// `free`: by the address freed, to its bead's heap or the C library.
+///
+/// # Safety
+/// As for C's `free`.
+#[no_mangle]
+pub unsafe extern "C" fn free(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
+    match owner_of(p as usize).and_then(heap_for) {
+        // SAFETY: `p` lies in the extents of `h`, so `h` allocated it.
+        Some(h) => unsafe { h.free(p) },
+        // SAFETY: not arena memory: the C library allocated it.
+        None => unsafe { __libc_free(p) },
+    }
+}
+
+/// `malloc_usable_size`.
+///
+/// # Safety
+/// As for glibc's `malloc_usable_size`.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut u8) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    if owner_of(p as usize).is_some() {
+        // SAFETY: arena heap memory handed out by a Heap.
+        return unsafe { Heap::usable_size(p) };
+    }
+    // SAFETY: C library memory.
+    unsafe { (crate::real::real().malloc_usable_size)(p.cast()) }
+}
+
+extern "C" {
+    pub(crate) fn malloc(size: usize) -> *mut u8;
+    pub(crate) fn calloc(n: usize, size: usize) -> *mut u8;
+    pub(crate) fn realloc(p: *mut u8, size: usize) -> *mut u8;
+    pub(crate) fn posix_memalign(out: *mut *mut u8, align: usize, size: usize) -> i32;
+    pub(crate) fn aligned_alloc(align: usize, size: usize) -> *mut u8;
+    pub(crate) fn memalign(align: usize, size: usize) -> *mut u8;
+    pub(crate) fn valloc(size: usize) -> *mut u8;
+    pub(crate) fn pvalloc(size: usize) -> *mut u8;
+}

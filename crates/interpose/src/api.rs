@@ -1,0 +1,100 @@
+//! `include/weaves.h` for weave-aware modules, and per-string environment.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::sync::Mutex;
+
+use weaves_strings::{current, RuntimeSection};
+
+use crate::real::real;
+
+/// `int wv_string_id(void)`: the running string's id (0 outside strings).
+pub(crate) extern "C" fn wv_string_id() -> i32 {
+    current().map_or(0, |c| c.info.id as i32)
+}
+
+static NAMES: Mutex<Option<HashMap<String, CString>>> = Mutex::new(None);
+
+fn interned(s: &str) -> *const libc::c_char {
+    let _rt = RuntimeSection::enter();
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let map = names.get_or_insert_with(HashMap::new);
+    // CStrings are never removed, so the pointer stays valid for the process.
+    map.entry(s.to_owned())
+        .or_insert_with(|| CString::new(s.replace('\0', "")).unwrap_or_default())
+        .as_ptr()
+}
+
+/// `const char *wv_weave_name(void)`: the running string's weave.
+pub(crate) extern "C" fn wv_weave_name() -> *const libc::c_char {
+    match current() {
+        Some(c) => interned(&c.info.weave),
+        None => std::ptr::null(),
+    }
+}
+
+std::arch::global_asm!(
+    ".globl weaves_wv_bead_name",
+    ".hidden weaves_wv_bead_name",
+    "weaves_wv_bead_name:",
+    "mov rdi, qword ptr [rsp]",
+    "jmp {imp}",
+    imp = sym bead_name_from,
+);
+
+extern "C" {
+    /// `const char *wv_bead_name(void)`: the bead whose code called it.
+    pub(crate) fn weaves_wv_bead_name() -> *const libc::c_char;
+}
+
+extern "C" fn bead_name_from(ret: u64) -> *const libc::c_char {
+    let _rt = RuntimeSection::enter();
+    crate::phdr::bead_name_at(ret).unwrap_or(std::ptr::null())
+}
+
+/// `void wv_yield(void)`: lets other strings run.
+pub(crate) extern "C" fn wv_yield() {
+    std::thread::yield_now();
+}
+
+pub(crate) unsafe extern "C" fn getenv(name: *const libc::c_char) -> *const libc::c_char {
+    match current() {
+        // SAFETY: C passes a NUL-terminated name.
+        Some(c) if !name.is_null() => c.getenv(unsafe { CStr::from_ptr(name) }),
+        // SAFETY: outside strings, the process environment.
+        _ => unsafe { (real().getenv)(name) },
+    }
+}
+
+pub(crate) unsafe extern "C" fn setenv(
+    name: *const libc::c_char,
+    value: *const libc::c_char,
+    overwrite: i32,
+) -> i32 {
+    let Some(c) = current() else {
+        // SAFETY: outside strings, the process environment.
+        return unsafe { libc::setenv(name, value, overwrite) };
+    };
+    // SAFETY: C passes NUL-terminated strings.
+    let (n, v) = unsafe { (CStr::from_ptr(name), CStr::from_ptr(value)) };
+    if n.is_empty() || n.to_bytes().contains(&b'=') {
+        // SAFETY: errno is thread-local.
+        unsafe { *libc::__errno_location() = libc::EINVAL };
+        return -1;
+    }
+    let _rt = RuntimeSection::enter();
+    c.setenv(n, Some(v), overwrite != 0);
+    0
+}
+
+pub(crate) unsafe extern "C" fn unsetenv(name: *const libc::c_char) -> i32 {
+    let Some(c) = current() else {
+        // SAFETY: outside strings, the process environment.
+        return unsafe { libc::unsetenv(name) };
+    };
+    // SAFETY: C passes a NUL-terminated string.
+    let n = unsafe { CStr::from_ptr(name) };
+    let _rt = RuntimeSection::enter();
+    c.setenv(n, None, true);
+    0
+}

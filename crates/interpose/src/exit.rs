@@ -1,0 +1,111 @@
+//! Ending strings instead of the process, and exit handlers per bead.
+//!
+//! * `exit`, `_exit`, `_Exit` called by bead code (or by a system library
+//!   for it, like libgfortran's `STOP`) end the *string* with that status.
+//!   Called outside any string they end the process as usual.
+//! * Handlers registered with `__cxa_atexit`/`atexit` by a bead — C++
+//!   static destructors, `atexit` calls — belong to that bead and run when the
+//!   bead is finalised (end of the tapestry, or removal of the bead), in
+//!   reverse order of registration, exactly like a `dlclose`d library's.
+//! * `__cxa_thread_atexit_impl` handlers (C++ `thread_local`, Rust std TLS
+//!   destructors) belong to the string and run when it ends.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use weaves_arena::{owner_of, OwnerId};
+use weaves_strings::{acting_bead, current, exit_current, RuntimeSection};
+
+use crate::real::real;
+
+type Handler = (usize, usize);
+
+static HANDLERS: Mutex<Option<HashMap<OwnerId, Vec<Handler>>>> = Mutex::new(None);
+
+/// `exit`: ends the current string, or the process outside strings.
+///
+/// # Safety
+/// As for C's `exit`.
+#[no_mangle]
+pub unsafe extern "C" fn exit(status: i32) -> ! {
+    exit_current(status);
+    // SAFETY: not in a string: this is the process's own exit.
+    unsafe { (real().exit)(status) }
+}
+
+pub(crate) unsafe extern "C" fn bead_exit_immediately(status: i32) -> ! {
+    exit_current(status);
+    // SAFETY: not in a string: end the process without handlers, as `_exit`.
+    unsafe { libc::_exit(status) }
+}
+
+fn bead_of(dso: usize) -> OwnerId {
+    owner_of(dso).unwrap_or_else(acting_bead)
+}
+
+pub(crate) unsafe extern "C" fn cxa_atexit(func: usize, arg: usize, dso: usize) -> i32 {
+    let owner = bead_of(dso);
+    if owner == 0 {
+        // SAFETY: not a bead's registration: forward unchanged.
+        return unsafe { (real().cxa_atexit)(func, arg, dso) };
+    }
+    let _rt = RuntimeSection::enter();
+    let mut h = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
+    h.get_or_insert_with(HashMap::new)
+        .entry(owner)
+        .or_default()
+        .push((func, arg));
+    0
+}
+
+pub(crate) unsafe extern "C" fn atexit(func: usize) -> i32 {
+    // SAFETY: same contract, with the calling bead as the owner.
+    unsafe { cxa_atexit(func, 0, 0) }
+}
+
+pub(crate) unsafe extern "C" fn cxa_finalize(dso: usize) {
+    match owner_of(dso) {
+        Some(owner) => finalize_bead(owner),
+        // SAFETY: not a bead: forward unchanged.
+        None => unsafe { (real().cxa_finalize)(dso) },
+    }
+}
+
+pub(crate) unsafe extern "C" fn cxa_thread_atexit_impl(func: usize, obj: usize, dso: usize) -> i32 {
+    match current() {
+        Some(ctx) if owner_of(dso).is_some() || dso == 0 => {
+            let _rt = RuntimeSection::enter();
+            ctx.on_thread_exit(func, obj);
+            0
+        }
+        // SAFETY: not a bead's registration: forward unchanged.
+        _ => unsafe { (real().cxa_thread_atexit_impl)(func, obj, dso) },
+    }
+}
+
+/// Runs the exit handlers bead `owner` registered, latest first (including
+/// any registered while they run).
+pub fn finalize_bead(owner: OwnerId) {
+    loop {
+        let next = {
+            let _rt = RuntimeSection::enter();
+            let mut h = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
+            h.as_mut()
+                .and_then(|m| m.get_mut(&owner))
+                .and_then(Vec::pop)
+        };
+        let Some((func, arg)) = next else { break };
+        // SAFETY: registered by the bead as `void (*)(void *)` with `arg`;
+        // the bead is still mapped (finalisation precedes unmapping).
+        let f: extern "C" fn(usize) = unsafe { std::mem::transmute(func) };
+        f(arg);
+    }
+}
+
+/// Drops whatever bead `owner` still had registered (after finalisation).
+pub fn forget_bead(owner: OwnerId) {
+    let _rt = RuntimeSection::enter();
+    if let Some(m) = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        m.remove(&owner);
+    }
+}

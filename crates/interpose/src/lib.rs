@@ -1,0 +1,51 @@
+//! # Interposition: what beads call instead of the C library
+//!
+//! Some functions cannot keep their C library meaning inside a tapestry:
+//! `malloc` must allocate from the calling bead's heap inside the arena,
+//! `exit` must end the string rather than the process, `__tls_get_addr` must
+//! find the string's copy of a bead's thread-local variables, `getenv` must
+//! read the string's own environment.
+//!
+//! ## Two paths, one set of functions
+//!
+//! 1. **Direct**: a bead's own undefined references are bound by the binder,
+//!    which consults [`lookup`] after the weave's beads and before the system
+//!    libraries.
+//! 2. **On a bead's behalf**: system libraries call `malloc` for the bead
+//!    (libstdc++'s `operator new`, glibc's `fopen`/`strdup`), `exit` (a
+//!    Fortran `STOP` in libgfortran), `dl_iterate_phdr` (the unwinder, to find
+//!    a bead's `.eh_frame` when a C++ exception crosses bead code). Binding
+//!    the bead's imports misses those, so the `weaves` executable itself
+//!    *defines* these symbols ([`GLOBAL_EXPORTS`], exported by the binary's
+//!    link arguments): the system loader then binds every library to them.
+//!    Each one dispatches on who is calling — a bead's code (its return
+//!    address lies in the arena), a string (the thread's current context) or
+//!    the runtime/host (passed through to the C library).
+//!
+//! We chose exporting from the executable over loading a private copy of
+//! libc/libstdc++/libgfortran per weave: one copy of each system library
+//! keeps their global state (stdio buffers, Fortran unit tables, locale)
+//! coherent across beads that share a terminal, costs no memory per bead, and
+//! keeps bead instantiation in microseconds.
+//!
+//! ## Which heap?
+//!
+//! The malloc shims pass their own return address along: if it lies in a
+//! bead's text (arena), the memory comes from that bead's heap; otherwise
+//! (a system library acting for someone) from the heap of the running
+//! string's home bead; outside strings, from the C library. `free` and
+//! `realloc` route by the address being freed.
+
+mod alloc;
+mod api;
+mod exit;
+mod phdr;
+mod real;
+mod table;
+mod tls;
+
+pub use exit::{finalize_bead, forget_bead};
+pub use phdr::{register_bead, unregister_bead, BeadRecord};
+pub use real::init;
+pub use table::{link_exports, lookup, GLOBAL_EXPORTS};
+pub use tls::{host_static_tls_offset, tls_resolvers};

@@ -1,0 +1,153 @@
+//! `dl_iterate_phdr` that also reports beads.
+//!
+//! The unwinder (libgcc's `_Unwind_Find_FDE`, used by C++ exceptions, Rust
+//! panics and backtraces) finds the `.eh_frame` of the code a frame belongs
+//! to by walking `dl_iterate_phdr`. Beads are not known to the system loader,
+//! so after the host's objects we report every bead: its base, its module's
+//! program headers (`PT_GNU_EH_FRAME` among them) and its name. The
+//! `dlpi_adds`/`dlpi_subs` counters include bead additions and removals so
+//! that the unwinder's cache notices when beads come and go.
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use weaves_arena::OwnerId;
+use weaves_strings::RuntimeSection;
+
+use crate::real::real;
+
+/// What `dl_iterate_phdr` reports for one bead.
+#[derive(Clone)]
+pub struct BeadRecord {
+    pub owner: OwnerId,
+    pub name: CString,
+    pub base: u64,
+    pub phdr: *const u8,
+    pub phnum: usize,
+}
+
+// SAFETY: `phdr` points into a module's immutable program header copy that
+// lives as long as the module, which outlives the record.
+unsafe impl Send for BeadRecord {}
+// SAFETY: as above; the record is never mutated through the pointer.
+unsafe impl Sync for BeadRecord {}
+
+static BEADS: RwLock<Vec<BeadRecord>> = RwLock::new(Vec::new());
+static ADDS: AtomicU64 = AtomicU64::new(0);
+static SUBS: AtomicU64 = AtomicU64::new(0);
+
+/// Makes a bead visible to `dl_iterate_phdr` (and so to the unwinder).
+pub fn register_bead(record: BeadRecord) {
+    let _rt = RuntimeSection::enter();
+    BEADS
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(record);
+    ADDS.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Hides a bead again (it is being removed).
+pub fn unregister_bead(owner: OwnerId) {
+    let _rt = RuntimeSection::enter();
+    BEADS
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|b| b.owner != owner);
+    SUBS.fetch_add(1, Ordering::AcqRel);
+}
+
+type Callback = unsafe extern "C" fn(*mut libc::dl_phdr_info, usize, *mut libc::c_void) -> i32;
+
+struct Relay {
+    callback: Callback,
+    data: *mut libc::c_void,
+    host_adds: u64,
+    host_subs: u64,
+}
+
+unsafe extern "C" fn relay(
+    info: *mut libc::dl_phdr_info,
+    size: usize,
+    data: *mut libc::c_void,
+) -> i32 {
+    // SAFETY: `data` is the Relay passed to the real dl_iterate_phdr below,
+    // alive for the whole iteration; `info` is glibc's valid record of `size`
+    // bytes.
+    unsafe {
+        let relay = &mut *(data as *mut Relay);
+        let mut copy = *info;
+        relay.host_adds = copy.dlpi_adds;
+        relay.host_subs = copy.dlpi_subs;
+        copy.dlpi_adds += ADDS.load(Ordering::Acquire);
+        copy.dlpi_subs += SUBS.load(Ordering::Acquire);
+        (relay.callback)(
+            &mut copy,
+            size.min(std::mem::size_of::<libc::dl_phdr_info>()),
+            relay.data,
+        )
+    }
+}
+
+/// `dl_iterate_phdr`: the host's objects, then every bead.
+///
+/// # Safety
+/// As for glibc's `dl_iterate_phdr`.
+#[no_mangle]
+pub unsafe extern "C" fn dl_iterate_phdr(
+    callback: Option<Callback>,
+    data: *mut libc::c_void,
+) -> i32 {
+    let Some(callback) = callback else { return 0 };
+    let mut r = Relay {
+        callback,
+        data,
+        host_adds: 0,
+        host_subs: 0,
+    };
+    // SAFETY: forwarding with our relay, which calls the user's callback
+    // with an adjusted copy of each record.
+    let rc = unsafe { (real().dl_iterate_phdr)(Some(relay), (&mut r as *mut Relay).cast()) };
+    if rc != 0 {
+        return rc;
+    }
+    let beads = {
+        let _rt = RuntimeSection::enter();
+        BEADS.read().unwrap_or_else(|e| e.into_inner()).clone()
+    };
+    let (adds, subs) = (
+        r.host_adds + ADDS.load(Ordering::Acquire),
+        r.host_subs + SUBS.load(Ordering::Acquire),
+    );
+    let mut result = 0;
+    for b in &beads {
+        let mut info = libc::dl_phdr_info {
+            dlpi_addr: b.base,
+            dlpi_name: b.name.as_ptr(),
+            dlpi_phdr: b.phdr.cast(),
+            dlpi_phnum: b.phnum as u16,
+            dlpi_adds: adds,
+            dlpi_subs: subs,
+            dlpi_tls_modid: 0,
+            dlpi_tls_data: std::ptr::null_mut(),
+        };
+        // SAFETY: a complete record describing a mapped bead.
+        result = unsafe { callback(&mut info, std::mem::size_of::<libc::dl_phdr_info>(), data) };
+        if result != 0 {
+            break;
+        }
+    }
+    let _rt = RuntimeSection::enter();
+    drop(beads);
+    result
+}
+
+/// Name of the bead whose image contains `addr`.
+pub(crate) fn bead_name_at(addr: u64) -> Option<*const libc::c_char> {
+    let owner = weaves_arena::owner_of(addr as usize)?;
+    let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+    beads
+        .iter()
+        .find(|b| b.owner == owner)
+        .map(|b| b.name.as_ptr())
+}

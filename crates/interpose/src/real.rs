@@ -1,0 +1,63 @@
+//! The C library's own versions of the functions we interpose, found once
+//! with `dlsym(RTLD_NEXT, …)` (the next definition after the `weaves`
+//! executable's).
+
+use std::ffi::CStr;
+use std::sync::OnceLock;
+
+#[doc(hidden)]
+pub struct Real {
+    pub exit: unsafe extern "C" fn(i32) -> !,
+    pub dl_iterate_phdr: unsafe extern "C" fn(
+        Option<unsafe extern "C" fn(*mut libc::dl_phdr_info, usize, *mut libc::c_void) -> i32>,
+        *mut libc::c_void,
+    ) -> i32,
+    pub getenv: unsafe extern "C" fn(*const libc::c_char) -> *mut libc::c_char,
+    pub malloc_usable_size: unsafe extern "C" fn(*mut libc::c_void) -> usize,
+    pub tls_get_addr: unsafe extern "C" fn(*const u64) -> *mut u8,
+    pub cxa_atexit: unsafe extern "C" fn(usize, usize, usize) -> i32,
+    pub cxa_finalize: unsafe extern "C" fn(usize),
+    pub cxa_thread_atexit_impl: unsafe extern "C" fn(usize, usize, usize) -> i32,
+}
+
+static REAL: OnceLock<Real> = OnceLock::new();
+
+fn find(name: &CStr) -> usize {
+    // SAFETY: dlsym with a valid NUL-terminated name has no other
+    // preconditions; RTLD_NEXT searches the objects loaded after this one.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+    if p.is_null() {
+        // SAFETY: as above, searching every object instead.
+        let q = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        assert!(!q.is_null(), "the C library lacks {name:?}");
+        return q as usize;
+    }
+    p as usize
+}
+
+/// Resolves the C library's functions. Call once at start-up, before any
+/// bead exists.
+pub fn init() -> &'static Real {
+    REAL.get_or_init(|| {
+        // SAFETY: each address is the C library's definition of the function
+        // named, whose C signature is the one written in `Real`.
+        unsafe {
+            Real {
+                exit: std::mem::transmute::<usize, _>(find(c"exit")),
+                dl_iterate_phdr: std::mem::transmute::<usize, _>(find(c"dl_iterate_phdr")),
+                getenv: std::mem::transmute::<usize, _>(find(c"getenv")),
+                malloc_usable_size: std::mem::transmute::<usize, _>(find(c"malloc_usable_size")),
+                tls_get_addr: std::mem::transmute::<usize, _>(find(c"__tls_get_addr")),
+                cxa_atexit: std::mem::transmute::<usize, _>(find(c"__cxa_atexit")),
+                cxa_finalize: std::mem::transmute::<usize, _>(find(c"__cxa_finalize")),
+                cxa_thread_atexit_impl: std::mem::transmute::<usize, _>(find(
+                    c"__cxa_thread_atexit_impl",
+                )),
+            }
+        }
+    })
+}
+
+pub(crate) fn real() -> &'static Real {
+    init()
+}

@@ -1,0 +1,65 @@
+//! The interposition table the binder consults, and the list of symbols the
+//! `weaves` executable must export.
+
+use crate::{alloc, api, exit, phdr, tls};
+
+/// Symbols the `weaves` executable defines for the whole process (so that
+/// system libraries acting for beads reach them too). The binary's build
+/// script exports exactly these.
+pub const GLOBAL_EXPORTS: &[&str] = &[
+    "malloc",
+    "free",
+    "calloc",
+    "realloc",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "malloc_usable_size",
+    "exit",
+    "dl_iterate_phdr",
+];
+
+/// The runtime's definition of `name` for bead code, if it interposes it.
+pub fn lookup(name: &str) -> Option<u64> {
+    let a = match name {
+        "malloc" => alloc::malloc as *const () as usize,
+        "free" => alloc::free as *const () as usize,
+        "calloc" => alloc::calloc as *const () as usize,
+        "realloc" => alloc::realloc as *const () as usize,
+        "posix_memalign" => alloc::posix_memalign as *const () as usize,
+        "aligned_alloc" => alloc::aligned_alloc as *const () as usize,
+        "memalign" => alloc::memalign as *const () as usize,
+        "valloc" => alloc::valloc as *const () as usize,
+        "pvalloc" => alloc::pvalloc as *const () as usize,
+        "malloc_usable_size" => alloc::malloc_usable_size as *const () as usize,
+        "exit" => exit::exit as *const () as usize,
+        "_exit" | "_Exit" => exit::bead_exit_immediately as *const () as usize,
+        "atexit" => exit::atexit as *const () as usize,
+        "__cxa_atexit" => exit::cxa_atexit as *const () as usize,
+        "__cxa_finalize" => exit::cxa_finalize as *const () as usize,
+        "__cxa_thread_atexit_impl" => exit::cxa_thread_atexit_impl as *const () as usize,
+        "__tls_get_addr" => tls::tls_get_addr as *const () as usize,
+        "dl_iterate_phdr" => phdr::dl_iterate_phdr as *const () as usize,
+        "getenv" | "secure_getenv" => api::getenv as *const () as usize,
+        "setenv" => api::setenv as *const () as usize,
+        "unsetenv" => api::unsetenv as *const () as usize,
+        "wv_string_id" => api::wv_string_id as *const () as usize,
+        "wv_bead_name" => api::weaves_wv_bead_name as *const () as usize,
+        "wv_weave_name" => api::wv_weave_name as *const () as usize,
+        "wv_yield" => api::wv_yield as *const () as usize,
+        _ => return None,
+    };
+    Some(a as u64)
+}
+
+/// Addresses of every global export: calling this from `main` keeps the
+/// linker from discarding them (nothing else in the binary references the
+/// assembly-defined ones).
+pub fn link_exports() -> usize {
+    GLOBAL_EXPORTS
+        .iter()
+        .filter_map(|n| lookup(n))
+        .fold(0usize, |acc, a| acc ^ a as usize)
+}

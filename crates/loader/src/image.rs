@@ -1,0 +1,361 @@
+//! A bead's image: one module mapped at its own base in the arena.
+
+use std::sync::Arc;
+
+use crate::abi;
+use weaves_arena::{Arena, OwnerId, Protection, Region};
+
+use crate::error::LoadError;
+use crate::module::{Module, ModuleKind};
+use crate::reloc::{kind_name, Target, TlsResolver};
+use crate::symbols::SymKind;
+use crate::sys::{map_file, prot_of};
+
+/// Which initialisers [`BeadImage::init_functions`] lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitPhase {
+    /// `DT_PREINIT_ARRAY` (executables only), `DT_INIT`, then `DT_INIT_ARRAY`.
+    All,
+}
+
+/// One module mapped as a bead. Unmapped by [`BeadImage::unmap`].
+pub struct BeadImage {
+    module: Arc<Module>,
+    region: Region,
+    base: u64,
+    owner: OwnerId,
+}
+
+const PAGE: u64 = 0x1000;
+
+fn page_down(x: u64) -> u64 {
+    x & !(PAGE - 1)
+}
+fn page_up(x: u64) -> u64 {
+    (x + PAGE - 1) & !(PAGE - 1)
+}
+
+impl BeadImage {
+    /// Maps `module` at a fresh base in the arena, owned by bead `owner`.
+    pub fn map(module: &Arc<Module>, owner: OwnerId) -> Result<BeadImage, LoadError> {
+        let err = |what: String| LoadError::Map {
+            path: module.path.clone(),
+            what,
+        };
+        let arena = Arena::global().map_err(|e| err(e.to_string()))?;
+        let region = arena
+            .place(module.span as usize, module.align as usize, owner)
+            .map_err(|e| err(e.to_string()))?;
+        let image = BeadImage {
+            module: module.clone(),
+            region,
+            base: region.addr as u64,
+            owner,
+        };
+        if let Err(e) = image.map_segments() {
+            // SAFETY: nothing has used the half-made image.
+            unsafe { image.unmap() };
+            return Err(err(e.to_string()));
+        }
+        Ok(image)
+    }
+
+    fn map_segments(&self) -> std::io::Result<()> {
+        for s in &self.module.segments {
+            let start = page_down(s.vaddr);
+            let file_end = page_up(s.vaddr + s.filesz);
+            let mem_end = page_up(s.vaddr + s.memsz);
+            let prot = prot_of(s.flags);
+            let writable = s.flags & abi::PF_W != 0;
+            if s.filesz > 0 {
+                // SAFETY: the range lies inside this bead's region, which the
+                // arena placed for it alone.
+                unsafe {
+                    map_file(
+                        &self.module.file,
+                        (self.base + start) as usize,
+                        (file_end - start) as usize,
+                        if writable {
+                            prot
+                        } else {
+                            prot | if s.memsz > s.filesz {
+                                libc::PROT_WRITE
+                            } else {
+                                0
+                            }
+                        },
+                        page_down(s.offset),
+                    )?
+                };
+                // Zero the bss that shares the last file page.
+                let bss = s.vaddr + s.filesz;
+                if s.memsz > s.filesz && bss < file_end {
+                    // SAFETY: the bytes lie in the private writable mapping
+                    // just made.
+                    unsafe {
+                        std::ptr::write_bytes(
+                            (self.base + bss) as *mut u8,
+                            0,
+                            (file_end - bss) as usize,
+                        )
+                    };
+                }
+            }
+            let anon_start = if s.filesz > 0 { file_end } else { start };
+            if mem_end > anon_start {
+                let prot = match (prot & libc::PROT_WRITE != 0, prot & libc::PROT_EXEC != 0) {
+                    (true, _) => Protection::ReadWrite,
+                    (false, true) => Protection::ReadExec,
+                    _ => Protection::Read,
+                };
+                Arena::global()
+                    .map_err(std::io::Error::other)?
+                    .commit(
+                        (self.base + anon_start) as usize,
+                        (mem_end - anon_start) as usize,
+                        prot,
+                    )
+                    .map_err(std::io::Error::other)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn module(&self) -> &Arc<Module> {
+        &self.module
+    }
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+    pub fn region(&self) -> Region {
+        self.region
+    }
+    pub fn owner(&self) -> OwnerId {
+        self.owner
+    }
+
+    /// What one of this bead's own definitions binds to. `tls_module` is the
+    /// TLS module id the runtime gave this bead.
+    pub fn own_target(&self, index: u32, tls_module: u64) -> Target {
+        let s = self.module.symbol(index);
+        match s.kind {
+            SymKind::Tls => Target::Tls {
+                module: tls_module,
+                offset: s.value,
+            },
+            SymKind::IFunc => Target::Address(self.call_resolver(self.base + s.value)),
+            _ => Target::Address(self.base + s.value),
+        }
+    }
+
+    fn call_resolver(&self, at: u64) -> u64 {
+        // SAFETY: `at` is an IFUNC resolver of this bead's (relocated) code:
+        // a function taking no arguments and returning an address.
+        let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(at as usize) };
+        f()
+    }
+
+    /// Applies every relocation. `targets[i]` is what dynamic symbol `i`
+    /// binds to; imports and copy sources must all be present (the binder
+    /// reports missing ones before this is called).
+    ///
+    /// # Safety
+    /// Addresses in `targets` must be valid for what the bead will do with
+    /// them, and no string may be running in the bead.
+    pub unsafe fn relocate(
+        &self,
+        targets: &[Option<Target>],
+        tls_module: u64,
+        tls: TlsResolver,
+    ) -> Result<(), LoadError> {
+        let m = &self.module;
+        let b = self.base;
+        let write = |off: u64, v: u64| {
+            // SAFETY: the binder only relocates places inside the writable
+            // segments of this image (validated offsets of a module without
+            // text relocations), which are mapped private and writable.
+            unsafe { ((b + off) as *mut u64).write_unaligned(v) }
+        };
+        for &off in &m.relr {
+            // SAFETY: as for `write`; reads the implicit addend in place.
+            let a = unsafe { ((b + off) as *const u64).read_unaligned() };
+            write(off, b.wrapping_add(a));
+        }
+        let target = |r: &crate::reloc::Reloc| -> Result<Target, LoadError> {
+            targets
+                .get(r.sym as usize)
+                .copied()
+                .flatten()
+                .ok_or_else(|| LoadError::Map {
+                    path: m.path.clone(),
+                    what: format!("symbol `{}` was not bound", m.symbol(r.sym).display_name()),
+                })
+        };
+        let mut irelative = Vec::new();
+        for r in &m.relocs {
+            let a = r.addend as u64;
+            match r.kind {
+                abi::R_X86_64_NONE => {}
+                abi::R_X86_64_RELATIVE => write(r.offset, b.wrapping_add(a)),
+                abi::R_X86_64_IRELATIVE => irelative.push(*r),
+                abi::R_X86_64_64 | abi::R_X86_64_GLOB_DAT | abi::R_X86_64_JUMP_SLOT => {
+                    match target(r)? {
+                        Target::Address(s) => write(r.offset, s.wrapping_add(a)),
+                        _ => return Err(self.bad_target(r.kind, r.sym)),
+                    }
+                }
+                abi::R_X86_64_COPY => match target(r)? {
+                    Target::Address(src) if src != 0 => {
+                        let size = m.symbol(r.sym).size as usize;
+                        // SAFETY: the destination is this image's storage for
+                        // the symbol (`size` bytes, by the module's own symbol
+                        // table); the source is the same symbol's definition.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                src as *const u8,
+                                (b + r.offset) as *mut u8,
+                                size,
+                            )
+                        };
+                    }
+                    _ => return Err(self.bad_target(r.kind, r.sym)),
+                },
+                abi::R_X86_64_DTPMOD64 => {
+                    if r.sym == 0 {
+                        write(r.offset, tls_module);
+                    } else {
+                        match target(r)? {
+                            Target::Tls { module, .. } => write(r.offset, module),
+                            _ => return Err(self.bad_target(r.kind, r.sym)),
+                        }
+                    }
+                }
+                abi::R_X86_64_DTPOFF64 => {
+                    if r.sym == 0 {
+                        write(r.offset, a);
+                    } else {
+                        match target(r)? {
+                            Target::Tls { offset, .. } => write(r.offset, offset.wrapping_add(a)),
+                            _ => return Err(self.bad_target(r.kind, r.sym)),
+                        }
+                    }
+                }
+                abi::R_X86_64_TPOFF64 => match target(r)? {
+                    Target::HostStaticTls { tpoff } => {
+                        write(r.offset, (tpoff as u64).wrapping_add(a))
+                    }
+                    _ => return Err(self.bad_target(r.kind, r.sym)),
+                },
+                abi::R_X86_64_TLSDESC => {
+                    let (module, offset) = if r.sym == 0 {
+                        (tls_module, 0)
+                    } else {
+                        match target(r)? {
+                            Target::Tls { module, offset } => (module, offset),
+                            Target::HostStaticTls { tpoff } => {
+                                write(r.offset, tls.static_tls);
+                                write(r.offset + 8, (tpoff as u64).wrapping_add(a));
+                                continue;
+                            }
+                            _ => return Err(self.bad_target(r.kind, r.sym)),
+                        }
+                    };
+                    write(r.offset, tls.dynamic);
+                    write(
+                        r.offset + 8,
+                        ((module & 0xff_ffff) << 40) | (offset.wrapping_add(a) & 0xff_ffff_ffff),
+                    );
+                }
+                other => {
+                    return Err(LoadError::UnsupportedRelocation {
+                        path: m.path.clone(),
+                        kind: kind_name(other),
+                        symbol: m.symbol(r.sym).display_name(),
+                        offset: r.offset,
+                    })
+                }
+            }
+        }
+        for r in irelative {
+            write(
+                r.offset,
+                self.call_resolver(b.wrapping_add(r.addend as u64)),
+            );
+        }
+        Ok(())
+    }
+
+    fn bad_target(&self, kind: u32, sym: u32) -> LoadError {
+        let s = self.module.symbol(sym);
+        LoadError::Map {
+            path: self.module.path.clone(),
+            what: format!(
+                "{} against `{}` bound to a {} symbol",
+                kind_name(kind),
+                s.display_name(),
+                if s.kind == SymKind::Tls {
+                    "non-TLS"
+                } else {
+                    "TLS"
+                }
+            ),
+        }
+    }
+
+    fn words(&self, (vaddr, count): (u64, u64)) -> Vec<u64> {
+        (0..count)
+            .map(|i| {
+                // SAFETY: the array lies in this image's (relocated) data, as
+                // the module's dynamic section says.
+                unsafe { ((self.base + vaddr + i * 8) as *const u64).read_unaligned() }
+            })
+            .filter(|&f| f != 0 && f != u64::MAX)
+            .collect()
+    }
+
+    /// Initialisers in the order they must run.
+    pub fn init_functions(&self, _phase: InitPhase) -> Vec<u64> {
+        let m = &self.module;
+        let mut v = Vec::new();
+        if m.kind == ModuleKind::PieExecutable {
+            v.extend(self.words(m.preinit_array));
+        }
+        if let Some(i) = m.init {
+            v.push(self.base + i);
+        }
+        v.extend(self.words(m.init_array));
+        v
+    }
+
+    /// Finalisers in the order they must run (`DT_FINI_ARRAY` backwards,
+    /// then `DT_FINI`).
+    pub fn fini_functions(&self) -> Vec<u64> {
+        let m = &self.module;
+        let mut v: Vec<u64> = self.words(m.fini_array).into_iter().rev().collect();
+        if let Some(f) = m.fini {
+            v.push(self.base + f);
+        }
+        v
+    }
+
+    /// The program headers, for `dl_iterate_phdr`.
+    pub fn program_headers(&self) -> (*const u8, usize) {
+        (self.module.phdrs.as_ptr().cast(), self.module.phdrs.len())
+    }
+
+    /// Address of this bead's TLS initialisation image, if it has TLS.
+    pub fn tls_image(&self) -> Option<(u64, crate::TlsTemplate)> {
+        self.module.tls().map(|t| (self.base + t.vaddr, t))
+    }
+
+    /// Returns the image's memory to the arena.
+    ///
+    /// # Safety
+    /// No code or data of the bead may be used afterwards.
+    pub unsafe fn unmap(self) {
+        if let Ok(arena) = Arena::global() {
+            // SAFETY: caller contract.
+            unsafe { arena.release(self.region) };
+        }
+    }
+}

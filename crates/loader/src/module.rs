@@ -1,0 +1,775 @@
+//! Parsing a module file once: everything its beads will need.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::abi;
+use object::elf::{Dyn64, FileHeader64, ProgramHeader64, Rela64, Sym64};
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::{LittleEndian as LE, Pod};
+
+use crate::error::LoadError;
+use crate::reloc::{self, Reloc};
+use crate::symbols::{kind_of, SymKind, Symbol};
+
+/// Shared object or position-independent executable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModuleKind {
+    SharedObject,
+    PieExecutable,
+}
+
+/// One `PT_LOAD` segment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segment {
+    pub vaddr: u64,
+    pub memsz: u64,
+    pub offset: u64,
+    pub filesz: u64,
+    pub flags: u32,
+}
+
+/// The module's `PT_TLS` template: per-string TLS blocks are copies of it.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsTemplate {
+    pub vaddr: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+    pub align: u64,
+}
+
+/// A parsed module. Immutable; shared by all its beads.
+pub struct Module {
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+    pub(crate) kind: ModuleKind,
+    pub(crate) segments: Vec<Segment>,
+    /// Page-rounded size of the image from vaddr 0.
+    pub(crate) span: u64,
+    pub(crate) align: u64,
+    pub(crate) phdrs: Vec<ProgramHeader64<LE>>,
+    pub(crate) symbols: Vec<Symbol>,
+    exports: HashMap<String, Vec<u32>>,
+    static_functions: HashMap<String, u64>,
+    pub(crate) relocs: Vec<Reloc>,
+    pub(crate) relr: Vec<u64>,
+    needed: Vec<String>,
+    runpath: Vec<String>,
+    soname: Option<String>,
+    pub(crate) init: Option<u64>,
+    pub(crate) init_array: (u64, u64),
+    pub(crate) preinit_array: (u64, u64),
+    pub(crate) fini: Option<u64>,
+    pub(crate) fini_array: (u64, u64),
+    tls: Option<TlsTemplate>,
+    build_id: Option<Vec<u8>>,
+    imports: Vec<u32>,
+    copy_imports: Vec<u32>,
+    data_bytes: u64,
+}
+
+struct Parser<'a> {
+    path: &'a Path,
+    data: &'a [u8],
+    segments: Vec<Segment>,
+}
+
+impl<'a> Parser<'a> {
+    fn malformed(&self, what: impl Into<String>) -> LoadError {
+        LoadError::Malformed {
+            path: self.path.to_owned(),
+            what: what.into(),
+        }
+    }
+
+    /// The file bytes backing `[vaddr, vaddr+len)`.
+    fn at(&self, vaddr: u64, len: u64, what: &str) -> Result<&'a [u8], LoadError> {
+        for s in &self.segments {
+            if vaddr >= s.vaddr && vaddr.saturating_add(len) <= s.vaddr + s.filesz {
+                let off = (s.offset + (vaddr - s.vaddr)) as usize;
+                return self.data.get(off..off + len as usize).ok_or_else(|| {
+                    self.malformed(format!("{what} lies past the end of the file"))
+                });
+            }
+        }
+        Err(self.malformed(format!(
+            "{what} at {vaddr:#x} (+{len:#x}) is outside every loadable segment"
+        )))
+    }
+
+    fn slice<T: Pod>(&self, vaddr: u64, count: u64, what: &str) -> Result<&'a [T], LoadError> {
+        let bytes = self.at(vaddr, count * std::mem::size_of::<T>() as u64, what)?;
+        object::pod::slice_from_bytes(bytes, count as usize)
+            .map(|(s, _)| s)
+            .map_err(|_| self.malformed(format!("{what} is misaligned or truncated")))
+    }
+
+    fn cstr(&self, strtab: &'a [u8], off: u32) -> Result<&'a str, LoadError> {
+        let tail = strtab
+            .get(off as usize..)
+            .ok_or_else(|| self.malformed("string table offset out of range"))?;
+        let end = tail
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| self.malformed("unterminated string"))?;
+        std::str::from_utf8(&tail[..end]).map_err(|_| self.malformed("symbol name is not UTF-8"))
+    }
+}
+
+impl Parser<'_> {
+    /// Version name of every dynamic symbol (from `DT_VERSYM`, resolved through
+    /// `DT_VERDEF` for definitions and `DT_VERNEED` for requirements), and
+    /// whether it is a non-default (hidden) version.
+    fn versions(
+        &self,
+        get: &dyn Fn(i64) -> Option<u64>,
+        nsyms: usize,
+        strtab: &[u8],
+    ) -> Result<Vec<(Option<String>, bool)>, LoadError> {
+        let Some(versym) = get(abi::DT_VERSYM) else {
+            return Ok(Vec::new());
+        };
+        let idx = self.at(versym, nsyms as u64 * 2, "DT_VERSYM")?;
+        let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        let u32_at = |b: &[u8], o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let mut names: HashMap<u16, String> = HashMap::new();
+        if let (Some(mut at), Some(n)) = (get(abi::DT_VERDEF), get(abi::DT_VERDEFNUM)) {
+            for _ in 0..n {
+                let vd = self.at(at, 20, "version definition")?;
+                let aux = self.at(at + u64::from(u32_at(vd, 12)), 8, "version definition name")?;
+                names.insert(u16_at(vd, 4), self.cstr(strtab, u32_at(aux, 0))?.to_owned());
+                match u32_at(vd, 16) {
+                    0 => break,
+                    next => at += u64::from(next),
+                }
+            }
+        }
+        if let (Some(mut at), Some(n)) = (get(abi::DT_VERNEED), get(abi::DT_VERNEEDNUM)) {
+            for _ in 0..n {
+                let vn = self.at(at, 16, "version requirement")?;
+                let mut aux_at = at + u64::from(u32_at(vn, 8));
+                for _ in 0..u16_at(vn, 2) {
+                    let aux = self.at(aux_at, 16, "version requirement entry")?;
+                    names.insert(
+                        u16_at(aux, 6),
+                        self.cstr(strtab, u32_at(aux, 8))?.to_owned(),
+                    );
+                    match u32_at(aux, 12) {
+                        0 => break,
+                        next => aux_at += u64::from(next),
+                    }
+                }
+                match u32_at(vn, 12) {
+                    0 => break,
+                    next => at += u64::from(next),
+                }
+            }
+        }
+        Ok((0..nsyms)
+            .map(|i| {
+                let v = u16_at(idx, i * 2);
+                let index = v & 0x7fff;
+                let name = if index >= 2 {
+                    names.get(&index).cloned()
+                } else {
+                    None
+                };
+                (name, v & 0x8000 != 0)
+            })
+            .collect())
+    }
+}
+
+fn machine_name(m: u16) -> &'static str {
+    match m {
+        abi::EM_386 => "x86 (32-bit)",
+        abi::EM_ARM => "ARM",
+        abi::EM_AARCH64 => "AArch64",
+        abi::EM_RISCV => "RISC-V",
+        abi::EM_PPC => "PowerPC",
+        abi::EM_PPC64 => "PowerPC64",
+        abi::EM_S390 => "s390",
+        abi::EM_MIPS => "MIPS",
+        abi::EM_LOONGARCH => "LoongArch",
+        _ => "unknown",
+    }
+}
+
+impl Module {
+    /// Reads and validates the module at `path`.
+    pub fn load(path: &Path) -> Result<Module, LoadError> {
+        let io = |source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let data = std::fs::read(path).map_err(io)?;
+        let file = File::open(path).map_err(io)?;
+        Module::parse(path, &data, file)
+    }
+
+    fn parse(path: &Path, data: &[u8], file: File) -> Result<Module, LoadError> {
+        let p = path.to_owned();
+        if data.len() < 4 || &data[..4] != b"\x7fELF" {
+            return Err(LoadError::NotElf { path: p });
+        }
+        if data.len() < 20 {
+            return Err(LoadError::Malformed {
+                path: p,
+                what: "truncated ELF header".into(),
+            });
+        }
+        if data[4] != abi::ELFCLASS64 || data[5] != abi::ELFDATA2LSB {
+            let machine = u16::from_le_bytes([data[18], data[19]]);
+            let machine = if data[5] == abi::ELFDATA2MSB {
+                u16::from_be_bytes([data[18], data[19]])
+            } else {
+                machine
+            };
+            return Err(LoadError::WrongMachine {
+                path: p,
+                machine,
+                name: machine_name(machine),
+            });
+        }
+        let machine = u16::from_le_bytes([data[18], data[19]]);
+        if machine != abi::EM_X86_64 {
+            return Err(LoadError::WrongMachine {
+                path: p,
+                machine,
+                name: machine_name(machine),
+            });
+        }
+        let header = FileHeader64::<LE>::parse(data).map_err(|e| LoadError::Malformed {
+            path: p.clone(),
+            what: e.to_string(),
+        })?;
+        let e = LE;
+        match header.e_type(e).0 {
+            abi::ET_DYN => {}
+            abi::ET_EXEC => {
+                return Err(LoadError::Unsupported {
+                    path: p,
+                    what: "non-PIE executable (ET_EXEC) can only live at one fixed address; rebuild it with -fPIE -pie".into(),
+                })
+            }
+            abi::ET_REL => {
+                return Err(LoadError::Unsupported {
+                    path: p,
+                    what: "relocatable object file; link it with -shared (or as a PIE) first".into(),
+                })
+            }
+            t => return Err(LoadError::Malformed { path: p, what: format!("unexpected ELF type {t}") }),
+        }
+        let phdrs: Vec<ProgramHeader64<LE>> = header
+            .program_headers(e, data)
+            .map_err(|err| LoadError::Malformed {
+                path: p.clone(),
+                what: err.to_string(),
+            })?
+            .to_vec();
+
+        let mut segments = Vec::new();
+        let mut dynamic = None;
+        let mut tls = None;
+        let mut interp = false;
+        let mut notes = Vec::new();
+        let mut align = 0x1000u64;
+        for ph in &phdrs {
+            match ph.p_type(e).0 {
+                abi::PT_LOAD => {
+                    let s = Segment {
+                        vaddr: ph.p_vaddr(e),
+                        memsz: ph.p_memsz(e),
+                        offset: ph.p_offset(e),
+                        filesz: ph.p_filesz(e),
+                        flags: ph.p_flags(e).0,
+                    };
+                    if s.filesz > s.memsz
+                        || s.offset
+                            .checked_add(s.filesz)
+                            .is_none_or(|end| end > data.len() as u64)
+                    {
+                        return Err(LoadError::Malformed {
+                            path: p,
+                            what: format!(
+                                "segment at {:#x} extends past the end of the file (truncated?)",
+                                s.vaddr
+                            ),
+                        });
+                    }
+                    if s.vaddr % 0x1000 != s.offset % 0x1000 {
+                        return Err(LoadError::Malformed {
+                            path: p,
+                            what: "segment offset and address disagree modulo the page size".into(),
+                        });
+                    }
+                    align = align.max(ph.p_align(e));
+                    segments.push(s);
+                }
+                abi::PT_DYNAMIC => dynamic = Some((ph.p_offset(e), ph.p_filesz(e))),
+                abi::PT_TLS => {
+                    tls = Some(TlsTemplate {
+                        vaddr: ph.p_vaddr(e),
+                        filesz: ph.p_filesz(e),
+                        memsz: ph.p_memsz(e),
+                        align: ph.p_align(e).max(1),
+                    })
+                }
+                abi::PT_INTERP => interp = true,
+                abi::PT_NOTE => notes.push((ph.p_offset(e), ph.p_filesz(e))),
+                _ => {}
+            }
+        }
+        if segments.is_empty() {
+            return Err(LoadError::Malformed {
+                path: p,
+                what: "no loadable segments".into(),
+            });
+        }
+        let span = segments
+            .iter()
+            .map(|s| s.vaddr + s.memsz)
+            .max()
+            .unwrap_or(0);
+        let span = (span + 0xfff) & !0xfff;
+        let parser = Parser {
+            path,
+            data,
+            segments: segments.clone(),
+        };
+
+        let Some((dyn_off, dyn_size)) = dynamic else {
+            return Err(LoadError::Unsupported {
+                path: p,
+                what: "statically linked (no dynamic section)".into(),
+            });
+        };
+        let dyn_bytes = data
+            .get(dyn_off as usize..(dyn_off + dyn_size) as usize)
+            .ok_or_else(|| parser.malformed("dynamic section lies past the end of the file"))?;
+        let (dyns, _) = object::pod::slice_from_bytes::<Dyn64<LE>>(dyn_bytes, dyn_bytes.len() / 16)
+            .map_err(|_| parser.malformed("dynamic section is misaligned"))?;
+
+        let mut d: HashMap<i64, u64> = HashMap::new();
+        let mut needed_off = Vec::new();
+        let mut runpath_off = Vec::new();
+        for dy in dyns {
+            let tag = dy.d_tag.get(e).0;
+            let val = dy.d_val.get(e);
+            match tag {
+                abi::DT_NULL => break,
+                abi::DT_NEEDED => needed_off.push(val),
+                abi::DT_RUNPATH | abi::DT_RPATH => runpath_off.push(val),
+                _ => {
+                    d.insert(tag, val);
+                }
+            }
+        }
+        let get = |t: i64| d.get(&t).copied();
+        if get(abi::DT_TEXTREL).is_some() || get(abi::DT_FLAGS).unwrap_or(0) & abi::DF_TEXTREL != 0
+        {
+            return Err(LoadError::Unsupported {
+                path: p,
+                what: "text relocations (code not compiled with -fPIC); rebuild with -fPIC".into(),
+            });
+        }
+        if get(abi::DT_REL).is_some() {
+            return Err(LoadError::Unsupported {
+                path: p,
+                what: "REL relocations (x86-64 modules use RELA)".into(),
+            });
+        }
+        let is_pie = interp || get(abi::DT_FLAGS_1).unwrap_or(0) & abi::DF_1_PIE != 0;
+
+        let strtab_addr = get(abi::DT_STRTAB).ok_or_else(|| parser.malformed("no DT_STRTAB"))?;
+        let strsz = get(abi::DT_STRSZ).ok_or_else(|| parser.malformed("no DT_STRSZ"))?;
+        let strtab = parser.at(strtab_addr, strsz, "dynamic string table")?;
+        let needed = needed_off
+            .iter()
+            .map(|&o| parser.cstr(strtab, o as u32).map(str::to_owned))
+            .collect::<Result<Vec<_>, _>>()?;
+        let origin = path
+            .parent()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_else(|| ".".into());
+        let mut runpath = Vec::new();
+        for &o in &runpath_off {
+            for dir in parser
+                .cstr(strtab, o as u32)?
+                .split(':')
+                .filter(|s| !s.is_empty())
+            {
+                runpath.push(
+                    dir.replace("${ORIGIN}", &origin)
+                        .replace("$ORIGIN", &origin),
+                );
+            }
+        }
+        let soname = match get(abi::DT_SONAME) {
+            Some(o) => Some(parser.cstr(strtab, o as u32)?.to_owned()),
+            None => None,
+        };
+
+        // Symbols.
+        let symtab_addr = get(abi::DT_SYMTAB).ok_or_else(|| parser.malformed("no DT_SYMTAB"))?;
+        let nsyms = count_symbols(&parser, header, &get)?;
+        let raw_syms: &[Sym64<LE>] = parser.slice(symtab_addr, nsyms, "dynamic symbol table")?;
+        let versions = parser.versions(&get, nsyms as usize, strtab)?;
+        let mut symbols = Vec::with_capacity(raw_syms.len());
+        for (i, s) in raw_syms.iter().enumerate() {
+            let (version, hidden) = versions.get(i).cloned().unwrap_or((None, false));
+            let st_info = s.st_info.0;
+            let st_other = s.st_other.0;
+            symbols.push(Symbol {
+                name: parser.cstr(strtab, s.st_name.get(e))?.to_owned(),
+                version,
+                non_default_version: hidden,
+                value: s.st_value.get(e),
+                size: s.st_size.get(e),
+                kind: kind_of(st_info & 0xf),
+                weak: st_info >> 4 == abi::STB_WEAK,
+                local: st_info >> 4 == abi::STB_LOCAL,
+                defined: s.st_shndx.get(e).0 != abi::SHN_UNDEF,
+                exported: st_other & 0x3 == abi::STV_DEFAULT
+                    || st_other & 0x3 == abi::STV_PROTECTED,
+            });
+        }
+        let mut exports: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, s) in symbols.iter().enumerate() {
+            if s.defined && !s.local && s.exported && !s.name.is_empty() {
+                exports.entry(s.name.clone()).or_default().push(i as u32);
+            }
+        }
+
+        // Relocations.
+        let mut relocs = Vec::new();
+        let mut read_rela =
+            |addr: Option<u64>, size: Option<u64>, what: &str| -> Result<(), LoadError> {
+                if let (Some(addr), Some(size)) = (addr, size) {
+                    let rs: &[Rela64<LE>] = parser.slice(addr, size / 24, what)?;
+                    for r in rs {
+                        let info = r.r_info.get(e);
+                        relocs.push(Reloc {
+                            offset: r.r_offset.get(e),
+                            kind: (info & 0xffff_ffff) as u32,
+                            sym: (info >> 32) as u32,
+                            addend: r.r_addend.get(e) as i64,
+                        });
+                    }
+                }
+                Ok(())
+            };
+        read_rela(
+            get(abi::DT_RELA),
+            get(abi::DT_RELASZ),
+            "RELA relocation table",
+        )?;
+        if get(abi::DT_JMPREL).is_some()
+            && get(abi::DT_PLTREL).is_some_and(|t| t != abi::DT_RELA as u64)
+        {
+            return Err(LoadError::Unsupported {
+                path: p,
+                what: "PLT relocations of type REL".into(),
+            });
+        }
+        read_rela(
+            get(abi::DT_JMPREL),
+            get(abi::DT_PLTRELSZ),
+            "PLT relocation table",
+        )?;
+        let relr = match (get(abi::DT_RELR), get(abi::DT_RELRSZ)) {
+            (Some(addr), Some(size)) => {
+                reloc::decode_relr(parser.slice::<object::U64<LE>>(addr, size / 8, "RELR table")?)
+            }
+            _ => Vec::new(),
+        };
+        for r in &relocs {
+            if r.sym as usize >= symbols.len() {
+                return Err(parser.malformed(format!(
+                    "relocation at {:#x} names symbol {} of {}",
+                    r.offset,
+                    r.sym,
+                    symbols.len()
+                )));
+            }
+            reloc::check_supported(path, r, &symbols)?;
+        }
+
+        // What the binder must resolve: undefined symbols referenced by
+        // relocations, plus the sources of COPY relocations (defined in this
+        // module, copied from elsewhere).
+        let mut imports = Vec::new();
+        let mut copy_imports = Vec::new();
+        let mut seen = vec![false; symbols.len()];
+        for r in &relocs {
+            let s = &symbols[r.sym as usize];
+            if r.sym == 0 || seen[r.sym as usize] {
+                continue;
+            }
+            if r.kind == abi::R_X86_64_COPY {
+                seen[r.sym as usize] = true;
+                copy_imports.push(r.sym);
+            } else if !s.defined {
+                seen[r.sym as usize] = true;
+                imports.push(r.sym);
+            }
+        }
+
+        let static_functions = read_static_functions(header, data);
+        let build_id = read_build_id(data, &notes);
+        let data_bytes = segments
+            .iter()
+            .filter(|s| s.flags & abi::PF_W != 0)
+            .map(|s| s.memsz)
+            .sum();
+        let pair = |a: i64, sz: i64| (get(a).unwrap_or(0), get(sz).unwrap_or(0) / 8);
+
+        Ok(Module {
+            path: p,
+            file,
+            kind: if is_pie {
+                ModuleKind::PieExecutable
+            } else {
+                ModuleKind::SharedObject
+            },
+            segments,
+            span,
+            align,
+            phdrs,
+            symbols,
+            exports,
+            static_functions,
+            relocs,
+            relr,
+            needed,
+            runpath,
+            soname,
+            init: get(abi::DT_INIT),
+            init_array: pair(abi::DT_INIT_ARRAY, abi::DT_INIT_ARRAYSZ),
+            preinit_array: pair(abi::DT_PREINIT_ARRAY, abi::DT_PREINIT_ARRAYSZ),
+            fini: get(abi::DT_FINI),
+            fini_array: pair(abi::DT_FINI_ARRAY, abi::DT_FINI_ARRAYSZ),
+            tls,
+            build_id,
+            imports,
+            copy_imports,
+            data_bytes,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn kind(&self) -> ModuleKind {
+        self.kind
+    }
+    /// `DT_NEEDED` entries, in order.
+    pub fn needed(&self) -> &[String] {
+        &self.needed
+    }
+    /// `DT_RUNPATH`/`DT_RPATH` directories with `$ORIGIN` expanded.
+    pub fn runpath(&self) -> &[String] {
+        &self.runpath
+    }
+    pub fn soname(&self) -> Option<&str> {
+        self.soname.as_deref()
+    }
+    pub fn symbols(&self) -> &[Symbol] {
+        &self.symbols
+    }
+    pub fn symbol(&self, index: u32) -> &Symbol {
+        &self.symbols[index as usize]
+    }
+    /// Undefined symbols that relocations reference: the binder resolves these.
+    pub fn imports(&self) -> &[u32] {
+        &self.imports
+    }
+    /// Symbols this module defines but whose initial contents come from
+    /// another module (COPY relocations of PIE executables).
+    pub fn copy_imports(&self) -> &[u32] {
+        &self.copy_imports
+    }
+    /// Whether the module's code reaches symbol `index` through a GOT slot
+    /// (or another absolute pointer) that a relocation fills in: only such
+    /// variables can be redirected to shared storage.
+    pub fn references_through_got(&self, index: u32) -> bool {
+        self.relocs
+            .iter()
+            .any(|r| r.sym == index && matches!(r.kind, abi::R_X86_64_GLOB_DAT | abi::R_X86_64_64))
+    }
+
+    pub fn tls(&self) -> Option<TlsTemplate> {
+        self.tls
+    }
+    pub fn build_id(&self) -> Option<&[u8]> {
+        self.build_id.as_deref()
+    }
+    /// Bytes of writable data (data + bss) each bead gets.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+    /// Size of the address range one bead occupies.
+    pub fn image_span(&self) -> u64 {
+        self.span
+    }
+
+    /// The exported definition of `name` that a lookup for `version` finds:
+    /// the default version when `version` is `None`.
+    pub fn find_export(&self, name: &str, version: Option<&str>) -> Option<u32> {
+        let candidates = self.exports.get(name)?;
+        let pick = |want: &dyn Fn(&Symbol) -> bool| {
+            candidates
+                .iter()
+                .copied()
+                .find(|&i| want(&self.symbols[i as usize]))
+        };
+        match version {
+            Some(v) => pick(&|s| s.version.as_deref() == Some(v))
+                .or_else(|| pick(&|s| s.version.is_none()))
+                .or_else(|| pick(&|s| !s.non_default_version)),
+            None => pick(&|s| !s.non_default_version),
+        }
+    }
+
+    /// Address offset (from the bead base) of a function usable as an entry
+    /// point: an exported function, or one found in the static symbol table
+    /// (a PIE's `main` is usually not exported), or, for a stripped PIE's
+    /// `main`, the target `_start` hands to `__libc_start_main`.
+    pub fn entry_offset(&self, name: &str) -> Option<u64> {
+        if let Some(i) = self.find_export(name, None) {
+            let s = &self.symbols[i as usize];
+            if matches!(s.kind, SymKind::Func | SymKind::NoType) {
+                return Some(s.value);
+            }
+        }
+        if let Some(&v) = self.static_functions.get(name) {
+            return Some(v);
+        }
+        if name == "main" && self.kind == ModuleKind::PieExecutable {
+            return self.main_from_start();
+        }
+        None
+    }
+
+    /// Every function name usable as an entry (for suggestions in errors).
+    pub fn entry_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .exports
+            .keys()
+            .map(String::as_str)
+            .chain(self.static_functions.keys().map(String::as_str))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// glibc's `_start` passes `main` in `%rdi` via `lea main(%rip), %rdi`:
+    /// find that instruction in the first bytes of the entry point.
+    fn main_from_start(&self) -> Option<u64> {
+        let data = std::fs::read(&self.path).ok()?;
+        let header = FileHeader64::<LE>::parse(&*data).ok()?;
+        let entry = header.e_entry(LE);
+        let seg = self
+            .segments
+            .iter()
+            .find(|s| entry >= s.vaddr && entry < s.vaddr + s.filesz)?;
+        let off = (seg.offset + entry - seg.vaddr) as usize;
+        let code = data.get(off..off + 64)?;
+        (0..code.len() - 7).find_map(|i| {
+            (code[i..i + 3] == [0x48, 0x8d, 0x3d]).then(|| {
+                let disp = i32::from_le_bytes(code[i + 3..i + 7].try_into().ok()?);
+                Some((entry as i64 + i as i64 + 7 + i64::from(disp)) as u64)
+            })?
+        })
+    }
+}
+
+/// Number of dynamic symbols: from `DT_HASH`'s chain count, or by walking
+/// `DT_GNU_HASH` to its last chain.
+fn count_symbols(
+    parser: &Parser<'_>,
+    _h: &FileHeader64<LE>,
+    get: &dyn Fn(i64) -> Option<u64>,
+) -> Result<u64, LoadError> {
+    if let Some(hash) = get(abi::DT_HASH) {
+        let words = parser.at(hash, 8, "DT_HASH")?;
+        return Ok(u64::from(u32::from_le_bytes(
+            words[4..8].try_into().unwrap_or_default(),
+        )));
+    }
+    let gnu =
+        get(abi::DT_GNU_HASH).ok_or_else(|| parser.malformed("neither DT_HASH nor DT_GNU_HASH"))?;
+    let head = parser.at(gnu, 16, "DT_GNU_HASH")?;
+    let word =
+        |b: &[u8], i: usize| u32::from_le_bytes(b[i * 4..i * 4 + 4].try_into().unwrap_or_default());
+    let (nbuckets, symoffset, bloom_size) = (
+        word(head, 0) as u64,
+        word(head, 1) as u64,
+        word(head, 2) as u64,
+    );
+    let buckets_at = gnu + 16 + bloom_size * 8;
+    let buckets = parser.at(buckets_at, nbuckets * 4, "GNU hash buckets")?;
+    let max_bucket = (0..nbuckets as usize)
+        .map(|i| word(buckets, i) as u64)
+        .max()
+        .unwrap_or(0);
+    if max_bucket < symoffset {
+        return Ok(symoffset);
+    }
+    let chains_at = buckets_at + nbuckets * 4;
+    let mut i = max_bucket;
+    loop {
+        let c = parser.at(chains_at + (i - symoffset) * 4, 4, "GNU hash chain")?;
+        if word(c, 0) & 1 == 1 {
+            return Ok(i + 1);
+        }
+        i += 1;
+    }
+}
+
+fn read_static_functions(header: &FileHeader64<LE>, data: &[u8]) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    let Ok(sections) = header.sections(LE, data) else {
+        return out;
+    };
+    let Ok(symtab) = sections.symbols(LE, data, object::elf::SHT_SYMTAB) else {
+        return out;
+    };
+    for s in symtab.iter() {
+        use object::read::elf::Sym;
+        if s.st_type().0 == abi::STT_FUNC
+            && s.st_shndx(LE).0 != abi::SHN_UNDEF
+            && s.st_value(LE) != 0
+        {
+            if let Ok(name) = s.name(LE, symtab.strings()) {
+                if let Ok(name) = std::str::from_utf8(name) {
+                    out.entry(name.to_owned()).or_insert(s.st_value(LE));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn read_build_id(data: &[u8], notes: &[(u64, u64)]) -> Option<Vec<u8>> {
+    for &(off, size) in notes {
+        let mut b = data.get(off as usize..(off + size) as usize)?;
+        while b.len() >= 12 {
+            let namesz = u32::from_le_bytes(b[0..4].try_into().ok()?) as usize;
+            let descsz = u32::from_le_bytes(b[4..8].try_into().ok()?) as usize;
+            let ntype = u32::from_le_bytes(b[8..12].try_into().ok()?);
+            let name_end = 12 + ((namesz + 3) & !3);
+            let desc_end = name_end + ((descsz + 3) & !3);
+            if desc_end > b.len() {
+                break;
+            }
+            if ntype == abi::NT_GNU_BUILD_ID && &b[12..12 + namesz.min(3)] == b"GNU" {
+                return Some(b[name_end..name_end + descsz].to_vec());
+            }
+            b = &b[desc_end..];
+        }
+    }
+    None
+}

@@ -1,0 +1,199 @@
+//! The per-string execution context and the thread-local that points at it.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{CStr, CString};
+use std::sync::Mutex;
+
+use weaves_arena::OwnerId;
+
+/// What a string is, for `wv_*` queries and diagnostics.
+#[derive(Clone, Debug)]
+pub struct StringInfo {
+    pub id: u32,
+    pub name: String,
+    pub weave: String,
+    /// The bead whose entry point the string runs: allocations that system
+    /// libraries make on the string's behalf land in this bead's heap.
+    pub home: OwnerId,
+}
+
+pub(crate) type Yield = *const corosensei::Yielder<(), i32>;
+
+/// State that belongs to one running string.
+pub struct ExecCtx {
+    pub info: StringInfo,
+    env: Mutex<Vec<CString>>,
+    pub(crate) tls: RefCell<Vec<(u64, *mut u8)>>,
+    thread_exit: RefCell<Vec<(usize, usize)>>,
+    pub(crate) yielder: Cell<Yield>,
+}
+
+// SAFETY: an ExecCtx is only touched by the thread currently driving its
+// fiber (the RefCells and Cells), except `env`, which has its own lock.
+unsafe impl Sync for ExecCtx {}
+// SAFETY: as above; the raw pointers are arena addresses, valid anywhere.
+unsafe impl Send for ExecCtx {}
+
+thread_local! {
+    static CURRENT: Cell<*const ExecCtx> = const { Cell::new(std::ptr::null()) };
+    static ACTING: Cell<OwnerId> = const { Cell::new(0) };
+}
+
+impl ExecCtx {
+    pub fn new(info: StringInfo, env: Vec<CString>) -> ExecCtx {
+        ExecCtx {
+            info,
+            env: Mutex::new(env),
+            tls: RefCell::new(Vec::new()),
+            thread_exit: RefCell::new(Vec::new()),
+            yielder: Cell::new(std::ptr::null()),
+        }
+    }
+
+    /// `getenv` for this string: a pointer into the string's own environment,
+    /// valid until the variable is changed.
+    pub fn getenv(&self, name: &CStr) -> *const libc::c_char {
+        let env = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let name = name.to_bytes();
+        for kv in env.iter() {
+            let b = kv.as_bytes();
+            if b.len() > name.len() && b[name.len()] == b'=' && &b[..name.len()] == name {
+                // SAFETY: the offset is within the CString, after the '='.
+                return unsafe { kv.as_ptr().add(name.len() + 1) };
+            }
+        }
+        std::ptr::null()
+    }
+
+    /// `setenv`/`unsetenv` for this string (`value = None` removes).
+    pub fn setenv(&self, name: &CStr, value: Option<&CStr>, overwrite: bool) {
+        let mut env = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let n = name.to_bytes();
+        let pos = env.iter().position(|kv| {
+            let b = kv.as_bytes();
+            b.len() > n.len() && b[n.len()] == b'=' && &b[..n.len()] == n
+        });
+        match (pos, value) {
+            (Some(_), Some(_)) if !overwrite => {}
+            (Some(i), None) => {
+                env.remove(i);
+            }
+            (pos, Some(v)) => {
+                let mut kv = n.to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.to_bytes());
+                let kv = CString::new(kv).expect("no interior NUL: built from C strings");
+                match pos {
+                    Some(i) => env[i] = kv,
+                    None => env.push(kv),
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// A `NULL`-terminated copy of the environment as C pointers, kept alive
+    /// by the returned vectors.
+    pub fn environ_block(&self) -> (Vec<CString>, Vec<*const libc::c_char>) {
+        let env = self.env.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut ptrs: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        (env, ptrs)
+    }
+
+    /// Registers a destructor for this string's thread-local objects
+    /// (`__cxa_thread_atexit_impl`).
+    pub fn on_thread_exit(&self, func: usize, obj: usize) {
+        self.thread_exit.borrow_mut().push((func, obj));
+    }
+
+    /// Runs thread-exit handlers (latest first, including any registered
+    /// while running them) and frees the string's TLS blocks.
+    pub(crate) fn finish(&self) {
+        loop {
+            let next = self.thread_exit.borrow_mut().pop();
+            let Some((func, obj)) = next else { break };
+            // SAFETY: registered by bead code as `void (*)(void *)` with its
+            // argument; runs on the string's own fiber or thread, once.
+            let f: extern "C" fn(usize) = unsafe { std::mem::transmute(func) };
+            f(obj);
+        }
+        crate::tls::release_blocks(self);
+    }
+}
+
+/// The context of the string running on this thread, if any.
+///
+/// The reference is valid while that string runs; callers use it within an
+/// interposed call made by the string, never store it.
+pub fn current() -> Option<&'static ExecCtx> {
+    let p = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is set only while the pointed-to ExecCtx is alive and
+    // its fiber is being driven by this thread (see `Enter`).
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// The bead on whose behalf code running on this thread acts: the current
+/// string's home bead, or 0 outside strings and inside [`RuntimeSection`]s.
+#[inline]
+pub fn acting_bead() -> OwnerId {
+    ACTING.with(Cell::get)
+}
+
+/// Marks runtime code running inside a string: allocations made by the
+/// runtime itself go to the process heap, not to a bead's.
+pub struct RuntimeSection {
+    saved: OwnerId,
+}
+
+impl RuntimeSection {
+    pub fn enter() -> RuntimeSection {
+        RuntimeSection {
+            saved: ACTING.with(|a| a.replace(0)),
+        }
+    }
+}
+
+impl Drop for RuntimeSection {
+    fn drop(&mut self) {
+        ACTING.with(|a| a.set(self.saved));
+    }
+}
+
+/// Installs `ctx` as this thread's current context until dropped.
+pub(crate) struct Enter {
+    saved: (*const ExecCtx, OwnerId),
+}
+
+impl Enter {
+    pub(crate) fn new(ctx: &ExecCtx) -> Enter {
+        let saved = (
+            CURRENT.with(|c| c.replace(ctx)),
+            ACTING.with(|a| a.replace(ctx.info.home)),
+        );
+        Enter { saved }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.saved.0));
+        ACTING.with(|a| a.set(self.saved.1));
+    }
+}
+
+/// Ends the current string with `status`, as `exit(status)` does for a
+/// process. Returns only if no string is running on this thread.
+pub fn exit_current(status: i32) {
+    let Some(ctx) = current() else { return };
+    let y = ctx.yielder.get();
+    if y.is_null() {
+        return;
+    }
+    // SAFETY: the yielder belongs to the fiber running right now on this
+    // thread (set by `run_on_fiber` before entering bead code). The driver
+    // never resumes a fiber that suspended with an exit status: it resets it,
+    // so control never comes back here.
+    unsafe { (*y).suspend(status) };
+    unreachable!("a string that exited was resumed");
+}

@@ -1,0 +1,548 @@
+//! The tapestry file (DESIGN §4.2) and its expansion into a [`Plan`].
+//!
+//! Replication: a `[[bead]]`, `[[weave]]` or `[[string]]` with `count = N`
+//! stands for N entries, with `{i}` replaced by 0..N in every string field.
+//! Names are checked after expansion; an error names the file and the line
+//! of the offending value, and suggests a near match for a misspelt name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::TapestryError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    tapestry: Option<TapestrySpec>,
+    #[serde(default)]
+    module: Vec<ModuleSpec>,
+    #[serde(default)]
+    bead: Vec<BeadSpec>,
+    #[serde(default)]
+    weave: Vec<WeaveSpec>,
+    #[serde(default)]
+    string: Vec<StringSpec>,
+    #[serde(default)]
+    tuple_space: Vec<TupleSpaceSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TapestrySpec {
+    name: Option<String>,
+    /// Default stack size of strings, in KiB.
+    stack_kib: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleSpec {
+    name: Spanned<String>,
+    path: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BeadSpec {
+    name: Spanned<String>,
+    module: Spanned<String>,
+    count: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeaveSpec {
+    name: Spanned<String>,
+    beads: Vec<Spanned<String>>,
+    count: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StringSpec {
+    name: Option<Spanned<String>>,
+    weave: Spanned<String>,
+    entry: Option<Spanned<String>>,
+    #[serde(default)]
+    args: Vec<String>,
+    /// Extra environment variables of this string (on top of the process's).
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    count: Option<Spanned<u32>>,
+    stack_kib: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TupleSpaceSpec {
+    variables: Vec<Spanned<String>>,
+    beads: Vec<Spanned<String>>,
+}
+
+/// A module to load.
+#[derive(Clone, Debug)]
+pub struct ModulePlan {
+    pub name: String,
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+/// A bead: one instance of a module.
+#[derive(Clone, Debug)]
+pub struct BeadPlan {
+    pub name: String,
+    pub module: usize,
+    pub line: usize,
+}
+
+/// A weave: beads in lookup order.
+#[derive(Clone, Debug)]
+pub struct WeavePlan {
+    pub name: String,
+    pub beads: Vec<usize>,
+    pub line: usize,
+}
+
+/// A string to run.
+#[derive(Clone, Debug)]
+pub struct StringPlan {
+    pub name: String,
+    pub weave: usize,
+    /// The bead named by a `bead:symbol` entry.
+    pub entry_bead: Option<usize>,
+    pub entry_symbol: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub stack_size: usize,
+    pub line: usize,
+}
+
+/// Variables shared by several beads.
+#[derive(Clone, Debug)]
+pub struct TupleSpacePlan {
+    pub variables: Vec<String>,
+    pub beads: Vec<usize>,
+    pub line: usize,
+}
+
+/// A checked, fully expanded tapestry description.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub name: String,
+    pub modules: Vec<ModulePlan>,
+    pub beads: Vec<BeadPlan>,
+    pub weaves: Vec<WeavePlan>,
+    pub strings: Vec<StringPlan>,
+    pub tuple_spaces: Vec<TupleSpacePlan>,
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    }
+    fn err(&self, offset: usize, message: impl std::fmt::Display) -> TapestryError {
+        TapestryError::Config {
+            path: self.path.to_owned(),
+            message: format!("line {}: {message}", self.line(offset)),
+        }
+    }
+}
+
+fn expand(s: &str, i: Option<u32>) -> String {
+    match i {
+        Some(i) => s.replace("{i}", &i.to_string()),
+        None => s.to_owned(),
+    }
+}
+
+fn instances(count: &Option<Spanned<u32>>) -> Vec<Option<u32>> {
+    match count {
+        Some(c) => (0..*c.get_ref()).map(Some).collect(),
+        None => vec![None],
+    }
+}
+
+/// A known name close to `wanted`, for "did you mean" hints.
+pub(crate) fn suggest<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let best = known
+        .map(|k| (edit_distance(wanted, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, k)) => format!(" (did you mean `{k}`?)"),
+        None => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn index_of(
+    names: &HashMap<String, usize>,
+    kind: &str,
+    name: &str,
+    ctx: &Ctx<'_>,
+    at: usize,
+) -> Result<usize, TapestryError> {
+    names.get(name).copied().ok_or_else(|| {
+        ctx.err(
+            at,
+            format!(
+                "unknown {kind} `{name}`{}",
+                suggest(name, names.keys().map(String::as_str))
+            ),
+        )
+    })
+}
+
+fn register(
+    names: &mut HashMap<String, usize>,
+    kind: &str,
+    name: &str,
+    index: usize,
+    ctx: &Ctx<'_>,
+    at: usize,
+) -> Result<(), TapestryError> {
+    if name.is_empty() {
+        return Err(ctx.err(at, format!("empty {kind} name")));
+    }
+    if names.insert(name.to_owned(), index).is_some() {
+        return Err(ctx.err(at, format!("duplicate {kind} name `{name}`")));
+    }
+    Ok(())
+}
+
+impl Plan {
+    /// Reads and checks the tapestry file at `path`.
+    pub fn load(path: &Path) -> Result<Plan, TapestryError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TapestryError::Config {
+            path: path.to_owned(),
+            message: format!("cannot read tapestry file: {e}"),
+        })?;
+        Plan::parse(path, &text)
+    }
+
+    /// Parses tapestry text; relative module paths are relative to `path`'s
+    /// directory.
+    pub fn parse(path: &Path, text: &str) -> Result<Plan, TapestryError> {
+        let ctx = Ctx { path, text };
+        let spec: FileSpec = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().replace('\n', "; ");
+            match e.span() {
+                Some(span) => ctx.err(span.start, message),
+                None => TapestryError::Config {
+                    path: path.to_owned(),
+                    message,
+                },
+            }
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = spec
+            .tapestry
+            .as_ref()
+            .and_then(|t| t.name.clone())
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+        let default_stack = spec
+            .tapestry
+            .as_ref()
+            .and_then(|t| t.stack_kib)
+            .map(|k| (k as usize) << 10);
+
+        let mut module_names = HashMap::new();
+        let mut modules = Vec::new();
+        for m in &spec.module {
+            register(
+                &mut module_names,
+                "module",
+                m.name.get_ref(),
+                modules.len(),
+                &ctx,
+                m.name.span().start,
+            )?;
+            modules.push(ModulePlan {
+                name: m.name.get_ref().clone(),
+                path: dir.join(m.path.get_ref()),
+                line: ctx.line(m.path.span().start),
+            });
+        }
+
+        let mut bead_names = HashMap::new();
+        let mut beads = Vec::new();
+        for b in &spec.bead {
+            let module = index_of(
+                &module_names,
+                "module",
+                b.module.get_ref(),
+                &ctx,
+                b.module.span().start,
+            )?;
+            for i in instances(&b.count) {
+                let name = expand(b.name.get_ref(), i);
+                register(
+                    &mut bead_names,
+                    "bead",
+                    &name,
+                    beads.len(),
+                    &ctx,
+                    b.name.span().start,
+                )?;
+                beads.push(BeadPlan {
+                    name,
+                    module,
+                    line: ctx.line(b.name.span().start),
+                });
+            }
+        }
+
+        let mut weave_names = HashMap::new();
+        let mut weaves = Vec::new();
+        for w in &spec.weave {
+            for i in instances(&w.count) {
+                let name = expand(w.name.get_ref(), i);
+                register(
+                    &mut weave_names,
+                    "weave",
+                    &name,
+                    weaves.len(),
+                    &ctx,
+                    w.name.span().start,
+                )?;
+                let mut members = Vec::new();
+                for b in &w.beads {
+                    let bead = index_of(
+                        &bead_names,
+                        "bead",
+                        &expand(b.get_ref(), i),
+                        &ctx,
+                        b.span().start,
+                    )?;
+                    if members.contains(&bead) {
+                        return Err(ctx.err(
+                            b.span().start,
+                            format!(
+                                "bead `{}` is listed twice in weave `{name}`",
+                                beads[bead].name
+                            ),
+                        ));
+                    }
+                    members.push(bead);
+                }
+                weaves.push(WeavePlan {
+                    name,
+                    beads: members,
+                    line: ctx.line(w.name.span().start),
+                });
+            }
+        }
+
+        let mut string_names = HashMap::new();
+        let mut strings = Vec::new();
+        for s in &spec.string {
+            for i in instances(&s.count) {
+                let weave_name = expand(s.weave.get_ref(), i);
+                let weave = index_of(
+                    &weave_names,
+                    "weave",
+                    &weave_name,
+                    &ctx,
+                    s.weave.span().start,
+                )?;
+                let (entry_text, entry_at) = match &s.entry {
+                    Some(e) => (expand(e.get_ref(), i), e.span().start),
+                    None => ("main".to_owned(), s.weave.span().start),
+                };
+                let (entry_bead, entry_symbol) = match entry_text.split_once(':') {
+                    Some((bead, symbol)) => {
+                        let b = index_of(&bead_names, "bead", bead, &ctx, entry_at)?;
+                        if !weaves[weave].beads.contains(&b) {
+                            return Err(ctx.err(
+                                entry_at,
+                                format!("entry bead `{bead}` is not in weave `{weave_name}`"),
+                            ));
+                        }
+                        (Some(b), symbol.to_owned())
+                    }
+                    None => (None, entry_text.clone()),
+                };
+                if entry_symbol.is_empty() {
+                    return Err(ctx.err(entry_at, "empty entry symbol"));
+                }
+                let name = match &s.name {
+                    Some(n) => expand(n.get_ref(), i),
+                    None => format!("{weave_name}.{}", strings.len()),
+                };
+                let at = s
+                    .name
+                    .as_ref()
+                    .map_or(s.weave.span().start, |n| n.span().start);
+                register(&mut string_names, "string", &name, strings.len(), &ctx, at)?;
+                strings.push(StringPlan {
+                    name,
+                    weave,
+                    entry_bead,
+                    entry_symbol,
+                    args: s.args.iter().map(|a| expand(a, i)).collect(),
+                    env: s
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), expand(v, i)))
+                        .collect(),
+                    stack_size: s
+                        .stack_kib
+                        .map(|k| (k as usize) << 10)
+                        .or(default_stack)
+                        .unwrap_or(weaves_strings::DEFAULT_STACK),
+                    line: ctx.line(at),
+                });
+            }
+        }
+
+        let mut tuple_spaces = Vec::new();
+        for t in &spec.tuple_space {
+            let mut members = Vec::new();
+            for b in &t.beads {
+                members.push(index_of(
+                    &bead_names,
+                    "bead",
+                    b.get_ref(),
+                    &ctx,
+                    b.span().start,
+                )?);
+            }
+            if t.variables.is_empty() || members.len() < 2 {
+                let at = t.beads.first().map_or(0, |b| b.span().start);
+                return Err(ctx.err(
+                    at,
+                    "a tuple space needs at least one variable and two beads",
+                ));
+            }
+            tuple_spaces.push(TupleSpacePlan {
+                variables: t.variables.iter().map(|v| v.get_ref().clone()).collect(),
+                beads: members,
+                line: ctx.line(t.variables[0].span().start),
+            });
+        }
+
+        Ok(Plan {
+            path: path.to_owned(),
+            name,
+            modules,
+            beads,
+            weaves,
+            strings,
+            tuple_spaces,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[tapestry]
+name = "two-telnets"
+
+[[module]]
+name = "telnet"
+path = "build/telnet.so"
+
+[[module]]
+name = "ip"
+path = "build/ipstack.so"
+
+[[bead]]
+name = "ip1"
+module = "ip"
+
+[[bead]]
+name = "telnet{i}"
+module = "telnet"
+count = 2
+
+[[weave]]
+name = "host{i}"
+count = 2
+beads = ["telnet{i}", "ip1"]
+
+[[string]]
+name = "client{i}"
+weave = "host{i}"
+count = 2
+entry = "main"
+args = ["telnet", "peer-{i}"]
+
+[[tuple_space]]
+variables = ["packets_seen"]
+beads = ["telnet0", "telnet1"]
+"#;
+
+    #[test]
+    fn expands_the_design_example() {
+        let p = Plan::parse(Path::new("/x/t.toml"), GOOD).unwrap();
+        assert_eq!(p.name, "two-telnets");
+        assert_eq!(p.modules[0].path, Path::new("/x/build/telnet.so"));
+        let beads: Vec<_> = p.beads.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(beads, ["ip1", "telnet0", "telnet1"]);
+        assert_eq!(p.weaves[1].name, "host1");
+        assert_eq!(p.weaves[1].beads, vec![2, 0]);
+        assert_eq!(p.strings[1].name, "client1");
+        assert_eq!(p.strings[1].args, ["telnet", "peer-1"]);
+        assert_eq!(p.strings[1].weave, 1);
+        assert_eq!(p.tuple_spaces[0].beads, vec![1, 2]);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_suggest() {
+        let bad = GOOD.replace(
+            "beads = [\"telnet{i}\", \"ip1\"]",
+            "beads = [\"telnet{i}\", \"ip2\"]",
+        );
+        let e = Plan::parse(Path::new("t.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 25") && e.contains("`ip2`") && e.contains("did you mean `ip1`"),
+            "{e}"
+        );
+        let bad = GOOD.replace("module = \"ip\"", "modul = \"ip\"");
+        let e = Plan::parse(Path::new("t.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 15") && e.contains("modul") && !e.contains('\n'),
+            "{e}"
+        );
+    }
+}

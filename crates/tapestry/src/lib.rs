@@ -1,0 +1,32 @@
+//! # The tapestry: a composition of beads, weaves and strings
+//!
+//! Data flows one way through this crate:
+//!
+//! ```text
+//!  tapestry.toml --config--> Plan --build--> Tapestry --run--> statuses
+//!                 (parse,      (load modules,   (start strings,
+//!                  expand {i},  map beads, bind,  wait, finalise
+//!                  check names) tuple spaces,     beads)
+//!                               init)
+//! ```
+//!
+//! * [`config`] turns the TOML file into a [`Plan`]: every `count`/`{i}`
+//!   expanded, every name checked, errors pointing at a line of the file.
+//! * [`Tapestry::build`] loads each module once, maps one image per bead,
+//!   binds each bead's undefined symbols ([`binder`]: the beads of its
+//!   weave in declared order, then the runtime's interposition table, then
+//!   the host's system libraries), applies tuple spaces, relocates, and runs
+//!   initialisers in dependency order. Every missing symbol and every
+//!   conflict is reported before any bead code runs.
+//! * [`Tapestry::run`] starts the strings and waits for them, then runs the
+//!   beads' finalisers.
+
+pub mod binder;
+pub mod config;
+mod error;
+mod system;
+mod tapestry;
+
+pub use config::{Plan, StringPlan};
+pub use error::TapestryError;
+pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry};

@@ -1,0 +1,651 @@
+//! Building a tapestry from a plan, running its strings, finalising it.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use weaves_arena::{Arena, OwnerId, Protection, Region};
+use weaves_loader::{BeadImage, InitPhase, Module, SymKind, Target, TlsResolver};
+use weaves_strings::{run_on_fiber, ExecCtx, FiberStack, Launch, Outcome, StringInfo};
+
+use crate::binder::{self, BeadView, Binding, Provider};
+use crate::config::{suggest, Plan};
+use crate::error::TapestryError;
+use crate::system;
+
+struct Loaded {
+    module: Arc<Module>,
+    system: Vec<usize>,
+    /// Defined symbols the module's relocations refer to.
+    own_refs: Vec<u32>,
+    /// System-library lookups, shared by the module's beads.
+    system_cache: Mutex<HashMap<u32, Option<u64>>>,
+}
+
+struct Bead {
+    name: String,
+    module: usize,
+    image: BeadImage,
+    owner: OwnerId,
+    tls_module: u64,
+    weaves: Vec<usize>,
+    providers: Vec<usize>,
+}
+
+/// Timings of building a tapestry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildStats {
+    pub beads: usize,
+    pub load_modules: Duration,
+    pub map: Duration,
+    pub bind: Duration,
+    pub relocate: Duration,
+    pub init: Duration,
+}
+
+impl BuildStats {
+    /// Mean time to instantiate one bead (map + bind + relocate + init).
+    pub fn per_bead(&self) -> Duration {
+        (self.map + self.bind + self.relocate + self.init) / self.beads.max(1) as u32
+    }
+}
+
+/// How one string ended.
+#[derive(Clone, Debug)]
+pub struct StringReport {
+    pub name: String,
+    pub weave: String,
+    pub status: i32,
+    pub exited: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub strings: Vec<StringReport>,
+}
+
+impl RunReport {
+    /// The first non-zero status, in declaration order, or 0.
+    pub fn exit_status(&self) -> i32 {
+        self.strings
+            .iter()
+            .map(|s| s.status)
+            .find(|&s| s != 0)
+            .unwrap_or(0)
+    }
+}
+
+/// A built tapestry: beads mapped, bound, relocated and initialised.
+pub struct Tapestry {
+    plan: Plan,
+    modules: Vec<Loaded>,
+    beads: Vec<Bead>,
+    init_order: Vec<usize>,
+    entries: Vec<u64>,
+    tuple_storage: Vec<Region>,
+    stats: BuildStats,
+    finalised: bool,
+}
+
+fn is_file(p: &Path) -> bool {
+    p.is_file()
+}
+
+impl Tapestry {
+    /// Loads, maps, binds, relocates and initialises everything `plan`
+    /// describes. Nothing of bead code runs unless every bead binds.
+    pub fn build(plan: Plan) -> Result<Tapestry, TapestryError> {
+        weaves_interpose::init();
+        let arena = Arena::global().map_err(|e| TapestryError::Run(e.to_string()))?;
+        let mut stats = BuildStats {
+            beads: plan.beads.len(),
+            ..Default::default()
+        };
+
+        // Modules, and the system libraries they need.
+        let t0 = Instant::now();
+        let provided: Vec<String> = plan
+            .modules
+            .iter()
+            .flat_map(|m| {
+                let file = m.path.file_name().map(|f| f.to_string_lossy().into_owned());
+                [file, None].into_iter().flatten()
+            })
+            .collect();
+        let mut modules = Vec::new();
+        for m in &plan.modules {
+            if m.path.is_dir() {
+                return Err(TapestryError::Config {
+                    path: plan.path.clone(),
+                    message: format!(
+                        "line {}: module `{}`: {} is a directory, not an ELF module",
+                        m.line,
+                        m.name,
+                        m.path.display()
+                    ),
+                });
+            }
+            let module = Arc::new(Module::load(&m.path)?);
+            let mut sys = Vec::new();
+            for needed in module.needed() {
+                let satisfied = provided.iter().any(|p| p == needed)
+                    || plan
+                        .modules
+                        .iter()
+                        .any(|o| o.path.file_name().is_some_and(|f| f == needed.as_str()));
+                if satisfied {
+                    continue;
+                }
+                let private = module
+                    .runpath()
+                    .iter()
+                    .map(|d| Path::new(d).join(needed))
+                    .chain(m.path.parent().map(|d| d.join(needed)))
+                    .find(|p| is_file(p));
+                if let Some(p) = private {
+                    return Err(TapestryError::Bind(format!(
+                        "module `{}` ({}) needs {}, found at {}: not supported yet: declare it as a [[module]] and put one of its beads in the same weaves",
+                        m.name,
+                        m.path.display(),
+                        needed,
+                        p.display()
+                    )));
+                }
+                let h = system::open(needed).map_err(|why| {
+                    TapestryError::Bind(format!(
+                        "module `{}` ({}) needs {}, which is neither a module of the tapestry nor a system library: {why}",
+                        m.name,
+                        m.path.display(),
+                        needed
+                    ))
+                })?;
+                sys.push(h);
+            }
+            let mut own_refs: Vec<u32> = module
+                .symbols()
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.defined && s.kind != SymKind::Other)
+                .map(|(i, _)| i as u32)
+                .collect();
+            own_refs.retain(|i| !module.copy_imports().contains(i));
+            modules.push(Loaded {
+                module,
+                system: sys,
+                own_refs,
+                system_cache: Mutex::new(HashMap::new()),
+            });
+        }
+        stats.load_modules = t0.elapsed();
+
+        // Map one image per bead.
+        let t0 = Instant::now();
+        let mut beads = Vec::with_capacity(plan.beads.len());
+        for b in &plan.beads {
+            let owner = arena.new_owner();
+            let image = BeadImage::map(&modules[b.module].module, owner)?;
+            let tls_module = match image.tls_image() {
+                Some((addr, t)) => {
+                    weaves_strings::tls::register(owner, addr, t.filesz, t.memsz, t.align)
+                }
+                None => weaves_strings::tls::module_id(owner),
+            };
+            let (phdr, phnum) = image.program_headers();
+            weaves_interpose::register_bead(weaves_interpose::BeadRecord {
+                owner,
+                name: CString::new(b.name.clone()).unwrap_or_default(),
+                base: image.base(),
+                phdr,
+                phnum,
+            });
+            beads.push(Bead {
+                name: b.name.clone(),
+                module: b.module,
+                image,
+                owner,
+                tls_module,
+                weaves: Vec::new(),
+                providers: Vec::new(),
+            });
+        }
+        for (w, weave) in plan.weaves.iter().enumerate() {
+            for &b in &weave.beads {
+                beads[b].weaves.push(w);
+            }
+        }
+        stats.map = t0.elapsed();
+
+        // Bind.
+        let t0 = Instant::now();
+        let views: Vec<BeadView<'_>> = beads
+            .iter()
+            .map(|b| BeadView {
+                name: &b.name,
+                image: &b.image,
+                tls_module: b.tls_module,
+            })
+            .collect();
+        let mut bindings: Vec<Binding> = Vec::with_capacity(beads.len());
+        let mut missing: Vec<String> = Vec::new();
+        for (i, bead) in beads.iter().enumerate() {
+            let loaded = &modules[bead.module];
+            let system = |idx: u32| -> Option<u64> {
+                let mut cache = loaded
+                    .system_cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *cache.entry(idx).or_insert_with(|| {
+                    let s = loaded.module.symbol(idx);
+                    system::lookup(&loaded.system, &s.name, s.version.as_deref())
+                })
+            };
+            let empty = Vec::new();
+            let first = bead
+                .weaves
+                .first()
+                .map_or(&empty, |&w| &plan.weaves[w].beads);
+            let (binding, lost) = binder::bind(i, &loaded.own_refs, first, &views, &system);
+            if !lost.is_empty() {
+                missing.push(format!(
+                    "bead `{}` ({}) needs {}",
+                    bead.name,
+                    loaded.module.path().display(),
+                    lost.join(", ")
+                ));
+            }
+            for &w in bead.weaves.iter().skip(1) {
+                let (other, _) =
+                    binder::bind(i, &loaded.own_refs, &plan.weaves[w].beads, &views, &system);
+                if other != binding {
+                    let idx = (0..binding.targets.len())
+                        .find(|&k| binding.targets[k] != other.targets[k])
+                        .unwrap_or(0);
+                    let who = |p: Option<Provider>| match p {
+                        Some(Provider::Bead(b)) => format!("bead `{}`", beads[b].name),
+                        Some(Provider::Runtime) => "the runtime".into(),
+                        Some(Provider::System) => "a system library".into(),
+                        _ => "nothing".into(),
+                    };
+                    return Err(TapestryError::Bind(format!(
+                        "conflicting bindings: bead `{}` is in weaves `{}` and `{}`, which bind `{}` to {} and to {}",
+                        bead.name,
+                        plan.weaves[bead.weaves[0]].name,
+                        plan.weaves[w].name,
+                        loaded.module.symbol(idx as u32).display_name(),
+                        who(binding.providers[idx]),
+                        who(other.providers[idx])
+                    )));
+                }
+            }
+            bindings.push(binding);
+        }
+        if !missing.is_empty() {
+            return Err(TapestryError::Bind(format!(
+                "unresolved symbols: {}",
+                missing.join("; ")
+            )));
+        }
+        drop(views);
+        for (i, b) in bindings.iter().enumerate() {
+            let mut p: Vec<usize> = b
+                .providers
+                .iter()
+                .filter_map(|p| match p {
+                    Some(Provider::Bead(x)) => Some(*x),
+                    _ => None,
+                })
+                .collect();
+            p.sort_unstable();
+            p.dedup();
+            beads[i].providers = p;
+        }
+
+        // Tuple spaces: one storage per variable, bound into every member.
+        let mut tuple_storage = Vec::new();
+        let mut tuple_init = Vec::new();
+        for ts in &plan.tuple_spaces {
+            for var in &ts.variables {
+                let mut size = 0u64;
+                let mut members = Vec::new();
+                for &b in &ts.beads {
+                    let module = &modules[beads[b].module].module;
+                    let Some(idx) = module.find_export(var, None) else {
+                        return Err(TapestryError::Bind(format!(
+                            "tuple space (line {}): bead `{}` has no global variable `{var}` reached through the GOT ({} does not export it: it is static, hidden or absent); only default-visibility globals of -fPIC modules can be shared individually",
+                            ts.line, beads[b].name, module.path().display()
+                        )));
+                    };
+                    let sym = module.symbol(idx);
+                    if !matches!(sym.kind, SymKind::Object | SymKind::NoType) {
+                        return Err(TapestryError::Bind(format!(
+                            "tuple space (line {}): `{var}` in bead `{}` is not a variable",
+                            ts.line, beads[b].name
+                        )));
+                    }
+                    if !module.references_through_got(idx) {
+                        return Err(TapestryError::Bind(format!(
+                            "tuple space (line {}): variable `{var}` of bead `{}` is not reached through the GOT (the code addresses it directly: PIE, -fno-semantic-interposition or protected visibility), so it cannot be shared individually",
+                            ts.line, beads[b].name
+                        )));
+                    }
+                    size = size.max(sym.size);
+                    members.push((b, idx));
+                }
+                let region = arena
+                    .place(size.max(8) as usize, 16, 0)
+                    .map_err(|e| TapestryError::Run(e.to_string()))?;
+                arena
+                    .commit(region.addr, region.len, Protection::ReadWrite)
+                    .map_err(|e| TapestryError::Run(e.to_string()))?;
+                for &(b, idx) in &members {
+                    bindings[b].targets[idx as usize] = Some(Target::Address(region.addr as u64));
+                    bindings[b].providers[idx as usize] = Some(Provider::TupleSpace);
+                }
+                let (b0, idx0) = members[0];
+                tuple_init.push((
+                    region.addr,
+                    beads[b0].image.base() + modules[beads[b0].module].module.symbol(idx0).value,
+                    size,
+                ));
+                tuple_storage.push(region);
+            }
+        }
+
+        // Entry points, resolved before anything runs.
+        let mut entries = Vec::new();
+        for s in &plan.strings {
+            let weave = &plan.weaves[s.weave];
+            let candidates: Vec<usize> = match s.entry_bead {
+                Some(b) => vec![b],
+                None => weave.beads.clone(),
+            };
+            let found = candidates.iter().find_map(|&b| {
+                modules[beads[b].module]
+                    .module
+                    .entry_offset(&s.entry_symbol)
+                    .map(|off| beads[b].image.base() + off)
+            });
+            match found {
+                Some(a) => entries.push(a),
+                None => {
+                    let known = candidates
+                        .iter()
+                        .flat_map(|&b| modules[beads[b].module].module.entry_names())
+                        .collect::<Vec<_>>();
+                    let place = match s.entry_bead {
+                        Some(b) => format!("bead `{}`", beads[b].name),
+                        None => format!("any bead of weave `{}`", weave.name),
+                    };
+                    return Err(TapestryError::Config {
+                        path: plan.path.clone(),
+                        message: format!(
+                            "line {}: string `{}`: entry `{}` is not a function of {place}{}",
+                            s.line,
+                            s.name,
+                            s.entry_symbol,
+                            suggest(&s.entry_symbol, known.into_iter())
+                        ),
+                    });
+                }
+            }
+        }
+        stats.bind = t0.elapsed();
+
+        // Relocate.
+        let t0 = Instant::now();
+        let (dynamic, static_tls) = weaves_interpose::tls_resolvers();
+        let resolvers = TlsResolver {
+            dynamic,
+            static_tls,
+        };
+        for (bead, binding) in beads.iter().zip(&bindings) {
+            // SAFETY: every target comes from the binder (addresses of mapped
+            // beads, the runtime or system libraries) and no bead code runs yet.
+            unsafe {
+                bead.image
+                    .relocate(&binding.targets, bead.tls_module, resolvers)?
+            };
+        }
+        for (storage, initial, size) in tuple_init {
+            // SAFETY: copying the first member's relocated initial value of
+            // the variable (its own `size` bytes) into the fresh storage.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    initial as *const u8,
+                    storage as *mut u8,
+                    size as usize,
+                )
+            };
+        }
+        stats.relocate = t0.elapsed();
+
+        let mut t = Tapestry {
+            plan,
+            modules,
+            beads,
+            init_order: Vec::new(),
+            entries,
+            tuple_storage,
+            stats,
+            finalised: false,
+        };
+
+        // Initialise providers before the beads that use them.
+        let t0 = Instant::now();
+        let order = t.dependency_order();
+        let mut stack = FiberStack::new(weaves_strings::DEFAULT_STACK)
+            .map_err(|e| TapestryError::Run(e.to_string()))?;
+        for &b in &order {
+            t.init_order.push(b);
+            let bead = &t.beads[b];
+            let ctx = ExecCtx::new(
+                StringInfo {
+                    id: 0,
+                    name: format!("init of {}", bead.name),
+                    weave: String::new(),
+                    home: bead.owner,
+                },
+                host_environment(),
+            );
+            let argv0 = CString::new(bead.name.clone()).unwrap_or_default();
+            let argv = [argv0.as_ptr(), std::ptr::null()];
+            let (_env, envp) = ctx.environ_block();
+            let funcs = bead.image.init_functions(InitPhase::All);
+            let (argv_p, envp_p) = (argv.as_ptr(), envp.as_ptr());
+            let outcome = run_on_fiber(&ctx, &mut stack, || {
+                for &f in &funcs {
+                    // SAFETY: an initialiser of this relocated bead; glibc
+                    // passes (argc, argv, envp) to initialisers, and so do we.
+                    let f: extern "C" fn(
+                        i32,
+                        *const *const libc::c_char,
+                        *const *const libc::c_char,
+                    ) = unsafe { std::mem::transmute(f as usize) };
+                    f(1, argv_p, envp_p);
+                }
+                0
+            });
+            if let Outcome::Exited(s) = outcome {
+                return Err(TapestryError::Run(format!(
+                    "bead `{}` called exit({s}) while initialising",
+                    bead.name
+                )));
+            }
+        }
+        t.stats.init = t0.elapsed();
+        Ok(t)
+    }
+
+    /// Beads ordered so that each comes after the beads it binds to
+    /// (cycles are broken in declaration order, as the system loader does).
+    fn dependency_order(&self) -> Vec<usize> {
+        let n = self.beads.len();
+        let mut state = vec![0u8; n];
+        let mut order = Vec::with_capacity(n);
+        for start in 0..n {
+            if state[start] != 0 {
+                continue;
+            }
+            let mut stack = vec![(start, 0usize)];
+            state[start] = 1;
+            while let Some((b, next)) = stack.pop() {
+                let providers = &self.beads[b].providers;
+                if next < providers.len() {
+                    stack.push((b, next + 1));
+                    let p = providers[next];
+                    if state[p] == 0 {
+                        state[p] = 1;
+                        stack.push((p, 0));
+                    }
+                } else {
+                    state[b] = 2;
+                    order.push(b);
+                }
+            }
+        }
+        order
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn stats(&self) -> BuildStats {
+        self.stats
+    }
+
+    /// Runs every string to its end, then finalises the beads.
+    pub fn run(&mut self) -> Result<RunReport, TapestryError> {
+        let mut handles = Vec::new();
+        for (i, s) in self.plan.strings.iter().enumerate() {
+            let weave = &self.plan.weaves[s.weave];
+            let home = match s.entry_bead {
+                Some(b) => self.beads[b].owner,
+                None => {
+                    let addr = self.entries[i] as usize;
+                    weaves_arena::owner_of(addr).unwrap_or(0)
+                }
+            };
+            let mut env = host_environment();
+            for (k, v) in &s.env {
+                let prefix = format!("{k}=");
+                env.retain(|e| !e.as_bytes().starts_with(prefix.as_bytes()));
+                env.push(CString::new(format!("{k}={v}")).map_err(|_| {
+                    TapestryError::Run(format!("string `{}`: NUL in environment", s.name))
+                })?);
+            }
+            let ctx = Arc::new(ExecCtx::new(
+                StringInfo {
+                    id: i as u32 + 1,
+                    name: s.name.clone(),
+                    weave: weave.name.clone(),
+                    home,
+                },
+                env,
+            ));
+            let argv = s
+                .args
+                .iter()
+                .map(|a| CString::new(a.as_str()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| {
+                    TapestryError::Run(format!("string `{}`: NUL in an argument", s.name))
+                })?;
+            let launch = Launch {
+                ctx,
+                entry: self.entries[i],
+                argv,
+                stack_size: s.stack_size,
+            };
+            handles.push(weaves_strings::spawn(launch).map_err(|e| {
+                TapestryError::Run(format!("string `{}`: cannot start: {e}", s.name))
+            })?);
+        }
+        let mut reports = Vec::new();
+        for (h, s) in handles.into_iter().zip(&self.plan.strings) {
+            let weave = self.plan.weaves[s.weave].name.clone();
+            let outcome = h
+                .join()
+                .map_err(|_| {
+                    TapestryError::Run(format!("string `{}`: its driver thread failed", s.name))
+                })?
+                .map_err(|e| TapestryError::Run(format!("string `{}`: {e}", s.name)))?;
+            reports.push(StringReport {
+                name: s.name.clone(),
+                weave,
+                status: outcome.status(),
+                exited: matches!(outcome, Outcome::Exited(_)),
+            });
+        }
+        self.finalise()?;
+        Ok(RunReport { strings: reports })
+    }
+
+    /// Runs finalisers in reverse initialisation order: `DT_FINI_ARRAY`,
+    /// `DT_FINI`, then exit handlers the bead registered.
+    pub fn finalise(&mut self) -> Result<(), TapestryError> {
+        if self.finalised {
+            return Ok(());
+        }
+        self.finalised = true;
+        let mut stack = FiberStack::new(weaves_strings::DEFAULT_STACK)
+            .map_err(|e| TapestryError::Run(e.to_string()))?;
+        for &b in self.init_order.iter().rev() {
+            let bead = &self.beads[b];
+            let ctx = ExecCtx::new(
+                StringInfo {
+                    id: 0,
+                    name: format!("fini of {}", bead.name),
+                    weave: String::new(),
+                    home: bead.owner,
+                },
+                Vec::new(),
+            );
+            let funcs = bead.image.fini_functions();
+            let owner = bead.owner;
+            run_on_fiber(&ctx, &mut stack, || {
+                for &f in &funcs {
+                    // SAFETY: a finaliser of this bead, which is still mapped.
+                    let f: extern "C" fn() = unsafe { std::mem::transmute(f as usize) };
+                    f();
+                }
+                weaves_interpose::finalize_bead(owner);
+                0
+            });
+            weaves_interpose::forget_bead(owner);
+        }
+        Ok(())
+    }
+
+    /// Names of the tapestry's beads, in declaration order, with their bases.
+    pub fn bead_bases(&self) -> Vec<(String, u64)> {
+        self.beads
+            .iter()
+            .map(|b| (b.name.clone(), b.image.base()))
+            .collect()
+    }
+
+    /// Number of modules loaded.
+    pub fn module_count(&self) -> usize {
+        self.modules.len()
+    }
+
+    /// Storage regions of tuple-space variables.
+    pub fn tuple_storage(&self) -> &[Region] {
+        &self.tuple_storage
+    }
+}
+
+fn host_environment() -> Vec<CString> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect()
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds the test modules into OUT (default tests/modules/build).
+#
+#   bash tests/modules/build.sh [OUT]
+#
+# Shared objects are built -fPIC -shared with undefined symbols allowed (the
+# default for shared objects): beads get them from other beads of their weave.
+# Programs are built as the toolchain's default PIE executables. A target is
+# rebuilt only when its source or this script is newer, so reruns are cheap.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=${1:-$here/build}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+FC=${FC:-gfortran}
+RUSTC=${RUSTC:-rustc}
+
+for tool in "$CC" "$CXX" "$FC" "$RUSTC"; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "build.sh: '$tool' not found; the module tests need cc, c++, gfortran and rustc" >&2
+    echo "build.sh: (Debian/Ubuntu: apt-get install gcc g++ gfortran; Rust: https://rustup.rs)" >&2
+    exit 1
+  fi
+done
+
+# stale TARGET SOURCE: true when TARGET must be (re)built.
+stale() {
+  [[ ! -e $1 || $2 -nt $1 || $here/build.sh -nt $1 ]]
+}
+
+# build TARGET SOURCE COMMAND...: run COMMAND (which writes TARGET.tmp) if stale,
+# then move the result into place so an interrupted build leaves no half file.
+build() {
+  local target=$out/$1 source=$here/$2
+  shift 2
+  if stale "$target" "$source"; then
+    echo "build.sh: $target" >&2
+    "$@" "$source" -o "$target.tmp"
+    mv -f "$target.tmp" "$target"
+  fi
+}
+
+cflags=(-O2 -g -Wall -Wextra)
+so_c=("$CC" "${cflags[@]}" -fPIC -shared)
+
+build counter.so counter.c "${so_c[@]}"
+build app.so app.c "${so_c[@]}"
+build globals.so globals.c "${so_c[@]}"
+build exit_mod.so exit_mod.c "${so_c[@]}"
+build tuple.so tuple.c "${so_c[@]}"
+build missing.so missing.c "${so_c[@]}"
+build small.so small.c "${so_c[@]}"
+build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
+build pie_prog pie_prog.c "$CC" "${cflags[@]}"
+# -J keeps gfortran's .mod files out of the source tree.
+build fortran_common fortran_common.f90 "$FC" -O2 -g -Wall -J "$out"
+build fortran_stop fortran_stop.f90 "$FC" -O2 -g -Wall -J "$out"
+build librust_counter.so rust_counter.rs \
+  "$RUSTC" --edition 2021 --crate-type cdylib -O -C debuginfo=1 --crate-name rust_counter
+
+# The programs must be PIE executables (ET_DYN with an interpreter), which is the
+# default on Debian-family toolchains; say so clearly where it is not.
+for prog in pie_prog fortran_common fortran_stop; do
+  type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
+  if [[ $type != 3 ]]; then
+    echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2
+    exit 1
+  fi
+done
