@@ -16,6 +16,7 @@ const EXPORTS: &[&str] = &[
     "malloc_usable_size",
     "exit",
     "dl_iterate_phdr",
+    "_dl_find_object",
 ];
 
 fn main() {

@@ -8,6 +8,7 @@
 //! `dlpi_adds`/`dlpi_subs` counters include bead additions and removals so
 //! that the unwinder's cache notices when beads come and go.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
@@ -25,6 +26,10 @@ pub struct BeadRecord {
     pub base: u64,
     pub phdr: *const u8,
     pub phnum: usize,
+    /// End of the bead's image.
+    pub end: u64,
+    /// Its `.eh_frame_hdr`, if any.
+    pub eh_frame_hdr: u64,
 }
 
 // SAFETY: `phdr` points into a module's immutable program header copy that
@@ -33,7 +38,7 @@ unsafe impl Send for BeadRecord {}
 // SAFETY: as above; the record is never mutated through the pointer.
 unsafe impl Sync for BeadRecord {}
 
-static BEADS: RwLock<Vec<BeadRecord>> = RwLock::new(Vec::new());
+static BEADS: RwLock<Option<HashMap<OwnerId, BeadRecord>>> = RwLock::new(None);
 static ADDS: AtomicU64 = AtomicU64::new(0);
 static SUBS: AtomicU64 = AtomicU64::new(0);
 
@@ -43,17 +48,17 @@ pub fn register_bead(record: BeadRecord) {
     BEADS
         .write()
         .unwrap_or_else(|e| e.into_inner())
-        .push(record);
+        .get_or_insert_with(HashMap::new)
+        .insert(record.owner, record);
     ADDS.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Hides a bead again (it is being removed).
 pub fn unregister_bead(owner: OwnerId) {
     let _rt = RuntimeSection::enter();
-    BEADS
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|b| b.owner != owner);
+    if let Some(m) = BEADS.write().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        m.remove(&owner);
+    }
     SUBS.fetch_add(1, Ordering::AcqRel);
 }
 
@@ -113,7 +118,11 @@ pub unsafe extern "C" fn dl_iterate_phdr(
     }
     let beads = {
         let _rt = RuntimeSection::enter();
-        BEADS.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+        beads
+            .as_ref()
+            .map(|m| m.values().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
     };
     let (adds, subs) = (
         r.host_adds + ADDS.load(Ordering::Acquire),
@@ -146,8 +155,40 @@ pub unsafe extern "C" fn dl_iterate_phdr(
 pub(crate) fn bead_name_at(addr: u64) -> Option<*const libc::c_char> {
     let owner = weaves_arena::owner_of(addr as usize)?;
     let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
-    beads
-        .iter()
-        .find(|b| b.owner == owner)
-        .map(|b| b.name.as_ptr())
+    beads.as_ref()?.get(&owner).map(|b| b.name.as_ptr())
+}
+
+/// `_dl_find_object` (glibc 2.35+), which GCC 12's unwinder asks before
+/// anything else: for a PC in bead code we answer from the owner table in
+/// O(1); anything else goes to glibc.
+///
+/// ```text
+///  struct dl_find_object { u64 flags; void *map_start; void *map_end;
+///                          struct link_map *link_map; void *eh_frame; u64 reserved[7]; }
+/// ```
+///
+/// # Safety
+/// As for glibc's `_dl_find_object`: `result` points at such a struct.
+#[no_mangle]
+pub unsafe extern "C" fn _dl_find_object(pc: *mut libc::c_void, result: *mut u64) -> i32 {
+    if let Some(owner) = weaves_arena::owner_of(pc as usize) {
+        let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = beads.as_ref().and_then(|m| m.get(&owner)) {
+            if (b.base..b.end).contains(&(pc as u64)) && b.eh_frame_hdr != 0 {
+                // SAFETY: the caller provides a writable dl_find_object, whose
+                // first five words are the fields written here.
+                unsafe {
+                    *result = 0;
+                    *result.add(1) = b.base;
+                    *result.add(2) = b.end;
+                    *result.add(3) = 0;
+                    *result.add(4) = b.eh_frame_hdr;
+                }
+                return 0;
+            }
+        }
+        return -1;
+    }
+    // SAFETY: not bead code: glibc answers.
+    unsafe { (real().dl_find_object)(pc, result) }
 }

@@ -18,6 +18,7 @@ pub struct Real {
     pub cxa_atexit: unsafe extern "C" fn(usize, usize, usize) -> i32,
     pub cxa_finalize: unsafe extern "C" fn(usize),
     pub cxa_thread_atexit_impl: unsafe extern "C" fn(usize, usize, usize) -> i32,
+    pub dl_find_object: unsafe extern "C" fn(*mut libc::c_void, *mut u64) -> i32,
 }
 
 static REAL: OnceLock<Real> = OnceLock::new();
@@ -53,6 +54,7 @@ pub fn init() -> &'static Real {
                 cxa_thread_atexit_impl: std::mem::transmute::<usize, _>(find(
                     c"__cxa_thread_atexit_impl",
                 )),
+                dl_find_object: std::mem::transmute::<usize, _>(find(c"_dl_find_object")),
             }
         }
     })

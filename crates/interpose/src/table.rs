@@ -19,6 +19,7 @@ pub const GLOBAL_EXPORTS: &[&str] = &[
     "malloc_usable_size",
     "exit",
     "dl_iterate_phdr",
+    "_dl_find_object",
 ];
 
 /// The runtime's definition of `name` for bead code, if it interposes it.
@@ -42,6 +43,7 @@ pub fn lookup(name: &str) -> Option<u64> {
         "__cxa_thread_atexit_impl" => exit::cxa_thread_atexit_impl as *const () as usize,
         "__tls_get_addr" => tls::tls_get_addr as *const () as usize,
         "dl_iterate_phdr" => phdr::dl_iterate_phdr as *const () as usize,
+        "_dl_find_object" => phdr::_dl_find_object as *const () as usize,
         "getenv" | "secure_getenv" => api::getenv as *const () as usize,
         "setenv" => api::setenv as *const () as usize,
         "unsetenv" => api::unsetenv as *const () as usize,

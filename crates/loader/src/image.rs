@@ -343,6 +343,17 @@ impl BeadImage {
         (self.module.phdrs.as_ptr().cast(), self.module.phdrs.len())
     }
 
+    /// Address of this bead's `PT_GNU_EH_FRAME` (`.eh_frame_hdr`), which
+    /// the unwinder needs to find frame descriptions in bead code.
+    pub fn eh_frame_hdr(&self) -> Option<u64> {
+        use object::read::elf::ProgramHeader;
+        self.module
+            .phdrs
+            .iter()
+            .find(|p| p.p_type(object::LittleEndian).0 == crate::abi::PT_GNU_EH_FRAME)
+            .map(|p| self.base + p.p_vaddr(object::LittleEndian))
+    }
+
     /// Address of this bead's TLS initialisation image, if it has TLS.
     pub fn tls_image(&self) -> Option<(u64, crate::TlsTemplate)> {
         self.module.tls().map(|t| (self.base + t.vaddr, t))

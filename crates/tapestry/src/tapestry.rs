@@ -200,6 +200,8 @@ impl Tapestry {
                 base: image.base(),
                 phdr,
                 phnum,
+                end: image.base() + image.module().image_span(),
+                eh_frame_hdr: image.eh_frame_hdr().unwrap_or(0),
             });
             beads.push(Bead {
                 name: b.name.clone(),
