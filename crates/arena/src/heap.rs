@@ -347,6 +347,7 @@ mod tests {
 
     #[test]
     fn allocates_frees_and_grows_inside_the_arena() {
+        let _serial = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let arena = Arena::global().unwrap();
         let owner = arena.new_owner();
         let heap = heap_for(owner).unwrap();

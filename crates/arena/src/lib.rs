@@ -34,3 +34,8 @@ pub use heap::{heap_for, Heap, HeapStats};
 pub use owner::{owner_of, OwnerId};
 pub use reserve::{Arena, ArenaError, Region, ARENA_BASE, GRANULE, NODE_SPAN};
 pub use sys::{page_size, Protection};
+
+/// Tests that assert on placement share the process-wide arena: they take
+/// this lock so that one test's releases cannot be reused by another.
+#[cfg(test)]
+pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

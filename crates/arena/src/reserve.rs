@@ -215,6 +215,7 @@ mod tests {
 
     #[test]
     fn places_aligned_owned_regions_and_reuses_released_ones() {
+        let _serial = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let arena = Arena::global().expect("arena");
         let id = arena.new_owner();
         let r = arena.place(100, GRANULE, id).unwrap();
@@ -235,10 +236,7 @@ mod tests {
             .commit(again.addr, again.len, Protection::ReadWrite)
             .unwrap();
         // SAFETY: committed read-write just above.
-        assert_eq!(
-            unsafe { *(again.addr as *const u64) },
-            0,
-            "reused memory is zeroed"
-        );
+        let first_word = unsafe { *(again.addr as *const u64) };
+        assert_eq!(first_word, 0, "reused memory is zeroed");
     }
 }

@@ -124,7 +124,7 @@ extern "C" fn memalign_from(align: usize, size: usize, ret: usize) -> *mut u8 {
 }
 
 extern "C" fn posix_memalign_from(out: *mut *mut u8, align: usize, size: usize, ret: usize) -> i32 {
-    if !align.is_power_of_two() || align % std::mem::size_of::<usize>() != 0 {
+    if !align.is_power_of_two() || !align.is_multiple_of(std::mem::size_of::<usize>()) {
         return libc::EINVAL;
     }
     let p = memalign_from(align, size, ret);

@@ -39,6 +39,7 @@
 mod alloc;
 mod api;
 mod exit;
+mod fortran;
 mod phdr;
 mod real;
 mod table;

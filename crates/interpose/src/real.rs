@@ -36,6 +36,18 @@ fn find(name: &CStr) -> usize {
     p as usize
 }
 
+/// The C library's `name`, as a function pointer of type `F`.
+///
+/// # Safety
+/// `F` must be the function pointer type matching `name`'s C signature.
+unsafe fn function<F: Copy>(name: &CStr) -> F {
+    const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<usize>()) };
+    let address = find(name);
+    // SAFETY: `F` is a function pointer (size checked above) to the function
+    // at `address`, whose signature matches by the caller's contract.
+    unsafe { std::mem::transmute_copy::<usize, F>(&address) }
+}
+
 /// Resolves the C library's functions. Call once at start-up, before any
 /// bead exists.
 pub fn init() -> &'static Real {
@@ -44,17 +56,15 @@ pub fn init() -> &'static Real {
         // named, whose C signature is the one written in `Real`.
         unsafe {
             Real {
-                exit: std::mem::transmute::<usize, _>(find(c"exit")),
-                dl_iterate_phdr: std::mem::transmute::<usize, _>(find(c"dl_iterate_phdr")),
-                getenv: std::mem::transmute::<usize, _>(find(c"getenv")),
-                malloc_usable_size: std::mem::transmute::<usize, _>(find(c"malloc_usable_size")),
-                tls_get_addr: std::mem::transmute::<usize, _>(find(c"__tls_get_addr")),
-                cxa_atexit: std::mem::transmute::<usize, _>(find(c"__cxa_atexit")),
-                cxa_finalize: std::mem::transmute::<usize, _>(find(c"__cxa_finalize")),
-                cxa_thread_atexit_impl: std::mem::transmute::<usize, _>(find(
-                    c"__cxa_thread_atexit_impl",
-                )),
-                dl_find_object: std::mem::transmute::<usize, _>(find(c"_dl_find_object")),
+                exit: function(c"exit"),
+                dl_iterate_phdr: function(c"dl_iterate_phdr"),
+                getenv: function(c"getenv"),
+                malloc_usable_size: function(c"malloc_usable_size"),
+                tls_get_addr: function(c"__tls_get_addr"),
+                cxa_atexit: function(c"__cxa_atexit"),
+                cxa_finalize: function(c"__cxa_finalize"),
+                cxa_thread_atexit_impl: function(c"__cxa_thread_atexit_impl"),
+                dl_find_object: function(c"_dl_find_object"),
             }
         }
     })

@@ -1,7 +1,7 @@
 //! The interposition table the binder consults, and the list of symbols the
 //! `weaves` executable must export.
 
-use crate::{alloc, api, exit, phdr, tls};
+use crate::{alloc, api, exit, fortran, phdr, tls};
 
 /// Symbols the `weaves` executable defines for the whole process (so that
 /// system libraries acting for beads reach them too). The binary's build
@@ -51,6 +51,18 @@ pub fn lookup(name: &str) -> Option<u64> {
         "wv_bead_name" => api::weaves_wv_bead_name as *const () as usize,
         "wv_weave_name" => api::wv_weave_name as *const () as usize,
         "wv_yield" => api::wv_yield as *const () as usize,
+        "_gfortran_set_args" => fortran::set_args as *const () as usize,
+        "_gfortran_iargc" => fortran::iargc as *const () as usize,
+        "_gfortran_get_command_argument_i4" => {
+            fortran::get_command_argument_i4 as *const () as usize
+        }
+        "_gfortran_get_command_argument_i8" => {
+            fortran::get_command_argument_i8 as *const () as usize
+        }
+        "_gfortran_getarg_i4" => fortran::getarg_i4 as *const () as usize,
+        "_gfortran_getarg_i8" => fortran::getarg_i8 as *const () as usize,
+        "_gfortran_get_command_i4" => fortran::get_command_i4 as *const () as usize,
+        "_gfortran_get_command_i8" => fortran::get_command_i8 as *const () as usize,
         _ => return None,
     };
     Some(a as u64)

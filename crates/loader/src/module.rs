@@ -454,7 +454,7 @@ impl Module {
                             offset: r.r_offset.get(e),
                             kind: (info & 0xffff_ffff) as u32,
                             sym: (info >> 32) as u32,
-                            addend: r.r_addend.get(e) as i64,
+                            addend: r.r_addend.get(e),
                         });
                     }
                 }

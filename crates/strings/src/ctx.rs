@@ -22,6 +22,7 @@ pub(crate) type Yield = *const corosensei::Yielder<(), i32>;
 /// State that belongs to one running string.
 pub struct ExecCtx {
     pub info: StringInfo,
+    argv: Vec<CString>,
     env: Mutex<Vec<CString>>,
     pub(crate) tls: RefCell<Vec<(u64, *mut u8)>>,
     thread_exit: RefCell<Vec<(usize, usize)>>,
@@ -43,11 +44,23 @@ impl ExecCtx {
     pub fn new(info: StringInfo, env: Vec<CString>) -> ExecCtx {
         ExecCtx {
             info,
+            argv: Vec::new(),
             env: Mutex::new(env),
             tls: RefCell::new(Vec::new()),
             thread_exit: RefCell::new(Vec::new()),
             yielder: Cell::new(std::ptr::null()),
         }
+    }
+
+    /// Gives the string its command line (`argv[0]` first).
+    pub fn with_args(mut self, argv: Vec<CString>) -> ExecCtx {
+        self.argv = argv;
+        self
+    }
+
+    /// The string's command line.
+    pub fn args(&self) -> &[CString] {
+        &self.argv
     }
 
     /// `getenv` for this string: a pointer into the string's own environment,

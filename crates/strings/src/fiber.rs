@@ -10,7 +10,6 @@
 //! with big automatic arrays want hundreds of MiB) costs only the pages the
 //! string touches.
 
-use std::ffi::CString;
 use std::sync::Arc;
 
 use corosensei::stack::{Stack, StackPointer};
@@ -119,7 +118,6 @@ pub struct Launch {
     pub ctx: Arc<ExecCtx>,
     /// Address of `int entry(int argc, char **argv, char **envp)`.
     pub entry: u64,
-    pub argv: Vec<CString>,
     pub stack_size: usize,
 }
 
@@ -132,9 +130,9 @@ pub fn spawn(launch: Launch) -> std::io::Result<std::thread::JoinHandle<Result<O
         .spawn(move || {
             let mut stack = FiberStack::new(launch.stack_size).map_err(|e| e.to_string())?;
             let ctx = &*launch.ctx;
-            let argc = launch.argv.len() as i32;
+            let argc = ctx.args().len() as i32;
             let mut argv: Vec<*const libc::c_char> =
-                launch.argv.iter().map(|a| a.as_ptr()).collect();
+                ctx.args().iter().map(|a| a.as_ptr()).collect();
             argv.push(std::ptr::null());
             let (_env_strings, envp) = ctx.environ_block();
             let (argv_p, envp_p, entry) = (argv.as_ptr(), envp.as_ptr(), launch.entry);

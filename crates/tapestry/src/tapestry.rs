@@ -539,15 +539,6 @@ impl Tapestry {
                     TapestryError::Run(format!("string `{}`: NUL in environment", s.name))
                 })?);
             }
-            let ctx = Arc::new(ExecCtx::new(
-                StringInfo {
-                    id: i as u32 + 1,
-                    name: s.name.clone(),
-                    weave: weave.name.clone(),
-                    home,
-                },
-                env,
-            ));
             let argv = s
                 .args
                 .iter()
@@ -556,10 +547,16 @@ impl Tapestry {
                 .map_err(|_| {
                     TapestryError::Run(format!("string `{}`: NUL in an argument", s.name))
                 })?;
+            let info = StringInfo {
+                id: i as u32 + 1,
+                name: s.name.clone(),
+                weave: weave.name.clone(),
+                home,
+            };
+            let ctx = Arc::new(ExecCtx::new(info, env).with_args(argv));
             let launch = Launch {
                 ctx,
                 entry: self.entries[i],
-                argv,
                 stack_size: s.stack_size,
             };
             handles.push(weaves_strings::spawn(launch).map_err(|e| {
