@@ -58,12 +58,16 @@ pub(crate) extern "C" fn wv_yield() {
 }
 
 pub(crate) unsafe extern "C" fn getenv(name: *const libc::c_char) -> *const libc::c_char {
-    match current() {
-        // SAFETY: C passes a NUL-terminated name.
-        Some(c) if !name.is_null() => c.getenv(unsafe { CStr::from_ptr(name) }),
-        // SAFETY: outside strings, the process environment.
-        _ => unsafe { (real().getenv)(name) },
+    if let Some(c) = current() {
+        if !name.is_null() {
+            // SAFETY: C passes a NUL-terminated name.
+            if let Some(v) = c.getenv(unsafe { CStr::from_ptr(name) }) {
+                return v;
+            }
+        }
     }
+    // SAFETY: no private environment: the process's.
+    unsafe { (real().getenv)(name) }
 }
 
 pub(crate) unsafe extern "C" fn setenv(
@@ -83,8 +87,12 @@ pub(crate) unsafe extern "C" fn setenv(
         return -1;
     }
     let _rt = RuntimeSection::enter();
-    c.setenv(n, Some(v), overwrite != 0);
-    0
+    if c.setenv(n, Some(v), overwrite != 0) {
+        return 0;
+    }
+    drop(_rt);
+    // SAFETY: no private environment: the process's.
+    unsafe { libc::setenv(name, value, overwrite) }
 }
 
 pub(crate) unsafe extern "C" fn unsetenv(name: *const libc::c_char) -> i32 {
@@ -95,6 +103,10 @@ pub(crate) unsafe extern "C" fn unsetenv(name: *const libc::c_char) -> i32 {
     // SAFETY: C passes a NUL-terminated string.
     let n = unsafe { CStr::from_ptr(name) };
     let _rt = RuntimeSection::enter();
-    c.setenv(n, None, true);
-    0
+    if c.setenv(n, None, true) {
+        return 0;
+    }
+    drop(_rt);
+    // SAFETY: no private environment: the process's.
+    unsafe { libc::unsetenv(name) }
 }

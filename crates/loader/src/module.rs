@@ -605,6 +605,11 @@ impl Module {
     pub fn build_id(&self) -> Option<&[u8]> {
         self.build_id.as_deref()
     }
+    /// Number of loadable segments (each is one mapping per bead).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
     /// Bytes of writable data (data + bss) each bead gets.
     pub fn data_bytes(&self) -> u64 {
         self.data_bytes

@@ -23,7 +23,9 @@ pub(crate) type Yield = *const corosensei::Yielder<(), i32>;
 pub struct ExecCtx {
     pub info: StringInfo,
     argv: Vec<CString>,
-    env: Mutex<Vec<CString>>,
+    /// The string's own environment; `None`: the process's (initialisers and
+    /// finalisers run with it).
+    env: Mutex<Option<Vec<CString>>>,
     pub(crate) tls: RefCell<Vec<(u64, *mut u8)>>,
     thread_exit: RefCell<Vec<(usize, usize)>>,
     pub(crate) yielder: Cell<Yield>,
@@ -41,7 +43,7 @@ thread_local! {
 }
 
 impl ExecCtx {
-    pub fn new(info: StringInfo, env: Vec<CString>) -> ExecCtx {
+    pub fn new(info: StringInfo, env: Option<Vec<CString>>) -> ExecCtx {
         ExecCtx {
             info,
             argv: Vec::new(),
@@ -64,23 +66,29 @@ impl ExecCtx {
     }
 
     /// `getenv` for this string: a pointer into the string's own environment,
-    /// valid until the variable is changed.
-    pub fn getenv(&self, name: &CStr) -> *const libc::c_char {
+    /// valid until the variable is changed; `None` if the string uses the
+    /// process's environment.
+    pub fn getenv(&self, name: &CStr) -> Option<*const libc::c_char> {
         let env = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let env = env.as_ref()?;
         let name = name.to_bytes();
         for kv in env.iter() {
             let b = kv.as_bytes();
             if b.len() > name.len() && b[name.len()] == b'=' && &b[..name.len()] == name {
                 // SAFETY: the offset is within the CString, after the '='.
-                return unsafe { kv.as_ptr().add(name.len() + 1) };
+                return Some(unsafe { kv.as_ptr().add(name.len() + 1) });
             }
         }
-        std::ptr::null()
+        Some(std::ptr::null())
     }
 
-    /// `setenv`/`unsetenv` for this string (`value = None` removes).
-    pub fn setenv(&self, name: &CStr, value: Option<&CStr>, overwrite: bool) {
+    /// `setenv`/`unsetenv` for this string (`value = None` removes). Returns
+    /// false if the string uses the process's environment.
+    pub fn setenv(&self, name: &CStr, value: Option<&CStr>, overwrite: bool) -> bool {
         let mut env = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(env) = env.as_mut() else {
+            return false;
+        };
         let n = name.to_bytes();
         let pos = env.iter().position(|kv| {
             let b = kv.as_bytes();
@@ -103,15 +111,16 @@ impl ExecCtx {
             }
             (None, None) => {}
         }
+        true
     }
 
-    /// A `NULL`-terminated copy of the environment as C pointers, kept alive
-    /// by the returned vectors.
-    pub fn environ_block(&self) -> (Vec<CString>, Vec<*const libc::c_char>) {
-        let env = self.env.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    /// A `NULL`-terminated copy of the string's environment as C pointers,
+    /// kept alive by the returned vectors; `None` for the process's.
+    pub fn environ_block(&self) -> Option<(Vec<CString>, Vec<*const libc::c_char>)> {
+        let env = self.env.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
         let mut ptrs: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(std::ptr::null());
-        (env, ptrs)
+        Some((env, ptrs))
     }
 
     /// Registers a destructor for this string's thread-local objects

@@ -134,8 +134,12 @@ pub fn spawn(launch: Launch) -> std::io::Result<std::thread::JoinHandle<Result<O
             let mut argv: Vec<*const libc::c_char> =
                 ctx.args().iter().map(|a| a.as_ptr()).collect();
             argv.push(std::ptr::null());
-            let (_env_strings, envp) = ctx.environ_block();
-            let (argv_p, envp_p, entry) = (argv.as_ptr(), envp.as_ptr(), launch.entry);
+            let env = ctx.environ_block();
+            let envp_p = match &env {
+                Some((_, ptrs)) => ptrs.as_ptr(),
+                None => crate::process_environ(),
+            };
+            let (argv_p, entry) = (argv.as_ptr(), launch.entry);
             let outcome = run_on_fiber(ctx, &mut stack, move || {
                 // SAFETY: `entry` is the address of a function of a mapped,
                 // relocated, initialised bead, with the C signature of

@@ -24,3 +24,15 @@ pub mod tls;
 
 pub use ctx::{acting_bead, current, exit_current, ExecCtx, RuntimeSection, StringInfo};
 pub use fiber::{run_on_fiber, spawn, FiberStack, Launch, Outcome, DEFAULT_STACK};
+
+extern "C" {
+    static environ: *const *const libc::c_char;
+}
+
+/// The process's `environ` array.
+pub fn process_environ() -> *const *const libc::c_char {
+    // SAFETY: reading the C library's `environ` pointer; nothing here
+    // changes it concurrently (the runtime never calls setenv on strings'
+    // behalf).
+    unsafe { environ }
+}

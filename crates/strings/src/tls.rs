@@ -88,7 +88,7 @@ fn context() -> &'static ExecCtx {
                     weave: String::new(),
                     home: 0,
                 },
-                Vec::new(),
+                None,
             ));
             f.set(Box::into_raw(ctx));
         }

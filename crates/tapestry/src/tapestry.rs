@@ -181,6 +181,8 @@ impl Tapestry {
         }
         stats.load_modules = t0.elapsed();
 
+        check_mapping_budget(&plan, &modules)?;
+
         // Map one image per bead.
         let t0 = Instant::now();
         let mut beads = Vec::with_capacity(plan.beads.len());
@@ -450,13 +452,12 @@ impl Tapestry {
                     weave: String::new(),
                     home: bead.owner,
                 },
-                host_environment(),
+                None,
             );
             let argv0 = CString::new(bead.name.clone()).unwrap_or_default();
             let argv = [argv0.as_ptr(), std::ptr::null()];
-            let (_env, envp) = ctx.environ_block();
             let funcs = bead.image.init_functions(InitPhase::All);
-            let (argv_p, envp_p) = (argv.as_ptr(), envp.as_ptr());
+            let (argv_p, envp_p) = (argv.as_ptr(), weaves_strings::process_environ());
             let outcome = run_on_fiber(&ctx, &mut stack, || {
                 for &f in &funcs {
                     // SAFETY: an initialiser of this relocated bead; glibc
@@ -553,7 +554,7 @@ impl Tapestry {
                 weave: weave.name.clone(),
                 home,
             };
-            let ctx = Arc::new(ExecCtx::new(info, env).with_args(argv));
+            let ctx = Arc::new(ExecCtx::new(info, Some(env)).with_args(argv));
             let launch = Launch {
                 ctx,
                 entry: self.entries[i],
@@ -601,7 +602,7 @@ impl Tapestry {
                     weave: String::new(),
                     home: bead.owner,
                 },
-                Vec::new(),
+                None,
             );
             let funcs = bead.image.fini_functions();
             let owner = bead.owner;
@@ -636,6 +637,44 @@ impl Tapestry {
     pub fn tuple_storage(&self) -> &[Region] {
         &self.tuple_storage
     }
+}
+
+/// Memory mappings one string costs while it runs: its driver thread's
+/// stack and guard, the thread's signal stack and guard, its fiber stack.
+const MAPPINGS_PER_STRING: usize = 6;
+
+/// Refuses, before anything is mapped, a tapestry that would exceed the
+/// kernel's limit on memory mappings (`vm.max_map_count`): running into it
+/// half-way would fail somewhere deep inside thread creation instead.
+fn check_mapping_budget(plan: &Plan, modules: &[Loaded]) -> Result<(), TapestryError> {
+    let Some(limit) = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+    else {
+        return Ok(());
+    };
+    let in_use = std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0);
+    // Each bead: its segments, its bss, its heap.
+    let beads: usize = plan
+        .beads
+        .iter()
+        .map(|b| modules[b.module].module.segment_count() + 2)
+        .sum();
+    let strings = plan.strings.len() * MAPPINGS_PER_STRING;
+    let margin = 256;
+    if in_use + beads + strings + margin > limit {
+        return Err(TapestryError::Run(format!(
+            "{}: this tapestry needs about {} memory mappings ({} beads: {beads}; {} strings, one OS thread each: {strings}) on top of {in_use} in use, but vm.max_map_count is {limit}: raise it (sysctl -w vm.max_map_count={}) or run fewer strings",
+            plan.path.display(),
+            beads + strings,
+            plan.beads.len(),
+            plan.strings.len(),
+            ((in_use + beads + strings + margin) * 2).next_power_of_two()
+        )));
+    }
+    Ok(())
 }
 
 fn host_environment() -> Vec<CString> {
