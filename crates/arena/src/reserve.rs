@@ -234,7 +234,11 @@ mod tests {
         let again = arena.place(GRANULE, GRANULE, id + 1).unwrap();
         // Released address space (ours, or another test's) is reused before
         // fresh space is handed out.
-        assert_eq!(arena.placed_bytes(), high_water, "released region is reused first");
+        assert_eq!(
+            arena.placed_bytes(),
+            high_water,
+            "released region is reused first"
+        );
         arena
             .commit(again.addr, again.len, Protection::ReadWrite)
             .unwrap();
