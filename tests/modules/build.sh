@@ -54,6 +54,9 @@ build exit_mod.so exit_mod.c "${so_c[@]}"
 build tuple.so tuple.c "${so_c[@]}"
 build missing.so missing.c "${so_c[@]}"
 build small.so small.c "${so_c[@]}"
+# A private DT_NEEDED dependency, found beside its user through $ORIGIN.
+build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so
+build uses_helper.so uses_helper.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -lwvhelper '-Wl,-rpath,$ORIGIN'
 build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build pie_prog pie_prog.c "$CC" "${cflags[@]}"
 # -J keeps gfortran's .mod files out of the source tree.

@@ -23,6 +23,7 @@
 
 pub mod binder;
 pub mod config;
+mod deps;
 mod error;
 mod system;
 mod tapestry;

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,13 +14,13 @@ use crate::config::{suggest, Plan};
 use crate::error::TapestryError;
 use crate::system;
 
-struct Loaded {
-    module: Arc<Module>,
-    system: Vec<usize>,
+pub(crate) struct Loaded {
+    pub(crate) module: Arc<Module>,
+    pub(crate) system: Vec<usize>,
     /// Defined symbols the module's relocations refer to.
-    own_refs: Vec<u32>,
+    pub(crate) own_refs: Vec<u32>,
     /// System-library lookups, shared by the module's beads.
-    system_cache: Mutex<HashMap<u32, Option<u64>>>,
+    pub(crate) system_cache: Mutex<HashMap<u32, Option<u64>>>,
 }
 
 struct Bead {
@@ -90,14 +89,11 @@ pub struct Tapestry {
     finalised: bool,
 }
 
-fn is_file(p: &Path) -> bool {
-    p.is_file()
-}
-
 impl Tapestry {
     /// Loads, maps, binds, relocates and initialises everything `plan`
     /// describes. Nothing of bead code runs unless every bead binds.
     pub fn build(plan: Plan) -> Result<Tapestry, TapestryError> {
+        let plan = plan;
         weaves_interpose::init();
         let arena = Arena::global().map_err(|e| TapestryError::Run(e.to_string()))?;
         let mut stats = BuildStats {
@@ -107,79 +103,10 @@ impl Tapestry {
 
         // Modules, and the system libraries they need.
         let t0 = Instant::now();
-        let provided: Vec<String> = plan
-            .modules
-            .iter()
-            .flat_map(|m| {
-                let file = m.path.file_name().map(|f| f.to_string_lossy().into_owned());
-                [file, None].into_iter().flatten()
-            })
-            .collect();
-        let mut modules = Vec::new();
-        for m in &plan.modules {
-            if m.path.is_dir() {
-                return Err(TapestryError::Config {
-                    path: plan.path.clone(),
-                    message: format!(
-                        "line {}: module `{}`: {} is a directory, not an ELF module",
-                        m.line,
-                        m.name,
-                        m.path.display()
-                    ),
-                });
-            }
-            let module = Arc::new(Module::load(&m.path)?);
-            let mut sys = Vec::new();
-            for needed in module.needed() {
-                let satisfied = provided.iter().any(|p| p == needed)
-                    || plan
-                        .modules
-                        .iter()
-                        .any(|o| o.path.file_name().is_some_and(|f| f == needed.as_str()));
-                if satisfied {
-                    continue;
-                }
-                let private = module
-                    .runpath()
-                    .iter()
-                    .map(|d| Path::new(d).join(needed))
-                    .chain(m.path.parent().map(|d| d.join(needed)))
-                    .find(|p| is_file(p));
-                if let Some(p) = private {
-                    return Err(TapestryError::Bind(format!(
-                        "module `{}` ({}) needs {}, found at {}: not supported yet: declare it as a [[module]] and put one of its beads in the same weaves",
-                        m.name,
-                        m.path.display(),
-                        needed,
-                        p.display()
-                    )));
-                }
-                let h = system::open(needed).map_err(|why| {
-                    TapestryError::Bind(format!(
-                        "module `{}` ({}) needs {}, which is neither a module of the tapestry nor a system library: {why}",
-                        m.name,
-                        m.path.display(),
-                        needed
-                    ))
-                })?;
-                sys.push(h);
-            }
-            let mut own_refs: Vec<u32> = module
-                .symbols()
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.defined && s.kind != SymKind::Other)
-                .map(|(i, _)| i as u32)
-                .collect();
-            own_refs.retain(|i| !module.copy_imports().contains(i));
-            modules.push(Loaded {
-                module,
-                system: sys,
-                own_refs,
-                system_cache: Mutex::new(HashMap::new()),
-            });
-        }
+        let mut plan = plan;
+        let modules = crate::deps::load_modules(&mut plan)?;
         stats.load_modules = t0.elapsed();
+        stats.beads = plan.beads.len();
 
         check_mapping_budget(&plan, &modules)?;
 
