@@ -92,8 +92,7 @@ pub struct Tapestry {
 impl Tapestry {
     /// Loads, maps, binds, relocates and initialises everything `plan`
     /// describes. Nothing of bead code runs unless every bead binds.
-    pub fn build(plan: Plan) -> Result<Tapestry, TapestryError> {
-        let plan = plan;
+    pub fn build(mut plan: Plan) -> Result<Tapestry, TapestryError> {
         weaves_interpose::init();
         let arena = Arena::global().map_err(|e| TapestryError::Run(e.to_string()))?;
         let mut stats = BuildStats {
@@ -103,7 +102,6 @@ impl Tapestry {
 
         // Modules, and the system libraries they need.
         let t0 = Instant::now();
-        let mut plan = plan;
         let modules = crate::deps::load_modules(&mut plan)?;
         stats.load_modules = t0.elapsed();
         stats.beads = plan.beads.len();
