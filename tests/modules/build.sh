@@ -54,6 +54,7 @@ build exit_mod.so exit_mod.c "${so_c[@]}"
 build tuple.so tuple.c "${so_c[@]}"
 build missing.so missing.c "${so_c[@]}"
 build small.so small.c "${so_c[@]}"
+build bt.so bt.c "${so_c[@]}"
 # A private DT_NEEDED dependency, found beside its user through $ORIGIN.
 build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so
 build uses_helper.so uses_helper.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -lwvhelper '-Wl,-rpath,$ORIGIN'

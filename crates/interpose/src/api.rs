@@ -15,7 +15,7 @@ pub(crate) extern "C" fn wv_string_id() -> i32 {
 
 static NAMES: Mutex<Option<HashMap<String, CString>>> = Mutex::new(None);
 
-fn interned(s: &str) -> *const libc::c_char {
+pub(crate) fn interned(s: &str) -> *const libc::c_char {
     let _rt = RuntimeSection::enter();
     let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
     let map = names.get_or_insert_with(HashMap::new);

@@ -42,6 +42,7 @@ mod exit;
 mod fortran;
 mod phdr;
 mod real;
+mod symbolize;
 mod table;
 mod tls;
 

@@ -11,9 +11,10 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use weaves_arena::OwnerId;
+use weaves_loader::Module;
 use weaves_strings::RuntimeSection;
 
 use crate::real::real;
@@ -23,20 +24,16 @@ use crate::real::real;
 pub struct BeadRecord {
     pub owner: OwnerId,
     pub name: CString,
+    /// The module's path (what `dlpi_name`/`dli_fname` report, so that
+    /// symbolizers can open the file).
+    pub path: CString,
     pub base: u64,
-    pub phdr: *const u8,
-    pub phnum: usize,
     /// End of the bead's image.
     pub end: u64,
     /// Its `.eh_frame_hdr`, if any.
     pub eh_frame_hdr: u64,
+    pub module: Arc<Module>,
 }
-
-// SAFETY: `phdr` points into a module's immutable program header copy that
-// lives as long as the module, which outlives the record.
-unsafe impl Send for BeadRecord {}
-// SAFETY: as above; the record is never mutated through the pointer.
-unsafe impl Sync for BeadRecord {}
 
 static BEADS: RwLock<Option<HashMap<OwnerId, BeadRecord>>> = RwLock::new(None);
 static ADDS: AtomicU64 = AtomicU64::new(0);
@@ -132,9 +129,9 @@ pub unsafe extern "C" fn dl_iterate_phdr(
     for b in &beads {
         let mut info = libc::dl_phdr_info {
             dlpi_addr: b.base,
-            dlpi_name: b.name.as_ptr(),
-            dlpi_phdr: b.phdr.cast(),
-            dlpi_phnum: b.phnum as u16,
+            dlpi_name: b.path.as_ptr(),
+            dlpi_phdr: b.module.program_headers().0.cast(),
+            dlpi_phnum: b.module.program_headers().1 as u16,
             dlpi_adds: adds,
             dlpi_subs: subs,
             dlpi_tls_modid: 0,
@@ -191,4 +188,20 @@ pub unsafe extern "C" fn _dl_find_object(pc: *mut libc::c_void, result: *mut u64
     }
     // SAFETY: not bead code: glibc answers.
     unsafe { (real().dl_find_object)(pc, result) }
+}
+
+/// The bead containing code address `addr`: its module path, base, and the
+/// function (name, start address) around `addr` if known.
+pub(crate) fn describe(addr: u64) -> Option<(*const libc::c_char, u64, Option<(String, u64)>)> {
+    let owner = weaves_arena::owner_of(addr as usize)?;
+    let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+    let b = beads.as_ref()?.get(&owner)?;
+    if !(b.base..b.end).contains(&addr) {
+        return None;
+    }
+    let func = b
+        .module
+        .function_at(addr - b.base)
+        .map(|(name, within)| (name.to_owned(), addr - within));
+    Some((b.path.as_ptr(), b.base, func))
 }

@@ -1,7 +1,7 @@
 //! The interposition table the binder consults, and the list of symbols the
 //! `weaves` executable must export.
 
-use crate::{alloc, api, exit, fortran, phdr, tls};
+use crate::{alloc, api, exit, fortran, phdr, symbolize, tls};
 
 /// Symbols the `weaves` executable defines for the whole process (so that
 /// system libraries acting for beads reach them too). The binary's build
@@ -63,6 +63,9 @@ pub fn lookup(name: &str) -> Option<u64> {
         "_gfortran_getarg_i8" => fortran::getarg_i8 as *const () as usize,
         "_gfortran_get_command_i4" => fortran::get_command_i4 as *const () as usize,
         "_gfortran_get_command_i8" => fortran::get_command_i8 as *const () as usize,
+        "dladdr" => symbolize::dladdr as *const () as usize,
+        "backtrace_symbols" => symbolize::backtrace_symbols as *const () as usize,
+        "backtrace_symbols_fd" => symbolize::backtrace_symbols_fd as *const () as usize,
         _ => return None,
     };
     Some(a as u64)

@@ -52,6 +52,9 @@ pub struct Module {
     pub(crate) symbols: Vec<Symbol>,
     exports: HashMap<String, Vec<u32>>,
     static_functions: HashMap<String, u64>,
+    /// Functions by address (start, size, name), sorted: for naming code
+    /// addresses in backtraces and diagnostics.
+    functions_by_address: Vec<(u64, u64, String)>,
     pub(crate) relocs: Vec<Reloc>,
     pub(crate) relr: Vec<u64>,
     needed: Vec<String>,
@@ -516,7 +519,15 @@ impl Module {
             }
         }
 
-        let static_functions = read_static_functions(header, data);
+        let (static_functions, mut functions_by_address) = read_static_functions(header, data);
+        for sym in symbols
+            .iter()
+            .filter(|s| s.defined && s.kind == SymKind::Func && s.value != 0)
+        {
+            functions_by_address.push((sym.value, sym.size, sym.name.clone()));
+        }
+        functions_by_address.sort_unstable();
+        functions_by_address.dedup_by_key(|f| f.0);
         let build_id = read_build_id(data, &notes);
         let data_bytes = segments
             .iter()
@@ -540,6 +551,7 @@ impl Module {
             symbols,
             exports,
             static_functions,
+            functions_by_address,
             relocs,
             relr,
             needed,
@@ -610,6 +622,11 @@ impl Module {
         self.segments.len()
     }
 
+    /// The program headers (as in the file), for `dl_iterate_phdr`.
+    pub fn program_headers(&self) -> (*const u8, usize) {
+        (self.phdrs.as_ptr().cast(), self.phdrs.len())
+    }
+
     /// Bytes of writable data (data + bss) each bead gets.
     pub fn data_bytes(&self) -> u64 {
         self.data_bytes
@@ -655,6 +672,19 @@ impl Module {
             return self.main_from_start();
         }
         None
+    }
+
+    /// The function containing `offset` (from the bead base) and the offset
+    /// into it, from the dynamic and (if present) static symbol tables.
+    pub fn function_at(&self, offset: u64) -> Option<(&str, u64)> {
+        let i = self
+            .functions_by_address
+            .partition_point(|f| f.0 <= offset)
+            .checked_sub(1)?;
+        let (start, size, name) = &self.functions_by_address[i];
+        let within = offset - start;
+        // A zero-sized symbol (assembly) covers up to the next symbol.
+        (within < *size || *size == 0).then_some((name.as_str(), within))
     }
 
     /// Every function name usable as an entry (for suggestions in errors).
@@ -734,13 +764,17 @@ fn count_symbols(
     }
 }
 
-fn read_static_functions(header: &FileHeader64<LE>, data: &[u8]) -> HashMap<String, u64> {
+type FunctionTables = (HashMap<String, u64>, Vec<(u64, u64, String)>);
+
+/// Functions of the static symbol table: by name, and (start, size, name).
+fn read_static_functions(header: &FileHeader64<LE>, data: &[u8]) -> FunctionTables {
     let mut out = HashMap::new();
+    let mut by_address = Vec::new();
     let Ok(sections) = header.sections(LE, data) else {
-        return out;
+        return (out, by_address);
     };
     let Ok(symtab) = sections.symbols(LE, data, object::elf::SHT_SYMTAB) else {
-        return out;
+        return (out, by_address);
     };
     for s in symtab.iter() {
         use object::read::elf::Sym;
@@ -751,11 +785,12 @@ fn read_static_functions(header: &FileHeader64<LE>, data: &[u8]) -> HashMap<Stri
             if let Ok(name) = s.name(LE, symtab.strings()) {
                 if let Ok(name) = std::str::from_utf8(name) {
                     out.entry(name.to_owned()).or_insert(s.st_value(LE));
+                    by_address.push((s.st_value(LE), s.st_size(LE), name.to_owned()));
                 }
             }
         }
     }
-    out
+    (out, by_address)
 }
 
 fn read_build_id(data: &[u8], notes: &[(u64, u64)]) -> Option<Vec<u8>> {

@@ -120,15 +120,15 @@ impl Tapestry {
                 }
                 None => weaves_strings::tls::module_id(owner),
             };
-            let (phdr, phnum) = image.program_headers();
             weaves_interpose::register_bead(weaves_interpose::BeadRecord {
                 owner,
                 name: CString::new(b.name.clone()).unwrap_or_default(),
+                path: CString::new(image.module().path().as_os_str().as_encoded_bytes())
+                    .unwrap_or_default(),
                 base: image.base(),
-                phdr,
-                phnum,
                 end: image.base() + image.module().image_span(),
                 eh_frame_hdr: image.eh_frame_hdr().unwrap_or(0),
+                module: image.module().clone(),
             });
             beads.push(Bead {
                 name: b.name.clone(),
