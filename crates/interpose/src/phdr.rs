@@ -190,9 +190,17 @@ pub unsafe extern "C" fn _dl_find_object(pc: *mut libc::c_void, result: *mut u64
     unsafe { (real().dl_find_object)(pc, result) }
 }
 
-/// The bead containing code address `addr`: its module path, base, and the
-/// function (name, start address) around `addr` if known.
-pub(crate) fn describe(addr: u64) -> Option<(*const libc::c_char, u64, Option<(String, u64)>)> {
+/// Where a code address lies in a bead.
+pub(crate) struct CodeLocation {
+    /// The module's path (a C string owned by the registry).
+    pub path: *const libc::c_char,
+    pub base: u64,
+    /// The function around the address (name, start address), if known.
+    pub function: Option<(String, u64)>,
+}
+
+/// The bead location of code address `addr`, if it is bead code.
+pub(crate) fn describe(addr: u64) -> Option<CodeLocation> {
     let owner = weaves_arena::owner_of(addr as usize)?;
     let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
     let b = beads.as_ref()?.get(&owner)?;

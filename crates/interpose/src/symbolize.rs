@@ -12,7 +12,7 @@ use weaves_strings::RuntimeSection;
 
 use crate::alloc;
 use crate::api::interned;
-use crate::phdr::describe;
+use crate::phdr::{describe, CodeLocation};
 
 #[repr(C)]
 pub(crate) struct DlInfo {
@@ -34,11 +34,16 @@ extern "C" {
 
 /// `dladdr`.
 pub(crate) unsafe extern "C" fn dladdr(addr: *const libc::c_void, info: *mut DlInfo) -> i32 {
-    let Some((path, base, func)) = describe(addr as u64) else {
+    let Some(CodeLocation {
+        path,
+        base,
+        function,
+    }) = describe(addr as u64)
+    else {
         // SAFETY: not bead code: glibc answers.
         return unsafe { libc_dladdr(addr, info) };
     };
-    let (sname, saddr) = match func {
+    let (sname, saddr) = match function {
         Some((name, start)) => (interned(&name), start),
         None => (std::ptr::null(), 0),
     };
@@ -56,10 +61,15 @@ pub(crate) unsafe extern "C" fn dladdr(addr: *const libc::c_void, info: *mut DlI
 
 /// One line as glibc formats it: `path(symbol+0xoff) [0xaddr]`.
 fn line(addr: u64) -> Vec<u8> {
-    if let Some((path, base, func)) = describe(addr) {
+    if let Some(CodeLocation {
+        path,
+        base,
+        function,
+    }) = describe(addr)
+    {
         // SAFETY: `path` is a CString owned by the bead registry.
         let path = unsafe { CStr::from_ptr(path) }.to_string_lossy();
-        return match func {
+        return match function {
             Some((name, start)) => format!("{path}({name}+{:#x}) [{addr:#x}]", addr - start),
             None => format!("{path}(+{:#x}) [{addr:#x}]", addr - base),
         }
