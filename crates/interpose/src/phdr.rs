@@ -207,9 +207,13 @@ pub(crate) fn describe(addr: u64) -> Option<CodeLocation> {
     if !(b.base..b.end).contains(&addr) {
         return None;
     }
-    let func = b
+    let function = b
         .module
         .function_at(addr - b.base)
         .map(|(name, within)| (name.to_owned(), addr - within));
-    Some((b.path.as_ptr(), b.base, func))
+    Some(CodeLocation {
+        path: b.path.as_ptr(),
+        base: b.base,
+        function,
+    })
 }
