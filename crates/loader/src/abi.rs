@@ -84,6 +84,7 @@ pub const STT_GNU_IFUNC: u8 = 10;
 pub const STV_DEFAULT: u8 = 0;
 pub const STV_PROTECTED: u8 = 3;
 pub const SHN_UNDEF: u16 = 0;
+pub const SHN_ABS: u16 = 0xfff1;
 pub const SHT_SYMTAB: u32 = 2;
 pub const NT_GNU_BUILD_ID: u32 = 3;
 

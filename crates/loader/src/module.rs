@@ -13,6 +13,13 @@ use crate::error::LoadError;
 use crate::reloc::{self, Reloc};
 use crate::symbols::{kind_of, SymKind, Symbol};
 
+/// Largest image a module may span (data included): far beyond any real
+/// module, small enough that address arithmetic cannot overflow.
+const MAX_IMAGE_SPAN: u64 = 1 << 40;
+/// Cap on version definition/requirement entries walked (a crafted file
+/// could otherwise chain them in a loop).
+const MAX_VERSION_ENTRIES: u64 = 1 << 16;
+
 /// Shared object or position-independent executable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModuleKind {
@@ -89,7 +96,7 @@ impl<'a> Parser<'a> {
     /// The file bytes backing `[vaddr, vaddr+len)`.
     fn at(&self, vaddr: u64, len: u64, what: &str) -> Result<&'a [u8], LoadError> {
         for s in &self.segments {
-            if vaddr >= s.vaddr && vaddr.saturating_add(len) <= s.vaddr + s.filesz {
+            if vaddr >= s.vaddr && vaddr.saturating_add(len) <= s.vaddr.saturating_add(s.filesz) {
                 let off = (s.offset + (vaddr - s.vaddr)) as usize;
                 return self.data.get(off..off + len as usize).ok_or_else(|| {
                     self.malformed(format!("{what} lies past the end of the file"))
@@ -102,7 +109,11 @@ impl<'a> Parser<'a> {
     }
 
     fn slice<T: Pod>(&self, vaddr: u64, count: u64, what: &str) -> Result<&'a [T], LoadError> {
-        let bytes = self.at(vaddr, count * std::mem::size_of::<T>() as u64, what)?;
+        let bytes = self.at(
+            vaddr,
+            count.saturating_mul(std::mem::size_of::<T>() as u64),
+            what,
+        )?;
         object::pod::slice_from_bytes(bytes, count as usize)
             .map(|(s, _)| s)
             .map_err(|_| self.malformed(format!("{what} is misaligned or truncated")))
@@ -133,12 +144,12 @@ impl Parser<'_> {
         let Some(versym) = get(abi::DT_VERSYM) else {
             return Ok(Vec::new());
         };
-        let idx = self.at(versym, nsyms as u64 * 2, "DT_VERSYM")?;
+        let idx = self.at(versym, (nsyms as u64).saturating_mul(2), "DT_VERSYM")?;
         let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
         let u32_at = |b: &[u8], o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let mut names: HashMap<u16, String> = HashMap::new();
         if let (Some(mut at), Some(n)) = (get(abi::DT_VERDEF), get(abi::DT_VERDEFNUM)) {
-            for _ in 0..n {
+            for _ in 0..n.min(MAX_VERSION_ENTRIES) {
                 let vd = self.at(at, 20, "version definition")?;
                 let aux = self.at(at + u64::from(u32_at(vd, 12)), 8, "version definition name")?;
                 names.insert(u16_at(vd, 4), self.cstr(strtab, u32_at(aux, 0))?.to_owned());
@@ -149,7 +160,7 @@ impl Parser<'_> {
             }
         }
         if let (Some(mut at), Some(n)) = (get(abi::DT_VERNEED), get(abi::DT_VERNEEDNUM)) {
-            for _ in 0..n {
+            for _ in 0..n.min(MAX_VERSION_ENTRIES) {
                 let vn = self.at(at, 16, "version requirement")?;
                 let mut aux_at = at + u64::from(u32_at(vn, 8));
                 for _ in 0..u16_at(vn, 2) {
@@ -330,11 +341,21 @@ impl Module {
                 what: "no loadable segments".into(),
             });
         }
-        let span = segments
-            .iter()
-            .map(|s| s.vaddr + s.memsz)
-            .max()
-            .unwrap_or(0);
+        let mut span = 0u64;
+        for s in &segments {
+            let end = s
+                .vaddr
+                .checked_add(s.memsz)
+                .filter(|&e| e <= MAX_IMAGE_SPAN)
+                .ok_or_else(|| LoadError::Malformed {
+                    path: p.clone(),
+                    what: format!(
+                        "segment at {:#x} is impossibly large ({:#x} bytes)",
+                        s.vaddr, s.memsz
+                    ),
+                })?;
+            span = span.max(end);
+        }
         let span = (span + 0xfff) & !0xfff;
         let parser = Parser {
             path,
@@ -349,7 +370,7 @@ impl Module {
             });
         };
         let dyn_bytes = data
-            .get(dyn_off as usize..(dyn_off + dyn_size) as usize)
+            .get(dyn_off as usize..dyn_off.saturating_add(dyn_size) as usize)
             .ok_or_else(|| parser.malformed("dynamic section lies past the end of the file"))?;
         let (dyns, _) = object::pod::slice_from_bytes::<Dyn64<LE>>(dyn_bytes, dyn_bytes.len() / 16)
             .map_err(|_| parser.malformed("dynamic section is misaligned"))?;
@@ -434,10 +455,66 @@ impl Module {
                 weak: st_info >> 4 == abi::STB_WEAK,
                 local: st_info >> 4 == abi::STB_LOCAL,
                 defined: s.st_shndx.get(e).0 != abi::SHN_UNDEF,
+                absolute: s.st_shndx.get(e).0 == abi::SHN_ABS,
                 exported: st_other & 0x3 == abi::STV_DEFAULT
                     || st_other & 0x3 == abi::STV_PROTECTED,
             });
         }
+        for sym in &symbols {
+            let absolute = sym.absolute
+                || sym.value == 0
+                || sym.kind == SymKind::Tls
+                || sym.kind == SymKind::Other;
+            if sym.defined && !absolute && sym.value.checked_add(sym.size).is_none_or(|e| e > span)
+            {
+                return Err(parser.malformed(format!(
+                    "symbol `{}` lies outside the image ({:#x})",
+                    sym.name, sym.value
+                )));
+            }
+        }
+        let within_image = |vaddr: u64, len: u64| vaddr.checked_add(len).is_some_and(|e| e <= span);
+        for (what, tag, size_tag) in [
+            ("DT_INIT_ARRAY", abi::DT_INIT_ARRAY, abi::DT_INIT_ARRAYSZ),
+            ("DT_FINI_ARRAY", abi::DT_FINI_ARRAY, abi::DT_FINI_ARRAYSZ),
+            (
+                "DT_PREINIT_ARRAY",
+                abi::DT_PREINIT_ARRAY,
+                abi::DT_PREINIT_ARRAYSZ,
+            ),
+        ] {
+            if let Some(a) = get(tag) {
+                if !within_image(a, get(size_tag).unwrap_or(0)) {
+                    return Err(parser.malformed(format!("{what} lies outside the image")));
+                }
+            }
+        }
+        let executable = |vaddr: u64| {
+            segments
+                .iter()
+                .any(|s| s.flags & abi::PF_X != 0 && vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz)
+        };
+        for (what, tag) in [("DT_INIT", abi::DT_INIT), ("DT_FINI", abi::DT_FINI)] {
+            if get(tag).is_some_and(|a| !executable(a)) {
+                return Err(parser.malformed(format!("{what} is not in an executable segment")));
+            }
+        }
+        if let Some(t) = tls {
+            let in_file = segments.iter().any(|s| {
+                t.vaddr >= s.vaddr
+                    && t.vaddr
+                        .checked_add(t.filesz)
+                        .is_some_and(|e| e <= s.vaddr + s.filesz)
+            });
+            if t.filesz > t.memsz
+                || !in_file
+                || !t.align.is_power_of_two()
+                || t.memsz > MAX_IMAGE_SPAN
+            {
+                return Err(parser.malformed("PT_TLS template lies outside the file's loaded data"));
+            }
+        }
+
         let mut exports: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, s) in symbols.iter().enumerate() {
             if s.defined && !s.local && s.exported && !s.name.is_empty() {
@@ -487,7 +564,36 @@ impl Module {
             }
             _ => Vec::new(),
         };
+        let writable = |offset: u64, len: u64| {
+            segments.iter().any(|s| {
+                s.flags & abi::PF_W != 0
+                    && offset >= s.vaddr
+                    && offset
+                        .checked_add(len)
+                        .is_some_and(|e| e <= s.vaddr + s.memsz)
+            })
+        };
+        for &off in &relr {
+            if !writable(off, 8) {
+                return Err(parser.malformed(format!(
+                    "RELR relocation at {off:#x} is outside every writable segment"
+                )));
+            }
+        }
         for r in &relocs {
+            let len = match r.kind {
+                abi::R_X86_64_NONE => 0,
+                abi::R_X86_64_TLSDESC => 16,
+                abi::R_X86_64_COPY => symbols.get(r.sym as usize).map_or(0, |s| s.size),
+                _ => 8,
+            };
+            if len > 0 && !writable(r.offset, len) {
+                return Err(parser.malformed(format!(
+                    "relocation {} at {:#x} (+{len} bytes) is outside every writable segment",
+                    reloc::kind_name(r.kind),
+                    r.offset
+                )));
+            }
             if r.sym as usize >= symbols.len() {
                 return Err(parser.malformed(format!(
                     "relocation at {:#x} names symbol {} of {}",
@@ -744,8 +850,10 @@ fn count_symbols(
         word(head, 1) as u64,
         word(head, 2) as u64,
     );
-    let buckets_at = gnu + 16 + bloom_size * 8;
-    let buckets = parser.at(buckets_at, nbuckets * 4, "GNU hash buckets")?;
+    let buckets_at = gnu
+        .saturating_add(16)
+        .saturating_add(bloom_size.saturating_mul(8));
+    let buckets = parser.at(buckets_at, nbuckets.saturating_mul(4), "GNU hash buckets")?;
     let max_bucket = (0..nbuckets as usize)
         .map(|i| word(buckets, i) as u64)
         .max()
@@ -753,10 +861,14 @@ fn count_symbols(
     if max_bucket < symoffset {
         return Ok(symoffset);
     }
-    let chains_at = buckets_at + nbuckets * 4;
+    let chains_at = buckets_at.saturating_add(nbuckets.saturating_mul(4));
     let mut i = max_bucket;
     loop {
-        let c = parser.at(chains_at + (i - symoffset) * 4, 4, "GNU hash chain")?;
+        let c = parser.at(
+            chains_at.saturating_add((i - symoffset).saturating_mul(4)),
+            4,
+            "GNU hash chain",
+        )?;
         if word(c, 0) & 1 == 1 {
             return Ok(i + 1);
         }
@@ -795,7 +907,7 @@ fn read_static_functions(header: &FileHeader64<LE>, data: &[u8]) -> FunctionTabl
 
 fn read_build_id(data: &[u8], notes: &[(u64, u64)]) -> Option<Vec<u8>> {
     for &(off, size) in notes {
-        let mut b = data.get(off as usize..(off + size) as usize)?;
+        let mut b = data.get(off as usize..off.checked_add(size)? as usize)?;
         while b.len() >= 12 {
             let namesz = u32::from_le_bytes(b[0..4].try_into().ok()?) as usize;
             let descsz = u32::from_le_bytes(b[4..8].try_into().ok()?) as usize;

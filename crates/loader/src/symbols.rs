@@ -33,6 +33,8 @@ pub struct Symbol {
     /// `STB_LOCAL`: never exported.
     pub local: bool,
     pub defined: bool,
+    /// `SHN_ABS`: the value is a number, not an address in the image.
+    pub absolute: bool,
     /// Default visibility (only those are exported to other beads).
     pub exported: bool,
 }
