@@ -60,6 +60,8 @@ build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so
 build uses_helper.so uses_helper.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -lwvhelper '-Wl,-rpath,$ORIGIN'
 build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build pie_prog pie_prog.c "$CC" "${cflags[@]}"
+build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
+build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 
 # -J keeps gfortran's .mod files out of the source tree.
 build fortran_common fortran_common.f90 "$FC" -O2 -g -Wall -J "$out"
 build fortran_stop fortran_stop.f90 "$FC" -O2 -g -Wall -J "$out"
@@ -68,7 +70,7 @@ build librust_counter.so rust_counter.rs \
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog fortran_common fortran_stop; do
+for prog in pie_prog copy_prog fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

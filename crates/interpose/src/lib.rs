@@ -40,6 +40,7 @@ mod alloc;
 mod api;
 mod exit;
 mod fortran;
+mod getopt;
 mod phdr;
 mod real;
 mod symbolize;
@@ -47,7 +48,8 @@ mod table;
 mod tls;
 
 pub use exit::{finalize_bead, forget_bead};
+pub use getopt::register_copied_variable;
 pub use phdr::{register_bead, unregister_bead, BeadRecord};
 pub use real::init;
 pub use table::{link_exports, lookup, GLOBAL_EXPORTS};
-pub use tls::{host_static_tls_offset, tls_resolvers};
+pub use tls::{host_static_tls_offset, host_tls, tls_resolvers};

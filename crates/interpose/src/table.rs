@@ -1,7 +1,7 @@
 //! The interposition table the binder consults, and the list of symbols the
 //! `weaves` executable must export.
 
-use crate::{alloc, api, exit, fortran, phdr, symbolize, tls};
+use crate::{alloc, api, exit, fortran, getopt, phdr, symbolize, tls};
 
 /// Symbols the `weaves` executable defines for the whole process (so that
 /// system libraries acting for beads reach them too). The binary's build
@@ -41,7 +41,7 @@ pub fn lookup(name: &str) -> Option<u64> {
         "__cxa_atexit" => exit::cxa_atexit as *const () as usize,
         "__cxa_finalize" => exit::cxa_finalize as *const () as usize,
         "__cxa_thread_atexit_impl" => exit::cxa_thread_atexit_impl as *const () as usize,
-        "__tls_get_addr" => tls::tls_get_addr as *const () as usize,
+        "__tls_get_addr" => tls::weaves_tls_get_addr as *const () as usize,
         "dl_iterate_phdr" => phdr::dl_iterate_phdr as *const () as usize,
         "_dl_find_object" => phdr::_dl_find_object as *const () as usize,
         "getenv" | "secure_getenv" => api::getenv as *const () as usize,
@@ -66,6 +66,9 @@ pub fn lookup(name: &str) -> Option<u64> {
         "dladdr" => symbolize::dladdr as *const () as usize,
         "backtrace_symbols" => symbolize::backtrace_symbols as *const () as usize,
         "backtrace_symbols_fd" => symbolize::backtrace_symbols_fd as *const () as usize,
+        "getopt" => getopt::weaves_getopt as *const () as usize,
+        "getopt_long" => getopt::weaves_getopt_long as *const () as usize,
+        "getopt_long_only" => getopt::weaves_getopt_long_only as *const () as usize,
         _ => return None,
     };
     Some(a as u64)

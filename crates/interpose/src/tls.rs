@@ -1,12 +1,36 @@
 //! `__tls_get_addr` and TLS descriptors for bead code.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use weaves_loader::HOST_TLS_FLAG;
 use weaves_strings::tls;
 
 use crate::real::real;
 
-/// `__tls_get_addr` as bound into beads: our module ids are answered from
-/// the string's blocks, glibc's are passed on.
-pub(crate) unsafe extern "C" fn tls_get_addr(ti: *const u64) -> *mut u8 {
+// `__tls_get_addr` as bound into beads. Code built by old compilers may call
+// it with a misaligned stack (GCC PR 58066), so the entry realigns it before
+// running Rust code.
+std::arch::global_asm!(
+    ".globl weaves_tls_get_addr",
+    ".hidden weaves_tls_get_addr",
+    "weaves_tls_get_addr:",
+    "push rbp",
+    "mov rbp, rsp",
+    "and rsp, -16",
+    "call {imp}",
+    "mov rsp, rbp",
+    "pop rbp",
+    "ret",
+    imp = sym tls_get_addr,
+);
+
+extern "C" {
+    pub(crate) fn weaves_tls_get_addr(ti: *const u64) -> *mut u8;
+}
+
+/// Our module ids are answered from the string's blocks, glibc's are passed
+/// on.
+unsafe extern "C" fn tls_get_addr(ti: *const u64) -> *mut u8 {
     // SAFETY: the caller passes a `tls_index { module, offset }`.
     let (module, offset) = unsafe { (*ti, *ti.add(1)) };
     if tls::is_bead_module(module) {
@@ -16,15 +40,29 @@ pub(crate) unsafe extern "C" fn tls_get_addr(ti: *const u64) -> *mut u8 {
     unsafe { (real().tls_get_addr)(ti) }
 }
 
+/// Slow path of the dynamic descriptor: the variable's address.
 extern "C" fn tlsdesc_slow(arg: u64) -> u64 {
-    let module = tls::module_id((arg >> 40) as u32);
-    tls::address(module, arg & 0xff_ffff_ffff) as u64
+    let module = (arg >> 40) & 0xff_ffff;
+    let offset = arg & 0xff_ffff_ffff;
+    if arg & HOST_TLS_FLAG != 0 {
+        let ti = [module, offset];
+        // SAFETY: a glibc module id and offset, as __tls_get_addr takes them.
+        return unsafe { (real().tls_get_addr)(ti.as_ptr()) } as u64;
+    }
+    tls::address(tls::module_id(module as u32), offset) as u64
 }
 
+/// Bytes `xsave` needs for the state enabled in XCR0, rounded up to 64
+/// (set by [`tls_resolvers`] before any bead runs).
+static XSAVE_BYTES: AtomicU64 = AtomicU64::new(4096);
+
 // TLS descriptor resolvers (x86-64 "gnu2" dialect). Called with %rax
-// pointing at the descriptor {resolver, argument}; must return in %rax the
+// pointing at the descriptor {resolver, argument}; they return in %rax the
 // variable's offset from the thread pointer and preserve every other
-// register, vector registers included.
+// register, including all vector state: the slow path runs Rust and libc
+// code (memcpy may use AVX-512 registers or `vzeroupper`), so the whole
+// extended state is saved with `xsave` (the XSAVE header must be zeroed
+// first for `xrstor`, as `xsave` only writes XSTATE_BV).
 std::arch::global_asm!(
     ".globl weaves_tlsdesc_static",
     ".hidden weaves_tlsdesc_static",
@@ -37,18 +75,30 @@ std::arch::global_asm!(
     "push rbp",
     "mov rbp, rsp",
     "push rdi", "push rsi", "push rdx", "push rcx", "push r8", "push r9", "push r10", "push r11",
-    "and rsp, -64",
-    "sub rsp, 512",
-    "fxsave64 [rsp]",
     "mov rdi, qword ptr [rax + 8]",
+    "sub rsp, qword ptr [rip + {size}]",
+    "and rsp, -64",
+    "xor eax, eax",
+    "mov qword ptr [rsp + 512], rax", "mov qword ptr [rsp + 520], rax",
+    "mov qword ptr [rsp + 528], rax", "mov qword ptr [rsp + 536], rax",
+    "mov qword ptr [rsp + 544], rax", "mov qword ptr [rsp + 552], rax",
+    "mov qword ptr [rsp + 560], rax", "mov qword ptr [rsp + 568], rax",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xsave64 [rsp]",
     "call {slow}",
+    "mov rsi, rax",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xrstor64 [rsp]",
+    "mov rax, rsi",
     "sub rax, qword ptr fs:[0]",
-    "fxrstor64 [rsp]",
     "lea rsp, [rbp - 64]",
     "pop r11", "pop r10", "pop r9", "pop r8", "pop rcx", "pop rdx", "pop rsi", "pop rdi",
     "pop rbp",
     "ret",
     slow = sym tlsdesc_slow,
+    size = sym XSAVE_BYTES,
 );
 
 extern "C" {
@@ -58,6 +108,12 @@ extern "C" {
 
 /// Addresses of the descriptor resolvers, for the loader.
 pub fn tls_resolvers() -> (u64, u64) {
+    // CPUID leaf 0xD, sub-leaf 0: EBX = bytes XSAVE needs for the features
+    // XCR0 enables now. Every x86-64 Linux machine this runtime targets has
+    // XSAVE (glibc 2.35+ itself relies on it for the same purpose).
+    let leaf = std::arch::x86_64::__cpuid_count(0xd, 0);
+    let bytes = (u64::from(leaf.ebx).max(576) + 63) & !63;
+    XSAVE_BYTES.store(bytes + 64, Ordering::Relaxed);
     (
         weaves_tlsdesc_dynamic as *const () as u64,
         weaves_tlsdesc_static as *const () as u64,
@@ -65,7 +121,8 @@ pub fn tls_resolvers() -> (u64, u64) {
 }
 
 /// Offset from this thread's thread pointer of `addr`, a host library's
-/// thread-local variable in static TLS (the same offset on every thread).
+/// thread-local variable (the same offset on every thread if the library's
+/// TLS is static).
 pub fn host_static_tls_offset(addr: u64) -> i64 {
     let tp: u64;
     // SAFETY: on x86-64 Linux %fs:0 holds the thread pointer itself.
@@ -73,4 +130,53 @@ pub fn host_static_tls_offset(addr: u64) -> i64 {
         std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
     };
     addr.wrapping_sub(tp) as i64
+}
+
+/// glibc's TLS module id of the library holding thread-local variable
+/// `addr` (this thread's instance, as `dlsym` returns it), and the
+/// variable's offset in that module's block.
+pub fn host_tls(addr: u64) -> Option<(u64, u64)> {
+    const RTLD_DL_LINKMAP: i32 = 2;
+    const RTLD_DI_TLS_MODID: i32 = 9;
+    const RTLD_DI_TLS_DATA: i32 = 10;
+    extern "C" {
+        fn dladdr1(
+            addr: *const libc::c_void,
+            info: *mut libc::Dl_info,
+            extra: *mut *mut libc::c_void,
+            flags: i32,
+        ) -> i32;
+        fn dlinfo(handle: *mut libc::c_void, request: i32, arg: *mut libc::c_void) -> i32;
+    }
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
+    let mut map: *mut libc::c_void = std::ptr::null_mut();
+    let mut modid: usize = 0;
+    let mut block: *mut libc::c_void = std::ptr::null_mut();
+    // SAFETY: dladdr1 fills `info` and `map` (a link_map, which glibc accepts
+    // as a handle for dlinfo); dlinfo writes a size_t and a pointer.
+    unsafe {
+        if dladdr1(
+            addr as *const libc::c_void,
+            info.as_mut_ptr(),
+            &mut map,
+            RTLD_DL_LINKMAP,
+        ) == 0
+            || map.is_null()
+        {
+            return None;
+        }
+        if dlinfo(map, RTLD_DI_TLS_MODID, (&mut modid as *mut usize).cast()) != 0 || modid == 0 {
+            return None;
+        }
+        if dlinfo(
+            map,
+            RTLD_DI_TLS_DATA,
+            (&mut block as *mut *mut libc::c_void).cast(),
+        ) != 0
+            || block.is_null()
+        {
+            return None;
+        }
+    }
+    Some((modid as u64, addr.checked_sub(block as u64)?))
 }

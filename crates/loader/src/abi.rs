@@ -71,6 +71,7 @@ pub const DT_VERNEED: i64 = 0x6fff_fffe;
 pub const DT_VERNEEDNUM: i64 = 0x6fff_ffff;
 
 pub const DF_TEXTREL: u64 = 4;
+pub const DF_STATIC_TLS: u64 = 0x10;
 pub const DF_1_PIE: u64 = 0x0800_0000;
 
 pub const STB_LOCAL: u8 = 0;

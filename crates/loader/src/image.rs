@@ -7,7 +7,7 @@ use weaves_arena::{Arena, OwnerId, Protection, Region};
 
 use crate::error::LoadError;
 use crate::module::{Module, ModuleKind};
-use crate::reloc::{kind_name, Target, TlsResolver};
+use crate::reloc::{kind_name, Target, TlsResolver, HOST_TLS_FLAG};
 use crate::symbols::SymKind;
 use crate::sys::{map_file, prot_of};
 
@@ -100,6 +100,18 @@ impl BeadImage {
                         )
                     };
                 }
+                if !writable && s.memsz > s.filesz {
+                    // Written only to zero the tail: give the pages back their
+                    // real protection (never leave text writable).
+                    // SAFETY: the range is this bead's mapping made above.
+                    unsafe {
+                        crate::sys::protect(
+                            (self.base + start) as usize,
+                            (file_end - start) as usize,
+                            prot,
+                        )?
+                    };
+                }
             }
             let anon_start = if s.filesz > 0 { file_end } else { start };
             if mem_end > anon_start {
@@ -143,14 +155,15 @@ impl BeadImage {
                 module: tls_module,
                 offset: s.value,
             },
-            SymKind::IFunc => Target::Address(self.call_resolver(self.base + s.value)),
+            SymKind::IFunc => Target::IFunc(self.base + s.value),
             _ => Target::Address(self.base + s.value),
         }
     }
 
     fn call_resolver(&self, at: u64) -> u64 {
-        // SAFETY: `at` is an IFUNC resolver of this bead's (relocated) code:
-        // a function taking no arguments and returning an address.
+        // SAFETY: `at` is an IFUNC resolver: a function taking no arguments
+        // and returning an address. Callers run resolvers only after the
+        // bead holding them (and everything it binds to) is relocated.
         let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(at as usize) };
         f()
     }
@@ -192,6 +205,7 @@ impl BeadImage {
                 })
         };
         let mut irelative = Vec::new();
+        let mut indirect = Vec::new();
         for r in &m.relocs {
             let a = r.addend as u64;
             match r.kind {
@@ -201,12 +215,17 @@ impl BeadImage {
                 abi::R_X86_64_64 | abi::R_X86_64_GLOB_DAT | abi::R_X86_64_JUMP_SLOT => {
                     match target(r)? {
                         Target::Address(s) => write(r.offset, s.wrapping_add(a)),
-                        _ => return Err(self.bad_target(r.kind, r.sym)),
+                        Target::IFunc(resolver) => indirect.push((r.offset, resolver, a)),
+                        t => return Err(self.bad_target(r.kind, r.sym, t)),
                     }
                 }
                 abi::R_X86_64_COPY => match target(r)? {
-                    Target::Address(src) if src != 0 => {
-                        let size = m.symbol(r.sym).size as usize;
+                    Target::CopyFrom {
+                        addr: src,
+                        size: provided,
+                    } if src != 0 => {
+                        // Never more than either side has.
+                        let size = m.symbol(r.sym).size.min(provided) as usize;
                         // SAFETY: the destination is this image's storage for
                         // the symbol (`size` bytes, by the module's own symbol
                         // table); the source is the same symbol's definition.
@@ -218,15 +237,17 @@ impl BeadImage {
                             )
                         };
                     }
-                    _ => return Err(self.bad_target(r.kind, r.sym)),
+                    t => return Err(self.bad_target(r.kind, r.sym, t)),
                 },
                 abi::R_X86_64_DTPMOD64 => {
                     if r.sym == 0 {
                         write(r.offset, tls_module);
                     } else {
                         match target(r)? {
-                            Target::Tls { module, .. } => write(r.offset, module),
-                            _ => return Err(self.bad_target(r.kind, r.sym)),
+                            Target::Tls { module, .. } | Target::HostTls { module, .. } => {
+                                write(r.offset, module)
+                            }
+                            t => return Err(self.bad_target(r.kind, r.sym, t)),
                         }
                     }
                 }
@@ -235,35 +256,36 @@ impl BeadImage {
                         write(r.offset, a);
                     } else {
                         match target(r)? {
-                            Target::Tls { offset, .. } => write(r.offset, offset.wrapping_add(a)),
-                            _ => return Err(self.bad_target(r.kind, r.sym)),
+                            Target::Tls { offset, .. } | Target::HostTls { offset, .. } => {
+                                write(r.offset, offset.wrapping_add(a))
+                            }
+                            t => return Err(self.bad_target(r.kind, r.sym, t)),
                         }
                     }
                 }
                 abi::R_X86_64_TPOFF64 => match target(r)? {
-                    Target::HostStaticTls { tpoff } => {
+                    Target::HostTls { tpoff, .. } => {
                         write(r.offset, (tpoff as u64).wrapping_add(a))
                     }
-                    _ => return Err(self.bad_target(r.kind, r.sym)),
+                    t => return Err(self.bad_target(r.kind, r.sym, t)),
                 },
                 abi::R_X86_64_TLSDESC => {
-                    let (module, offset) = if r.sym == 0 {
-                        (tls_module, 0)
+                    let (module, offset, host) = if r.sym == 0 {
+                        (tls_module, 0, 0)
                     } else {
                         match target(r)? {
-                            Target::Tls { module, offset } => (module, offset),
-                            Target::HostStaticTls { tpoff } => {
-                                write(r.offset, tls.static_tls);
-                                write(r.offset + 8, (tpoff as u64).wrapping_add(a));
-                                continue;
+                            Target::Tls { module, offset } => (module, offset, 0),
+                            Target::HostTls { module, offset, .. } => {
+                                (module, offset, HOST_TLS_FLAG)
                             }
-                            _ => return Err(self.bad_target(r.kind, r.sym)),
+                            t => return Err(self.bad_target(r.kind, r.sym, t)),
                         }
                     };
                     write(r.offset, tls.dynamic);
                     write(
                         r.offset + 8,
-                        ((module & 0xff_ffff) << 40) | (offset.wrapping_add(a) & 0xff_ffff_ffff),
+                        host | ((module & 0xff_ffff) << 40)
+                            | (offset.wrapping_add(a) & 0xff_ffff_ffff),
                     );
                 }
                 other => {
@@ -276,28 +298,32 @@ impl BeadImage {
                 }
             }
         }
+        // Resolvers run last, when everything they might use is relocated.
         for r in irelative {
             write(
                 r.offset,
                 self.call_resolver(b.wrapping_add(r.addend as u64)),
             );
         }
+        for (offset, resolver, addend) in indirect {
+            write(offset, self.call_resolver(resolver).wrapping_add(addend));
+        }
         Ok(())
     }
 
-    fn bad_target(&self, kind: u32, sym: u32) -> LoadError {
+    fn bad_target(&self, kind: u32, sym: u32, target: Target) -> LoadError {
         let s = self.module.symbol(sym);
+        let bound = match target {
+            Target::Address(_) | Target::CopyFrom { .. } => "an ordinary (non-TLS) symbol",
+            Target::IFunc(_) => "an indirect function",
+            Target::Tls { .. } | Target::HostTls { .. } => "a thread-local symbol",
+        };
         LoadError::Map {
             path: self.module.path.clone(),
             what: format!(
-                "{} against `{}` bound to a {} symbol",
+                "{} against `{}` cannot use what it is bound to: {bound}",
                 kind_name(kind),
-                s.display_name(),
-                if s.kind == SymKind::Tls {
-                    "non-TLS"
-                } else {
-                    "TLS"
-                }
+                s.display_name()
             ),
         }
     }

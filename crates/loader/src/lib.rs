@@ -36,5 +36,5 @@ mod sys;
 pub use error::LoadError;
 pub use image::{BeadImage, InitPhase};
 pub use module::{Module, ModuleKind, TlsTemplate};
-pub use reloc::{Target, TlsResolver};
+pub use reloc::{Target, TlsResolver, HOST_TLS_FLAG};
 pub use symbols::{SymKind, Symbol};

@@ -19,6 +19,8 @@ const MAX_IMAGE_SPAN: u64 = 1 << 40;
 /// Cap on version definition/requirement entries walked (a crafted file
 /// could otherwise chain them in a loop).
 const MAX_VERSION_ENTRIES: u64 = 1 << 16;
+/// Largest segment alignment accepted (real modules use 4 KiB to 2 MiB).
+const MAX_SEGMENT_ALIGN: u64 = 1 << 30;
 
 /// Shared object or position-independent executable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,7 +320,14 @@ impl Module {
                             what: "segment offset and address disagree modulo the page size".into(),
                         });
                     }
-                    align = align.max(ph.p_align(e));
+                    let a = ph.p_align(e);
+                    if a > 1 && (!a.is_power_of_two() || a > MAX_SEGMENT_ALIGN) {
+                        return Err(LoadError::Malformed {
+                            path: p,
+                            what: format!("segment alignment {a:#x} is not a power of two up to {MAX_SEGMENT_ALIGN:#x}"),
+                        });
+                    }
+                    align = align.max(a);
                     segments.push(s);
                 }
                 abi::PT_DYNAMIC => dynamic = Some((ph.p_offset(e), ph.p_filesz(e))),
@@ -405,6 +414,18 @@ impl Module {
             });
         }
         let is_pie = interp || get(abi::DT_FLAGS_1).unwrap_or(0) & abi::DF_1_PIE != 0;
+        if get(abi::DT_FLAGS).unwrap_or(0) & abi::DF_STATIC_TLS != 0 {
+            return Err(LoadError::Unsupported {
+                path: p,
+                what: "static TLS (DF_STATIC_TLS: initial-exec thread-locals need a slot in the thread's static TLS block, which a bead cannot have); rebuild with -ftls-model=global-dynamic".into(),
+            });
+        }
+        if is_pie && tls.is_some_and(|t| t.memsz > 0) {
+            return Err(LoadError::Unsupported {
+                path: p,
+                what: "a PIE executable with thread-local variables (its code reaches them at fixed offsets from the thread pointer, local-exec TLS, which a bead cannot have); build the code as a -fPIC shared object instead".into(),
+            });
+        }
 
         let strtab_addr = get(abi::DT_STRTAB).ok_or_else(|| parser.malformed("no DT_STRTAB"))?;
         let strsz = get(abi::DT_STRSZ).ok_or_else(|| parser.malformed("no DT_STRSZ"))?;
@@ -561,6 +582,9 @@ impl Module {
         let relr = match (get(abi::DT_RELR), get(abi::DT_RELRSZ)) {
             (Some(addr), Some(size)) => {
                 reloc::decode_relr(parser.slice::<object::U64<LE>>(addr, size / 8, "RELR table")?)
+                    .ok_or_else(|| {
+                    parser.malformed("RELR table runs past the end of the address space")
+                })?
             }
             _ => Vec::new(),
         };
@@ -753,9 +777,9 @@ impl Module {
                 .find(|&i| want(&self.symbols[i as usize]))
         };
         match version {
+            // As glibc: the version asked for, or an unversioned definition.
             Some(v) => pick(&|s| s.version.as_deref() == Some(v))
-                .or_else(|| pick(&|s| s.version.is_none()))
-                .or_else(|| pick(&|s| !s.non_default_version)),
+                .or_else(|| pick(&|s| s.version.is_none())),
             None => pick(&|s| !s.non_default_version),
         }
     }

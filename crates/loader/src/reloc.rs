@@ -39,19 +39,35 @@ pub enum Target {
     /// A thread-local variable of a bead: its TLS module id and its offset in
     /// that module's block.
     Tls { module: u64, offset: u64 },
-    /// A thread-local variable in a host library's static TLS block, at a
-    /// fixed offset from the thread pointer.
-    HostStaticTls { tpoff: i64 },
+    /// A thread-local variable of a host library: glibc's module id, the
+    /// offset in that module's block, and its offset from the thread pointer
+    /// (meaningful only if the library lives in static TLS, which is all
+    /// `TPOFF64` may assume).
+    HostTls {
+        module: u64,
+        offset: u64,
+        tpoff: i64,
+    },
+    /// The source of a COPY relocation: a definition and its size.
+    CopyFrom { addr: u64, size: u64 },
+    /// An indirect function: the address of its resolver, called when the
+    /// relocations that use it are applied (after the bead's own relocations,
+    /// and after the providing bead has been relocated).
+    IFunc(u64),
 }
 
 /// The runtime's TLS descriptor resolvers (assembly stubs in the interpose
-/// crate). A descriptor's argument word is `module_index << 40 | offset` for
-/// dynamic TLS and the thread-pointer offset for static TLS.
+/// crate). A descriptor's argument word is `module << 40 | offset` for
+/// dynamic TLS (with [`HOST_TLS_FLAG`] set when `module` is one of glibc's)
+/// and the thread-pointer offset for static TLS.
 #[derive(Clone, Copy, Debug)]
 pub struct TlsResolver {
     pub dynamic: u64,
     pub static_tls: u64,
 }
+
+/// Marks a TLS descriptor argument whose module id is glibc's.
+pub const HOST_TLS_FLAG: u64 = 1 << 63;
 
 pub(crate) fn kind_name(kind: u32) -> String {
     let name = match kind {
@@ -120,15 +136,16 @@ pub(crate) fn check_supported(path: &Path, r: &Reloc, symbols: &[Symbol]) -> Res
     })
 }
 
-/// Expands a `DT_RELR` table into the offsets it relocates.
-pub(crate) fn decode_relr(words: &[object::U64<object::LittleEndian>]) -> Vec<u64> {
+/// Expands a `DT_RELR` table into the offsets it relocates; `None` if an
+/// entry runs past the end of the address space (a malformed table).
+pub(crate) fn decode_relr(words: &[object::U64<object::LittleEndian>]) -> Option<Vec<u64>> {
     let mut out = Vec::new();
     let mut base = 0u64;
     for w in words {
         let w = w.get(object::LittleEndian);
         if w & 1 == 0 {
             out.push(w);
-            base = w + 8;
+            base = w.checked_add(8)?;
         } else {
             let mut bits = w >> 1;
             let mut at = base;
@@ -137,10 +154,10 @@ pub(crate) fn decode_relr(words: &[object::U64<object::LittleEndian>]) -> Vec<u6
                     out.push(at);
                 }
                 bits >>= 1;
-                at += 8;
+                at = at.checked_add(8)?;
             }
-            base += 63 * 8;
+            base = base.checked_add(63 * 8)?;
         }
     }
-    out
+    Some(out)
 }

@@ -47,3 +47,16 @@ pub(crate) fn prot_of(flags: u32) -> i32 {
     }
     p
 }
+
+/// Changes the protection of `[addr, addr+len)`.
+///
+/// # Safety
+/// The range must be a mapping the caller owns; code or data there must be
+/// usable with the new protection.
+pub(crate) unsafe fn protect(addr: usize, len: usize, prot: i32) -> std::io::Result<()> {
+    // SAFETY: per the caller's contract.
+    if unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -131,7 +131,7 @@ impl ExecCtx {
 
     /// Runs thread-exit handlers (latest first, including any registered
     /// while running them) and frees the string's TLS blocks.
-    pub(crate) fn finish(&self) {
+    pub fn finish(&self) {
         loop {
             let next = self.thread_exit.borrow_mut().pop();
             let Some((func, obj)) = next else { break };

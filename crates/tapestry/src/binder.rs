@@ -6,6 +6,11 @@
 //! own definitions (as with `-Bsymbolic`): that keeps a bead shared by
 //! several weaves bound the same way in each, whatever else those weaves
 //! contain. A weak reference found nowhere binds to 0.
+//!
+//! Two later passes ([`crate::redirect`]) adjust the result the way the ELF
+//! rules and the tapestry ask: COPY relocations of PIE executables make the
+//! executable's copy *the* variable, and tuple spaces make one storage the
+//! variable of several beads.
 
 use weaves_loader::{BeadImage, Module, SymKind, Target};
 
@@ -14,6 +19,9 @@ use weaves_loader::{BeadImage, Module, SymKind, Target};
 pub enum Provider {
     Own,
     Bead(usize),
+    /// The variable is the copy a PIE bead made by COPY relocation (it does
+    /// not make the executable a dependency: it is relocated after).
+    CopiedBy(usize),
     Runtime,
     System,
     TupleSpace,
@@ -27,11 +35,24 @@ pub struct BeadView<'a> {
     pub tls_module: u64,
 }
 
-/// Resolution of one bead's symbols: per dynamic symbol index.
+/// Resolution of one bead's symbols, per dynamic symbol index.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Binding {
     pub targets: Vec<Option<Target>>,
     pub providers: Vec<Option<Provider>>,
+    /// For `Provider::Bead`/`Provider::Own`: the symbol's index in the
+    /// providing bead's module.
+    pub origins: Vec<Option<u32>>,
+}
+
+/// One resolved import.
+pub struct Resolved {
+    pub target: Target,
+    pub provider: Provider,
+    /// Index of the definition in the providing bead's module.
+    pub origin: Option<u32>,
+    /// Size of the definition, where known.
+    pub size: Option<u64>,
 }
 
 /// Finds `index` (a symbol of `module`) among `weave` (bead indices,
@@ -43,7 +64,7 @@ pub fn resolve_import(
     weave: &[usize],
     beads: &[BeadView<'_>],
     system: &dyn Fn(u32) -> Option<u64>,
-) -> Option<(Target, Provider)> {
+) -> Option<Resolved> {
     let sym = module.symbol(index);
     for &b in weave {
         if b == me {
@@ -51,27 +72,47 @@ pub fn resolve_import(
         }
         let other = beads[b].image.module();
         if let Some(i) = other.find_export(&sym.name, sym.version.as_deref()) {
-            return Some((
-                beads[b].image.own_target(i, beads[b].tls_module),
-                Provider::Bead(b),
-            ));
+            return Some(Resolved {
+                target: beads[b].image.own_target(i, beads[b].tls_module),
+                provider: Provider::Bead(b),
+                origin: Some(i),
+                size: Some(other.symbol(i).size),
+            });
         }
     }
     if let Some(a) = weaves_interpose::lookup(&sym.name) {
-        return Some((Target::Address(a), Provider::Runtime));
+        return Some(Resolved {
+            target: Target::Address(a),
+            provider: Provider::Runtime,
+            origin: None,
+            size: None,
+        });
     }
     if let Some(a) = system(index) {
-        let t = if sym.kind == SymKind::Tls {
-            Target::HostStaticTls {
+        let target = if sym.kind == SymKind::Tls {
+            let (module, offset) = weaves_interpose::host_tls(a)?;
+            Target::HostTls {
+                module,
+                offset,
                 tpoff: weaves_interpose::host_static_tls_offset(a),
             }
         } else {
             Target::Address(a)
         };
-        return Some((t, Provider::System));
+        return Some(Resolved {
+            target,
+            provider: Provider::System,
+            origin: None,
+            size: None,
+        });
     }
     if sym.weak {
-        return Some((Target::Address(0), Provider::Absent));
+        return Some(Resolved {
+            target: Target::Address(0),
+            provider: Provider::Absent,
+            origin: None,
+            size: None,
+        });
     }
     None
 }
@@ -91,19 +132,43 @@ pub fn bind(
     let mut b = Binding {
         targets: vec![None; n],
         providers: vec![None; n],
+        origins: vec![None; n],
     };
     for &i in own_refs {
         b.targets[i as usize] = Some(image.own_target(i, beads[me].tls_module));
         b.providers[i as usize] = Some(Provider::Own);
+        b.origins[i as usize] = Some(i);
     }
     let mut missing = Vec::new();
-    for &i in module.imports().iter().chain(module.copy_imports()) {
+    for &i in module.imports() {
         match resolve_import(me, module, i, weave, beads, system) {
-            Some((t, p)) => {
-                b.targets[i as usize] = Some(t);
-                b.providers[i as usize] = Some(p);
+            Some(r) => {
+                b.targets[i as usize] = Some(r.target);
+                b.providers[i as usize] = Some(r.provider);
+                b.origins[i as usize] = r.origin;
             }
             None => missing.push(module.symbol(i).display_name()),
+        }
+    }
+    // COPY relocations: the initial contents come from the definition found
+    // elsewhere; never copy more than either side has.
+    for &i in module.copy_imports() {
+        let own_size = module.symbol(i).size;
+        match resolve_import(me, module, i, weave, beads, system) {
+            Some(Resolved {
+                target: Target::Address(addr),
+                provider,
+                origin,
+                size,
+            }) if addr != 0 => {
+                b.targets[i as usize] = Some(Target::CopyFrom {
+                    addr,
+                    size: size.unwrap_or(own_size).min(own_size),
+                });
+                b.providers[i as usize] = Some(provider);
+                b.origins[i as usize] = origin;
+            }
+            _ => missing.push(module.symbol(i).display_name()),
         }
     }
     (b, missing)

@@ -5,13 +5,14 @@ use std::ffi::CString;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weaves_arena::{Arena, OwnerId, Protection, Region};
-use weaves_loader::{BeadImage, InitPhase, Module, SymKind, Target, TlsResolver};
+use weaves_arena::{Arena, OwnerId, Region};
+use weaves_loader::{BeadImage, InitPhase, Module, TlsResolver};
 use weaves_strings::{run_on_fiber, ExecCtx, FiberStack, Launch, Outcome, StringInfo};
 
 use crate::binder::{self, BeadView, Binding, Provider};
 use crate::config::{suggest, Plan};
 use crate::error::TapestryError;
+use crate::redirect::{self, BeadRef};
 use crate::system;
 
 pub(crate) struct Loaded {
@@ -194,6 +195,9 @@ impl Tapestry {
                         .unwrap_or(0);
                     let who = |p: Option<Provider>| match p {
                         Some(Provider::Bead(b)) => format!("bead `{}`", beads[b].name),
+                        Some(Provider::CopiedBy(b)) => {
+                            format!("the copy in bead `{}`", beads[b].name)
+                        }
                         Some(Provider::Runtime) => "the runtime".into(),
                         Some(Provider::System) => "a system library".into(),
                         _ => "nothing".into(),
@@ -218,69 +222,32 @@ impl Tapestry {
             )));
         }
         drop(views);
+
+        // COPY relocations and tuple spaces: one storage per variable.
+        let refs: Vec<BeadRef<'_>> = beads
+            .iter()
+            .map(|b| BeadRef {
+                name: &b.name,
+                owner: b.owner,
+                module: &modules[b.module].module,
+                base: b.image.base(),
+            })
+            .collect();
+        redirect::apply_copies(&refs, &mut bindings)?;
+        let tuples = redirect::apply_tuple_spaces(&plan, &refs, &mut bindings)?;
+        drop(refs);
         for (i, b) in bindings.iter().enumerate() {
             let mut p: Vec<usize> = b
                 .providers
                 .iter()
                 .filter_map(|p| match p {
-                    Some(Provider::Bead(x)) => Some(*x),
+                    Some(Provider::Bead(x)) if *x != i => Some(*x),
                     _ => None,
                 })
                 .collect();
             p.sort_unstable();
             p.dedup();
             beads[i].providers = p;
-        }
-
-        // Tuple spaces: one storage per variable, bound into every member.
-        let mut tuple_storage = Vec::new();
-        let mut tuple_init = Vec::new();
-        for ts in &plan.tuple_spaces {
-            for var in &ts.variables {
-                let mut size = 0u64;
-                let mut members = Vec::new();
-                for &b in &ts.beads {
-                    let module = &modules[beads[b].module].module;
-                    let Some(idx) = module.find_export(var, None) else {
-                        return Err(TapestryError::Bind(format!(
-                            "tuple space (line {}): bead `{}` has no global variable `{var}` reached through the GOT ({} does not export it: it is static, hidden or absent); only default-visibility globals of -fPIC modules can be shared individually",
-                            ts.line, beads[b].name, module.path().display()
-                        )));
-                    };
-                    let sym = module.symbol(idx);
-                    if !matches!(sym.kind, SymKind::Object | SymKind::NoType) {
-                        return Err(TapestryError::Bind(format!(
-                            "tuple space (line {}): `{var}` in bead `{}` is not a variable",
-                            ts.line, beads[b].name
-                        )));
-                    }
-                    if !module.references_through_got(idx) {
-                        return Err(TapestryError::Bind(format!(
-                            "tuple space (line {}): variable `{var}` of bead `{}` is not reached through the GOT (the code addresses it directly: PIE, -fno-semantic-interposition or protected visibility), so it cannot be shared individually",
-                            ts.line, beads[b].name
-                        )));
-                    }
-                    size = size.max(sym.size);
-                    members.push((b, idx));
-                }
-                let region = arena
-                    .place(size.max(8) as usize, 16, 0)
-                    .map_err(|e| TapestryError::Run(e.to_string()))?;
-                arena
-                    .commit(region.addr, region.len, Protection::ReadWrite)
-                    .map_err(|e| TapestryError::Run(e.to_string()))?;
-                for &(b, idx) in &members {
-                    bindings[b].targets[idx as usize] = Some(Target::Address(region.addr as u64));
-                    bindings[b].providers[idx as usize] = Some(Provider::TupleSpace);
-                }
-                let (b0, idx0) = members[0];
-                tuple_init.push((
-                    region.addr,
-                    beads[b0].image.base() + modules[beads[b0].module].module.symbol(idx0).value,
-                    size,
-                ));
-                tuple_storage.push(region);
-            }
         }
 
         // Entry points, resolved before anything runs.
@@ -330,15 +297,20 @@ impl Tapestry {
             dynamic,
             static_tls,
         };
-        for (bead, binding) in beads.iter().zip(&bindings) {
+        // Providers first: COPY relocations read relocated data, and IFUNC
+        // resolvers run relocated code.
+        let order = dependency_order(&beads);
+        for &b in &order {
+            let bead = &beads[b];
             // SAFETY: every target comes from the binder (addresses of mapped
-            // beads, the runtime or system libraries) and no bead code runs yet.
+            // beads, the runtime or system libraries); the beads it refers to
+            // are relocated already; no bead code runs yet.
             unsafe {
                 bead.image
-                    .relocate(&binding.targets, bead.tls_module, resolvers)?
+                    .relocate(&bindings[b].targets, bead.tls_module, resolvers)?
             };
         }
-        for (storage, initial, size) in tuple_init {
+        for &(storage, initial, size) in &tuples.initial {
             // SAFETY: copying the first member's relocated initial value of
             // the variable (its own `size` bytes) into the fresh storage.
             unsafe {
@@ -357,14 +329,13 @@ impl Tapestry {
             beads,
             init_order: Vec::new(),
             entries,
-            tuple_storage,
+            tuple_storage: tuples.regions,
             stats,
             finalised: false,
         };
 
         // Initialise providers before the beads that use them.
         let t0 = Instant::now();
-        let order = t.dependency_order();
         let mut stack = FiberStack::new(weaves_strings::DEFAULT_STACK)
             .map_err(|e| TapestryError::Run(e.to_string()))?;
         for &b in &order {
@@ -394,6 +365,7 @@ impl Tapestry {
                     ) = unsafe { std::mem::transmute(f as usize) };
                     f(1, argv_p, envp_p);
                 }
+                ctx.finish();
                 0
             });
             if let Outcome::Exited(s) = outcome {
@@ -405,36 +377,6 @@ impl Tapestry {
         }
         t.stats.init = t0.elapsed();
         Ok(t)
-    }
-
-    /// Beads ordered so that each comes after the beads it binds to
-    /// (cycles are broken in declaration order, as the system loader does).
-    fn dependency_order(&self) -> Vec<usize> {
-        let n = self.beads.len();
-        let mut state = vec![0u8; n];
-        let mut order = Vec::with_capacity(n);
-        for start in 0..n {
-            if state[start] != 0 {
-                continue;
-            }
-            let mut stack = vec![(start, 0usize)];
-            state[start] = 1;
-            while let Some((b, next)) = stack.pop() {
-                let providers = &self.beads[b].providers;
-                if next < providers.len() {
-                    stack.push((b, next + 1));
-                    let p = providers[next];
-                    if state[p] == 0 {
-                        state[p] = 1;
-                        stack.push((p, 0));
-                    }
-                } else {
-                    state[b] = 2;
-                    order.push(b);
-                }
-            }
-        }
-        order
     }
 
     pub fn plan(&self) -> &Plan {
@@ -562,6 +504,36 @@ impl Tapestry {
     pub fn tuple_storage(&self) -> &[Region] {
         &self.tuple_storage
     }
+}
+
+/// Beads ordered so that each comes after the beads it binds to
+/// (cycles are broken in declaration order, as the system loader does).
+fn dependency_order(beads: &[Bead]) -> Vec<usize> {
+    let n = beads.len();
+    let mut state = vec![0u8; n];
+    let mut order = Vec::with_capacity(n);
+    for start in 0..n {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        state[start] = 1;
+        while let Some((b, next)) = stack.pop() {
+            let providers = &beads[b].providers;
+            if next < providers.len() {
+                stack.push((b, next + 1));
+                let p = providers[next];
+                if state[p] == 0 {
+                    state[p] = 1;
+                    stack.push((p, 0));
+                }
+            } else {
+                state[b] = 2;
+                order.push(b);
+            }
+        }
+    }
+    order
 }
 
 /// Memory mappings one string costs while it runs: its driver thread's
