@@ -55,10 +55,14 @@ build tuple.so tuple.c "${so_c[@]}"
 build missing.so missing.c "${so_c[@]}"
 build small.so small.c "${so_c[@]}"
 build bt.so bt.c "${so_c[@]}"
+build env_mod.so env_mod.c "${so_c[@]}"
 # A private DT_NEEDED dependency, found beside its user through $ORIGIN.
 build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so
 build uses_helper.so uses_helper.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -lwvhelper '-Wl,-rpath,$ORIGIN'
 build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
+build cxx_tls.so cxx_tls.cpp "$CXX" "${cflags[@]}" -fPIC -shared
+# The same C module with TLS descriptors instead of __tls_get_addr calls.
+build globals_gnu2.so globals.c "${so_c[@]}" -mtls-dialect=gnu2
 build pie_prog pie_prog.c "$CC" "${cflags[@]}"
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 

@@ -22,6 +22,7 @@
 //! `free` is not told).
 
 use std::alloc::Layout;
+use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
@@ -39,7 +40,13 @@ const HEADER: usize = 16;
 const MIN_ALIGN: usize = 16;
 const MAX_OWNERS: usize = 1 << 20;
 
-type Index = Tlsf<'static, u32, u16, 32, 16>;
+/// Largest block: `32 << 28` = 8 GiB (a larger request gets null).
+type Index = Tlsf<'static, u32, u16, 28, 16>;
+
+/// An empty index, copied into place (never built on the caller's stack:
+/// heaps are created lazily inside `malloc`, on whatever stack the bead's
+/// code runs on).
+const EMPTY_INDEX: Index = Tlsf::new();
 
 #[repr(C)]
 struct Header {
@@ -49,16 +56,45 @@ struct Header {
 
 struct Inner {
     tlsf: Index,
-    extents: [Region; MAX_EXTENTS],
+    /// The heap's extents: an array of MAX_EXTENTS in the first extent,
+    /// right after the Heap.
+    extents: *mut Region,
     n_extents: usize,
     next_step: usize,
     in_use: usize,
 }
 
 /// A bead's private heap. Lives at the start of its own first extent.
+///
+/// `inner` is only touched while `lock` is held.
 pub struct Heap {
     owner: OwnerId,
-    inner: Mutex<Inner>,
+    lock: Mutex<()>,
+    inner: UnsafeCell<Inner>,
+}
+
+// SAFETY: `inner` is accessed only under `lock`; the raw extent pointer
+// points into the heap's own arena memory.
+unsafe impl Sync for Heap {}
+// SAFETY: as above.
+unsafe impl Send for Heap {}
+
+/// Exclusive access to a heap's state.
+struct Locked<'a> {
+    _guard: std::sync::MutexGuard<'a, ()>,
+    inner: &'a mut Inner,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        self.inner
+    }
+}
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        self.inner
+    }
 }
 
 /// Counters describing a heap.
@@ -128,32 +164,45 @@ impl Heap {
             .commit(region.addr, region.len, Protection::ReadWrite)
             .ok()?;
         let heap = region.addr as *mut Heap;
-        let mut inner = Inner {
-            tlsf: Tlsf::new(),
-            extents: [Region { addr: 0, len: 0 }; MAX_EXTENTS],
-            n_extents: 1,
-            next_step: FIRST_EXTENT * 2,
-            in_use: 0,
-        };
-        inner.extents[0] = region;
-        let start = round_up(region.addr + std::mem::size_of::<Heap>(), 64);
-        // SAFETY: `heap` points at freshly committed, writable, suitably
-        // aligned (GRANULE) memory owned by this heap alone.
+        let extents = round_up(region.addr + std::mem::size_of::<Heap>(), 64) as *mut Region;
+        let start = round_up(
+            extents as usize + MAX_EXTENTS * std::mem::size_of::<Region>(),
+            64,
+        );
+        // SAFETY: `heap` points at freshly committed, zeroed, writable memory
+        // (GRANULE-aligned) owned by this heap alone. Every field is written
+        // in place; the zeroed extent array is a valid array of empty
+        // Regions (plain integers).
         unsafe {
-            heap.write(Heap {
-                owner,
-                inner: Mutex::new(inner),
-            })
-        };
-        // SAFETY: as above; the heap was just written.
+            std::ptr::addr_of_mut!((*heap).owner).write(owner);
+            std::ptr::addr_of_mut!((*heap).lock).write(Mutex::new(()));
+            let inner = std::ptr::addr_of_mut!((*heap).inner).cast::<Inner>();
+            std::ptr::copy_nonoverlapping(&EMPTY_INDEX, std::ptr::addr_of_mut!((*inner).tlsf), 1);
+            std::ptr::addr_of_mut!((*inner).extents).write(extents);
+            std::ptr::addr_of_mut!((*inner).n_extents).write(1);
+            std::ptr::addr_of_mut!((*inner).next_step).write(FIRST_EXTENT * 2);
+            std::ptr::addr_of_mut!((*inner).in_use).write(0);
+            extents.write(region);
+        }
+        // SAFETY: initialised just above.
         let h = unsafe { &*heap };
-        let mut g = h.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = h.locked();
         let free = std::ptr::slice_from_raw_parts_mut(start as *mut u8, region.end() - start);
         // SAFETY: the block is committed memory of this heap's extent, after
-        // the Heap header, and lives as long as the heap.
+        // the Heap and its extent list, and lives as long as the heap.
         unsafe { g.tlsf.insert_free_block_ptr(NonNull::new(free)?) };
         drop(g);
         Some(heap)
+    }
+
+    fn locked(&self) -> Locked<'_> {
+        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: `inner` is only reached through `locked`, which holds the
+        // lock for the reference's whole life.
+        Locked {
+            _guard: guard,
+            inner: unsafe { &mut *self.inner.get() },
+        }
     }
 
     /// The bead this heap belongs to.
@@ -163,10 +212,10 @@ impl Heap {
 
     /// Current counters.
     pub fn stats(&self) -> HeapStats {
-        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let g = self.locked();
         HeapStats {
             in_use: g.in_use,
-            reserved: g.extents[..g.n_extents].iter().map(|r| r.len).sum(),
+            reserved: g.extents().iter().map(|r| r.len).sum(),
         }
     }
 
@@ -188,7 +237,7 @@ impl Heap {
         let Ok(layout) = Layout::from_size_align(total, MIN_ALIGN) else {
             return std::ptr::null_mut();
         };
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.locked();
         let raw = match g.tlsf.allocate(layout) {
             Some(p) => p,
             None => {
@@ -234,7 +283,7 @@ impl Heap {
         // SAFETY: caller contract: a live allocation preceded by its Header.
         let h = unsafe { (ptr as *const Header).sub(1).read() };
         let raw = ptr as usize - h.offset;
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.locked();
         g.in_use -= h.size;
         // SAFETY: `raw` is the start of a block this heap's TLSF allocated
         // with alignment MIN_ALIGN (see allocate_aligned).
@@ -282,20 +331,31 @@ impl Heap {
     /// `heap` must be an initialised heap nobody uses any more.
     unsafe fn release_extents(heap: *mut Heap) {
         let Ok(arena) = Arena::global() else { return };
-        // SAFETY: caller contract; copy the extent list out before the first
-        // extent (which holds the Heap itself) is released.
-        let (extents, n) = unsafe {
-            let g = (*heap).inner.lock().unwrap_or_else(|e| e.into_inner());
-            (g.extents, g.n_extents)
-        };
-        for r in extents[..n].iter().rev() {
-            // SAFETY: the extents belong to this heap, which nobody uses.
-            unsafe { arena.release(*r) };
+        // SAFETY: caller contract: nobody else uses the heap. The later
+        // extents go first; the first one (which holds the Heap and the
+        // extent list itself) last, from a copy. Nothing here allocates:
+        // this runs inside `malloc` when two threads race to create a heap.
+        unsafe {
+            let g = (*heap).locked();
+            let extents = g.extents().as_ptr();
+            let n = g.n_extents;
+            drop(g);
+            let first = *extents;
+            for k in (1..n).rev() {
+                arena.release(*extents.add(k));
+            }
+            arena.release(first);
         }
     }
 }
 
 impl Inner {
+    fn extents(&self) -> &[Region] {
+        // SAFETY: `extents` points at MAX_EXTENTS Regions in the heap's first
+        // extent, of which the first `n_extents` are in use.
+        unsafe { std::slice::from_raw_parts(self.extents, self.n_extents) }
+    }
+
     /// Adds an extent big enough for a `need`-byte block.
     fn grow(&mut self, owner: OwnerId, need: usize) -> bool {
         if self.n_extents == MAX_EXTENTS {
@@ -328,14 +388,15 @@ impl Inner {
         // whole life. A pool that directly follows the previous one is
         // appended (merging the two); otherwise it becomes a new pool.
         let added = unsafe {
-            let last = self.extents[self.n_extents - 1];
+            let last = self.extents()[self.n_extents - 1];
             if last.end() == region.addr {
                 self.tlsf.append_free_block_ptr(block) > 0
             } else {
                 self.tlsf.insert_free_block_ptr(block).is_some()
             }
         };
-        self.extents[self.n_extents] = region;
+        // SAFETY: `n_extents < MAX_EXTENTS` (checked on entry).
+        unsafe { self.extents.add(self.n_extents).write(region) };
         self.n_extents += 1;
         added
     }

@@ -56,6 +56,7 @@ enum Command {
 fn main() -> ExitCode {
     // Keep the interposed definitions in the binary (see build.rs).
     std::hint::black_box(weaves_interpose::link_exports());
+    weaves_interpose::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { tapestry, stats } => run(&tapestry, stats),

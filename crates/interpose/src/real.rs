@@ -48,10 +48,34 @@ unsafe fn function<F: Copy>(name: &CStr) -> F {
     unsafe { std::mem::transmute_copy::<usize, F>(&address) }
 }
 
-/// Resolves the C library's functions. Call once at start-up, before any
-/// bead exists.
+extern "C" {
+    static mut stdout: *mut libc::FILE;
+}
+
+/// Gives C's `stdout` a runtime-owned buffer, line-buffered: strings of many
+/// beads share stdout, and lines from different strings should interleave
+/// whole rather than in arbitrary buffer-sized pieces (C would otherwise
+/// buffer fully when stdout is not a terminal). Owning the buffer also keeps
+/// it out of the heap of whichever bead prints first.
+fn line_buffer_stdout() {
+    let buffer: &'static mut [u8] = Box::leak(vec![0u8; 64 << 10].into_boxed_slice());
+    // SAFETY: called once, at start-up, before anything was written to
+    // stdout; the buffer lives for the rest of the process.
+    unsafe {
+        libc::setvbuf(
+            stdout,
+            buffer.as_mut_ptr().cast(),
+            libc::_IOLBF,
+            buffer.len(),
+        )
+    };
+}
+
+/// Resolves the C library's functions and sets up stdout. Call once at
+/// start-up, before anything is printed and before any bead exists.
 pub fn init() -> &'static Real {
     REAL.get_or_init(|| {
+        line_buffer_stdout();
         // SAFETY: each address is the C library's definition of the function
         // named, whose C signature is the one written in `Real`.
         unsafe {

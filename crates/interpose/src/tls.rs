@@ -134,49 +134,43 @@ pub fn host_static_tls_offset(addr: u64) -> i64 {
 
 /// glibc's TLS module id of the library holding thread-local variable
 /// `addr` (this thread's instance, as `dlsym` returns it), and the
-/// variable's offset in that module's block.
+/// variable's offset in that module's block: the object whose TLS block on
+/// this thread contains `addr`.
 pub fn host_tls(addr: u64) -> Option<(u64, u64)> {
-    const RTLD_DL_LINKMAP: i32 = 2;
-    const RTLD_DI_TLS_MODID: i32 = 9;
-    const RTLD_DI_TLS_DATA: i32 = 10;
-    extern "C" {
-        fn dladdr1(
-            addr: *const libc::c_void,
-            info: *mut libc::Dl_info,
-            extra: *mut *mut libc::c_void,
-            flags: i32,
-        ) -> i32;
-        fn dlinfo(handle: *mut libc::c_void, request: i32, arg: *mut libc::c_void) -> i32;
+    struct Search {
+        addr: u64,
+        found: Option<(u64, u64)>,
     }
-    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
-    let mut map: *mut libc::c_void = std::ptr::null_mut();
-    let mut modid: usize = 0;
-    let mut block: *mut libc::c_void = std::ptr::null_mut();
-    // SAFETY: dladdr1 fills `info` and `map` (a link_map, which glibc accepts
-    // as a handle for dlinfo); dlinfo writes a size_t and a pointer.
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut libc::c_void,
+    ) -> i32 {
+        // SAFETY: glibc passes a valid record; `data` is our Search.
+        unsafe {
+            let search = &mut *(data as *mut Search);
+            let info = &*info;
+            if info.dlpi_tls_modid == 0 || info.dlpi_tls_data.is_null() {
+                return 0;
+            }
+            let block = info.dlpi_tls_data as u64;
+            let phdrs = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
+            let size = phdrs
+                .iter()
+                .find(|p| p.p_type == libc::PT_TLS)
+                .map_or(0, |p| p.p_memsz);
+            if (block..block + size).contains(&search.addr) {
+                search.found = Some((info.dlpi_tls_modid as u64, search.addr - block));
+                return 1;
+            }
+            0
+        }
+    }
+    let mut search = Search { addr, found: None };
+    // SAFETY: the real dl_iterate_phdr (host objects only) with a callback
+    // that reads the records it is given.
     unsafe {
-        if dladdr1(
-            addr as *const libc::c_void,
-            info.as_mut_ptr(),
-            &mut map,
-            RTLD_DL_LINKMAP,
-        ) == 0
-            || map.is_null()
-        {
-            return None;
-        }
-        if dlinfo(map, RTLD_DI_TLS_MODID, (&mut modid as *mut usize).cast()) != 0 || modid == 0 {
-            return None;
-        }
-        if dlinfo(
-            map,
-            RTLD_DI_TLS_DATA,
-            (&mut block as *mut *mut libc::c_void).cast(),
-        ) != 0
-            || block.is_null()
-        {
-            return None;
-        }
-    }
-    Some((modid as u64, addr.checked_sub(block as u64)?))
+        (crate::real::real().dl_iterate_phdr)(Some(visit), (&mut search as *mut Search).cast())
+    };
+    search.found
 }

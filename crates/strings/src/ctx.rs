@@ -26,6 +26,9 @@ pub struct ExecCtx {
     /// The string's own environment; `None`: the process's (initialisers and
     /// finalisers run with it).
     env: Mutex<Option<Vec<CString>>>,
+    /// Values replaced or removed by `setenv`/`unsetenv`: kept until the
+    /// string ends, because C code may still hold what `getenv` returned.
+    retired: Mutex<Vec<CString>>,
     pub(crate) tls: RefCell<Vec<(u64, *mut u8)>>,
     thread_exit: RefCell<Vec<(usize, usize)>>,
     pub(crate) yielder: Cell<Yield>,
@@ -48,6 +51,7 @@ impl ExecCtx {
             info,
             argv: Vec::new(),
             env: Mutex::new(env),
+            retired: Mutex::new(Vec::new()),
             tls: RefCell::new(Vec::new()),
             thread_exit: RefCell::new(Vec::new()),
             yielder: Cell::new(std::ptr::null()),
@@ -66,8 +70,8 @@ impl ExecCtx {
     }
 
     /// `getenv` for this string: a pointer into the string's own environment,
-    /// valid until the variable is changed; `None` if the string uses the
-    /// process's environment.
+    /// valid until the string ends (even if the variable changes); `None` if
+    /// the string uses the process's environment.
     pub fn getenv(&self, name: &CStr) -> Option<*const libc::c_char> {
         let env = self.env.lock().unwrap_or_else(|e| e.into_inner());
         let env = env.as_ref()?;
@@ -97,7 +101,11 @@ impl ExecCtx {
         match (pos, value) {
             (Some(_), Some(_)) if !overwrite => {}
             (Some(i), None) => {
-                env.remove(i);
+                let old = env.remove(i);
+                self.retired
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(old);
             }
             (pos, Some(v)) => {
                 let mut kv = n.to_vec();
@@ -105,7 +113,13 @@ impl ExecCtx {
                 kv.extend_from_slice(v.to_bytes());
                 let kv = CString::new(kv).expect("no interior NUL: built from C strings");
                 match pos {
-                    Some(i) => env[i] = kv,
+                    Some(i) => {
+                        let old = std::mem::replace(&mut env[i], kv);
+                        self.retired
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(old);
+                    }
                     None => env.push(kv),
                 }
             }

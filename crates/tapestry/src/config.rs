@@ -34,7 +34,7 @@ struct FileSpec {
 struct TapestrySpec {
     name: Option<String>,
     /// Default stack size of strings, in KiB.
-    stack_kib: Option<u64>,
+    stack_kib: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -72,7 +72,7 @@ struct StringSpec {
     #[serde(default)]
     env: BTreeMap<String, String>,
     count: Option<Spanned<u32>>,
-    stack_kib: Option<u64>,
+    stack_kib: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -168,10 +168,42 @@ fn expand(s: &str, i: Option<u32>) -> String {
     }
 }
 
-fn instances(count: &Option<Spanned<u32>>) -> Vec<Option<u32>> {
+/// Most instances one `count` may ask for (a tapestry of more beads than
+/// this would exceed any process's limits long before).
+pub const MAX_COUNT: u32 = 1 << 20;
+/// Smallest and largest string stack, in KiB.
+pub const STACK_KIB: std::ops::RangeInclusive<u64> = 64..=(64 << 20);
+
+fn instances(
+    count: &Option<Spanned<u32>>,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<Option<u32>>, TapestryError> {
     match count {
-        Some(c) => (0..*c.get_ref()).map(Some).collect(),
-        None => vec![None],
+        Some(c) if *c.get_ref() > MAX_COUNT => Err(ctx.err(
+            c.span().start,
+            format!(
+                "count {} is more than the {MAX_COUNT} supported",
+                c.get_ref()
+            ),
+        )),
+        Some(c) => Ok((0..*c.get_ref()).map(Some).collect()),
+        None => Ok(vec![None]),
+    }
+}
+
+fn stack_bytes(kib: Option<&Spanned<u64>>, ctx: &Ctx<'_>) -> Result<Option<usize>, TapestryError> {
+    match kib {
+        Some(k) if !STACK_KIB.contains(k.get_ref()) => Err(ctx.err(
+            k.span().start,
+            format!(
+                "stack_kib = {} is outside {}..={}",
+                k.get_ref(),
+                STACK_KIB.start(),
+                STACK_KIB.end()
+            ),
+        )),
+        Some(k) => Ok(Some((*k.get_ref() as usize) << 10)),
+        None => Ok(None),
     }
 }
 
@@ -273,11 +305,10 @@ impl Plan {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
-        let default_stack = spec
-            .tapestry
-            .as_ref()
-            .and_then(|t| t.stack_kib)
-            .map(|k| (k as usize) << 10);
+        let default_stack = stack_bytes(
+            spec.tapestry.as_ref().and_then(|t| t.stack_kib.as_ref()),
+            &ctx,
+        )?;
 
         let mut module_names = HashMap::new();
         let mut modules = Vec::new();
@@ -307,7 +338,7 @@ impl Plan {
                 &ctx,
                 b.module.span().start,
             )?;
-            for i in instances(&b.count) {
+            for i in instances(&b.count, &ctx)? {
                 let name = expand(b.name.get_ref(), i);
                 register(
                     &mut bead_names,
@@ -328,7 +359,7 @@ impl Plan {
         let mut weave_names = HashMap::new();
         let mut weaves = Vec::new();
         for w in &spec.weave {
-            for i in instances(&w.count) {
+            for i in instances(&w.count, &ctx)? {
                 let name = expand(w.name.get_ref(), i);
                 register(
                     &mut weave_names,
@@ -369,7 +400,7 @@ impl Plan {
         let mut string_names = HashMap::new();
         let mut strings = Vec::new();
         for s in &spec.string {
-            for i in instances(&s.count) {
+            for i in instances(&s.count, &ctx)? {
                 let weave_name = expand(s.weave.get_ref(), i);
                 let weave = index_of(
                     &weave_names,
@@ -418,9 +449,7 @@ impl Plan {
                         .iter()
                         .map(|(k, v)| (k.clone(), expand(v, i)))
                         .collect(),
-                    stack_size: s
-                        .stack_kib
-                        .map(|k| (k as usize) << 10)
+                    stack_size: stack_bytes(s.stack_kib.as_ref(), &ctx)?
                         .or(default_stack)
                         .unwrap_or(weaves_strings::DEFAULT_STACK),
                     line: ctx.line(at),
@@ -521,6 +550,23 @@ beads = ["telnet0", "telnet1"]
         assert_eq!(p.strings[1].args, ["telnet", "peer-1"]);
         assert_eq!(p.strings[1].weave, 1);
         assert_eq!(p.tuple_spaces[0].beads, vec![1, 2]);
+    }
+
+    #[test]
+    fn absurd_counts_and_stacks_are_refused_with_their_line() {
+        let big = GOOD.replace("count = 2\n\n[[weave]]", "count = 4000000000\n\n[[weave]]");
+        let e = Plan::parse(Path::new("t.toml"), &big)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 20") && e.contains("4000000000"), "{e}");
+        let stack = GOOD.replace(
+            "[tapestry]\n",
+            "[tapestry]\nstack_kib = 18014398509481984\n",
+        );
+        let e = Plan::parse(Path::new("t.toml"), &stack)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("stack_kib"), "{e}");
     }
 
     #[test]

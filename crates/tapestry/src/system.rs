@@ -40,14 +40,8 @@ pub(crate) fn lookup(handles: &[usize], name: &str, version: Option<&str>) -> Op
         // strings only look symbols up.
         let p = unsafe {
             match &v {
-                Some(v) => {
-                    let p = libc::dlvsym(h, n.as_ptr(), v.as_ptr());
-                    if p.is_null() {
-                        libc::dlsym(h, n.as_ptr())
-                    } else {
-                        p
-                    }
-                }
+                // As the system loader: exactly the version asked for.
+                Some(v) => libc::dlvsym(h, n.as_ptr(), v.as_ptr()),
                 None => libc::dlsym(h, n.as_ptr()),
             }
         };
