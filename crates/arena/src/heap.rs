@@ -199,9 +199,10 @@ impl Heap {
         let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: `inner` is only reached through `locked`, which holds the
         // lock for the reference's whole life.
+        let inner = unsafe { &mut *self.inner.get() };
         Locked {
             _guard: guard,
-            inner: unsafe { &mut *self.inner.get() },
+            inner,
         }
     }
 
