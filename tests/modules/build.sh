@@ -63,6 +63,7 @@ build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build cxx_tls.so cxx_tls.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 # The same C module with TLS descriptors instead of __tls_get_addr calls.
 build globals_gnu2.so globals.c "${so_c[@]}" -mtls-dialect=gnu2
+build tlsdesc_vec.so tlsdesc_vec.c "${so_c[@]}" -mavx -mtls-dialect=gnu2
 build pie_prog pie_prog.c "$CC" "${cflags[@]}"
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 

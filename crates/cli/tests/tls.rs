@@ -89,3 +89,21 @@ fn cxx_call_once_and_thread_local_destructors() {
         assert!(used < gone, "{out}");
     }
 }
+
+/// Regression: the TLS descriptor resolver preserves vector registers
+/// (ymm1 always; ymm16 where the CPU has AVX-512, else reported n/a).
+#[test]
+fn tls_descriptor_calls_preserve_vector_registers() {
+    let out = run_tapestry(
+        "tlsdesc_vec",
+        &three_strings("tlsdesc_vec.so", "tlsdesc_vec_main", r#"["t", "t{i}"]"#),
+    );
+    out.expect_success();
+    let lines = out.sorted_lines();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (i, line) in lines.iter().enumerate() {
+        let expected_prefix = format!("tlsdesc t{i}: ymm1=ok ymm16=");
+        assert!(line.starts_with(&expected_prefix), "{out}");
+        assert!(line.ends_with("=ok") || line.ends_with("=n/a"), "{out}");
+    }
+}
