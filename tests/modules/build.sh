@@ -55,6 +55,7 @@ build tuple.so tuple.c "${so_c[@]}"
 build missing.so missing.c "${so_c[@]}"
 build small.so small.c "${so_c[@]}"
 build bt.so bt.c "${so_c[@]}"
+build crash.so crash.c "${so_c[@]}"
 build env_mod.so env_mod.c "${so_c[@]}"
 # A private DT_NEEDED dependency, found beside its user through $ORIGIN.
 build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so

@@ -39,6 +39,7 @@
 mod alloc;
 mod api;
 mod exit;
+mod fault;
 mod fortran;
 mod getopt;
 mod phdr;

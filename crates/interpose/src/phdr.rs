@@ -33,6 +33,8 @@ pub struct BeadRecord {
     /// Its `.eh_frame_hdr`, if any.
     pub eh_frame_hdr: u64,
     pub module: Arc<Module>,
+    /// Whether the bead belongs to more than one weave.
+    pub shared: bool,
 }
 
 static BEADS: RwLock<Option<HashMap<OwnerId, BeadRecord>>> = RwLock::new(None);
@@ -216,4 +218,20 @@ pub(crate) fn describe(addr: u64) -> Option<CodeLocation> {
         base: b.base,
         function,
     })
+}
+
+/// Calls `f` with the bead whose image holds `pc` and the function around
+/// it (name, offset), without allocating and without waiting for the
+/// registry's lock (for the fault handler).
+pub(crate) fn with_bead_at(pc: u64, f: impl FnOnce(&BeadRecord, Option<(&str, u64)>)) {
+    let Some(owner) = weaves_arena::owner_of(pc as usize) else {
+        return;
+    };
+    let Ok(beads) = BEADS.try_read() else { return };
+    let Some(b) = beads.as_ref().and_then(|m| m.get(&owner)) else {
+        return;
+    };
+    if (b.base..b.end).contains(&pc) {
+        f(b, b.module.function_at(pc - b.base));
+    }
 }

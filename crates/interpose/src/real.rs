@@ -76,6 +76,7 @@ fn line_buffer_stdout() {
 pub fn init() -> &'static Real {
     REAL.get_or_init(|| {
         line_buffer_stdout();
+        crate::fault::install();
         // SAFETY: each address is the C library's definition of the function
         // named, whose C signature is the one written in `Real`.
         unsafe {

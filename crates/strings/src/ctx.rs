@@ -32,6 +32,8 @@ pub struct ExecCtx {
     pub(crate) tls: RefCell<Vec<(u64, *mut u8)>>,
     thread_exit: RefCell<Vec<(usize, usize)>>,
     pub(crate) yielder: Cell<Yield>,
+    /// Bounds (guard included) of the fiber stack the string runs on.
+    pub(crate) stack: Cell<(usize, usize)>,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -55,6 +57,7 @@ impl ExecCtx {
             tls: RefCell::new(Vec::new()),
             thread_exit: RefCell::new(Vec::new()),
             yielder: Cell::new(std::ptr::null()),
+            stack: Cell::new((0, 0)),
         }
     }
 
@@ -135,6 +138,12 @@ impl ExecCtx {
         let mut ptrs: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(std::ptr::null());
         Some((env, ptrs))
+    }
+
+    /// Lowest and highest address of the fiber stack the string runs on
+    /// (the lowest granule is its guard); (0, 0) when not on a fiber.
+    pub fn stack_bounds(&self) -> (usize, usize) {
+        self.stack.get()
     }
 
     /// Registers a destructor for this string's thread-local objects

@@ -92,6 +92,7 @@ impl Outcome {
 /// does to the frames of the program).
 pub fn run_on_fiber(ctx: &ExecCtx, stack: &mut FiberStack, body: impl FnOnce() -> i32) -> Outcome {
     let _enter = Enter::new(ctx);
+    ctx.stack.set(stack.bounds());
     let func = |y: &Yielder<(), i32>, ()| {
         ctx.yielder.set(y);
         body()

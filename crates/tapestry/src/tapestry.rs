@@ -109,6 +109,13 @@ impl Tapestry {
 
         check_mapping_budget(&plan, &modules)?;
 
+        let mut weave_count = vec![0usize; plan.beads.len()];
+        for w in &plan.weaves {
+            for &b in &w.beads {
+                weave_count[b] += 1;
+            }
+        }
+
         // Map one image per bead.
         let t0 = Instant::now();
         let mut beads = Vec::with_capacity(plan.beads.len());
@@ -130,6 +137,7 @@ impl Tapestry {
                 end: image.base() + image.module().image_span(),
                 eh_frame_hdr: image.eh_frame_hdr().unwrap_or(0),
                 module: image.module().clone(),
+                shared: weave_count[beads.len()] > 1,
             });
             beads.push(Bead {
                 name: b.name.clone(),
