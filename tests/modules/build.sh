@@ -62,6 +62,7 @@ build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so
 build uses_helper.so uses_helper.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -lwvhelper '-Wl,-rpath,$ORIGIN'
 build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build cxx_tls.so cxx_tls.cpp "$CXX" "${cflags[@]}" -fPIC -shared
+build heap_paths.so heap_paths.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 # The same C module with TLS descriptors instead of __tls_get_addr calls.
 build globals_gnu2.so globals.c "${so_c[@]}" -mtls-dialect=gnu2
 build tlsdesc_vec.so tlsdesc_vec.c "${so_c[@]}" -mavx -mtls-dialect=gnu2

@@ -1,0 +1,47 @@
+//! Both interposition paths put a bead's memory in the arena: the bead's
+//! own `malloc` calls (bound by the binder) and allocations system
+//! libraries make on its behalf (glibc's strdup/fopen, libstdc++'s
+//! operator new), which reach the `malloc` the weaves executable exports.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn direct_and_indirect_allocations_land_in_the_arena() {
+    let out = run_tapestry(
+        "heap_paths",
+        r#"
+[tapestry]
+name = "heaps"
+
+[[module]]
+name = "m"
+path = "@MODS@/heap_paths.so"
+
+[[bead]]
+name = "b{i}"
+module = "m"
+count = 2
+
+[[weave]]
+name = "w{i}"
+count = 2
+beads = ["b{i}"]
+
+[[string]]
+count = 2
+weave = "w{i}"
+entry = "heap_paths_main"
+args = ["heap", "h{i}"]
+"#,
+    );
+    out.expect_success();
+    assert_eq!(
+        out.sorted_lines(),
+        [
+            "heap h0: malloc=arena strdup=arena fopen=arena new=arena string=arena vector=arena",
+            "heap h1: malloc=arena strdup=arena fopen=arena new=arena string=arena vector=arena",
+        ]
+    );
+}
