@@ -10,30 +10,7 @@ use common::*;
 fn backtrace_names_bead_functions_in_order() {
     let out = run_tapestry(
         "backtrace",
-        r#"
-[tapestry]
-name = "bt"
-
-[[module]]
-name = "bt"
-path = "@MODS@/bt.so"
-
-[[bead]]
-name = "b{i}"
-module = "bt"
-count = 2
-
-[[weave]]
-name = "w{i}"
-count = 2
-beads = ["b{i}"]
-
-[[string]]
-count = 2
-weave = "w{i}"
-entry = "bt_main"
-args = ["bt", "b{i}"]
-"#,
+        &one_string_per_bead("bt.so", 2, "bt_main", r#"["bt", "b{i}"]"#),
     );
     out.expect_success();
     for tag in ["b0", "b1"] {

@@ -11,30 +11,7 @@ use common::*;
 fn direct_and_indirect_allocations_land_in_the_arena() {
     let out = run_tapestry(
         "heap_paths",
-        r#"
-[tapestry]
-name = "heaps"
-
-[[module]]
-name = "m"
-path = "@MODS@/heap_paths.so"
-
-[[bead]]
-name = "b{i}"
-module = "m"
-count = 2
-
-[[weave]]
-name = "w{i}"
-count = 2
-beads = ["b{i}"]
-
-[[string]]
-count = 2
-weave = "w{i}"
-entry = "heap_paths_main"
-args = ["heap", "h{i}"]
-"#,
+        &one_string_per_bead("heap_paths.so", 2, "heap_paths_main", r#"["heap", "h{i}"]"#),
     );
     out.expect_success();
     assert_eq!(

@@ -7,32 +7,7 @@ mod common;
 use common::*;
 
 fn three_strings(module: &str, entry: &str, args: &str) -> String {
-    format!(
-        r#"
-[tapestry]
-name = "tls"
-
-[[module]]
-name = "m"
-path = "@MODS@/{module}"
-
-[[bead]]
-name = "b{{i}}"
-module = "m"
-count = 3
-
-[[weave]]
-name = "w{{i}}"
-count = 3
-beads = ["b{{i}}"]
-
-[[string]]
-count = 3
-weave = "w{{i}}"
-entry = "{entry}"
-args = {args}
-"#
-    )
+    one_string_per_bead(module, 3, entry, args)
 }
 
 #[test]

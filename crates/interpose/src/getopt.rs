@@ -133,7 +133,10 @@ extern "C" fn getopt_from(
     })
 }
 
-extern "C" fn getopt_long_from(
+/// `getopt_long` and `getopt_long_only` take the same arguments; `pick`
+/// chooses which of libc's to call.
+fn getopt_long_with(
+    pick: fn(&Libc) -> usize,
     argc: i32,
     argv: *const *mut libc::c_char,
     opts: *const libc::c_char,
@@ -142,11 +145,20 @@ extern "C" fn getopt_long_from(
     ret: usize,
 ) -> i32 {
     with_copies(ret, |l| {
-        // SAFETY: libc's getopt_long, called with the caller's own arguments.
-        unsafe {
-            std::mem::transmute::<usize, GetoptLong>(l.getopt_long)(argc, argv, opts, long, index)
-        }
+        // SAFETY: libc's getopt_long(_only), with the caller's own arguments.
+        unsafe { std::mem::transmute::<usize, GetoptLong>(pick(l))(argc, argv, opts, long, index) }
     })
+}
+
+extern "C" fn getopt_long_from(
+    argc: i32,
+    argv: *const *mut libc::c_char,
+    opts: *const libc::c_char,
+    long: *const libc::c_void,
+    index: *mut i32,
+    ret: usize,
+) -> i32 {
+    getopt_long_with(|l| l.getopt_long, argc, argv, opts, long, index, ret)
 }
 
 extern "C" fn getopt_long_only_from(
@@ -157,14 +169,7 @@ extern "C" fn getopt_long_only_from(
     index: *mut i32,
     ret: usize,
 ) -> i32 {
-    with_copies(ret, |l| {
-        // SAFETY: libc's getopt_long_only, called with the caller's own arguments.
-        unsafe {
-            std::mem::transmute::<usize, GetoptLong>(l.getopt_long_only)(
-                argc, argv, opts, long, index,
-            )
-        }
-    })
+    getopt_long_with(|l| l.getopt_long_only, argc, argv, opts, long, index, ret)
 }
 
 // Shims that pass the caller's return address along (it names the bead).

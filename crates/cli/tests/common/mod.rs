@@ -94,6 +94,42 @@ pub fn write_tapestry(dir: &Path, file: &str, text: &str) -> PathBuf {
 
 /// Writes `text` as `<test>.toml` in the test's scratch directory and runs
 /// `weaves run` on it.
+/// A tapestry of `count` beads of one module (`b0`, `b1`, …), each alone in
+/// its own weave (`w0`, …) with one string running `entry` with `args` (a
+/// TOML array, where `{i}` is the instance number).
+#[allow(
+    dead_code,
+    reason = "each test binary uses a different part of this module"
+)]
+pub fn one_string_per_bead(module: &str, count: u32, entry: &str, args: &str) -> String {
+    format!(
+        r#"
+[tapestry]
+name = "replicated"
+
+[[module]]
+name = "m"
+path = "@MODS@/{module}"
+
+[[bead]]
+name = "b{{i}}"
+module = "m"
+count = {count}
+
+[[weave]]
+name = "w{{i}}"
+count = {count}
+beads = ["b{{i}}"]
+
+[[string]]
+count = {count}
+weave = "w{{i}}"
+entry = "{entry}"
+args = {args}
+"#
+    )
+}
+
 pub fn run_tapestry(test: &str, text: &str) -> Outcome {
     let dir = scratch_dir(test);
     let file = write_tapestry(&dir, &format!("{test}.toml"), text);
