@@ -10,7 +10,7 @@
 //!  ARENA_BASE (0x2000_0000_0000)                         ARENA_BASE + NODE_SPAN
 //!  |<------------------------- node 0: 1 TiB ------------------------------->|
 //!  | bead image | heap extent | stack | bead image | ...bump...  | unreserved  |
-//!  |<-64 KiB granules: each one records the bead that owns it (owner table)-->|
+//!  |<-- page granules: each one records the bead that owns it (owner table) ->|
 //! ```
 //!
 //! * [`Arena`] reserves the range `PROT_NONE | MAP_NORESERVE` (costs no memory),

@@ -12,9 +12,12 @@ use crate::sys::{self, Protection};
 pub const ARENA_BASE: usize = 0x2000_0000_0000;
 /// Address space of one node's part of the arena (2^40 bytes, as in Weaves §4.4).
 pub const NODE_SPAN: usize = 1 << 40;
-pub(crate) const GRANULE_SHIFT: u32 = 16;
-/// Placement granularity: every region starts and ends on a 64 KiB boundary,
-/// which keeps the owner table small (16 Mi entries for a node).
+pub(crate) const GRANULE_SHIFT: u32 = 12;
+/// Placement granularity: one page. Regions pack back to back, so a bead
+/// costs no mapping beyond its segments (a coarser granule would leave an
+/// inaccessible gap after each bead: one more kernel mapping per bead, of
+/// the 65,530 a process gets by default). The owner table is then 256 Mi
+/// entries (1 GiB of address space, committed only where touched).
 pub const GRANULE: usize = 1 << GRANULE_SHIFT;
 
 const FREE_SLOTS: usize = 4096;
@@ -145,7 +148,10 @@ impl Arena {
                 }
                 drop(p);
                 let r = Region { addr: start, len };
-                owner::set_owner(r.addr, r.len, owner);
+                // Released regions are cleared to owner 0.
+                if owner != 0 {
+                    owner::set_owner(r.addr, r.len, owner);
+                }
                 return Ok(r);
             }
         }
@@ -156,17 +162,24 @@ impl Arena {
         p.bump = start + len;
         drop(p);
         let r = Region { addr: start, len };
-        owner::set_owner(r.addr, r.len, owner);
+        // Never-used space has owner 0 already.
+        if owner != 0 {
+            owner::set_owner(r.addr, r.len, owner);
+        }
         Ok(r)
     }
 
-    /// Makes `[addr, addr+len)` (inside a placed region) fresh zeroed memory
-    /// with protection `prot`. Pages are committed by the kernel on first touch.
+    /// Makes `[addr, addr+len)` (inside a freshly placed region) zeroed
+    /// memory with protection `prot`. Pages are committed by the kernel on
+    /// first touch.
+    ///
+    /// Placed regions are always untouched reservation (never used, or
+    /// re-reserved by [`Arena::release`]), so their pages are zero.
     pub fn commit(&self, addr: usize, len: usize, prot: Protection) -> Result<(), ArenaError> {
         debug_assert!((ARENA_BASE..ARENA_BASE + NODE_SPAN).contains(&addr));
         // SAFETY: the range lies in the arena, which this process reserved, and
         // callers only commit ranges of regions they were given.
-        unsafe { sys::map_anonymous(addr, len, prot) }.map_err(|source| ArenaError::Map {
+        unsafe { sys::protect(addr, len, prot) }.map_err(|source| ArenaError::Map {
             addr,
             len,
             source,
@@ -181,7 +194,9 @@ impl Arena {
         // SAFETY: the region was placed by this arena, and the caller promises
         // nothing uses it any more.
         let _ = unsafe { sys::map_anonymous(region.addr, region.len, Protection::None) };
-        owner::set_owner(region.addr, region.len, 0);
+        if owner::owner_of(region.addr).is_some() {
+            owner::set_owner(region.addr, region.len, 0);
+        }
         let mut p = self.placement.lock().unwrap_or_else(|e| e.into_inner());
         if p.free_len < FREE_SLOTS {
             let n = p.free_len;

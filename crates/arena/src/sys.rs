@@ -110,3 +110,21 @@ pub(crate) fn map_table(len: usize) -> io::Result<*mut u8> {
     }
     Ok(p.cast())
 }
+
+/// Gives `[addr, addr+len)`, reserved inaccessible and never touched since
+/// (fresh or released: its pages are zero), protection `prot`.
+///
+/// `mprotect`, not `mmap(MAP_FIXED)`: replacing a mapping flushes every
+/// CPU's TLB for this process (an IPI to each CPU running one of our
+/// threads), while raising the protection of pages that have no page-table
+/// entries flushes nothing.
+///
+/// # Safety
+/// The range must belong to the caller and lie in the arena's reservation.
+pub(crate) unsafe fn protect(addr: usize, len: usize, prot: Protection) -> io::Result<()> {
+    // SAFETY: the caller owns the range (contract above).
+    if unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot.bits()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -54,7 +54,7 @@ extern "C" fn bead_name_from(ret: u64) -> *const libc::c_char {
 
 /// `void wv_yield(void)`: lets other strings run.
 pub(crate) extern "C" fn wv_yield() {
-    std::thread::yield_now();
+    weaves_strings::blocking::yield_now();
 }
 
 pub(crate) unsafe extern "C" fn getenv(name: *const libc::c_char) -> *const libc::c_char {

@@ -126,13 +126,13 @@ extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, context: *mut libc:
 
     if let Some(ctx) = string {
         let (low, high) = ctx.stack_bounds();
-        if (low..low + weaves_arena::GRANULE).contains(&addr) {
+        if (low..low + weaves_strings::STACK_GUARD).contains(&addr) {
             let _ = write!(
                 line,
                 "weaves: stack overflow in string `{}` (weave `{}`): its stack is {} KiB; give it more with stack_kib",
                 ctx.info.name,
                 ctx.info.weave,
-                (high - low - weaves_arena::GRANULE) >> 10
+                (high - low - weaves_strings::STACK_GUARD) >> 10
             );
             line.emit();
             // Continue high on the string's own stack, far from the overflow.

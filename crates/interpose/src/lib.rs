@@ -44,6 +44,7 @@ mod fortran;
 mod getopt;
 mod phdr;
 mod real;
+mod sleep;
 mod symbolize;
 mod table;
 mod tls;

@@ -1,7 +1,7 @@
 //! The interposition table the binder consults, and the list of symbols the
 //! `weaves` executable must export.
 
-use crate::{alloc, api, exit, fortran, getopt, phdr, symbolize, tls};
+use crate::{alloc, api, exit, fortran, getopt, phdr, sleep, symbolize, tls};
 
 /// Symbols the `weaves` executable defines for the whole process (so that
 /// system libraries acting for beads reach them too). The binary's build
@@ -69,6 +69,11 @@ pub fn lookup(name: &str) -> Option<u64> {
         "getopt" => getopt::weaves_getopt as *const () as usize,
         "getopt_long" => getopt::weaves_getopt_long as *const () as usize,
         "getopt_long_only" => getopt::weaves_getopt_long_only as *const () as usize,
+        "sleep" => sleep::sleep as *const () as usize,
+        "usleep" => sleep::usleep as *const () as usize,
+        "nanosleep" | "__nanosleep" => sleep::nanosleep as *const () as usize,
+        "clock_nanosleep" => sleep::clock_nanosleep as *const () as usize,
+        "sched_yield" | "pthread_yield" | "thrd_yield" => sleep::sched_yield as *const () as usize,
         _ => return None,
     };
     Some(a as u64)

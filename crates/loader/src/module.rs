@@ -747,9 +747,18 @@ impl Module {
     pub fn build_id(&self) -> Option<&[u8]> {
         self.build_id.as_deref()
     }
-    /// Number of loadable segments (each is one mapping per bead).
-    pub fn segment_count(&self) -> usize {
-        self.segments.len()
+    /// Memory mappings one bead of this module makes: one per file-backed
+    /// segment, plus one per segment whose zero-filled tail (bss) spills
+    /// past its last file page.
+    pub fn mappings_per_bead(&self) -> usize {
+        let page_up = |x: u64| (x + 0xfff) & !0xfff;
+        self.segments
+            .iter()
+            .map(|s| {
+                usize::from(s.filesz > 0)
+                    + usize::from(page_up(s.vaddr + s.memsz) > page_up(s.vaddr + s.filesz))
+            })
+            .sum()
     }
 
     /// The program headers (as in the file), for `dl_iterate_phdr`.

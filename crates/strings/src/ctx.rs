@@ -17,7 +17,20 @@ pub struct StringInfo {
     pub home: OwnerId,
 }
 
-pub(crate) type Yield = *const corosensei::Yielder<(), i32>;
+/// Why a fiber gives its thread back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suspend {
+    /// Still runnable: put it back in the run queue.
+    Yield,
+    /// Waiting: it registered itself with whatever will wake it (a timer, a
+    /// lock's wait list, the I/O reactor) before suspending.
+    Park,
+    /// Bead code called `exit` (or `pthread_exit`) with this value: the
+    /// string ends.
+    Exit(i64),
+}
+
+pub(crate) type Yield = *const corosensei::Yielder<(), Suspend>;
 
 /// State that belongs to one running string.
 pub struct ExecCtx {
@@ -34,6 +47,12 @@ pub struct ExecCtx {
     pub(crate) yielder: Cell<Yield>,
     /// Bounds (guard included) of the fiber stack the string runs on.
     pub(crate) stack: Cell<(usize, usize)>,
+    /// The scheduler task running this context (null for initialisers and
+    /// finalisers, which are not scheduled).
+    pub(crate) task: Cell<*const crate::task::Task>,
+    /// `errno` of the string while it is suspended (errno belongs to the OS
+    /// thread; a fiber may resume on another one).
+    errno: Cell<i32>,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -58,6 +77,8 @@ impl ExecCtx {
             thread_exit: RefCell::new(Vec::new()),
             yielder: Cell::new(std::ptr::null()),
             stack: Cell::new((0, 0)),
+            task: Cell::new(std::ptr::null()),
+            errno: Cell::new(0),
         }
     }
 
@@ -89,13 +110,16 @@ impl ExecCtx {
         Some(std::ptr::null())
     }
 
-    /// `setenv`/`unsetenv` for this string (`value = None` removes). Returns
-    /// false if the string uses the process's environment.
+    /// `setenv`/`unsetenv` for this string (`value = None` removes). A
+    /// string reading the process's environment gets a private copy of it
+    /// first (copy on write). Returns false for contexts that are not
+    /// strings (initialisers and finalisers change the process's).
     pub fn setenv(&self, name: &CStr, value: Option<&CStr>, overwrite: bool) -> bool {
-        let mut env = self.env.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(env) = env.as_mut() else {
+        if self.info.id == 0 {
             return false;
-        };
+        }
+        let mut env = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let env = env.get_or_insert_with(process_environment);
         let n = name.to_bytes();
         let pos = env.iter().position(|kv| {
             let b = kv.as_bytes();
@@ -167,6 +191,21 @@ impl ExecCtx {
     }
 }
 
+/// A copy of the process's environment.
+fn process_environment() -> Vec<CString> {
+    let mut out = Vec::new();
+    let mut p = crate::process_environ();
+    // SAFETY: `environ` is a NULL-terminated array of C strings, which the
+    // runtime never changes while strings run.
+    unsafe {
+        while !p.is_null() && !(*p).is_null() {
+            out.push(CStr::from_ptr(*p).to_owned());
+            p = p.add(1);
+        }
+    }
+    out
+}
+
 /// The context of the string running on this thread, if any.
 ///
 /// The reference is valid while that string runs; callers use it within an
@@ -227,18 +266,41 @@ impl Drop for Enter {
     }
 }
 
-/// Ends the current string with `status`, as `exit(status)` does for a
-/// process. Returns only if no string is running on this thread.
-pub fn exit_current(status: i32) {
+/// Gives the current fiber's thread back for `why`, keeping the string's
+/// `errno` across the switch. Returns when the fiber is resumed (never for
+/// [`Suspend::Exit`]). Returns at once, doing nothing, outside fibers.
+pub(crate) fn suspend(why: Suspend) {
     let Some(ctx) = current() else { return };
     let y = ctx.yielder.get();
     if y.is_null() {
         return;
     }
+    // SAFETY: errno is the calling thread's.
+    ctx.errno.set(unsafe { *libc::__errno_location() });
     // SAFETY: the yielder belongs to the fiber running right now on this
-    // thread (set by `run_on_fiber` before entering bead code). The driver
-    // never resumes a fiber that suspended with an exit status: it resets it,
-    // so control never comes back here.
-    unsafe { (*y).suspend(status) };
+    // thread (set when its coroutine started); suspending hands control to
+    // the driver that resumed it.
+    unsafe { (*y).suspend(why) };
+    // Possibly on another thread now: restore the string's errno there.
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = ctx.errno.get() };
+}
+
+/// Ends the current string with `status`, as `exit(status)` does for a
+/// process. Returns only if no string is running on this thread.
+pub fn exit_current(status: i32) {
+    exit_current_with(i64::from(status));
+}
+
+/// Ends the current string with a pointer-sized value (`pthread_exit`).
+/// Returns only if no string is running on this thread.
+pub fn exit_current_with(value: i64) {
+    let Some(ctx) = current() else { return };
+    if ctx.yielder.get().is_null() {
+        return;
+    }
+    // The driver never resumes a fiber that suspended with an exit status:
+    // it resets it, so control never comes back here.
+    suspend(Suspend::Exit(value));
     unreachable!("a string that exited was resumed");
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  region.addr                                             region.end()
-//!  | guard (one granule, PROT_NONE) | usable stack, grows down <------ |
+//!  | guard (STACK_GUARD, PROT_NONE) | usable stack, grows down <------ |
 //!  ^ limit()                                                          ^ base()
 //! ```
 //!
@@ -10,13 +10,15 @@
 //! with big automatic arrays want hundreds of MiB) costs only the pages the
 //! string touches.
 
-use std::sync::Arc;
-
 use corosensei::stack::{Stack, StackPointer};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use weaves_arena::{Arena, ArenaError, Protection, Region, GRANULE};
 
-use crate::ctx::{Enter, ExecCtx};
+/// Inaccessible bytes below every fiber stack: a frame larger than this could
+/// jump over the guard, so it is generous.
+pub const STACK_GUARD: usize = 64 << 10;
+
+use crate::ctx::{Enter, ExecCtx, Suspend};
 
 /// Stack size of a string unless its tapestry says otherwise.
 pub const DEFAULT_STACK: usize = 8 << 20;
@@ -27,11 +29,21 @@ pub struct FiberStack {
 }
 
 impl FiberStack {
+    /// The usable size a stack asked to be `size` bytes gets.
+    pub fn usable_for(size: usize) -> usize {
+        (size.max(64 << 10) + GRANULE - 1) & !(GRANULE - 1)
+    }
+
+    /// Usable bytes (guard excluded).
+    pub fn usable(&self) -> usize {
+        self.region.len - STACK_GUARD
+    }
+
     pub fn new(size: usize) -> Result<FiberStack, ArenaError> {
         let arena = Arena::global()?;
-        let size = (size.max(64 << 10) + GRANULE - 1) & !(GRANULE - 1);
-        let region = arena.place(size + GRANULE, GRANULE, 0)?;
-        if let Err(e) = arena.commit(region.addr + GRANULE, size, Protection::ReadWrite) {
+        let size = FiberStack::usable_for(size);
+        let region = arena.place(size + STACK_GUARD, GRANULE, 0)?;
+        if let Err(e) = arena.commit(region.addr + STACK_GUARD, size, Protection::ReadWrite) {
             // SAFETY: the region was never used.
             unsafe { arena.release(region) };
             return Err(e);
@@ -55,7 +67,7 @@ impl Drop for FiberStack {
     }
 }
 
-// SAFETY: the stack has a PROT_NONE guard granule below its usable part and
+// SAFETY: the stack has a PROT_NONE guard (STACK_GUARD) below its usable part and
 // at least 64 KiB of usable memory; both bounds are granule-aligned, hence
 // aligned to STACK_ALIGNMENT (16).
 unsafe impl Stack for FiberStack {
@@ -70,14 +82,23 @@ unsafe impl Stack for FiberStack {
 /// How a fiber ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The entry returned this value.
-    Returned(i32),
-    /// Bead code called `exit` (or an equivalent) with this status.
-    Exited(i32),
+    /// The entry returned this value (`int` for `main`, `void *` for a
+    /// pthread start routine).
+    Returned(i64),
+    /// Bead code called `exit` (or `pthread_exit`) with this value.
+    Exited(i64),
 }
 
 impl Outcome {
+    /// The string's status, as `main`'s return value or `exit`'s argument.
     pub fn status(self) -> i32 {
+        match self {
+            Outcome::Returned(s) | Outcome::Exited(s) => s as i32,
+        }
+    }
+
+    /// The full value (a pthread start routine's result).
+    pub fn value(self) -> i64 {
         match self {
             Outcome::Returned(s) | Outcome::Exited(s) => s,
         }
@@ -85,7 +106,8 @@ impl Outcome {
 }
 
 /// Runs `body` on a fiber using `stack`, with `ctx` as the current context,
-/// until it returns or calls `exit`.
+/// until it returns or calls `exit`. Used for initialisers and finalisers,
+/// which are not scheduled: a request to yield or park resumes at once.
 ///
 /// `body` must not own anything that needs dropping: if bead code exits, the
 /// fiber's frames are abandoned without unwinding (exactly what C's `exit`
@@ -93,69 +115,27 @@ impl Outcome {
 pub fn run_on_fiber(ctx: &ExecCtx, stack: &mut FiberStack, body: impl FnOnce() -> i32) -> Outcome {
     let _enter = Enter::new(ctx);
     ctx.stack.set(stack.bounds());
-    let func = |y: &Yielder<(), i32>, ()| {
+    let func = |y: &Yielder<(), Suspend>, ()| {
         ctx.yielder.set(y);
-        body()
+        i64::from(body())
     };
     // SAFETY: `ctx`, `body`'s borrows and the stack outlive the coroutine,
     // which is finished or reset and dropped before this function returns.
     let mut co = unsafe { Coroutine::with_stack_unchecked(&mut *stack, func) };
-    let outcome = match co.resume(()) {
-        CoroutineResult::Return(status) => Outcome::Returned(status),
-        CoroutineResult::Yield(status) => {
-            // SAFETY: the only suspension point is `exit_current`, reached
-            // from bead code (C frames, nothing to drop) through interposed
-            // functions that hold no values needing Drop at that point.
-            unsafe { co.force_reset() };
-            Outcome::Exited(status)
+    let outcome = loop {
+        match co.resume(()) {
+            CoroutineResult::Return(status) => break Outcome::Returned(status),
+            CoroutineResult::Yield(Suspend::Exit(status)) => {
+                // SAFETY: suspended by `exit` from bead code (C frames, nothing
+                // to drop) through interposed functions that hold no values
+                // needing Drop at that point.
+                unsafe { co.force_reset() };
+                break Outcome::Exited(status);
+            }
+            CoroutineResult::Yield(Suspend::Yield | Suspend::Park) => continue,
         }
     };
     ctx.yielder.set(std::ptr::null());
+    ctx.stack.set((0, 0));
     outcome
-}
-
-/// Everything needed to start a string.
-pub struct Launch {
-    pub ctx: Arc<ExecCtx>,
-    /// Address of `int entry(int argc, char **argv, char **envp)`.
-    pub entry: u64,
-    pub stack_size: usize,
-}
-
-/// Starts a string on a driver thread of its own. The handle yields the
-/// string's outcome, or an error if its stack could not be made.
-pub fn spawn(launch: Launch) -> std::io::Result<std::thread::JoinHandle<Result<Outcome, String>>> {
-    std::thread::Builder::new()
-        .name(format!("string {}", launch.ctx.info.name))
-        .stack_size(256 << 10)
-        .spawn(move || {
-            let mut stack = FiberStack::new(launch.stack_size).map_err(|e| e.to_string())?;
-            let ctx = &*launch.ctx;
-            let argc = ctx.args().len() as i32;
-            let mut argv: Vec<*const libc::c_char> =
-                ctx.args().iter().map(|a| a.as_ptr()).collect();
-            argv.push(std::ptr::null());
-            let env = ctx.environ_block();
-            let envp_p = match &env {
-                Some((_, ptrs)) => ptrs.as_ptr(),
-                None => crate::process_environ(),
-            };
-            let (argv_p, entry) = (argv.as_ptr(), launch.entry);
-            let outcome = run_on_fiber(ctx, &mut stack, move || {
-                // SAFETY: `entry` is the address of a function of a mapped,
-                // relocated, initialised bead, with the C signature of
-                // `main` (checked by the tapestry when resolving the entry).
-                let f: extern "C" fn(
-                    i32,
-                    *const *const libc::c_char,
-                    *const *const libc::c_char,
-                ) -> i32 = unsafe { std::mem::transmute(entry as usize) };
-                f(argc, argv_p, envp_p)
-            });
-            run_on_fiber(ctx, &mut stack, || {
-                ctx.finish();
-                0
-            });
-            Ok(outcome)
-        })
 }

@@ -3,27 +3,39 @@
 //! A string runs an entry point of a bead (`int f(int argc, char **argv)`)
 //! on a **fiber**: a stack of its own inside the arena, switched to and from
 //! in user space (the `corosensei` crate does the switch; we provide the
-//! stack). The thread that resumes a fiber is its *driver*. In this version
-//! every string has a driver OS thread of its own ([`spawn`]); the fiber is
-//! what makes the string independent of that thread, so that an M:N
-//! scheduler can later drive many strings from a few workers without
-//! changing anything a string sees.
+//! stack). The [`Scheduler`] runs fibers M:N on a few worker threads; a
+//! string that asks for it ([`Mode::Thread`]) gets a dedicated OS thread as
+//! its driver instead, for code that blocks in ways the runtime cannot
+//! interpose.
 //!
 //! While a fiber runs, the thread-local [current context](current) points at
 //! its [`ExecCtx`]: everything that is per string rather than per bead —
-//! thread-local variables of bead code ([`tls`]), the environment, handlers
-//! registered with `__cxa_thread_atexit_impl`, and how to end the string when
-//! bead code calls `exit` ([`exit_current`]).
+//! thread-local variables of bead code ([`tls`]), `errno`, the environment,
+//! handlers registered with `__cxa_thread_atexit_impl`, and how to end the
+//! string when bead code calls `exit` ([`exit_current`]). Because all of it
+//! belongs to the string, a fiber can move between workers freely.
 //!
-//! The same machinery runs bead initialisers ([`run_on_fiber`]), so `exit`
-//! or thread-local access inside a C++ constructor behaves as in a string.
+//! Blocking calls made by bead code ([`blocking`]) park the fiber — on a
+//! timer, a lock's wait list, the I/O reactor — and the worker runs another.
+//!
+//! Bead initialisers and finalisers run on fibers too ([`run_on_fiber`]),
+//! unscheduled, so `exit` or thread-local access inside a C++ constructor
+//! behaves as in a string.
 
+pub mod blocking;
 mod ctx;
 mod fiber;
+mod sched;
+mod task;
 pub mod tls;
 
-pub use ctx::{acting_bead, current, exit_current, ExecCtx, RuntimeSection, StringInfo};
-pub use fiber::{run_on_fiber, spawn, FiberStack, Launch, Outcome, DEFAULT_STACK};
+pub use ctx::{
+    acting_bead, current, exit_current, exit_current_with, ExecCtx, RuntimeSection, StringInfo,
+    Suspend,
+};
+pub use fiber::{run_on_fiber, FiberStack, Outcome, DEFAULT_STACK, STACK_GUARD};
+pub use sched::Scheduler;
+pub use task::{Entry, Launch, Mode, Task};
 
 extern "C" {
     static environ: *const *const libc::c_char;

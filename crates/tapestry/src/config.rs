@@ -35,6 +35,8 @@ struct TapestrySpec {
     name: Option<String>,
     /// Default stack size of strings, in KiB.
     stack_kib: Option<Spanned<u64>>,
+    /// Worker threads running fiber strings (default: one per CPU).
+    workers: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +75,8 @@ struct StringSpec {
     env: BTreeMap<String, String>,
     count: Option<Spanned<u32>>,
     stack_kib: Option<Spanned<u64>>,
+    /// "fiber" (default) or "thread".
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +121,7 @@ pub struct StringPlan {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub stack_size: usize,
+    pub mode: weaves_strings::Mode,
     pub line: usize,
 }
 
@@ -138,6 +143,8 @@ pub struct Plan {
     pub weaves: Vec<WeavePlan>,
     pub strings: Vec<StringPlan>,
     pub tuple_spaces: Vec<TupleSpacePlan>,
+    /// Worker threads for fiber strings.
+    pub workers: usize,
 }
 
 struct Ctx<'a> {
@@ -171,6 +178,8 @@ fn expand(s: &str, i: Option<u32>) -> String {
 /// Most instances one `count` may ask for (a tapestry of more beads than
 /// this would exceed any process's limits long before).
 pub const MAX_COUNT: u32 = 1 << 20;
+/// Most worker threads.
+pub const MAX_WORKERS: u32 = 1024;
 /// Smallest and largest string stack, in KiB.
 pub const STACK_KIB: std::ops::RangeInclusive<u64> = 64..=(64 << 20);
 
@@ -305,6 +314,16 @@ impl Plan {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
+        let workers = match spec.tapestry.as_ref().and_then(|t| t.workers.as_ref()) {
+            Some(w) if !(1..=MAX_WORKERS).contains(w.get_ref()) => {
+                return Err(ctx.err(
+                    w.span().start,
+                    format!("workers = {} is outside 1..={MAX_WORKERS}", w.get_ref()),
+                ))
+            }
+            Some(w) => *w.get_ref() as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         let default_stack = stack_bytes(
             spec.tapestry.as_ref().and_then(|t| t.stack_kib.as_ref()),
             &ctx,
@@ -449,6 +468,19 @@ impl Plan {
                         .iter()
                         .map(|(k, v)| (k.clone(), expand(v, i)))
                         .collect(),
+                    mode: match s.mode.as_ref() {
+                        None => weaves_strings::Mode::Fiber,
+                        Some(m) => match m.get_ref().as_str() {
+                            "fiber" => weaves_strings::Mode::Fiber,
+                            "thread" => weaves_strings::Mode::Thread,
+                            other => {
+                                return Err(ctx.err(
+                                    m.span().start,
+                                    format!("mode = \"{other}\": expected \"fiber\" or \"thread\""),
+                                ))
+                            }
+                        },
+                    },
                     stack_size: stack_bytes(s.stack_kib.as_ref(), &ctx)?
                         .or(default_stack)
                         .unwrap_or(weaves_strings::DEFAULT_STACK),
@@ -484,6 +516,7 @@ impl Plan {
         }
 
         Ok(Plan {
+            workers,
             path: path.to_owned(),
             name,
             modules,

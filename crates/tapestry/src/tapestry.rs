@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use weaves_arena::{Arena, OwnerId, Region};
 use weaves_loader::{BeadImage, InitPhase, Module, TlsResolver};
-use weaves_strings::{run_on_fiber, ExecCtx, FiberStack, Launch, Outcome, StringInfo};
+use weaves_strings::{
+    run_on_fiber, Entry, ExecCtx, FiberStack, Launch, Mode, Outcome, Scheduler, StringInfo,
+};
 
 use crate::binder::{self, BeadView, Binding, Provider};
 use crate::config::{suggest, Plan};
@@ -397,6 +399,8 @@ impl Tapestry {
 
     /// Runs every string to its end, then finalises the beads.
     pub fn run(&mut self) -> Result<RunReport, TapestryError> {
+        let sched = Scheduler::start(self.plan.workers)
+            .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
         let mut handles = Vec::new();
         for (i, s) in self.plan.strings.iter().enumerate() {
             let weave = &self.plan.weaves[s.weave];
@@ -407,14 +411,21 @@ impl Tapestry {
                     weaves_arena::owner_of(addr).unwrap_or(0)
                 }
             };
-            let mut env = host_environment();
-            for (k, v) in &s.env {
-                let prefix = format!("{k}=");
-                env.retain(|e| !e.as_bytes().starts_with(prefix.as_bytes()));
-                env.push(CString::new(format!("{k}={v}")).map_err(|_| {
-                    TapestryError::Run(format!("string `{}`: NUL in environment", s.name))
-                })?);
-            }
+            // Strings without an `env` table read the process's environment
+            // until they change it (copy on write).
+            let env = if s.env.is_empty() {
+                None
+            } else {
+                let mut env = host_environment();
+                for (k, v) in &s.env {
+                    let prefix = format!("{k}=");
+                    env.retain(|e| !e.as_bytes().starts_with(prefix.as_bytes()));
+                    env.push(CString::new(format!("{k}={v}")).map_err(|_| {
+                        TapestryError::Run(format!("string `{}`: NUL in environment", s.name))
+                    })?);
+                }
+                Some(env)
+            };
             let argv = s
                 .args
                 .iter()
@@ -429,25 +440,21 @@ impl Tapestry {
                 weave: weave.name.clone(),
                 home,
             };
-            let ctx = Arc::new(ExecCtx::new(info, Some(env)).with_args(argv));
+            let ctx = Arc::new(ExecCtx::new(info, env).with_args(argv));
             let launch = Launch {
                 ctx,
-                entry: self.entries[i],
+                entry: Entry::Main(self.entries[i]),
                 stack_size: s.stack_size,
+                mode: s.mode,
             };
-            handles.push(weaves_strings::spawn(launch).map_err(|e| {
+            handles.push(sched.spawn(launch).map_err(|e| {
                 TapestryError::Run(format!("string `{}`: cannot start: {e}", s.name))
             })?);
         }
         let mut reports = Vec::new();
         for (h, s) in handles.into_iter().zip(&self.plan.strings) {
             let weave = self.plan.weaves[s.weave].name.clone();
-            let outcome = h
-                .join()
-                .map_err(|_| {
-                    TapestryError::Run(format!("string `{}`: its driver thread failed", s.name))
-                })?
-                .map_err(|e| TapestryError::Run(format!("string `{}`: {e}", s.name)))?;
+            let outcome = h.wait();
             reports.push(StringReport {
                 name: s.name.clone(),
                 weave,
@@ -455,6 +462,9 @@ impl Tapestry {
                 exited: matches!(outcome, Outcome::Exited(_)),
             });
         }
+        // Strings that bead code started (pthread_create) end too.
+        sched.wait_idle();
+        sched.shutdown();
         self.finalise()?;
         Ok(RunReport { strings: reports })
     }
@@ -544,9 +554,27 @@ fn dependency_order(beads: &[Bead]) -> Vec<usize> {
     order
 }
 
-/// Memory mappings one string costs while it runs: its driver thread's
-/// stack and guard, the thread's signal stack and guard, its fiber stack.
-const MAPPINGS_PER_STRING: usize = 6;
+/// Memory mappings a string costs while it runs: its fiber stack and the
+/// guard below it; in thread mode also its driver thread's stack, signal
+/// stack and their guards.
+fn mappings_per_string(mode: Mode) -> usize {
+    match mode {
+        Mode::Fiber => 2,
+        Mode::Thread => 6,
+    }
+}
+
+/// Allocation functions: a module importing one of them will have a heap.
+const ALLOCATORS: &[&str] = &[
+    "malloc",
+    "calloc",
+    "realloc",
+    "strdup",
+    "_Znwm",
+    "_Znam",
+    "posix_memalign",
+    "aligned_alloc",
+];
 
 /// Refuses, before anything is mapped, a tapestry that would exceed the
 /// kernel's limit on memory mappings (`vm.max_map_count`): running into it
@@ -561,17 +589,28 @@ fn check_mapping_budget(plan: &Plan, modules: &[Loaded]) -> Result<(), TapestryE
     let in_use = std::fs::read_to_string("/proc/self/maps")
         .map(|m| m.lines().count())
         .unwrap_or(0);
-    // Each bead: its segments, its bss, its heap.
-    let beads: usize = plan
-        .beads
+    // Each bead: its segments, and a heap if it allocates.
+    let per_module: Vec<usize> = modules
         .iter()
-        .map(|b| modules[b.module].module.segment_count() + 2)
+        .map(|m| {
+            let allocates = m
+                .module
+                .imports()
+                .iter()
+                .any(|&i| ALLOCATORS.contains(&m.module.symbol(i).name.as_str()));
+            m.module.mappings_per_bead() + usize::from(allocates)
+        })
+        .collect();
+    let beads: usize = plan.beads.iter().map(|b| per_module[b.module]).sum();
+    let strings: usize = plan
+        .strings
+        .iter()
+        .map(|s| mappings_per_string(s.mode))
         .sum();
-    let strings = plan.strings.len() * MAPPINGS_PER_STRING;
     let margin = 256;
     if in_use + beads + strings + margin > limit {
         return Err(TapestryError::Run(format!(
-            "{}: this tapestry needs about {} memory mappings ({} beads: {beads}; {} strings, one OS thread each: {strings}) on top of {in_use} in use, but vm.max_map_count is {limit}: raise it (sysctl -w vm.max_map_count={}) or run fewer strings",
+            "{}: this tapestry needs about {} memory mappings ({} beads: {beads}; {} strings: {strings}) on top of {in_use} in use, but vm.max_map_count is {limit}: raise it (sysctl -w vm.max_map_count={}), or use fewer beads or thread-mode strings",
             plan.path.display(),
             beads + strings,
             plan.beads.len(),

@@ -1,0 +1,66 @@
+//! What interposed blocking calls use: park the calling string's fiber
+//! instead of blocking its worker thread.
+//!
+//! Every function here works outside strings too (bead initialisers, host
+//! threads): there it falls back to blocking the OS thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::ctx::{current, suspend, Suspend};
+use crate::task::{Mode, Task};
+
+/// The task of the string running on this thread, if any.
+pub fn current_task() -> Option<Arc<Task>> {
+    let ctx = current()?;
+    let t = ctx.task.get();
+    if t.is_null() {
+        return None;
+    }
+    // SAFETY: `t` points at the Arc'ed task that owns `ctx` and is running it
+    // right now, so it is alive; we take a new strong reference.
+    unsafe {
+        Arc::increment_strong_count(t);
+        Some(Arc::from_raw(t))
+    }
+}
+
+/// Suspends the current string until something calls [`Task::wake`] on
+/// it (the caller registered it as a waiter first). May return spuriously:
+/// callers re-check their condition. Outside strings, returns at once.
+pub fn park() {
+    if current_task().is_some() {
+        suspend(Suspend::Park);
+    }
+}
+
+/// Lets other strings run (`sched_yield`).
+pub fn yield_now() {
+    match current_task() {
+        Some(_) => suspend(Suspend::Yield),
+        None => std::thread::yield_now(),
+    }
+}
+
+/// Sleeps until `deadline`: a fiber string parks on a timer, anything else
+/// blocks its thread.
+pub fn sleep_until(deadline: Instant) {
+    match current_task() {
+        Some(task) if task.mode == Mode::Fiber => {
+            let Some(sched) = task.sched.upgrade() else {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                return;
+            };
+            while Instant::now() < deadline {
+                sched.add_timer(deadline, task.clone());
+                suspend(Suspend::Park);
+            }
+        }
+        _ => std::thread::sleep(deadline.saturating_duration_since(Instant::now())),
+    }
+}
+
+/// Sleeps for `d` (see [`sleep_until`]).
+pub fn sleep_for(d: Duration) {
+    sleep_until(Instant::now() + d);
+}

@@ -1,0 +1,388 @@
+//! A string as a schedulable task: its fiber, its state, its outcome.
+//!
+//! ## State
+//!
+//! ```text
+//!   spawn ──> QUEUED ──worker picks──> RUNNING ──Yield──────────────> QUEUED
+//!                ^                       │  │
+//!                │                       │  └─Park──> PARKED ──wake──> QUEUED
+//!                │                       │            (or, if woken while still
+//!                │                       │             RUNNING: NOTIFIED ──> QUEUED)
+//!                │                       └─returns/exits──> DONE
+//! ```
+//!
+//! Only the driver that moved a task to RUNNING touches its fiber; `wake` may
+//! be called from anywhere at any time. A wake that arrives while the task is
+//! still running (it registered itself as a waiter and has not suspended yet)
+//! turns RUNNING into NOTIFIED, and the driver requeues the task instead of
+//! parking it: no wakeup is lost.
+
+use std::cell::UnsafeCell;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::ctx::{Enter, ExecCtx, Suspend};
+use crate::fiber::{FiberStack, Outcome};
+use crate::sched::Scheduler;
+
+pub(crate) const QUEUED: u8 = 0;
+pub(crate) const RUNNING: u8 = 1;
+pub(crate) const NOTIFIED: u8 = 2;
+pub(crate) const PARKED: u8 = 3;
+pub(crate) const DONE: u8 = 4;
+
+/// How a string is driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A fiber on the scheduler's workers (M:N).
+    Fiber,
+    /// A fiber driven by a dedicated OS thread: for code that blocks in ways
+    /// the runtime cannot interpose.
+    Thread,
+}
+
+/// What a string runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Entry {
+    /// `int main(int argc, char **argv, char **envp)` at this address.
+    Main(u64),
+    /// `void *start(void *arg)` (a `pthread_create` from bead code).
+    Thread { start: u64, arg: u64 },
+}
+
+/// Everything needed to start a string.
+pub struct Launch {
+    pub ctx: Arc<ExecCtx>,
+    pub entry: Entry,
+    pub stack_size: usize,
+    pub mode: Mode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Main,
+    Finish,
+    Done,
+}
+
+type Fiber = Coroutine<(), Suspend, i64, FiberStack>;
+
+/// What the driver owns while the task runs.
+struct Body {
+    fiber: Option<Fiber>,
+    /// What to run, until the fiber is made on first run.
+    pending: Option<(Entry, usize)>,
+    /// The stack, once the fiber has finished with it.
+    stack: Option<FiberStack>,
+    phase: Phase,
+    /// `argv` and `envp` arrays the entry receives (their strings live in
+    /// the context).
+    _argv: Vec<*const libc::c_char>,
+    _env: Option<(Vec<CString>, Vec<*const libc::c_char>)>,
+}
+
+/// How a slice of running ended.
+pub(crate) enum SliceEnd {
+    Yield,
+    Park,
+    Done,
+}
+
+/// One string.
+pub struct Task {
+    pub ctx: Arc<ExecCtx>,
+    pub mode: Mode,
+    pub(crate) state: AtomicU8,
+    body: UnsafeCell<Body>,
+    outcome: Mutex<Option<Outcome>>,
+    done: Condvar,
+    /// Whether an OS thread waits on `done` (a notify costs a system call).
+    waited: std::sync::atomic::AtomicBool,
+    joiners: Mutex<Vec<Arc<Task>>>,
+    /// Thread mode: the driver thread waits here while parked.
+    pub(crate) parker: (Mutex<()>, Condvar),
+    pub(crate) sched: Weak<Scheduler>,
+}
+
+// SAFETY: `body` (the fiber and the raw pointers the entry receives) is only
+// touched by the one driver that holds the task in state RUNNING; everything
+// else is atomics or locks. Fibers may be resumed on any thread: per-thread
+// state the string needs (TLS of bead code, errno) is kept per string.
+unsafe impl Send for Task {}
+// SAFETY: as above.
+unsafe impl Sync for Task {}
+
+impl Task {
+    /// A task for `launch`. Its stack and fiber are made when it first runs
+    /// (on a worker), which keeps starting thousands of strings cheap for the
+    /// thread that starts them.
+    pub(crate) fn new(launch: Launch, sched: Weak<Scheduler>) -> Arc<Task> {
+        let ctx = launch.ctx;
+        let mut argv: Vec<*const libc::c_char> = ctx.args().iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let env = ctx.environ_block();
+        let task = Arc::new(Task {
+            ctx,
+            mode: launch.mode,
+            state: AtomicU8::new(QUEUED),
+            body: UnsafeCell::new(Body {
+                fiber: None,
+                stack: None,
+                phase: Phase::Main,
+                pending: Some((launch.entry, launch.stack_size)),
+                _argv: argv,
+                _env: env,
+            }),
+            outcome: Mutex::new(None),
+            done: Condvar::new(),
+            waited: std::sync::atomic::AtomicBool::new(false),
+            joiners: Mutex::new(Vec::new()),
+            parker: (Mutex::new(()), Condvar::new()),
+            sched,
+        });
+        task.ctx.task.set(Arc::as_ptr(&task));
+        task
+    }
+
+    /// Makes the main fiber on `stack`.
+    fn make_fiber(&self, body: &mut Body, entry: Entry, stack: FiberStack) {
+        let ctx = &self.ctx;
+        let envp = match &body._env {
+            Some((_, ptrs)) => ptrs.as_ptr(),
+            None => crate::process_environ(),
+        };
+        let (argc, argv_p, ctx_p) = (
+            ctx.args().len() as i32,
+            body._argv.as_ptr(),
+            Arc::as_ptr(ctx),
+        );
+        ctx.stack.set(stack.bounds());
+        body.fiber = Some(Coroutine::with_stack(
+            stack,
+            move |y: &Yielder<(), Suspend>, ()| {
+                // SAFETY: the task owns `ctx` (an Arc) for as long as its fiber
+                // exists.
+                unsafe { (*ctx_p).yielder.set(y) };
+                match entry {
+                    Entry::Main(addr) => {
+                        // SAFETY: the address of a function of a mapped,
+                        // relocated, initialised bead with the C signature of
+                        // `main` (the tapestry resolved it as an entry).
+                        let f: extern "C" fn(
+                            i32,
+                            *const *const libc::c_char,
+                            *const *const libc::c_char,
+                        ) -> i32 = unsafe { std::mem::transmute(addr as usize) };
+                        i64::from(f(argc, argv_p, envp))
+                    }
+                    Entry::Thread { start, arg } => {
+                        // SAFETY: a `void *(*)(void *)` handed to pthread_create by
+                        // bead code.
+                        let f: extern "C" fn(u64) -> u64 =
+                            unsafe { std::mem::transmute(start as usize) };
+                        f(arg) as i64
+                    }
+                }
+            },
+        ));
+    }
+
+    /// Runs the task until it yields, parks or ends.
+    ///
+    /// Only the driver that set the state to RUNNING may call this.
+    pub(crate) fn run_slice(&self) -> SliceEnd {
+        // SAFETY: the caller holds the task in state RUNNING: no one else
+        // touches the body.
+        let body = unsafe { &mut *self.body.get() };
+        if let Some((entry, size)) = body.pending.take() {
+            let stack = match self.sched.upgrade() {
+                Some(s) => s.stack(size),
+                None => FiberStack::new(size).map_err(|e| e.to_string()),
+            };
+            match stack {
+                Ok(stack) => self.make_fiber(body, entry, stack),
+                Err(e) => {
+                    let _rt = crate::ctx::RuntimeSection::enter();
+                    eprintln!(
+                        "weaves: string `{}`: cannot make its stack: {e}",
+                        self.ctx.info.name
+                    );
+                    *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(Outcome::Exited(125));
+                    body.phase = Phase::Done;
+                    return SliceEnd::Done;
+                }
+            }
+        }
+        let _enter = Enter::new(&self.ctx);
+        loop {
+            let Some(fiber) = body.fiber.as_mut() else {
+                return SliceEnd::Done;
+            };
+            let result = fiber.resume(());
+            match result {
+                CoroutineResult::Yield(Suspend::Yield) => return SliceEnd::Yield,
+                CoroutineResult::Yield(Suspend::Park) => return SliceEnd::Park,
+                CoroutineResult::Yield(Suspend::Exit(value)) => {
+                    // SAFETY: `exit` abandons the fiber's frames, as C's exit
+                    // abandons the program's: they are bead frames (nothing to
+                    // drop) and interposed functions that hold nothing needing
+                    // Drop when they suspend.
+                    unsafe { fiber.force_reset() };
+                    self.end_phase(body, Outcome::Exited(value));
+                }
+                CoroutineResult::Return(value) => self.end_phase(body, Outcome::Returned(value)),
+            }
+            if body.phase == Phase::Done {
+                return SliceEnd::Done;
+            }
+        }
+    }
+
+    /// After the entry ends: record the outcome and run the string's
+    /// thread-exit handlers on a fresh fiber (they are bead code and may
+    /// use the string's TLS). After those: done.
+    /// Takes the finished task's stack back (for reuse).
+    pub(crate) fn take_stack(&self) -> Option<FiberStack> {
+        // SAFETY: called by the driver that ran the task to its end: no one
+        // else touches the body.
+        let body = unsafe { &mut *self.body.get() };
+        body.stack.take()
+    }
+
+    fn end_phase(&self, body: &mut Body, outcome: Outcome) {
+        let fiber = body.fiber.take().expect("a fiber while running");
+        match body.phase {
+            Phase::Main => {
+                *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+                let stack = fiber.into_stack();
+                let ctx_p = Arc::as_ptr(&self.ctx);
+                body.fiber = Some(Coroutine::with_stack(
+                    stack,
+                    move |y: &Yielder<(), Suspend>, ()| {
+                        // SAFETY: as for the main fiber.
+                        let ctx = unsafe { &*ctx_p };
+                        ctx.yielder.set(y);
+                        ctx.finish();
+                        0
+                    },
+                ));
+                body.phase = Phase::Finish;
+            }
+            Phase::Finish | Phase::Done => {
+                body.stack = Some(fiber.into_stack());
+                self.ctx.yielder.set(std::ptr::null());
+                body.phase = Phase::Done;
+            }
+        }
+    }
+
+    /// Marks the task finished and wakes whoever waits for it.
+    pub(crate) fn complete(&self) {
+        {
+            let _g = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+            self.state.store(DONE, Ordering::Release);
+            if self.waited.load(Ordering::Acquire) {
+                self.done.notify_all();
+            }
+        }
+        let joiners = std::mem::take(&mut *self.joiners.lock().unwrap_or_else(|e| e.into_inner()));
+        for j in joiners {
+            j.wake();
+        }
+    }
+
+    /// Makes a parked task runnable again (see the state diagram).
+    pub fn wake(self: &Arc<Self>) {
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                PARKED => {
+                    if self
+                        .state
+                        .compare_exchange(PARKED, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        match self.mode {
+                            Mode::Fiber => {
+                                if let Some(s) = self.sched.upgrade() {
+                                    s.push(self.clone());
+                                }
+                            }
+                            Mode::Thread => {
+                                let _g = self.parker.0.lock().unwrap_or_else(|e| e.into_inner());
+                                self.parker.1.notify_all();
+                            }
+                        }
+                        return;
+                    }
+                }
+                RUNNING => {
+                    if self
+                        .state
+                        .compare_exchange(RUNNING, NOTIFIED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// `wake` for the scheduler's timers: returns true if the caller must
+    /// put the task in the run queue itself (a parked fiber), which lets it
+    /// queue many tasks at once.
+    pub(crate) fn wake_for_batch(self: &Arc<Self>) -> bool {
+        if self.mode == Mode::Fiber
+            && self
+                .state
+                .compare_exchange(PARKED, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return true;
+        }
+        self.wake();
+        false
+    }
+
+    /// Whether the string has ended.
+    pub fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Blocks the calling OS thread until the string ends.
+    pub fn wait(&self) -> Outcome {
+        let mut g = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.is_done() {
+                return g.expect("a finished task has an outcome");
+            }
+            self.waited.store(true, Ordering::Release);
+            g = self.done.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The outcome, once the string has ended.
+    pub fn outcome(&self) -> Option<Outcome> {
+        if self.is_done() {
+            *self.outcome.lock().unwrap_or_else(|e| e.into_inner())
+        } else {
+            None
+        }
+    }
+
+    /// Registers `waiter` to be woken when this task ends; false if it has
+    /// ended already.
+    pub fn add_joiner(&self, waiter: Arc<Task>) -> bool {
+        let mut j = self.joiners.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_done() {
+            return false;
+        }
+        j.push(waiter);
+        true
+    }
+}
