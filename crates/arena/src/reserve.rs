@@ -186,6 +186,15 @@ impl Arena {
         })
     }
 
+    /// Makes `[addr, addr+len)` (inside a committed region of the caller's)
+    /// fault on any access: a stack guard.
+    pub fn guard(&self, addr: usize, len: usize) -> Result<(), ArenaError> {
+        debug_assert!((ARENA_BASE..ARENA_BASE + NODE_SPAN).contains(&addr));
+        // SAFETY: the range lies in the arena and belongs to the caller, who
+        // stores nothing there.
+        unsafe { sys::guard(addr, len) }.map_err(|source| ArenaError::Map { addr, len, source })
+    }
+
     /// Returns a region: its memory is discarded and its addresses reused.
     ///
     /// # Safety

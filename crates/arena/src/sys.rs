@@ -128,3 +128,28 @@ pub(crate) unsafe fn protect(addr: usize, len: usize, prot: Protection) -> io::R
     }
     Ok(())
 }
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13): page-table guard regions that fault
+/// like `PROT_NONE` without splitting the mapping.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Makes `[addr, addr+len)` fault on any access: a lightweight guard region
+/// where the kernel has them (no new kernel mapping, no write lock on the
+/// address space), `PROT_NONE` otherwise.
+///
+/// # Safety
+/// The range must belong to the caller; nothing may be stored there.
+pub(crate) unsafe fn guard(addr: usize, len: usize) -> io::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static LIGHTWEIGHT_MISSING: AtomicBool = AtomicBool::new(false);
+    if !LIGHTWEIGHT_MISSING.load(Ordering::Relaxed) {
+        // SAFETY: advising our own range; on kernels without the feature the
+        // call fails with EINVAL and changes nothing.
+        if unsafe { libc::madvise(addr as *mut libc::c_void, len, MADV_GUARD_INSTALL) } == 0 {
+            return Ok(());
+        }
+        LIGHTWEIGHT_MISSING.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: per the caller's contract.
+    unsafe { protect(addr, len, Protection::None) }
+}

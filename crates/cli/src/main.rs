@@ -99,14 +99,14 @@ pub(crate) fn run(path: &std::path::Path, stats: bool) -> Result<i32, String> {
             s.init.as_secs_f64() * 1e6 / s.beads.max(1) as f64,
         );
     }
-    let started = std::time::Instant::now();
     let report = tapestry.run().map_err(|e| e.to_string())?;
     if stats {
         eprintln!(
-            "weaves: {} strings ran in {:.3} ms on {} worker thread(s)",
+            "weaves: {} strings ran in {:.3} ms on {} worker thread(s); teardown {:.3} ms",
             report.strings.len(),
-            started.elapsed().as_secs_f64() * 1e3,
-            tapestry.plan().workers
+            report.strings_elapsed.as_secs_f64() * 1e3,
+            tapestry.plan().workers,
+            report.teardown_elapsed.as_secs_f64() * 1e3,
         );
     }
     for s in &report.strings {

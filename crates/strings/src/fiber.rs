@@ -1,32 +1,55 @@
-//! Fibers on arena stacks, and the driver that runs a string on one.
+//! Fibers on arena stacks.
 //!
 //! ```text
-//!  region.addr                                             region.end()
-//!  | guard (STACK_GUARD, PROT_NONE) | usable stack, grows down <------ |
-//!  ^ limit()                                                          ^ base()
+//!  slab (one commit for SLAB_STACKS stacks; adjacent slabs merge into one
+//!  kernel mapping):
+//!  | guard | stack 0, grows down <-- | guard | stack 1 <-- | ... |
+//!    ^ limit()                     ^ base()
 //! ```
 //!
-//! The usable part is mapped `MAP_NORESERVE`: a large stack (Fortran codes
-//! with big automatic arrays want hundreds of MiB) costs only the pages the
-//! string touches.
+//! Stacks are committed `MAP_NORESERVE`: a large stack (Fortran codes with
+//! big automatic arrays want hundreds of MiB) costs only the pages the
+//! string touches. Making a stack is the main cost of starting a string, so
+//! stacks are carved from slabs (one `mprotect` per slab), guards are
+//! lightweight guard regions where the kernel has them (no new kernel
+//! mapping per stack), and a finished string's stack goes back to a free
+//! list for the next string of the same size.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use corosensei::stack::{Stack, StackPointer};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use weaves_arena::{Arena, ArenaError, Protection, Region, GRANULE};
+use weaves_arena::{Arena, ArenaError, Protection, GRANULE};
+
+use crate::ctx::{Enter, ExecCtx, Suspend};
 
 /// Inaccessible bytes below every fiber stack: a frame larger than this could
 /// jump over the guard, so it is generous.
 pub const STACK_GUARD: usize = 64 << 10;
 
-use crate::ctx::{Enter, ExecCtx, Suspend};
-
 /// Stack size of a string unless its tapestry says otherwise.
 pub const DEFAULT_STACK: usize = 8 << 20;
 
+/// Stacks carved from one slab.
+const SLAB_STACKS: usize = 64;
+
 /// A fiber stack inside the arena, with a guard region below it.
 pub struct FiberStack {
-    region: Region,
+    /// Lowest address (the guard's).
+    low: usize,
+    /// Usable bytes above the guard.
+    usable: usize,
 }
+
+/// Per usable size: the current slab's next free stack and its end, and
+/// stacks that finished strings gave back.
+struct Stacks {
+    slabs: HashMap<usize, (usize, usize)>,
+    free: HashMap<usize, Vec<usize>>,
+}
+
+static STACKS: Mutex<Option<Stacks>> = Mutex::new(None);
 
 impl FiberStack {
     /// The usable size a stack asked to be `size` bytes gets.
@@ -36,46 +59,75 @@ impl FiberStack {
 
     /// Usable bytes (guard excluded).
     pub fn usable(&self) -> usize {
-        self.region.len - STACK_GUARD
+        self.usable
     }
 
+    /// A stack of at least `size` usable bytes: a reused one, or one carved
+    /// from a slab.
     pub fn new(size: usize) -> Result<FiberStack, ArenaError> {
-        let arena = Arena::global()?;
-        let size = FiberStack::usable_for(size);
-        let region = arena.place(size + STACK_GUARD, GRANULE, 0)?;
-        if let Err(e) = arena.commit(region.addr + STACK_GUARD, size, Protection::ReadWrite) {
-            // SAFETY: the region was never used.
-            unsafe { arena.release(region) };
-            return Err(e);
+        let usable = FiberStack::usable_for(size);
+        let span = usable + STACK_GUARD;
+        let mut g = STACKS.lock().unwrap_or_else(|e| e.into_inner());
+        let st = g.get_or_insert_with(|| Stacks {
+            slabs: HashMap::new(),
+            free: HashMap::new(),
+        });
+        if let Some(low) = st.free.get_mut(&usable).and_then(Vec::pop) {
+            return Ok(FiberStack { low, usable });
         }
-        Ok(FiberStack { region })
+        let arena = Arena::global()?;
+        let (next, end) = st.slabs.get(&usable).copied().unwrap_or((0, 0));
+        let low = if next + span <= end {
+            next
+        } else {
+            let region = arena.place(span * SLAB_STACKS, GRANULE, 0)?;
+            arena.commit(region.addr, region.len, Protection::ReadWrite)?;
+            region.addr
+        };
+        st.slabs.insert(
+            usable,
+            (
+                low + span,
+                if next + span <= end {
+                    end
+                } else {
+                    low + span * SLAB_STACKS
+                },
+            ),
+        );
+        drop(g);
+        arena.guard(low, STACK_GUARD)?;
+        Ok(FiberStack { low, usable })
     }
 
     /// Lowest and highest address of the stack (guard included).
     pub fn bounds(&self) -> (usize, usize) {
-        (self.region.addr, self.region.end())
+        (self.low, self.low + STACK_GUARD + self.usable)
     }
 }
 
 impl Drop for FiberStack {
     fn drop(&mut self) {
-        if let Ok(arena) = Arena::global() {
-            // SAFETY: a FiberStack is dropped only after the coroutine using
-            // it is finished or reset (the coroutine borrows the stack).
-            unsafe { arena.release(self.region) };
+        // Back to the free list (a FiberStack is dropped only after the
+        // coroutine using it is finished or reset). Its guard stays; the
+        // pages it touched stay committed for the next string.
+        let mut g = STACKS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(st) = g.as_mut() {
+            st.free.entry(self.usable).or_default().push(self.low);
         }
     }
 }
 
-// SAFETY: the stack has a PROT_NONE guard (STACK_GUARD) below its usable part and
-// at least 64 KiB of usable memory; both bounds are granule-aligned, hence
-// aligned to STACK_ALIGNMENT (16).
+// SAFETY: the stack has a guard (STACK_GUARD bytes that fault on access)
+// below its usable part and at least 64 KiB of usable memory; both bounds are
+// page-aligned, hence aligned to STACK_ALIGNMENT (16).
 unsafe impl Stack for FiberStack {
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.region.end()).expect("arena regions are never at address 0")
+        StackPointer::new(self.low + STACK_GUARD + self.usable)
+            .expect("arena addresses are never 0")
     }
     fn limit(&self) -> StackPointer {
-        StackPointer::new(self.region.addr).expect("arena regions are never at address 0")
+        StackPointer::new(self.low).expect("arena addresses are never 0")
     }
 }
 

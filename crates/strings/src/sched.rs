@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::fiber::FiberStack;
 use crate::task::{Launch, Mode, SliceEnd, Task, NOTIFIED, PARKED, QUEUED, RUNNING};
 
 /// The run queue, and how many workers sleep waiting on it (a notify costs
@@ -25,11 +24,6 @@ struct Queue {
     tasks: VecDeque<Arc<Task>>,
     idle: usize,
 }
-
-/// Most stacks kept for reuse while the scheduler runs (a stack keeps only
-/// the pages its last string touched; releasing one costs a TLB shootdown on
-/// every CPU running a worker, so they are released together at shutdown).
-const STACK_POOL: usize = 1 << 16;
 
 struct Timer {
     at: Instant,
@@ -58,8 +52,6 @@ impl Ord for Timer {
 pub struct Scheduler {
     queue: Mutex<Queue>,
     ready: Condvar,
-    /// Stacks of finished strings, reused by new ones (bounded).
-    stacks: Mutex<Vec<FiberStack>>,
     timers: Mutex<BinaryHeap<Reverse<Timer>>>,
     /// When the earliest timer is due, in nanoseconds since `epoch`
     /// (u64::MAX: none): lets workers skip the timer lock when nothing is due.
@@ -92,7 +84,6 @@ impl Scheduler {
                 idle: 0,
             }),
             ready: Condvar::new(),
-            stacks: Mutex::new(Vec::new()),
             timers: Mutex::new(BinaryHeap::new()),
             next_due: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
@@ -138,21 +129,6 @@ impl Scheduler {
             }
         }
         Ok(task)
-    }
-
-    /// A stack for a string: one a finished string left, or a new one.
-    pub(crate) fn stack(&self, size: usize) -> Result<FiberStack, String> {
-        let pooled = {
-            let mut pool = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
-            let want = FiberStack::usable_for(size);
-            pool.iter()
-                .rposition(|s| s.usable() == want)
-                .map(|i| pool.swap_remove(i))
-        };
-        match pooled {
-            Some(s) => Ok(s),
-            None => FiberStack::new(size).map_err(|e| e.to_string()),
-        }
     }
 
     pub(crate) fn push(&self, task: Arc<Task>) {
@@ -314,12 +290,9 @@ impl Scheduler {
     }
 
     fn finished(&self, task: &Arc<Task>) {
-        if let Some(stack) = task.take_stack() {
-            let mut pool = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
-            if pool.len() < STACK_POOL {
-                pool.push(stack);
-            }
-        }
+        // The stack goes back for the next string now, not when the last
+        // handle to the task is dropped.
+        drop(task.take_stack());
         task.complete();
         if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             let _g = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -346,9 +319,5 @@ impl Scheduler {
         for w in workers {
             let _ = w.join();
         }
-        self.stacks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
     }
 }

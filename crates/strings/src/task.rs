@@ -198,10 +198,7 @@ impl Task {
         // touches the body.
         let body = unsafe { &mut *self.body.get() };
         if let Some((entry, size)) = body.pending.take() {
-            let stack = match self.sched.upgrade() {
-                Some(s) => s.stack(size),
-                None => FiberStack::new(size).map_err(|e| e.to_string()),
-            };
+            let stack = FiberStack::new(size).map_err(|e| e.to_string());
             match stack {
                 Ok(stack) => self.make_fiber(body, entry, stack),
                 Err(e) => {

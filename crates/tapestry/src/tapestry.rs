@@ -67,6 +67,10 @@ pub struct StringReport {
 #[derive(Clone, Debug)]
 pub struct RunReport {
     pub strings: Vec<StringReport>,
+    /// From starting the first string to the end of the last one.
+    pub strings_elapsed: Duration,
+    /// Stopping the workers and running the beads' finalisers.
+    pub teardown_elapsed: Duration,
 }
 
 impl RunReport {
@@ -401,6 +405,7 @@ impl Tapestry {
     pub fn run(&mut self) -> Result<RunReport, TapestryError> {
         let sched = Scheduler::start(self.plan.workers)
             .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
+        let started = Instant::now();
         let mut handles = Vec::new();
         for (i, s) in self.plan.strings.iter().enumerate() {
             let weave = &self.plan.weaves[s.weave];
@@ -464,9 +469,15 @@ impl Tapestry {
         }
         // Strings that bead code started (pthread_create) end too.
         sched.wait_idle();
+        let strings_elapsed = started.elapsed();
+        let teardown = Instant::now();
         sched.shutdown();
         self.finalise()?;
-        Ok(RunReport { strings: reports })
+        Ok(RunReport {
+            strings: reports,
+            strings_elapsed,
+            teardown_elapsed: teardown.elapsed(),
+        })
     }
 
     /// Runs finalisers in reverse initialisation order: `DT_FINI_ARRAY`,
