@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod build_c;
 mod demo;
 
 #[derive(Parser)]
@@ -47,9 +49,13 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
+        /// Which benchmark: switch.
         name: String,
         #[arg(long)]
         json: bool,
+        /// Iterations (for switch: yields per string).
+        #[arg(short = 'n', long)]
+        iterations: Option<u64>,
     },
 }
 
@@ -63,7 +69,7 @@ fn main() -> ExitCode {
         Command::Demo { dir } => demo::run(dir),
         Command::Ps { .. } => Err("not supported: `weaves ps` needs the monitor (control socket), which is not implemented yet".into()),
         Command::Inspect { .. } => Err("not supported: `weaves inspect` needs the monitor (control socket), which is not implemented yet".into()),
-        Command::Bench { name, .. } => Err(format!("not supported: benchmark `{name}`: no built-in benchmarks are implemented yet")),
+        Command::Bench { name, json, iterations } => bench::run(&name, json, iterations),
     };
     match result {
         Ok(code) => exit_code(code),

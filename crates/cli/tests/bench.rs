@@ -1,0 +1,50 @@
+//! `weaves bench switch --json` runs all three measurements in one run and
+//! reports them with the documented keys (no assertion on the figures:
+//! speed is shown by the benchmark, not tested).
+
+use std::process::Command;
+
+#[test]
+fn bench_switch_reports_all_keys() {
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+        .args(["bench", "switch", "--json", "-n", "20000"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .expect("run weaves bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for key in ["weaves_ns", "pthread_ns", "process_ns", "ratio_vs_pthread"] {
+        let at = stdout
+            .find(&format!("\"{key}\": "))
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"));
+        let rest = &stdout[at + key.len() + 4..];
+        let value: f64 = rest
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(value > 0.0, "{key} = {value}");
+    }
+    assert!(stdout.contains("\"switches\": 40000"), "{stdout}");
+}
+
+#[test]
+fn unknown_benchmark_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+        .args(["bench", "nosuch"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nosuch") && err.contains("switch") && err.lines().count() == 1,
+        "{err}"
+    );
+}
