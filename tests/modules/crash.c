@@ -8,11 +8,12 @@ __attribute__((noinline)) void poke(volatile int *where)
     *where = 42;
 }
 
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
 __attribute__((noinline)) int recurse(int depth)
 {
     volatile char frame[4096];
     memset((char *)frame, depth, sizeof frame);
-    return recurse(depth + 1) + frame[depth % 4096];
+    return recurse(depth + 1) + frame[depth % 4096]; /* deliberately unbounded */
 }
 
 int crash_main(int argc, char **argv)

@@ -43,6 +43,7 @@ mod fault;
 mod fortran;
 mod getopt;
 mod phdr;
+mod pthread;
 mod real;
 mod sleep;
 mod symbolize;

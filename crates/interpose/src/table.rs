@@ -1,7 +1,7 @@
 //! The interposition table the binder consults, and the list of symbols the
 //! `weaves` executable must export.
 
-use crate::{alloc, api, exit, fortran, getopt, phdr, sleep, symbolize, tls};
+use crate::{alloc, api, exit, fortran, getopt, phdr, pthread, sleep, symbolize, tls};
 
 /// Symbols the `weaves` executable defines for the whole process (so that
 /// system libraries acting for beads reach them too). The binary's build
@@ -74,6 +74,26 @@ pub fn lookup(name: &str) -> Option<u64> {
         "nanosleep" | "__nanosleep" => sleep::nanosleep as *const () as usize,
         "clock_nanosleep" => sleep::clock_nanosleep as *const () as usize,
         "sched_yield" | "pthread_yield" | "thrd_yield" => sleep::sched_yield as *const () as usize,
+        "pthread_mutex_lock" => pthread::mutex_lock as *const () as usize,
+        "pthread_mutex_trylock" => pthread::mutex_trylock as *const () as usize,
+        "pthread_mutex_timedlock" => pthread::mutex_timedlock as *const () as usize,
+        "pthread_mutex_unlock" => pthread::mutex_unlock as *const () as usize,
+        "pthread_mutex_init" => pthread::mutex_init as *const () as usize,
+        "pthread_mutex_destroy" => pthread::mutex_destroy as *const () as usize,
+        "pthread_cond_wait" => pthread::cond_wait as *const () as usize,
+        "pthread_cond_timedwait" => pthread::cond_timedwait as *const () as usize,
+        "pthread_cond_signal" => pthread::cond_signal as *const () as usize,
+        "pthread_cond_broadcast" => pthread::cond_broadcast as *const () as usize,
+        "pthread_cond_init" => pthread::cond_init as *const () as usize,
+        "pthread_cond_destroy" => pthread::cond_destroy as *const () as usize,
+        "pthread_barrier_init" => pthread::barrier_init as *const () as usize,
+        "pthread_barrier_wait" => pthread::barrier_wait as *const () as usize,
+        "pthread_barrier_destroy" => pthread::barrier_destroy as *const () as usize,
+        "pthread_create" => pthread::create as *const () as usize,
+        "pthread_join" => pthread::join as *const () as usize,
+        "pthread_detach" => pthread::detach as *const () as usize,
+        "pthread_exit" => pthread::exit as *const () as usize,
+        "pthread_self" => pthread::self_ as *const () as usize,
         _ => return None,
     };
     Some(a as u64)

@@ -64,3 +64,22 @@ pub fn sleep_until(deadline: Instant) {
 pub fn sleep_for(d: Duration) {
     sleep_until(Instant::now() + d);
 }
+
+/// Parks the current string until `deadline` unless something wakes it
+/// first. Returns whether the deadline has passed. Outside strings, sleeps a
+/// short while (callers poll their condition).
+pub fn park_until(deadline: Instant) -> bool {
+    match current_task() {
+        Some(task) => {
+            // Timers wake thread-mode strings too (through their parker).
+            if let Some(sched) = task.scheduler() {
+                sched.add_timer(deadline, task.clone());
+                suspend(Suspend::Park);
+            }
+        }
+        None => std::thread::sleep(
+            Duration::from_micros(100).min(deadline.saturating_duration_since(Instant::now())),
+        ),
+    }
+    Instant::now() >= deadline
+}

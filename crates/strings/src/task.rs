@@ -346,6 +346,11 @@ impl Task {
         false
     }
 
+    /// The scheduler running this task, while it exists.
+    pub fn scheduler(&self) -> Option<Arc<Scheduler>> {
+        self.sched.upgrade()
+    }
+
     /// Whether the string has ended.
     pub fn is_done(&self) -> bool {
         self.state.load(Ordering::Acquire) == DONE
