@@ -56,6 +56,7 @@ build missing.so missing.c "${so_c[@]}"
 build small.so small.c "${so_c[@]}"
 build sleeper.so sleeper.c "${so_c[@]}"
 build bt.so bt.c "${so_c[@]}"
+build echo.so echo.c "${so_c[@]}"
 build crash.so crash.c "${so_c[@]}"
 build env_mod.so env_mod.c "${so_c[@]}"
 # A private DT_NEEDED dependency, found beside its user through $ORIGIN.

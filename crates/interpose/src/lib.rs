@@ -42,6 +42,7 @@ mod exit;
 mod fault;
 mod fortran;
 mod getopt;
+mod io;
 mod phdr;
 mod pthread;
 mod real;

@@ -1,7 +1,7 @@
 //! The interposition table the binder consults, and the list of symbols the
 //! `weaves` executable must export.
 
-use crate::{alloc, api, exit, fortran, getopt, phdr, pthread, sleep, symbolize, tls};
+use crate::{alloc, api, exit, fortran, getopt, io, phdr, pthread, sleep, symbolize, tls};
 
 /// Symbols the `weaves` executable defines for the whole process (so that
 /// system libraries acting for beads reach them too). The binary's build
@@ -94,6 +94,16 @@ pub fn lookup(name: &str) -> Option<u64> {
         "pthread_detach" => pthread::detach as *const () as usize,
         "pthread_exit" => pthread::exit as *const () as usize,
         "pthread_self" => pthread::self_ as *const () as usize,
+        "read" => io::read as *const () as usize,
+        "write" => io::write as *const () as usize,
+        "recv" => io::recv as *const () as usize,
+        "send" => io::send as *const () as usize,
+        "recvfrom" => io::recvfrom as *const () as usize,
+        "sendto" => io::sendto as *const () as usize,
+        "accept" => io::accept as *const () as usize,
+        "accept4" => io::accept4 as *const () as usize,
+        "connect" => io::connect as *const () as usize,
+        "poll" => io::poll as *const () as usize,
         _ => return None,
     };
     Some(a as u64)

@@ -25,6 +25,7 @@
 pub mod blocking;
 mod ctx;
 mod fiber;
+pub mod reactor;
 mod sched;
 mod task;
 pub mod tls;

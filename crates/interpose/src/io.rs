@@ -1,0 +1,228 @@
+//! Socket and pipe I/O that parks the calling fiber instead of blocking its
+//! worker: before each call that could block, the descriptor's readiness is
+//! checked with a zero-timeout `poll`; if it is not ready (and the
+//! descriptor is in blocking mode, so the caller expects to wait), the
+//! string parks in the reactor until it is, then makes the call.
+//!
+//! Calls made outside fiber strings (thread mode, initialisers, host
+//! threads), and on descriptors the caller made non-blocking, go straight
+//! to the C library.
+//!
+//! Limit: a blocking `write` of more than the descriptor can take at once
+//! still blocks its worker for the rest; a blocking `connect` is made
+//! non-blocking for the duration of the call.
+
+use std::time::{Duration, Instant};
+
+use weaves_strings::blocking::{current_task, park_until};
+use weaves_strings::reactor::{self, Interest};
+use weaves_strings::Mode;
+
+/// Whether this call comes from a fiber string (the only ones that park).
+fn on_fiber() -> bool {
+    current_task().is_some_and(|t| t.mode == Mode::Fiber)
+}
+
+fn nonblocking(fd: i32) -> bool {
+    // SAFETY: F_GETFL on a descriptor only reads its flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK != 0
+}
+
+/// Ready for `events` now (or in error/hang-up, which the call will report)?
+fn ready(fd: i32, events: i16) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: polling one descriptor with zero timeout.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r != 0
+}
+
+/// Parks until `fd` is ready for `interest` when the call would otherwise
+/// block the worker.
+fn before_blocking_call(fd: i32, interest: Interest) {
+    if !on_fiber() || nonblocking(fd) {
+        return;
+    }
+    let events = match interest {
+        Interest::Read => libc::POLLIN,
+        Interest::Write => libc::POLLOUT,
+    };
+    while !ready(fd, events) {
+        if !reactor::wait(fd, interest) {
+            return;
+        }
+    }
+}
+
+pub(crate) unsafe extern "C" fn read(fd: i32, buf: *mut libc::c_void, n: usize) -> isize {
+    before_blocking_call(fd, Interest::Read);
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::read(fd, buf, n) }
+}
+
+pub(crate) unsafe extern "C" fn write(fd: i32, buf: *const libc::c_void, n: usize) -> isize {
+    before_blocking_call(fd, Interest::Write);
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::write(fd, buf, n) }
+}
+
+pub(crate) unsafe extern "C" fn recv(
+    fd: i32,
+    buf: *mut libc::c_void,
+    n: usize,
+    flags: i32,
+) -> isize {
+    if flags & libc::MSG_DONTWAIT == 0 {
+        before_blocking_call(fd, Interest::Read);
+    }
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::recv(fd, buf, n, flags) }
+}
+
+pub(crate) unsafe extern "C" fn send(
+    fd: i32,
+    buf: *const libc::c_void,
+    n: usize,
+    flags: i32,
+) -> isize {
+    if flags & libc::MSG_DONTWAIT == 0 {
+        before_blocking_call(fd, Interest::Write);
+    }
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::send(fd, buf, n, flags) }
+}
+
+pub(crate) unsafe extern "C" fn recvfrom(
+    fd: i32,
+    buf: *mut libc::c_void,
+    n: usize,
+    flags: i32,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> isize {
+    if flags & libc::MSG_DONTWAIT == 0 {
+        before_blocking_call(fd, Interest::Read);
+    }
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::recvfrom(fd, buf, n, flags, addr, len) }
+}
+
+pub(crate) unsafe extern "C" fn sendto(
+    fd: i32,
+    buf: *const libc::c_void,
+    n: usize,
+    flags: i32,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> isize {
+    if flags & libc::MSG_DONTWAIT == 0 {
+        before_blocking_call(fd, Interest::Write);
+    }
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::sendto(fd, buf, n, flags, addr, len) }
+}
+
+pub(crate) unsafe extern "C" fn accept(
+    fd: i32,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> i32 {
+    before_blocking_call(fd, Interest::Read);
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::accept(fd, addr, len) }
+}
+
+pub(crate) unsafe extern "C" fn accept4(
+    fd: i32,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+    flags: i32,
+) -> i32 {
+    before_blocking_call(fd, Interest::Read);
+    // SAFETY: the caller's own arguments.
+    unsafe { libc::accept4(fd, addr, len, flags) }
+}
+
+pub(crate) unsafe extern "C" fn connect(
+    fd: i32,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> i32 {
+    if !on_fiber() || nonblocking(fd) {
+        // SAFETY: the caller's own arguments.
+        return unsafe { libc::connect(fd, addr, len) };
+    }
+    // SAFETY: toggling O_NONBLOCK on the caller's descriptor for the call,
+    // then restoring its flags.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let mut r = libc::connect(fd, addr, len);
+        if r != 0 && *libc::__errno_location() == libc::EINPROGRESS {
+            while !ready(fd, libc::POLLOUT) {
+                if !reactor::wait(fd, Interest::Write) {
+                    break;
+                }
+            }
+            let mut err: i32 = 0;
+            let mut l = std::mem::size_of::<i32>() as libc::socklen_t;
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut i32).cast(),
+                &mut l,
+            );
+            if err == 0 {
+                r = 0;
+            } else {
+                *libc::__errno_location() = err;
+                r = -1;
+            }
+        }
+        let saved = *libc::__errno_location();
+        libc::fcntl(fd, libc::F_SETFL, flags);
+        *libc::__errno_location() = saved;
+        r
+    }
+}
+
+pub(crate) unsafe extern "C" fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: i32) -> i32 {
+    if !on_fiber() || timeout == 0 {
+        // SAFETY: the caller's own arguments.
+        return unsafe { libc::poll(fds, n, timeout) };
+    }
+    let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+    loop {
+        // SAFETY: the caller's own arguments, without waiting.
+        let r = unsafe { libc::poll(fds, n, 0) };
+        if r != 0 {
+            return r;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return 0;
+        }
+        // Wait for the first descriptor (the common case is one), bounded by
+        // a short timer so that the others are looked at too.
+        let step = Instant::now() + Duration::from_millis(if n == 1 { 50 } else { 1 });
+        let until = deadline.map_or(step, |d| d.min(step));
+        if n == 1 {
+            // SAFETY: the caller passes `n` valid pollfds.
+            let p = unsafe { &*fds };
+            let interest = if p.events & libc::POLLIN != 0 {
+                Interest::Read
+            } else {
+                Interest::Write
+            };
+            if !reactor::wait(p.fd, interest) {
+                park_until(until);
+            }
+        } else {
+            park_until(until);
+        }
+    }
+}
