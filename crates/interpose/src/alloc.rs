@@ -69,6 +69,11 @@ fn set_enomem(p: *mut u8) -> *mut u8 {
 }
 
 extern "C" fn malloc_from(size: usize, ret: usize) -> *mut u8 {
+    if owner_of(ret).is_some() {
+        // Called by bead code itself (not by the runtime or a system
+        // library, which may hold locks): a safe point.
+        weaves_strings::blocking::preempt_point();
+    }
     match heap_for_caller(ret) {
         Some(h) => set_enomem(h.allocate(size)),
         // SAFETY: plain forwarding to the C library's allocator.

@@ -58,6 +58,7 @@ pub(crate) extern "C" fn wv_yield() {
 }
 
 pub(crate) unsafe extern "C" fn getenv(name: *const libc::c_char) -> *const libc::c_char {
+    weaves_strings::blocking::preempt_point();
     if let Some(c) = current() {
         if !name.is_null() {
             // SAFETY: C passes a NUL-terminated name.

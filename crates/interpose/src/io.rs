@@ -44,6 +44,7 @@ fn ready(fd: i32, events: i16) -> bool {
 /// Parks until `fd` is ready for `interest` when the call would otherwise
 /// block the worker.
 fn before_blocking_call(fd: i32, interest: Interest) {
+    weaves_strings::blocking::preempt_point();
     if !on_fiber() || nonblocking(fd) {
         return;
     }

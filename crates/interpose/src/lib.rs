@@ -44,6 +44,7 @@ mod fortran;
 mod getopt;
 mod io;
 mod phdr;
+pub mod preempt;
 mod pthread;
 mod real;
 mod sleep;

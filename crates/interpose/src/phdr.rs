@@ -35,6 +35,9 @@ pub struct BeadRecord {
     pub module: Arc<Module>,
     /// Whether the bead belongs to more than one weave.
     pub shared: bool,
+    /// Whether a string may be preempted in this bead's code: at most one
+    /// declared string runs in it.
+    pub preemptible: bool,
 }
 
 static BEADS: RwLock<Option<HashMap<OwnerId, BeadRecord>>> = RwLock::new(None);

@@ -141,6 +141,14 @@ fn lock_until(m: usize, deadline: Option<Instant>) -> i32 {
         }
     }
     let mut want = 1;
+    // A waiter that stops waiting (it got the lock, or timed out) removes
+    // its entry: a stale one could take a wake meant for a real waiter.
+    let mut registered: Option<Arc<Task>> = None;
+    let done = |registered: &Option<Arc<Task>>| {
+        if let Some(t) = registered {
+            forget(m, t);
+        }
+    };
     loop {
         if v.word()
             .compare_exchange(0, want, Ordering::Acquire, Ordering::Relaxed)
@@ -148,31 +156,35 @@ fn lock_until(m: usize, deadline: Option<Instant>) -> i32 {
         {
             v.owner().store(me, Ordering::Relaxed);
             v.count().store(1, Ordering::Relaxed);
+            done(&registered);
             return 0;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            done(&registered);
             return libc::ETIMEDOUT;
         }
         // Having waited once, take the lock as contended: others may wait.
         want = 2;
         match current_task() {
             Some(task) => {
-                let registered = wait_on(m, &task, || {
+                // Never queued twice.
+                forget(m, &task);
+                let queued = wait_on(m, &task, || {
                     // Mark it contended so the holder wakes someone; if it
                     // became free meanwhile, try again instead of waiting.
                     v.word().swap(2, Ordering::AcqRel) != 0
                 });
-                if !registered {
+                if !queued {
                     // We swapped 0 -> 2: we hold it now (contended).
                     v.owner().store(me, Ordering::Relaxed);
                     v.count().store(1, Ordering::Relaxed);
                     return 0;
                 }
+                registered = Some(task);
                 match deadline {
                     None => park(),
                     Some(d) => {
                         park_until(d);
-                        forget(m, &task);
                     }
                 }
             }
@@ -231,7 +243,8 @@ pub(crate) unsafe extern "C" fn mutex_timedlock(
 }
 
 pub(crate) unsafe extern "C" fn mutex_unlock(m: *mut libc::c_void) -> i32 {
-    unlock(m as usize)
+    // Entered from bead code: after releasing, a safe point.
+    weaves_strings::blocking::preempt_point_after(|| unlock(m as usize))
 }
 
 pub(crate) unsafe extern "C" fn mutex_init(
@@ -297,12 +310,15 @@ fn cond_wait_until(c: usize, m: usize, deadline: Option<Instant>) -> i32 {
     let timed_out = match deadline {
         None => {
             park();
+            // A spurious return (allowed for condition variables) must not
+            // leave a stale entry behind.
+            forget(c, &task);
             false
         }
         Some(d) => {
             park_until(d);
             // Still a waiter: nobody signalled us.
-            forget(c, &task)
+            forget(c, &task) && Instant::now() >= d
         }
     };
     lock_until(m, None);
@@ -422,6 +438,7 @@ pub(crate) unsafe extern "C" fn barrier_wait(b: *mut libc::c_void) -> i32 {
                 // registering instead (a wake that raced is then consumed by
                 // the check, at worst leaving a stale entry that a later wake
                 // of this barrier clears).
+                forget(addr, &task);
                 wait_on(addr, &task, || true);
                 if passed() {
                     forget(addr, &task);
@@ -429,6 +446,7 @@ pub(crate) unsafe extern "C" fn barrier_wait(b: *mut libc::c_void) -> i32 {
                 }
                 park();
                 if passed() {
+                    forget(addr, &task);
                     return 0;
                 }
             }
@@ -481,6 +499,10 @@ pub(crate) unsafe extern "C" fn create(
     };
     let env = parent.environ_block().map(|(env, _)| env);
     let ctx = Arc::new(ExecCtx::new(info, env).with_args(parent.args().to_vec()));
+    // Parent and child now share their weave's beads: neither may be
+    // preempted at arbitrary points any more.
+    parent.has_siblings.store(true, Ordering::Relaxed);
+    ctx.has_siblings.store(true, Ordering::Relaxed);
     let launch = Launch {
         ctx,
         entry: Entry::Thread {

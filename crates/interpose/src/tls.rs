@@ -54,7 +54,7 @@ extern "C" fn tlsdesc_slow(arg: u64) -> u64 {
 
 /// Bytes `xsave` needs for the state enabled in XCR0, rounded up to 64
 /// (set by [`tls_resolvers`] before any bead runs).
-static XSAVE_BYTES: AtomicU64 = AtomicU64::new(4096);
+pub(crate) static XSAVE_BYTES: AtomicU64 = AtomicU64::new(4096);
 
 // TLS descriptor resolvers (x86-64 "gnu2" dialect). Called with %rax
 // pointing at the descriptor {resolver, argument}; they return in %rax the

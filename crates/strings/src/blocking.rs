@@ -83,3 +83,40 @@ pub fn park_until(deadline: Instant) -> bool {
     }
     Instant::now() >= deadline
 }
+
+/// A safe point: if a preemption tick arrived while the string ran where it
+/// could not be switched, yield now. Interposed calls make this check on
+/// entry from bead code, never inside the runtime's own work: there it may
+/// hold locks, or be registered as a waiter (a wake that came while the
+/// string sat in the run queue would be lost). Runtime sections are skipped.
+#[inline]
+pub fn preempt_point() {
+    if crate::acting_bead() == 0 {
+        return;
+    }
+    if let Some(ctx) = crate::current() {
+        if ctx
+            .preempt_pending
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            yield_now();
+        }
+    }
+}
+
+/// Yields from a preemption tick at a safe program counter (called by the
+/// runtime's preemption stub with the interrupted registers saved).
+pub fn preempted() {
+    if current_task().is_some_and(|t| t.mode == Mode::Fiber) {
+        suspend(Suspend::Yield);
+    }
+}
+
+/// Runs `f`, then a [`preempt_point`]: for interposed calls that must
+/// finish (release a lock, say) before the string may be switched.
+#[inline]
+pub fn preempt_point_after<T>(f: impl FnOnce() -> T) -> T {
+    let r = f();
+    preempt_point();
+    r
+}

@@ -53,6 +53,12 @@ pub struct ExecCtx {
     /// `errno` of the string while it is suspended (errno belongs to the OS
     /// thread; a fiber may resume on another one).
     errno: Cell<i32>,
+    /// A preemption tick arrived where switching was not safe: yield at the
+    /// next interposed call.
+    pub preempt_pending: std::sync::atomic::AtomicBool,
+    /// Strings made by `pthread_create` share this string's weave (and its
+    /// beads): never preempted at arbitrary points, only at interposed calls.
+    pub has_siblings: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -79,6 +85,8 @@ impl ExecCtx {
             stack: Cell::new((0, 0)),
             task: Cell::new(std::ptr::null()),
             errno: Cell::new(0),
+            preempt_pending: std::sync::atomic::AtomicBool::new(false),
+            has_siblings: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -77,6 +77,15 @@ const TIMER_GRID_NS: u64 = 100_000;
 impl Scheduler {
     /// Starts `workers` worker threads (at least one).
     pub fn start(workers: usize) -> std::io::Result<Arc<Scheduler>> {
+        Scheduler::start_with(workers, None)
+    }
+
+    /// Like [`Scheduler::start`]; each worker thread first runs `on_start`
+    /// (to arm a preemption timer, say).
+    pub fn start_with(
+        workers: usize,
+        on_start: Option<Arc<dyn Fn() + Send + Sync>>,
+    ) -> std::io::Result<Arc<Scheduler>> {
         let workers = workers.max(1);
         let s = Arc::new(Scheduler {
             queue: Mutex::new(Queue {
@@ -97,10 +106,16 @@ impl Scheduler {
         });
         for i in 0..workers {
             let me = s.clone();
+            let on_start = on_start.clone();
             let h = std::thread::Builder::new()
                 .name(format!("weaves worker {i}"))
                 .stack_size(256 << 10)
-                .spawn(move || me.work())?;
+                .spawn(move || {
+                    if let Some(f) = on_start {
+                        f();
+                    }
+                    me.work()
+                })?;
             s.workers.lock().unwrap_or_else(|e| e.into_inner()).push(h);
         }
         Ok(s)

@@ -37,6 +37,8 @@ struct TapestrySpec {
     stack_kib: Option<Spanned<u64>>,
     /// Worker threads running fiber strings (default: one per CPU).
     workers: Option<Spanned<u32>>,
+    /// Preemption tick in milliseconds (default: none).
+    preempt_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +147,8 @@ pub struct Plan {
     pub tuple_spaces: Vec<TupleSpacePlan>,
     /// Worker threads for fiber strings.
     pub workers: usize,
+    /// Preemption tick, if any.
+    pub preempt_ms: Option<u64>,
 }
 
 struct Ctx<'a> {
@@ -323,6 +327,16 @@ impl Plan {
             }
             Some(w) => *w.get_ref() as usize,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let preempt_ms = match spec.tapestry.as_ref().and_then(|t| t.preempt_ms.as_ref()) {
+            Some(p) if !(1..=1000).contains(p.get_ref()) => {
+                return Err(ctx.err(
+                    p.span().start,
+                    format!("preempt_ms = {} is outside 1..=1000", p.get_ref()),
+                ))
+            }
+            Some(p) => Some(*p.get_ref()),
+            None => None,
         };
         let default_stack = stack_bytes(
             spec.tapestry.as_ref().and_then(|t| t.stack_kib.as_ref()),
@@ -517,6 +531,7 @@ impl Plan {
 
         Ok(Plan {
             workers,
+            preempt_ms,
             path: path.to_owned(),
             name,
             modules,

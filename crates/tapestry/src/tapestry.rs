@@ -121,6 +121,14 @@ impl Tapestry {
                 weave_count[b] += 1;
             }
         }
+        // How many declared strings can run in each bead (for preemption:
+        // only a bead no other string runs in is safe to switch inside).
+        let mut string_count = vec![0usize; plan.beads.len()];
+        for s in &plan.strings {
+            for &b in &plan.weaves[s.weave].beads {
+                string_count[b] += 1;
+            }
+        }
 
         // Map one image per bead.
         let t0 = Instant::now();
@@ -144,6 +152,7 @@ impl Tapestry {
                 eh_frame_hdr: image.eh_frame_hdr().unwrap_or(0),
                 module: image.module().clone(),
                 shared: weave_count[beads.len()] > 1,
+                preemptible: string_count[beads.len()] <= 1,
             });
             beads.push(Bead {
                 name: b.name.clone(),
@@ -403,7 +412,12 @@ impl Tapestry {
 
     /// Runs every string to its end, then finalises the beads.
     pub fn run(&mut self) -> Result<RunReport, TapestryError> {
-        let sched = Scheduler::start(self.plan.workers)
+        let on_start: Option<Arc<dyn Fn() + Send + Sync>> = self.plan.preempt_ms.map(|ms| {
+            weaves_interpose::preempt::install();
+            Arc::new(move || weaves_interpose::preempt::arm_this_thread(ms))
+                as Arc<dyn Fn() + Send + Sync>
+        });
+        let sched = Scheduler::start_with(self.plan.workers, on_start)
             .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
         let started = Instant::now();
         let mut handles = Vec::new();
