@@ -5,6 +5,12 @@
 //!   against two threads ping-ponging through a mutex and condition variable
 //!   (both pinned to one CPU) and two processes ping-ponging through pipes
 //!   (both pinned to one CPU). Reported per switch (one round trip is two).
+//! * `beads`: instantiating a module with 100 KiB of data as a bead, against
+//!   `dlmopen` into a new namespace (glibc allows only a handful: the limit
+//!   is reported) and against `fork` of the whole process.
+//! * `flows`: the seed paper's Figure 5: a calibrated amount of work done by
+//!   one flow, then split over n flows as strings, pthreads and processes,
+//!   all on one CPU; reported as overhead over the one-flow baseline.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -13,18 +19,35 @@ use weaves_tapestry::{Plan, Tapestry};
 
 use crate::build_c;
 
-const FILES: &[(&str, &str)] = &[(
-    "pingpong.c",
-    include_str!("../../../examples/bench/pingpong.c"),
-)];
-const MODULES: &[(&str, &str)] = &[("pingpong.c", "pingpong.so")];
+const FILES: &[(&str, &str)] = &[
+    (
+        "pingpong.c",
+        include_str!("../../../examples/bench/pingpong.c"),
+    ),
+    (
+        "data100k.c",
+        include_str!("../../../examples/bench/data100k.c"),
+    ),
+    ("flow.c", include_str!("../../../examples/bench/flow.c")),
+];
+const MODULES: &[(&str, &str)] = &[
+    ("pingpong.c", "pingpong.so"),
+    ("data100k.c", "data100k.so"),
+    ("flow.c", "flow.so"),
+];
 
 pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32, String> {
+    if !["switch", "beads", "flows"].contains(&name) {
+        return Err(format!(
+            "not supported: benchmark `{name}` (available: switch, beads, flows)"
+        ));
+    }
+    let dir = build_c::cache_dir("bench")?;
+    build_c::build(&dir, FILES, MODULES, true)?;
     match name {
-        "switch" => switch(json, iterations.unwrap_or(1_000_000)),
-        other => Err(format!(
-            "not supported: benchmark `{other}` (available: switch)"
-        )),
+        "switch" => switch(&dir, json, iterations.unwrap_or(1_000_000)),
+        "beads" => crate::bench_more::beads(&dir, json, iterations.unwrap_or(1000)),
+        _ => crate::bench_more::flows(&dir, json, iterations),
     }
 }
 
@@ -35,11 +58,9 @@ struct Switch {
     process_ns: f64,
 }
 
-fn switch(json: bool, n: u64) -> Result<i32, String> {
+fn switch(dir: &std::path::Path, json: bool, n: u64) -> Result<i32, String> {
     let n = n.max(1000);
-    let dir = build_c::cache_dir("bench")?;
-    build_c::build(&dir, FILES, MODULES, true)?;
-    let weaves_ns = strings_pingpong(&dir, n)?;
+    let weaves_ns = strings_pingpong(dir, n)?;
     // The baselines are ~100x slower per switch: fewer round trips keep the
     // run short without hurting precision.
     let baseline_n = (n / 10).max(1000);
@@ -120,7 +141,7 @@ fn per_switch(elapsed: Duration, switches: u64) -> f64 {
 }
 
 /// Pins the calling thread to the first CPU it may run on.
-fn pin_to_one_cpu() {
+pub(crate) fn pin_to_one_cpu() {
     // SAFETY: cpu_set_t is plain data; the calls read/write the local set.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -173,7 +194,7 @@ fn pthread_pingpong(n: u64) -> f64 {
     per_switch(elapsed, 2 * n)
 }
 
-fn save_affinity() -> Option<libc::cpu_set_t> {
+pub(crate) fn save_affinity() -> Option<libc::cpu_set_t> {
     // SAFETY: reading this thread's affinity into a zeroed set.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -182,7 +203,7 @@ fn save_affinity() -> Option<libc::cpu_set_t> {
     }
 }
 
-fn restore_affinity(set: Option<libc::cpu_set_t>) {
+pub(crate) fn restore_affinity(set: Option<libc::cpu_set_t>) {
     if let Some(set) = set {
         // SAFETY: restoring a set read by save_affinity.
         unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };

@@ -35,6 +35,67 @@ fn bench_switch_reports_all_keys() {
     assert!(stdout.contains("\"switches\": 40000"), "{stdout}");
 }
 
+fn bench_json(args: &[&str]) -> String {
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+        .args(args)
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .expect("run weaves bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn number(json: &str, key: &str) -> f64 {
+    let at = json
+        .find(&format!("\"{key}\": "))
+        .unwrap_or_else(|| panic!("no {key} in {json}"));
+    json[at + key.len() + 4..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn bench_beads_reports_all_baselines() {
+    let json = bench_json(&["bench", "beads", "--json", "-n", "50"]);
+    assert_eq!(number(&json, "beads"), 50.0);
+    for key in [
+        "weaves_us",
+        "dlmopen_us",
+        "fork_us",
+        "ratio_vs_dlmopen",
+        "ratio_vs_fork",
+    ] {
+        assert!(number(&json, key) > 0.0, "{key}: {json}");
+    }
+    // glibc allows a few namespaces, never 50.
+    let limit = number(&json, "dlmopen_limit");
+    assert!((1.0..50.0).contains(&limit), "{json}");
+}
+
+#[test]
+fn bench_flows_reports_each_kind_of_flow() {
+    let json = bench_json(&["bench", "flows", "--json", "-n", "10"]);
+    assert!(number(&json, "baseline_ms") > 0.0, "{json}");
+    assert_eq!(number(&json, "n"), 10.0);
+    for key in [
+        "strings_overhead_pct",
+        "pthread_overhead_pct",
+        "process_overhead_pct",
+    ] {
+        number(&json, key);
+    }
+}
+
 #[test]
 fn unknown_benchmark_is_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
