@@ -97,7 +97,14 @@ pub(crate) fn flows(dir: &Path, json: bool, only: Option<u64>) -> Result<i32, St
     // same loop as the strings do.
     let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if handle.is_null() {
-        return Err("cannot load flow.so".into());
+        // SAFETY: dlerror returns a C string describing the failure.
+        let why = unsafe { std::ffi::CStr::from_ptr(libc::dlerror()) }
+            .to_string_lossy()
+            .into_owned();
+        return Err(format!(
+            "cannot load {}: {why}",
+            dir.join("flow.so").display()
+        ));
     }
     // SAFETY: looking up a function the module defines with this signature.
     let work: Work = unsafe {

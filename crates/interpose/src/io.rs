@@ -8,9 +8,10 @@
 //! threads), and on descriptors the caller made non-blocking, go straight
 //! to the C library.
 //!
-//! Limit: a blocking `write` of more than the descriptor can take at once
+//! Limits: a blocking `write` of more than the descriptor can take at once
 //! still blocks its worker for the rest; a blocking `connect` is made
-//! non-blocking for the duration of the call.
+//! non-blocking for the duration of the call; the standard streams (0, 1,
+//! 2) never park (see `before_blocking_call`).
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +46,11 @@ fn ready(fd: i32, events: i16) -> bool {
 /// block the worker.
 fn before_blocking_call(fd: i32, interest: Interest) {
     weaves_strings::blocking::preempt_point();
-    if !on_fiber() || nonblocking(fd) {
+    // The standard streams are shared by every string, and language
+    // runtimes lock them per OS thread (Rust's stdout, C stdio): a string
+    // parked while holding such a lock would let another string on the same
+    // worker "re-enter" it. They block briefly instead.
+    if fd <= 2 || !on_fiber() || nonblocking(fd) {
         return;
     }
     let events = match interest {
