@@ -11,13 +11,6 @@ use crate::reloc::{kind_name, Target, TlsResolver, HOST_TLS_FLAG};
 use crate::symbols::SymKind;
 use crate::sys::{map_file, prot_of};
 
-/// Which initialisers [`BeadImage::init_functions`] lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InitPhase {
-    /// `DT_PREINIT_ARRAY` (executables only), `DT_INIT`, then `DT_INIT_ARRAY`.
-    All,
-}
-
 /// One module mapped as a bead. Unmapped by [`BeadImage::unmap`].
 pub struct BeadImage {
     module: Arc<Module>,
@@ -339,8 +332,9 @@ impl BeadImage {
             .collect()
     }
 
-    /// Initialisers in the order they must run.
-    pub fn init_functions(&self, _phase: InitPhase) -> Vec<u64> {
+    /// Initialisers in the order they must run: `DT_PREINIT_ARRAY`
+    /// (executables only), `DT_INIT`, then `DT_INIT_ARRAY`.
+    pub fn init_functions(&self) -> Vec<u64> {
         let m = &self.module;
         let mut v = Vec::new();
         if m.kind == ModuleKind::PieExecutable {

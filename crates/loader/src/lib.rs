@@ -34,7 +34,7 @@ mod symbols;
 mod sys;
 
 pub use error::LoadError;
-pub use image::{BeadImage, InitPhase};
+pub use image::BeadImage;
 pub use module::{Module, ModuleKind, TlsTemplate};
 pub use reloc::{Target, TlsResolver, HOST_TLS_FLAG};
 pub use symbols::{SymKind, Symbol};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weaves_arena::{Arena, OwnerId, Region};
-use weaves_loader::{BeadImage, InitPhase, Module, TlsResolver};
+use weaves_loader::{BeadImage, Module, TlsResolver};
 use weaves_strings::{
     run_on_fiber, Entry, ExecCtx, FiberStack, Launch, Mode, Outcome, Scheduler, StringInfo,
 };
@@ -375,7 +375,7 @@ impl Tapestry {
             );
             let argv0 = CString::new(bead.name.clone()).unwrap_or_default();
             let argv = [argv0.as_ptr(), std::ptr::null()];
-            let funcs = bead.image.init_functions(InitPhase::All);
+            let funcs = bead.image.init_functions();
             let (argv_p, envp_p) = (argv.as_ptr(), weaves_strings::process_environ());
             let outcome = run_on_fiber(&ctx, &mut stack, || {
                 for &f in &funcs {
