@@ -36,6 +36,42 @@
 //! string's home bead; outside strings, from the C library. `free` and
 //! `realloc` route by the address being freed.
 
+/// Assembly: saves the whole extended (x87/SSE/AVX/AVX-512…) state on the
+/// stack, for stubs that must preserve every register across Rust code.
+/// Aligns `rsp` down to 64, makes room for `{size}` bytes (a `sym` operand
+/// naming `tls::XSAVE_BYTES`), zeroes the XSAVE header (`xsave` writes only
+/// XSTATE_BV, and `xrstor` faults on a dirty header) and saves with all
+/// components requested. Clobbers rax and rdx. The caller saves rsp first
+/// (in rbp) to restore it after [`xstate_restore!`].
+macro_rules! xstate_save {
+    () => {
+        concat!(
+            "sub rsp, qword ptr [rip + {size}]\n",
+            "and rsp, -64\n",
+            "xor eax, eax\n",
+            "mov qword ptr [rsp + 512], rax\n",
+            "mov qword ptr [rsp + 520], rax\n",
+            "mov qword ptr [rsp + 528], rax\n",
+            "mov qword ptr [rsp + 536], rax\n",
+            "mov qword ptr [rsp + 544], rax\n",
+            "mov qword ptr [rsp + 552], rax\n",
+            "mov qword ptr [rsp + 560], rax\n",
+            "mov qword ptr [rsp + 568], rax\n",
+            "mov eax, -1\n",
+            "mov edx, -1\n",
+            "xsave64 [rsp]\n",
+        )
+    };
+}
+
+/// Assembly: restores what [`xstate_save!`] saved (rsp must be where it
+/// left it). Clobbers rax and rdx.
+macro_rules! xstate_restore {
+    () => {
+        concat!("mov eax, -1\n", "mov edx, -1\n", "xrstor64 [rsp]\n")
+    };
+}
+
 mod alloc;
 mod api;
 mod exit;
