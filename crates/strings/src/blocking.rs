@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::ctx::{current, suspend, Suspend};
+use crate::sched::Scheduler;
 use crate::task::{Mode, Task};
 
 /// The task of the string running on this thread, if any.
@@ -47,12 +48,11 @@ pub fn yield_now() {
 pub fn sleep_until(deadline: Instant) {
     match current_task() {
         Some(task) if task.mode == Mode::Fiber => {
-            let Some(sched) = task.sched.upgrade() else {
-                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                return;
-            };
             while Instant::now() < deadline {
-                sched.add_timer(deadline, task.clone());
+                if !Scheduler::add_timer_to(&task.sched, deadline, task.clone()) {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    return;
+                }
                 suspend(Suspend::Park);
             }
         }
@@ -72,8 +72,7 @@ pub fn park_until(deadline: Instant) -> bool {
     match current_task() {
         Some(task) => {
             // Timers wake thread-mode strings too (through their parker).
-            if let Some(sched) = task.scheduler() {
-                sched.add_timer(deadline, task.clone());
+            if Scheduler::add_timer_to(&task.sched, deadline, task.clone()) {
                 suspend(Suspend::Park);
             }
         }

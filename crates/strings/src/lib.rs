@@ -28,6 +28,7 @@ mod fiber;
 pub mod reactor;
 mod sched;
 mod task;
+mod timers;
 pub mod tls;
 
 pub use ctx::{

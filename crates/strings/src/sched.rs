@@ -1,63 +1,53 @@
 //! The scheduler: M fibers on N worker threads, timers, thread-mode drivers.
 //!
-//! Workers share one run queue (a lock and a condition variable: contention
-//! is low at the worker counts of one machine, and a string's switch cost
-//! is dominated by the fiber switch itself). A worker with nothing to run
-//! sleeps until the next timer is due or a task is queued. Timers (sleeping
-//! strings) live in one min-heap; whichever worker looks first fires the
-//! expired ones.
+//! ## Run queues
+//!
+//! Each worker has its own first-in, first-out run queue
+//! (`crossbeam-deque`): the strings it wakes (by a timer, by releasing a
+//! mutex they wait for) and those that yield go there, so a busy worker
+//! touches no cache line another worker writes. Strings woken by other
+//! threads (the I/O reactor, thread-mode strings, the starting thread) go
+//! to a global injector. A worker with an empty queue takes a batch from
+//! the injector, then steals half of another worker's queue.
+//!
+//! ## Timers
+//!
+//! A string that sleeps puts its timer in its worker's heap (see
+//! [`crate::timers`]); the worker fires it between strings. An idle worker
+//! also fires the due timers of workers busy running a long string.
+//!
+//! ## Idle workers
+//!
+//! A worker with nothing to run sleeps on a condition variable until the
+//! earliest timer anywhere is due. Whoever makes work that a sleeping
+//! worker could take notifies one: the count of sleepers is read after the
+//! work is published and incremented before the sleeper's last look for
+//! work (both sequentially consistent), and the notify takes the sleepers'
+//! lock, so no wakeup falls between a sleeper's last look and its wait.
 //!
 //! A string in [`Mode::Thread`] has a dedicated OS thread as its driver: it
 //! runs the same task state machine, but parks by blocking that thread.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::cell::Cell;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
+
 use crate::task::{Launch, Mode, SliceEnd, Task, NOTIFIED, PARKED, QUEUED, RUNNING};
-
-/// The run queue, and how many workers sleep waiting on it (a notify costs
-/// a system call, so it is made only when one of them waits).
-struct Queue {
-    tasks: VecDeque<Arc<Task>>,
-    idle: usize,
-}
-
-struct Timer {
-    at: Instant,
-    seq: u64,
-    task: Arc<Task>,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
+use crate::timers::{on_grid, Timers, NONE};
 
 /// Runs strings.
 pub struct Scheduler {
-    queue: Mutex<Queue>,
-    ready: Condvar,
-    timers: Mutex<BinaryHeap<Reverse<Timer>>>,
-    /// When the earliest timer is due, in nanoseconds since `epoch`
-    /// (u64::MAX: none): lets workers skip the timer lock when nothing is due.
-    next_due: AtomicU64,
+    injector: Injector<Arc<Task>>,
+    stealers: Vec<Stealer<Arc<Task>>>,
+    /// One heap per worker, then one for threads that are not workers.
+    timers: Box<[Timers]>,
+    sleepers: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wakeup: Condvar,
     epoch: Instant,
-    seq: AtomicU64,
     live: AtomicUsize,
     /// Signalled (with `idle_lock`) when `live` drops to zero.
     idle: Condvar,
@@ -69,10 +59,31 @@ pub struct Scheduler {
 
 /// The longest an idle worker sleeps without looking at the timers.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
-/// Timer deadlines are rounded up to this grid: a sleep may last a little
-/// longer than asked (never shorter), and strings that go to sleep at nearly
-/// the same moment then wake in one batch instead of one worker wakeup each.
-const TIMER_GRID_NS: u64 = 100_000;
+/// A worker with local work still looks at the injector this often (in
+/// strings run), so strings woken from outside are not starved.
+const INJECTOR_EVERY: u32 = 61;
+
+/// What a worker thread knows about itself.
+#[derive(Clone, Copy)]
+struct WorkerRef {
+    sched: *const Scheduler,
+    index: usize,
+    queue: *const LocalQueue<Arc<Task>>,
+}
+
+thread_local! {
+    static WORKER: Cell<Option<WorkerRef>> = const { Cell::new(None) };
+}
+
+/// The worker this thread is, if it is one.
+///
+/// Never inlined: fibers move between threads, and the thread-local's
+/// address must be computed afresh on every call, never reused by a caller
+/// across a switch.
+#[inline(never)]
+fn this_worker() -> Option<WorkerRef> {
+    WORKER.with(Cell::get)
+}
 
 impl Scheduler {
     /// Starts `workers` worker threads (at least one).
@@ -87,16 +98,16 @@ impl Scheduler {
         on_start: Option<Arc<dyn Fn() + Send + Sync>>,
     ) -> std::io::Result<Arc<Scheduler>> {
         let workers = workers.max(1);
+        let queues: Vec<LocalQueue<Arc<Task>>> =
+            (0..workers).map(|_| LocalQueue::new_fifo()).collect();
         let s = Arc::new(Scheduler {
-            queue: Mutex::new(Queue {
-                tasks: VecDeque::new(),
-                idle: 0,
-            }),
-            ready: Condvar::new(),
-            timers: Mutex::new(BinaryHeap::new()),
-            next_due: AtomicU64::new(u64::MAX),
+            injector: Injector::new(),
+            stealers: queues.iter().map(LocalQueue::stealer).collect(),
+            timers: (0..=workers).map(|_| Timers::new()).collect(),
+            sleepers: AtomicUsize::new(0),
+            sleep_lock: Mutex::new(()),
+            wakeup: Condvar::new(),
             epoch: Instant::now(),
-            seq: AtomicU64::new(0),
             live: AtomicUsize::new(0),
             idle: Condvar::new(),
             idle_lock: Mutex::new(()),
@@ -104,7 +115,7 @@ impl Scheduler {
             workers: Mutex::new(Vec::new()),
             worker_count: workers,
         });
-        for i in 0..workers {
+        for (i, queue) in queues.into_iter().enumerate() {
             let me = s.clone();
             let on_start = on_start.clone();
             let h = std::thread::Builder::new()
@@ -114,7 +125,7 @@ impl Scheduler {
                     if let Some(f) = on_start {
                         f();
                     }
-                    me.work()
+                    me.work(i, queue)
                 })?;
             s.workers.lock().unwrap_or_else(|e| e.into_inner()).push(h);
         }
@@ -146,117 +157,225 @@ impl Scheduler {
         Ok(task)
     }
 
+    /// This thread's worker, if it is one of this scheduler's.
+    fn mine(&self) -> Option<WorkerRef> {
+        this_worker().filter(|w| std::ptr::eq(w.sched, self))
+    }
+
+    /// Queues a runnable task: on this worker's own queue when called from
+    /// one, else on the injector.
     pub(crate) fn push(&self, task: Arc<Task>) {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.tasks.push_back(task);
-        if q.idle > 0 {
-            self.ready.notify_one();
+        match self.mine() {
+            Some(w) => {
+                // SAFETY: `w.queue` points at the queue the worker loop owns on
+                // its stack for as long as the thread-local names it, and we are
+                // on that worker's thread.
+                let queue = unsafe { &*w.queue };
+                queue.push(task);
+                if queue.len() > 1 {
+                    self.notify_sleeper();
+                }
+            }
+            None => {
+                self.injector.push(task);
+                self.notify_sleeper();
+            }
+        }
+    }
+
+    /// Queues `task` on the scheduler behind `sched`, if it still runs.
+    pub(crate) fn push_to(sched: &Weak<Scheduler>, task: Arc<Task>) {
+        match this_worker() {
+            Some(w) if std::ptr::eq(w.sched, sched.as_ptr()) => {
+                // SAFETY: a worker's scheduler outlives the worker's loop, and
+                // we are inside it.
+                unsafe { &*w.sched }.push(task)
+            }
+            _ => {
+                if let Some(s) = sched.upgrade() {
+                    s.push(task);
+                }
+            }
+        }
+    }
+
+    /// Wakes one sleeping worker, if any: there is work it could take.
+    fn notify_sleeper(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _g = self.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wakeup.notify_one();
         }
     }
 
     /// Wakes `task` at `at` (it parks itself after calling this).
     pub fn add_timer(&self, at: Instant, task: Arc<Task>) {
-        let n = self.nanos(at);
-        let at = self.epoch + Duration::from_nanos(n.div_ceil(TIMER_GRID_NS) * TIMER_GRID_NS);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let sooner = {
-            let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-            let sooner = t.peek().is_none_or(|Reverse(first)| at < first.at);
-            t.push(Reverse(Timer { at, seq, task }));
-            if sooner {
-                self.next_due.store(self.nanos(at), Ordering::Release);
+        let at = on_grid(self.nanos(at));
+        match self.mine() {
+            // The worker fires its own heap as soon as this string parks.
+            Some(w) => {
+                self.timers[w.index].add(at, task);
             }
-            sooner
-        };
-        if sooner {
-            // A sleeping worker may be waiting for a later deadline.
-            let q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if q.idle > 0 {
-                self.ready.notify_one();
+            None => {
+                if self.timers[self.worker_count].add(at, task) {
+                    // A sleeping worker may be waiting for a later deadline.
+                    self.notify_sleeper();
+                }
             }
+        }
+    }
+
+    /// [`Scheduler::add_timer`] on the scheduler behind `sched`; false if it
+    /// has stopped.
+    pub(crate) fn add_timer_to(sched: &Weak<Scheduler>, at: Instant, task: Arc<Task>) -> bool {
+        match this_worker() {
+            Some(w) if std::ptr::eq(w.sched, sched.as_ptr()) => {
+                // SAFETY: as in `push_to`.
+                unsafe { &*w.sched }.add_timer(at, task);
+                true
+            }
+            _ => match sched.upgrade() {
+                Some(s) => {
+                    s.add_timer(at, task);
+                    true
+                }
+                None => false,
+            },
         }
     }
 
     fn nanos(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch)
             .as_nanos()
-            .min(u128::from(u64::MAX - 1)) as u64
+            .min(u128::from(NONE - 1)) as u64
     }
 
-    /// Wakes the tasks whose timers have expired; returns how long until the
-    /// next one.
-    fn fire_timers(&self) -> Duration {
-        let now = Instant::now();
-        let due_at = self.next_due.load(Ordering::Acquire);
-        let now_n = self.nanos(now);
-        if due_at > now_n {
-            return if due_at == u64::MAX {
-                IDLE_WAIT
-            } else {
-                Duration::from_nanos(due_at - now_n).min(IDLE_WAIT)
-            };
+    fn now(&self) -> u64 {
+        self.nanos(Instant::now())
+    }
+
+    /// The earliest deadline in any heap.
+    fn earliest_due(&self) -> u64 {
+        self.timers
+            .iter()
+            .map(Timers::next_due)
+            .min()
+            .unwrap_or(NONE)
+    }
+
+    /// Fires the due timers of `heaps` into `queue`; with `wait` false, skips
+    /// heaps another worker holds. Returns whether any string woke.
+    fn fire(
+        &self,
+        heaps: impl Iterator<Item = usize>,
+        now: u64,
+        queue: &LocalQueue<Arc<Task>>,
+        due: &mut Vec<Arc<Task>>,
+        wait: bool,
+    ) -> bool {
+        for h in heaps {
+            self.timers[h].fire(now, due, wait);
         }
+        let mut woke = false;
+        for task in due.drain(..) {
+            if task.wake_for_batch() {
+                queue.push(task);
+                woke = true;
+            }
+        }
+        if woke && queue.len() > 1 {
+            self.notify_sleeper();
+        }
+        woke
+    }
+
+    /// A batch from the injector, or else from another worker's queue.
+    fn find_work(&self, index: usize, queue: &LocalQueue<Arc<Task>>) -> Option<Arc<Task>> {
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(queue) {
+                Steal::Success(t) => return Some(t),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = self.stealers.len();
+            for k in 1..n {
+                match self.stealers[(index + k) % n].steal_batch_and_pop(queue) {
+                    Steal::Success(t) => return Some(t),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Whether any queue holds work.
+    fn work_anywhere(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Sleeps until notified or the earliest timer is due.
+    fn sleep(&self) {
+        let g = self.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let now = self.now();
+        let due = self.earliest_due();
+        if due > now && !self.work_anywhere() && !self.stop.load(Ordering::SeqCst) {
+            let wait = Duration::from_nanos(due - now).min(IDLE_WAIT);
+            drop(self.wakeup.wait_timeout(g, wait));
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn work(self: Arc<Self>, index: usize, queue: LocalQueue<Arc<Task>>) {
+        WORKER.with(|w| {
+            w.set(Some(WorkerRef {
+                sched: Arc::as_ptr(&self),
+                index,
+                queue: &queue,
+            }))
+        });
+        let shared = self.worker_count;
         let mut due = Vec::new();
-        let next = {
-            let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-            while let Some(Reverse(first)) = t.peek() {
-                if first.at > now {
+        let mut tick = 0u32;
+        loop {
+            let now = self.now();
+            self.fire([index, shared].into_iter(), now, &queue, &mut due, true);
+            tick = tick.wrapping_add(1);
+            let task = if tick.is_multiple_of(INJECTOR_EVERY) {
+                self.injector.steal().success().or_else(|| queue.pop())
+            } else {
+                queue.pop()
+            };
+            let Some(task) = task.or_else(|| self.find_work(index, &queue)) else {
+                let others = (0..shared).filter(|&h| h != index);
+                if self.fire(others, now, &queue, &mut due, false) {
+                    continue;
+                }
+                if self.stop.load(Ordering::SeqCst) && !self.work_anywhere() {
                     break;
                 }
-                if let Some(Reverse(timer)) = t.pop() {
-                    due.push(timer.task);
-                }
-            }
-            let next = t.peek().map(|Reverse(first)| first.at);
-            self.next_due.store(
-                next.map_or(u64::MAX, |at| self.nanos(at)),
-                Ordering::Release,
-            );
-            next.map_or(IDLE_WAIT, |at| at - now)
-        };
-        // Wake them with one trip to the run queue.
-        let runnable: Vec<Arc<Task>> = due.into_iter().filter(|t| t.wake_for_batch()).collect();
-        if !runnable.is_empty() {
-            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let n = runnable.len();
-            q.tasks.extend(runnable);
-            if q.idle > 0 {
-                if n > 1 {
-                    self.ready.notify_all();
-                } else {
-                    self.ready.notify_one();
-                }
-            }
-        }
-        next.min(IDLE_WAIT)
-    }
-
-    fn work(self: Arc<Self>) {
-        loop {
-            let next_timer = self.fire_timers();
-            let task = {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                match q.tasks.pop_front() {
-                    Some(t) => t,
-                    None => {
-                        if self.stop.load(Ordering::Acquire) {
-                            return;
-                        }
-                        q.idle += 1;
-                        let (mut q, _) = self
-                            .ready
-                            .wait_timeout(q, next_timer)
-                            .unwrap_or_else(|e| e.into_inner());
-                        q.idle -= 1;
-                        continue;
-                    }
-                }
+                self.sleep();
+                continue;
             };
             task.state.store(RUNNING, Ordering::Release);
             match task.run_slice() {
                 SliceEnd::Yield => {
                     task.state.store(QUEUED, Ordering::Release);
-                    self.push(task);
+                    if queue.is_empty() && !self.injector.is_empty() {
+                        // Behind the strings waiting in the injector: a
+                        // string alone on this worker must not keep it from
+                        // them by yielding.
+                        self.injector.push(task);
+                    } else {
+                        queue.push(task);
+                        if queue.len() > 1 {
+                            self.notify_sleeper();
+                        }
+                    }
                 }
                 SliceEnd::Park => {
                     if task
@@ -266,12 +385,13 @@ impl Scheduler {
                     {
                         // Woken before it finished suspending (NOTIFIED).
                         task.state.store(QUEUED, Ordering::Release);
-                        self.push(task);
+                        queue.push(task);
                     }
                 }
                 SliceEnd::Done => self.finished(&task),
             }
         }
+        WORKER.with(|w| w.set(None));
     }
 
     fn drive_on_own_thread(&self, task: Arc<Task>) {
@@ -325,10 +445,10 @@ impl Scheduler {
 
     /// Stops the workers once no string is left, and waits for them.
     pub fn shutdown(&self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::SeqCst);
         {
-            let _q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            self.ready.notify_all();
+            let _g = self.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wakeup.notify_all();
         }
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         for w in workers {

@@ -303,11 +303,7 @@ impl Task {
                         .is_ok()
                     {
                         match self.mode {
-                            Mode::Fiber => {
-                                if let Some(s) = self.sched.upgrade() {
-                                    s.push(self.clone());
-                                }
-                            }
+                            Mode::Fiber => Scheduler::push_to(&self.sched, self.clone()),
                             Mode::Thread => {
                                 let _g = self.parker.0.lock().unwrap_or_else(|e| e.into_inner());
                                 self.parker.1.notify_all();

@@ -417,10 +417,10 @@ impl Tapestry {
             Arc::new(move || weaves_interpose::preempt::arm_this_thread(ms))
                 as Arc<dyn Fn() + Send + Sync>
         });
-        let sched = Scheduler::start_with(self.plan.workers, on_start)
-            .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
-        let started = Instant::now();
-        let mut handles = Vec::new();
+        // Every string's context is made (and its arguments checked) before
+        // any starts: a bad one refuses the run instead of leaving others
+        // running.
+        let mut launches = Vec::with_capacity(self.plan.strings.len());
         for (i, s) in self.plan.strings.iter().enumerate() {
             let weave = &self.plan.weaves[s.weave];
             let home = match s.entry_bead {
@@ -466,6 +466,13 @@ impl Tapestry {
                 stack_size: s.stack_size,
                 mode: s.mode,
             };
+            launches.push(launch);
+        }
+        let sched = Scheduler::start_with(self.plan.workers, on_start)
+            .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
+        let started = Instant::now();
+        let mut handles = Vec::with_capacity(launches.len());
+        for (launch, s) in launches.into_iter().zip(&self.plan.strings) {
             handles.push(sched.spawn(launch).map_err(|e| {
                 TapestryError::Run(format!("string `{}`: cannot start: {e}", s.name))
             })?);
