@@ -128,6 +128,15 @@ fn heap_slot(owner: OwnerId) -> Option<&'static AtomicPtr<Heap>> {
     Some(unsafe { &*table.add(i) })
 }
 
+/// The heap of bead `owner` if it has made one (for inspection: never
+/// creates it).
+pub fn existing_heap(owner: OwnerId) -> Option<&'static Heap> {
+    let h = heap_slot(owner)?.load(Ordering::Acquire);
+    // SAFETY: non-null slots point at heaps that stay alive until
+    // `Heap::destroy`, which clears the slot first.
+    (!h.is_null()).then(|| unsafe { &*h })
+}
+
 /// The heap of bead `owner`, created on first use. `None` if the arena is
 /// unavailable or out of space.
 pub fn heap_for(owner: OwnerId) -> Option<&'static Heap> {

@@ -9,6 +9,7 @@ mod bench;
 mod bench_more;
 mod build_c;
 mod demo;
+mod monitor;
 
 #[derive(Parser)]
 #[command(
@@ -37,14 +38,17 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// List running tapestries.
+    /// List running tapestries (this user's).
     Ps {
+        /// An array of objects (see docs/monitor.md).
         #[arg(long)]
         json: bool,
     },
-    /// Show one running tapestry.
+    /// Show one running tapestry: modules, beads, weaves, wiring, strings.
     Inspect {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
         id: String,
+        /// One object (see docs/monitor.md).
         #[arg(long)]
         json: bool,
     },
@@ -68,9 +72,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { tapestry, stats } => run(&tapestry, stats),
         Command::Demo { dir } => demo::run(dir),
-        Command::Ps { .. } => Err("not supported: `weaves ps` needs the monitor (control socket), which is not implemented yet".into()),
-        Command::Inspect { .. } => Err("not supported: `weaves inspect` needs the monitor (control socket), which is not implemented yet".into()),
-        Command::Bench { name, json, iterations } => bench::run(&name, json, iterations),
+        Command::Ps { json } => monitor::ps(json),
+        Command::Inspect { id, json } => monitor::inspect(&id, json),
+        Command::Bench {
+            name,
+            json,
+            iterations,
+        } => bench::run(&name, json, iterations),
     };
     match result {
         Ok(code) => exit_code(code),
@@ -106,7 +114,17 @@ pub(crate) fn run(path: &std::path::Path, stats: bool) -> Result<i32, String> {
             s.init.as_secs_f64() * 1e6 / s.beads.max(1) as f64,
         );
     }
-    let report = tapestry.run().map_err(|e| e.to_string())?;
+    // Serve the control socket while the strings run; a tapestry whose
+    // monitor cannot start still runs, and says why it cannot be inspected.
+    let report = tapestry
+        .run_monitored(|view| match weaves_monitor::Server::start(view) {
+            Ok(server) => Some(server),
+            Err(e) => {
+                eprintln!("weaves: warning: no monitor for this run: {e}");
+                None
+            }
+        })
+        .map_err(|e| e.to_string())?;
     if stats {
         eprintln!(
             "weaves: {} strings ran in {:.3} ms on {} worker thread(s); teardown {:.3} ms",

@@ -55,6 +55,10 @@ pub struct Scheduler {
     stop: AtomicBool,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     worker_count: usize,
+    /// Every string started, for inspection (pruned of ended strings
+    /// nobody holds any more).
+    registry: Mutex<Vec<Weak<Task>>>,
+    spawned: AtomicUsize,
 }
 
 /// The longest an idle worker sleeps without looking at the timers.
@@ -114,6 +118,8 @@ impl Scheduler {
             stop: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
             worker_count: workers,
+            registry: Mutex::new(Vec::new()),
+            spawned: AtomicUsize::new(0),
         });
         for (i, queue) in queues.into_iter().enumerate() {
             let me = s.clone();
@@ -142,6 +148,14 @@ impl Scheduler {
         let mode = launch.mode;
         let task = Task::new(launch, Arc::downgrade(self));
         self.live.fetch_add(1, Ordering::AcqRel);
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            if r.len() >= 4096 && r.len().is_power_of_two() {
+                r.retain(|t| t.strong_count() > 0);
+            }
+            r.push(Arc::downgrade(&task));
+        }
         match mode {
             Mode::Fiber => self.push(task.clone()),
             Mode::Thread => {
@@ -155,6 +169,23 @@ impl Scheduler {
             }
         }
         Ok(task)
+    }
+
+    /// The strings started so far that still exist, in start order.
+    pub fn tasks(&self) -> Vec<Arc<Task>> {
+        let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        r.retain(|t| t.strong_count() > 0);
+        r.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Strings started so far.
+    pub fn started(&self) -> usize {
+        self.spawned.load(Ordering::Relaxed)
+    }
+
+    /// Strings started and not yet ended.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
     }
 
     /// This thread's worker, if it is one of this scheduler's.
@@ -362,7 +393,10 @@ impl Scheduler {
                 continue;
             };
             task.state.store(RUNNING, Ordering::Release);
-            match task.run_slice() {
+            let began = Instant::now();
+            let end = task.run_slice();
+            task.add_cpu(began.elapsed());
+            match end {
                 SliceEnd::Yield => {
                     task.state.store(QUEUED, Ordering::Release);
                     if queue.is_empty() && !self.injector.is_empty() {
@@ -397,7 +431,10 @@ impl Scheduler {
     fn drive_on_own_thread(&self, task: Arc<Task>) {
         loop {
             task.state.store(RUNNING, Ordering::Release);
-            match task.run_slice() {
+            let began = Instant::now();
+            let end = task.run_slice();
+            task.add_cpu(began.elapsed());
+            match end {
                 SliceEnd::Yield => {
                     task.state.store(QUEUED, Ordering::Release);
                     std::thread::yield_now();

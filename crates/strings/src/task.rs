@@ -105,6 +105,8 @@ pub struct Task {
     /// Thread mode: the driver thread waits here while parked.
     pub(crate) parker: (Mutex<()>, Condvar),
     pub(crate) sched: Weak<Scheduler>,
+    /// Nanoseconds spent running (on a worker or its own thread).
+    cpu_ns: std::sync::atomic::AtomicU64,
 }
 
 // SAFETY: `body` (the fiber and the raw pointers the entry receives) is only
@@ -142,6 +144,7 @@ impl Task {
             joiners: Mutex::new(Vec::new()),
             parker: (Mutex::new(()), Condvar::new()),
             sched,
+            cpu_ns: std::sync::atomic::AtomicU64::new(0),
         });
         task.ctx.task.set(Arc::as_ptr(&task));
         task
@@ -345,6 +348,26 @@ impl Task {
     /// The scheduler running this task, while it exists.
     pub fn scheduler(&self) -> Option<Arc<Scheduler>> {
         self.sched.upgrade()
+    }
+
+    /// Time the string has spent running.
+    pub fn cpu_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.cpu_ns.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn add_cpu(&self, d: std::time::Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.cpu_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// `"queued"`, `"running"`, `"parked"` or `"done"`.
+    pub fn state_name(&self) -> &'static str {
+        match self.state.load(Ordering::Acquire) {
+            QUEUED => "queued",
+            RUNNING | NOTIFIED => "running",
+            PARKED => "parked",
+            _ => "done",
+        }
     }
 
     /// Whether the string has ended.

@@ -25,10 +25,12 @@ pub mod binder;
 pub mod config;
 mod deps;
 mod error;
+mod live;
 mod redirect;
 mod system;
 mod tapestry;
 
 pub use config::{Plan, StringPlan};
 pub use error::TapestryError;
+pub use live::LiveView;
 pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry};

@@ -6,14 +6,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weaves_arena::{Arena, OwnerId, Region};
-use weaves_loader::{BeadImage, Module, TlsResolver};
+use weaves_loader::{BeadImage, Module, ModuleKind, TlsResolver};
 use weaves_strings::{
     run_on_fiber, Entry, ExecCtx, FiberStack, Launch, Mode, Outcome, Scheduler, StringInfo,
 };
 
+use weaves_monitor::protocol::{BeadInfo, Imports, ModuleInfo, TupleSpaceInfo, WeaveInfo, Wire};
+
 use crate::binder::{self, BeadView, Binding, Provider};
 use crate::config::{suggest, Plan};
 use crate::error::TapestryError;
+use crate::live::LiveView;
 use crate::redirect::{self, BeadRef};
 use crate::system;
 
@@ -34,6 +37,8 @@ struct Bead {
     tls_module: u64,
     weaves: Vec<usize>,
     providers: Vec<usize>,
+    /// How its imports were bound (for inspection).
+    imports: Imports,
 }
 
 /// Timings of building a tapestry.
@@ -162,6 +167,7 @@ impl Tapestry {
                 tls_module,
                 weaves: Vec::new(),
                 providers: Vec::new(),
+                imports: Imports::default(),
             });
         }
         for (w, weave) in plan.weaves.iter().enumerate() {
@@ -271,6 +277,9 @@ impl Tapestry {
             p.sort_unstable();
             p.dedup();
             beads[i].providers = p;
+        }
+        for (i, b) in bindings.iter().enumerate() {
+            beads[i].imports = summarise_imports(&beads, i, &modules[beads[i].module].module, b);
         }
 
         // Entry points, resolved before anything runs.
@@ -402,6 +411,89 @@ impl Tapestry {
         Ok(t)
     }
 
+    fn live_view(&self, sched: Arc<Scheduler>, started: Instant) -> LiveView {
+        let plan = &self.plan;
+        let modules = plan
+            .modules
+            .iter()
+            .zip(&self.modules)
+            .enumerate()
+            .map(|(i, (mp, loaded))| ModuleInfo {
+                name: mp.name.clone(),
+                path: loaded.module.path().display().to_string(),
+                build_id: loaded
+                    .module
+                    .build_id()
+                    .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
+                kind: match loaded.module.kind() {
+                    ModuleKind::SharedObject => "shared object",
+                    ModuleKind::PieExecutable => "executable",
+                }
+                .into(),
+                beads: self.beads.iter().filter(|b| b.module == i).count(),
+            })
+            .collect();
+        let beads = self
+            .beads
+            .iter()
+            .map(|b| {
+                let module = &self.modules[b.module].module;
+                let info = BeadInfo {
+                    name: b.name.clone(),
+                    module: plan.modules[b.module].name.clone(),
+                    base: format!("{:#x}", b.image.base()),
+                    size: module.image_span(),
+                    data_bytes: module.data_bytes(),
+                    heap_bytes: 0,
+                    heap_reserved: 0,
+                    weaves: b
+                        .weaves
+                        .iter()
+                        .map(|&w| plan.weaves[w].name.clone())
+                        .collect(),
+                    imports: b.imports.clone(),
+                };
+                (info, b.owner)
+            })
+            .collect();
+        let weaves = plan
+            .weaves
+            .iter()
+            .map(|w| WeaveInfo {
+                name: w.name.clone(),
+                beads: w
+                    .beads
+                    .iter()
+                    .map(|&b| self.beads[b].name.clone())
+                    .collect(),
+            })
+            .collect();
+        let tuple_spaces = plan
+            .tuple_spaces
+            .iter()
+            .map(|t| TupleSpaceInfo {
+                variables: t.variables.clone(),
+                beads: t
+                    .beads
+                    .iter()
+                    .map(|&b| self.beads[b].name.clone())
+                    .collect(),
+            })
+            .collect();
+        LiveView {
+            name: plan.name.clone(),
+            path: plan.path.display().to_string(),
+            workers: plan.workers,
+            modules,
+            beads,
+            weaves,
+            tuple_spaces,
+            sched,
+            started,
+            open: std::sync::RwLock::new(true),
+        }
+    }
+
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
@@ -412,6 +504,17 @@ impl Tapestry {
 
     /// Runs every string to its end, then finalises the beads.
     pub fn run(&mut self) -> Result<RunReport, TapestryError> {
+        self.run_monitored(|_| ())
+    }
+
+    /// Like [`Tapestry::run`]; once the workers start, `monitor` receives
+    /// the live view (to serve it on a control socket, say). What it
+    /// returns is kept until the strings end, then dropped before the
+    /// beads are finalised.
+    pub fn run_monitored<G>(
+        &mut self,
+        monitor: impl FnOnce(Arc<LiveView>) -> G,
+    ) -> Result<RunReport, TapestryError> {
         let on_start: Option<Arc<dyn Fn() + Send + Sync>> = self.plan.preempt_ms.map(|ms| {
             weaves_interpose::preempt::install();
             Arc::new(move || weaves_interpose::preempt::arm_this_thread(ms))
@@ -471,6 +574,8 @@ impl Tapestry {
         let sched = Scheduler::start_with(self.plan.workers, on_start)
             .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
         let started = Instant::now();
+        let view = Arc::new(self.live_view(sched.clone(), started));
+        let guard = monitor(view.clone());
         let mut handles = Vec::with_capacity(launches.len());
         for (launch, s) in launches.into_iter().zip(&self.plan.strings) {
             handles.push(sched.spawn(launch).map_err(|e| {
@@ -491,6 +596,8 @@ impl Tapestry {
         // Strings that bead code started (pthread_create) end too.
         sched.wait_idle();
         let strings_elapsed = started.elapsed();
+        view.close();
+        drop(guard);
         let teardown = Instant::now();
         sched.shutdown();
         self.finalise()?;
@@ -662,4 +769,27 @@ fn host_environment() -> Vec<CString> {
             CString::new(kv).ok()
         })
         .collect()
+}
+
+/// How bead `i`'s imports were bound, for inspection.
+fn summarise_imports(beads: &[Bead], i: usize, module: &Module, binding: &Binding) -> Imports {
+    let mut out = Imports::default();
+    for &idx in module.imports() {
+        let k = idx as usize;
+        let wire = |bead: Option<usize>, via: &str| Wire {
+            symbol: module.symbol(idx).display_name(),
+            bead: bead.map(|b| beads[b].name.clone()),
+            via: via.into(),
+        };
+        match binding.providers.get(k).copied().flatten() {
+            Some(Provider::Bead(b)) if b != i => out.beads.push(wire(Some(b), "bead")),
+            Some(Provider::CopiedBy(b)) => out.beads.push(wire(Some(b), "copy")),
+            Some(Provider::TupleSpace) => out.beads.push(wire(None, "tuple space")),
+            Some(Provider::Runtime) => out.runtime += 1,
+            Some(Provider::System) => out.system += 1,
+            Some(Provider::Absent) => out.absent += 1,
+            Some(Provider::Own) | Some(Provider::Bead(_)) | None => {}
+        }
+    }
+    out
 }

@@ -1,0 +1,128 @@
+//! `weaves ps` and `weaves inspect`: the monitor's queries, for people
+//! (aligned text) and for programs (`--json`).
+
+use weaves_monitor::protocol::{Inspection, Summary};
+use weaves_monitor::Client;
+
+/// `weaves ps [--json]`.
+pub(crate) fn ps(json: bool) -> Result<i32, String> {
+    let all = weaves_monitor::list().map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", to_json(&all)?);
+        return Ok(0);
+    }
+    if all.is_empty() {
+        println!("no running tapestries");
+        return Ok(0);
+    }
+    println!(
+        "{:>8}  {:<20} {:>7} {:>7} {:>9} {:>7} {:>10}  FILE",
+        "ID", "NAME", "BEADS", "WEAVES", "STRINGS", "LIVE", "UPTIME"
+    );
+    for s in &all {
+        println!(
+            "{:>8}  {:<20} {:>7} {:>7} {:>9} {:>7} {:>10}  {}",
+            s.id,
+            s.name,
+            s.beads,
+            s.weaves,
+            s.strings,
+            s.strings_live,
+            uptime(s),
+            s.path
+        );
+    }
+    Ok(0)
+}
+
+/// `weaves inspect ID [--json]`.
+pub(crate) fn inspect(id: &str, json: bool) -> Result<i32, String> {
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    let i = client.inspect().map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", to_json(&i)?);
+    } else {
+        print_inspection(&i);
+    }
+    Ok(0)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, String> {
+    serde_json::to_string_pretty(v).map_err(|e| format!("cannot encode JSON: {e}"))
+}
+
+fn uptime(s: &Summary) -> String {
+    format!("{:.1} s", s.uptime_ms as f64 / 1e3)
+}
+
+fn print_inspection(i: &Inspection) {
+    let live = i.strings.iter().filter(|s| s.state != "done").count();
+    println!(
+        "tapestry {} (id {}, {}): {} beads, {} weaves, {} strings ({live} live) on {} workers, up {:.1} s",
+        i.name,
+        i.id,
+        i.path,
+        i.beads.len(),
+        i.weaves.len(),
+        i.strings.len(),
+        i.workers,
+        i.uptime_ms as f64 / 1e3
+    );
+    println!("\nmodules");
+    for m in &i.modules {
+        println!(
+            "  {:<16} {} ({}, {} beads, build id {})",
+            m.name,
+            m.path,
+            m.kind,
+            m.beads,
+            m.build_id.as_deref().unwrap_or("none")
+        );
+    }
+    println!("\nbeads");
+    for b in &i.beads {
+        println!(
+            "  {:<16} {:<12} base {} data {} B, heap {} B of {} B; weaves {}",
+            b.name,
+            b.module,
+            b.base,
+            b.data_bytes,
+            b.heap_bytes,
+            b.heap_reserved,
+            b.weaves.join(", ")
+        );
+        for w in &b.imports.beads {
+            println!(
+                "      {} -> {} ({})",
+                w.symbol,
+                w.bead.as_deref().unwrap_or("-"),
+                w.via
+            );
+        }
+    }
+    println!("\nweaves");
+    for w in &i.weaves {
+        println!("  {:<16} {}", w.name, w.beads.join(" -> "));
+    }
+    if !i.tuple_spaces.is_empty() {
+        println!("\ntuple spaces");
+        for t in &i.tuple_spaces {
+            println!(
+                "  {} shared by {}",
+                t.variables.join(", "),
+                t.beads.join(", ")
+            );
+        }
+    }
+    println!("\nstrings");
+    for st in &i.strings {
+        let status = st
+            .status
+            .map(|s| format!(" status {s}"))
+            .unwrap_or_default();
+        println!(
+            "  {:>6} {:<16} weave {:<14} {:<7} {:<6} cpu {:.3} ms{status}",
+            st.id, st.name, st.weave, st.state, st.mode, st.cpu_ms
+        );
+    }
+}

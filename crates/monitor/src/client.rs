@@ -1,0 +1,155 @@
+//! The client library: find running tapestries and talk to them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::protocol::{Inspection, Request, Response, Summary};
+use crate::MonitorError;
+
+/// How long a tapestry has to answer one request.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// A connection to one running tapestry's monitor.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    /// Connects to the tapestry `id_or_name`: a process id as `weaves ps`
+    /// lists it, or a tapestry name that only one running tapestry has.
+    pub fn connect(id_or_name: &str) -> Result<Client, MonitorError> {
+        let dir = crate::socket_dir()?;
+        if let Ok(pid) = id_or_name.parse::<u32>() {
+            let path = crate::socket_path(&dir, pid);
+            if path.exists() {
+                return Client::at(&path);
+            }
+        }
+        let all = list_in(&dir)?;
+        let matching: Vec<&Summary> = all.iter().filter(|s| s.name == id_or_name).collect();
+        match matching.as_slice() {
+            [one] => Client::at(&crate::socket_path(&dir, one.pid)),
+            [] => Err(MonitorError::NotFound(if all.is_empty() {
+                format!("no running tapestry `{id_or_name}`: none is running")
+            } else {
+                format!(
+                    "no running tapestry `{id_or_name}`; running: {}",
+                    all.iter()
+                        .map(|s| format!("{} ({})", s.id, s.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })),
+            many => Err(MonitorError::Ambiguous(format!(
+                "{} running tapestries are named `{id_or_name}` (ids {}): give an id",
+                many.len(),
+                many.iter()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Connects to the socket at `path`.
+    pub fn at(path: &Path) -> Result<Client, MonitorError> {
+        let stream = UnixStream::connect(path)
+            .map_err(|e| MonitorError::Io(format!("cannot reach {}: {e}", path.display())))?;
+        let _ = stream.set_read_timeout(Some(ANSWER_WITHIN));
+        let _ = stream.set_write_timeout(Some(ANSWER_WITHIN));
+        let writer = stream
+            .try_clone()
+            .map_err(|e| MonitorError::Io(format!("cannot use {}: {e}", path.display())))?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+            writer,
+        })
+    }
+
+    /// Sends one request and returns its result.
+    pub fn request(&mut self, request: &Request) -> Result<serde_json::Value, MonitorError> {
+        let mut text = serde_json::to_string(request)
+            .map_err(|e| MonitorError::Io(format!("cannot encode the request: {e}")))?;
+        text.push('\n');
+        self.writer
+            .write_all(text.as_bytes())
+            .map_err(|e| MonitorError::Io(format!("cannot send the request: {e}")))?;
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => {
+                return Err(MonitorError::Io(
+                    "the tapestry closed the connection (it may have ended)".into(),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(MonitorError::Io(format!("no answer: {e}"))),
+        }
+        let response: Response = serde_json::from_str(&line)
+            .map_err(|e| MonitorError::Io(format!("malformed answer: {e}")))?;
+        if response.ok {
+            Ok(response.result.unwrap_or(serde_json::Value::Null))
+        } else {
+            Err(MonitorError::Refused(
+                response.error.unwrap_or_else(|| "refused".into()),
+            ))
+        }
+    }
+
+    /// The tapestry in one line.
+    pub fn summary(&mut self) -> Result<Summary, MonitorError> {
+        let v = self.request(&Request::Summary)?;
+        serde_json::from_value(v).map_err(|e| MonitorError::Io(format!("malformed summary: {e}")))
+    }
+
+    /// Everything about the tapestry.
+    pub fn inspect(&mut self) -> Result<Inspection, MonitorError> {
+        let v = self.request(&Request::Inspect)?;
+        serde_json::from_value(v)
+            .map_err(|e| MonitorError::Io(format!("malformed inspection: {e}")))
+    }
+}
+
+/// Every running tapestry of this user, by process id. Sockets whose
+/// process has gone are removed.
+pub fn list() -> Result<Vec<Summary>, MonitorError> {
+    list_in(&crate::socket_dir()?)
+}
+
+fn list_in(dir: &Path) -> Result<Vec<Summary>, MonitorError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| MonitorError::Dir(format!("cannot list {}: {e}", dir.display())))?;
+    let mut sockets: Vec<(u32, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name();
+            let pid = name.to_str()?.strip_suffix(".sock")?.parse::<u32>().ok()?;
+            Some((pid, e.path()))
+        })
+        .collect();
+    sockets.sort();
+    let mut out = Vec::new();
+    for (pid, path) in sockets {
+        if !alive(pid) {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        // A tapestry that is ending may close its socket meanwhile: skip it.
+        if let Ok(summary) = Client::at(&path).and_then(|mut c| c.summary()) {
+            out.push(summary);
+        }
+    }
+    Ok(out)
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; it sends
+    // nothing.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

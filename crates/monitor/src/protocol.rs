@@ -1,0 +1,173 @@
+//! Requests, responses, and the shapes of their results.
+//!
+//! These types are the JSON schema of the control protocol (see
+//! `docs/monitor.md`): fields are only ever added, never renamed.
+
+use serde::{Deserialize, Serialize};
+
+/// One request: a JSON object with an `op` field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// A [`Summary`] of the tapestry.
+    Summary,
+    /// An [`Inspection`]: everything the tapestry is made of, and its
+    /// strings' states.
+    Inspect,
+}
+
+/// One response: `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    pub fn ok(result: serde_json::Value) -> Response {
+        Response {
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            result: None,
+            error: Some(message.into()),
+        }
+    }
+}
+
+/// A running tapestry in one line (`weaves ps`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// What `weaves inspect` takes: the process id, as a string.
+    pub id: String,
+    pub pid: u32,
+    /// `[tapestry] name`.
+    pub name: String,
+    /// The tapestry file.
+    pub path: String,
+    pub beads: usize,
+    pub weaves: usize,
+    /// Strings started so far (declared ones, and those bead code started).
+    pub strings: usize,
+    /// Strings that have not ended yet.
+    pub strings_live: usize,
+    pub workers: usize,
+    /// Milliseconds since the strings started.
+    pub uptime_ms: u64,
+}
+
+/// A module loaded into the tapestry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    pub name: String,
+    pub path: String,
+    /// The GNU build id in hex, when the module has one.
+    pub build_id: Option<String>,
+    /// `"shared object"` or `"executable"` (a PIE).
+    pub kind: String,
+    /// How many beads instantiate it.
+    pub beads: usize,
+}
+
+/// Where a bead's imported symbol was bound, when it is another bead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wire {
+    pub symbol: String,
+    /// The providing bead (none for a tuple space: its storage is the
+    /// runtime's).
+    pub bead: Option<String>,
+    /// `"bead"`, `"copy"` (the copy a PIE made by COPY relocation) or
+    /// `"tuple space"`.
+    pub via: String,
+}
+
+/// How a bead's imports were bound.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imports {
+    /// Imports bound to other beads (the weave's wiring).
+    pub beads: Vec<Wire>,
+    /// Imports bound to the runtime's own definitions (malloc, pthread, …).
+    pub runtime: usize,
+    /// Imports bound to the host's system libraries.
+    pub system: usize,
+    /// Weak imports found nowhere (bound to 0).
+    pub absent: usize,
+}
+
+/// One bead.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BeadInfo {
+    pub name: String,
+    pub module: String,
+    /// Base address, as `0x…`.
+    pub base: String,
+    /// Bytes of address space the image spans.
+    pub size: u64,
+    /// Bytes of the module's writable segments (data and bss): the bead's
+    /// private globals.
+    pub data_bytes: u64,
+    /// Bytes of live allocations in the bead's heap.
+    pub heap_bytes: u64,
+    /// Bytes of address space the bead's heap holds.
+    pub heap_reserved: u64,
+    /// Weaves it belongs to, in declaration order.
+    pub weaves: Vec<String>,
+    pub imports: Imports,
+}
+
+/// One weave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeaveInfo {
+    pub name: String,
+    /// Its beads in lookup order.
+    pub beads: Vec<String>,
+}
+
+/// One string.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StringState {
+    pub id: u32,
+    pub name: String,
+    pub weave: String,
+    /// `"queued"`, `"running"`, `"parked"` or `"done"`.
+    pub state: String,
+    /// `"fiber"` or `"thread"`.
+    pub mode: String,
+    /// Time spent running on a worker (or its own thread), in milliseconds.
+    pub cpu_ms: f64,
+    /// Once done: `main`'s return value or the `exit` status.
+    pub status: Option<i64>,
+}
+
+/// One tuple space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TupleSpaceInfo {
+    pub variables: Vec<String>,
+    pub beads: Vec<String>,
+}
+
+/// Everything `weaves inspect` shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inspection {
+    /// As in [`Summary`].
+    pub id: String,
+    pub pid: u32,
+    pub name: String,
+    pub path: String,
+    pub workers: usize,
+    pub uptime_ms: u64,
+    pub modules: Vec<ModuleInfo>,
+    pub beads: Vec<BeadInfo>,
+    pub weaves: Vec<WeaveInfo>,
+    pub strings: Vec<StringState>,
+    pub tuple_spaces: Vec<TupleSpaceInfo>,
+}
