@@ -29,6 +29,27 @@ const char *wv_weave_name(void);
 /* Let other strings run. */
 void wv_yield(void);
 
+/* Message interfaces (see docs/messages.md). The tapestry's [[binding]]s
+ * connect an out-interface "bead.iface" to an in-interface "bead.iface";
+ * the bead is the caller's own (found from the return address, as for
+ * wv_bead_name). */
+
+/* Queue a copy of the LEN bytes at BUF on the in-interface that this
+ * bead's out-interface IFACE is bound to; does not wait for a receiver.
+ * Returns LEN, or -1 with errno ENOTCONN (IFACE is not bound) or EINVAL. */
+long wv_send(const char *iface, const void *buf, unsigned long len);
+
+/* Take the oldest message queued on this bead's in-interface IFACE into
+ * BUF, waiting (the string parks; its worker runs others) while there is
+ * none. Returns the message's length, or -1 with errno ENOTCONN (nothing is
+ * bound to IFACE), EMSGSIZE (the message is longer than CAP; it stays
+ * queued) or EINVAL. */
+long wv_recv(const char *iface, void *buf, unsigned long cap);
+
+/* Messages queued on this bead's in-interface IFACE, or -1 with errno
+ * ENOTCONN or EINVAL. */
+long wv_poll(const char *iface);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,6 +42,37 @@ module = "app"
 name = "tally"
 module = "counter"
 
+# A sensor whose readings nobody takes: they wait in sink.in.
+[[module]]
+name = "sensor"
+path = "@MODS@/sensor.so"
+
+[[module]]
+name = "display"
+path = "@MODS@/display.so"
+
+[[bead]]
+name = "probe"
+module = "sensor"
+
+[[bead]]
+name = "sink"
+module = "display"
+
+[[weave]]
+name = "probing"
+beads = ["probe"]
+
+[[binding]]
+from = "probe.out"
+to = "sink.in"
+
+[[string]]
+name = "prober"
+weave = "probing"
+entry = "sensor_main"
+args = ["sensor", "7"]
+
 [[weave]]
 name = "nap{i}"
 count = 2
@@ -132,24 +163,27 @@ fn ps_and_inspect_report_a_running_tapestry() {
     assert_eq!(ps["id"], pid.to_string(), "{ps}");
     assert_eq!(ps["pid"], pid, "{ps}");
     assert_eq!(ps["name"], "watched");
-    assert_eq!(ps["beads"], 4);
-    assert_eq!(ps["weaves"], 3);
-    assert_eq!(ps["strings"], 3);
+    assert_eq!(ps["beads"], 6);
+    assert_eq!(ps["weaves"], 4);
+    assert_eq!(ps["strings"], 4);
     assert_eq!(ps["workers"], 2);
 
-    // By name; wait until the quick string has ended (it runs in
+    // By name; wait until the quick strings have ended (they run in
     // microseconds, but the machine may be busy).
     let deadline = Instant::now() + Duration::from_secs(10);
     let inspection = loop {
         let i = json_of(&running.rt, &["inspect", "watched", "--json"]);
-        let quick = i["strings"]
-            .as_array()
-            .and_then(|s| s.iter().find(|s| s["name"] == "quick").cloned())
-            .expect("the quick string is listed");
-        if quick["state"] == "done" {
+        let ended = |name: &str| {
+            i["strings"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["name"] == name).cloned())
+                .unwrap_or_else(|| panic!("string {name} is listed"))["state"]
+                == "done"
+        };
+        if ended("quick") && ended("prober") {
             break i;
         }
-        assert!(Instant::now() < deadline, "quick never ended: {quick}");
+        assert!(Instant::now() < deadline, "quick strings never ended: {i}");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(inspection["id"], pid.to_string());
@@ -160,7 +194,7 @@ fn ps_and_inspect_report_a_running_tapestry() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["sleeper", "app", "counter"]);
+    assert_eq!(names, ["sleeper", "app", "counter", "sensor", "display"]);
     for m in modules {
         let path = m["path"].as_str().unwrap();
         assert!(Path::new(path).is_file(), "{m}");
@@ -175,7 +209,7 @@ fn ps_and_inspect_report_a_running_tapestry() {
 
     // Beads: distinct bases in the arena, private data, weaves, wiring.
     let beads = inspection["beads"].as_array().expect("beads");
-    assert_eq!(beads.len(), 4);
+    assert_eq!(beads.len(), 6);
     let mut bases: Vec<u64> = beads
         .iter()
         .map(|b| {
@@ -186,7 +220,7 @@ fn ps_and_inspect_report_a_running_tapestry() {
     assert!(bases.iter().all(|&b| b >= 0x2000_0000_0000), "{bases:?}");
     bases.sort_unstable();
     bases.dedup();
-    assert_eq!(bases.len(), 4, "every bead has its own base");
+    assert_eq!(bases.len(), 6, "every bead has its own base");
     let front = beads.iter().find(|b| b["name"] == "front").expect("front");
     assert_eq!(front["module"], "app");
     assert_eq!(front["weaves"], serde_json::json!(["wired"]));
@@ -225,12 +259,11 @@ fn ps_and_inspect_report_a_running_tapestry() {
     // Strings: the nappers are alive (asleep, or running), the quick one
     // ended with status 0.
     let strings = inspection["strings"].as_array().unwrap();
-    assert_eq!(strings.len(), 3);
+    assert_eq!(strings.len(), 4);
     for s in strings {
         assert_eq!(s["mode"], "fiber");
         assert!(s["cpu_ms"].as_f64().unwrap() >= 0.0);
-        if s["name"] == "quick" {
-            assert_eq!(s["weave"], "wired");
+        if s["name"] == "quick" || s["name"] == "prober" {
             assert_eq!(s["status"], 0);
         } else {
             assert!(
@@ -241,7 +274,17 @@ fn ps_and_inspect_report_a_running_tapestry() {
         }
     }
     let quick = strings.iter().find(|s| s["name"] == "quick").unwrap();
+    assert_eq!(quick["weave"], "wired");
     assert!(quick["cpu_ms"].as_f64().unwrap() > 0.0, "{quick}");
+
+    // The message binding and its queue: seven readings and the end
+    // marker, none taken.
+    assert_eq!(
+        inspection["bindings"],
+        serde_json::json!([
+            {"from": "probe.out", "to": "sink.in", "queued": 8, "delivered": 0}
+        ])
+    );
 }
 
 #[test]

@@ -79,6 +79,7 @@ mod fault;
 mod fortran;
 mod getopt;
 mod io;
+pub mod messages;
 mod phdr;
 pub mod preempt;
 mod pthread;

@@ -1,7 +1,9 @@
 //! The interposition table the binder consults, and the list of symbols the
 //! `weaves` executable must export.
 
-use crate::{alloc, api, exit, fortran, getopt, io, phdr, pthread, sleep, symbolize, tls};
+use crate::{
+    alloc, api, exit, fortran, getopt, io, messages, phdr, pthread, sleep, symbolize, tls,
+};
 
 /// Symbols the `weaves` executable defines for the whole process (so that
 /// system libraries acting for beads reach them too). The binary's build
@@ -51,6 +53,9 @@ pub fn lookup(name: &str) -> Option<u64> {
         "wv_bead_name" => api::weaves_wv_bead_name as *const () as usize,
         "wv_weave_name" => api::wv_weave_name as *const () as usize,
         "wv_yield" => api::wv_yield as *const () as usize,
+        "wv_send" => messages::weaves_wv_send as *const () as usize,
+        "wv_recv" => messages::weaves_wv_recv as *const () as usize,
+        "wv_poll" => messages::weaves_wv_poll as *const () as usize,
         "_gfortran_set_args" => fortran::set_args as *const () as usize,
         "_gfortran_iargc" => fortran::iargc as *const () as usize,
         "_gfortran_get_command_argument_i4" => {

@@ -155,6 +155,20 @@ pub struct TupleSpaceInfo {
     pub beads: Vec<String>,
 }
 
+/// A message binding and its queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingInfo {
+    /// `bead.iface` (an out-interface).
+    pub from: String,
+    /// `bead.iface` (an in-interface).
+    pub to: String,
+    /// Messages waiting in the in-interface's queue (shared by every
+    /// binding into it).
+    pub queued: usize,
+    /// Messages receivers have taken from that queue so far.
+    pub delivered: u64,
+}
+
 /// Everything `weaves inspect` shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Inspection {
@@ -170,4 +184,5 @@ pub struct Inspection {
     pub weaves: Vec<WeaveInfo>,
     pub strings: Vec<StringState>,
     pub tuple_spaces: Vec<TupleSpaceInfo>,
+    pub bindings: Vec<BindingInfo>,
 }

@@ -27,6 +27,8 @@ struct FileSpec {
     string: Vec<StringSpec>,
     #[serde(default)]
     tuple_space: Vec<TupleSpaceSpec>,
+    #[serde(default)]
+    binding: Vec<BindingSpec>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +90,25 @@ struct TupleSpaceSpec {
     beads: Vec<Spanned<String>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingSpec {
+    /// `bead.iface`: an out-interface.
+    from: Spanned<String>,
+    /// `bead.iface`: an in-interface.
+    to: Spanned<String>,
+    count: Option<Spanned<u32>>,
+}
+
+/// A message binding: out-interface `from` of one bead to in-interface `to`
+/// of another (or the same) bead.
+#[derive(Clone, Debug)]
+pub struct BindingPlan {
+    pub from: (usize, String),
+    pub to: (usize, String),
+    pub line: usize,
+}
+
 /// A module to load.
 #[derive(Clone, Debug)]
 pub struct ModulePlan {
@@ -145,6 +166,7 @@ pub struct Plan {
     pub weaves: Vec<WeavePlan>,
     pub strings: Vec<StringPlan>,
     pub tuple_spaces: Vec<TupleSpacePlan>,
+    pub bindings: Vec<BindingPlan>,
     /// Worker threads for fiber strings.
     pub workers: usize,
     /// Preemption tick, if any.
@@ -529,7 +551,42 @@ impl Plan {
             });
         }
 
+        let mut bindings: Vec<BindingPlan> = Vec::new();
+        for b in &spec.binding {
+            for i in instances(&b.count, &ctx)? {
+                let end = |s: &Spanned<String>| -> Result<(usize, String), TapestryError> {
+                    let text = expand(s.get_ref(), i);
+                    let Some((bead, iface)) = text.rsplit_once('.') else {
+                        return Err(
+                            ctx.err(s.span().start, format!("`{text}` is not `bead.interface`"))
+                        );
+                    };
+                    if iface.is_empty() || iface.contains('\0') {
+                        return Err(ctx.err(s.span().start, format!("`{text}` names no interface")));
+                    }
+                    let bead = index_of(&bead_names, "bead", bead, &ctx, s.span().start)?;
+                    Ok((bead, iface.to_owned()))
+                };
+                let (from, to) = (end(&b.from)?, end(&b.to)?);
+                if let Some(other) = bindings.iter().find(|o| o.from == from) {
+                    return Err(ctx.err(
+                        b.from.span().start,
+                        format!(
+                            "conflicting bindings: `{}.{}` is bound already (line {})",
+                            beads[from.0].name, from.1, other.line
+                        ),
+                    ));
+                }
+                bindings.push(BindingPlan {
+                    from,
+                    to,
+                    line: ctx.line(b.from.span().start),
+                });
+            }
+        }
+
         Ok(Plan {
+            bindings,
             workers,
             preempt_ms,
             path: path.to_owned(),

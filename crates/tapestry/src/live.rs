@@ -9,8 +9,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use weaves_arena::OwnerId;
+use weaves_interpose::messages::InPort;
 use weaves_monitor::protocol::{
-    BeadInfo, Inspection, ModuleInfo, StringState, Summary, TupleSpaceInfo, WeaveInfo,
+    BeadInfo, BindingInfo, Inspection, ModuleInfo, StringState, Summary, TupleSpaceInfo, WeaveInfo,
 };
 use weaves_monitor::{Handler, Request, Response};
 use weaves_strings::{Mode, Scheduler};
@@ -25,6 +26,8 @@ pub struct LiveView {
     pub(crate) beads: Vec<(BeadInfo, OwnerId)>,
     pub(crate) weaves: Vec<WeaveInfo>,
     pub(crate) tuple_spaces: Vec<TupleSpaceInfo>,
+    /// Message bindings (`from`, `to`) and the queue they deliver to.
+    pub(crate) bindings: Vec<(String, String, Arc<InPort>)>,
     pub(crate) sched: Arc<Scheduler>,
     pub(crate) started: Instant,
     /// False once the tapestry tears down: from then on requests are
@@ -96,6 +99,16 @@ impl LiveView {
             weaves: self.weaves.clone(),
             strings,
             tuple_spaces: self.tuple_spaces.clone(),
+            bindings: self
+                .bindings
+                .iter()
+                .map(|(from, to, port)| BindingInfo {
+                    from: from.clone(),
+                    to: to.clone(),
+                    queued: port.depth(),
+                    delivered: port.delivered(),
+                })
+                .collect(),
         }
     }
 }

@@ -97,6 +97,8 @@ pub struct Tapestry {
     init_order: Vec<usize>,
     entries: Vec<u64>,
     tuple_storage: Vec<Region>,
+    /// Message bindings and the queues they deliver to.
+    ports: Vec<Arc<weaves_interpose::messages::InPort>>,
     stats: BuildStats,
     finalised: bool,
 }
@@ -362,9 +364,22 @@ impl Tapestry {
             init_order: Vec::new(),
             entries,
             tuple_storage: tuples.regions,
+            ports: Vec::new(),
             stats,
             finalised: false,
         };
+
+        // Message bindings, before any bead code runs (initialisers may
+        // send).
+        for b in &t.plan.bindings {
+            let (from, to) = (&b.from, &b.to);
+            let port = weaves_interpose::messages::bind(
+                (t.beads[from.0].owner, &from.1),
+                (t.beads[to.0].owner, &to.1),
+            )
+            .map_err(|e| TapestryError::Bind(format!("binding at line {}: {e}", b.line)))?;
+            t.ports.push(port);
+        }
 
         // Initialise providers before the beads that use them.
         let t0 = Instant::now();
@@ -480,7 +495,20 @@ impl Tapestry {
                     .collect(),
             })
             .collect();
+        let bindings = plan
+            .bindings
+            .iter()
+            .zip(&self.ports)
+            .map(|(b, port)| {
+                (
+                    format!("{}.{}", self.beads[b.from.0].name, b.from.1),
+                    format!("{}.{}", self.beads[b.to.0].name, b.to.1),
+                    port.clone(),
+                )
+            })
+            .collect();
         LiveView {
+            bindings,
             name: plan.name.clone(),
             path: plan.path.display().to_string(),
             workers: plan.workers,
@@ -583,7 +611,7 @@ impl Tapestry {
             })?);
         }
         let mut reports = Vec::new();
-        for (h, s) in handles.into_iter().zip(&self.plan.strings) {
+        for (h, s) in handles.iter().zip(&self.plan.strings) {
             let weave = self.plan.weaves[s.weave].name.clone();
             let outcome = h.wait();
             reports.push(StringReport {
@@ -598,6 +626,8 @@ impl Tapestry {
         let strings_elapsed = started.elapsed();
         view.close();
         drop(guard);
+        // Declared strings stayed listed (as done) until here.
+        drop(handles);
         let teardown = Instant::now();
         sched.shutdown();
         self.finalise()?;
