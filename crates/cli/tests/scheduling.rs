@@ -78,3 +78,38 @@ fn bad_mode_is_refused_with_its_line() {
     let out = run_tapestry("bad_mode", &pthread_tapestry("green"));
     out.expect_error(&["green", "line 24"]);
 }
+
+/// Read-write locks and semaphores park too: with one worker, a thread
+/// that waits on a semaphore or a lock held across a sleep would otherwise
+/// block the only worker for good. Output matches the native run.
+#[test]
+fn rwlocks_and_semaphores_park_on_one_worker() {
+    let text = r#"
+[tapestry]
+name = "rwsem"
+workers = 1
+
+[[module]]
+name = "p"
+path = "@MODS@/rwsem"
+
+[[bead]]
+name = "b{i}"
+module = "p"
+count = 2
+
+[[weave]]
+name = "w{i}"
+count = 2
+beads = ["b{i}"]
+
+[[string]]
+count = 2
+weave = "w{i}"
+args = ["rwsem", "p{i}"]
+"#;
+    let out = run_tapestry("rwsem_one_worker", text);
+    out.expect_success();
+    let native = native_lines("rwsem", &[&["p0"], &["p1"]]);
+    assert_eq!(out.sorted_lines(), native, "{out}");
+}

@@ -84,6 +84,7 @@ mod phdr;
 pub mod preempt;
 mod pthread;
 mod real;
+mod rwsem;
 mod sleep;
 mod symbolize;
 mod table;

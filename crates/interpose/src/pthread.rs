@@ -43,7 +43,7 @@ fn shard(addr: usize) -> &'static Mutex<Option<Waiters>> {
 
 /// Adds the current task to the waiters of `addr` if `still_blocked()`
 /// holds (checked under the shard lock, which wakers also take).
-fn wait_on(addr: usize, task: &Arc<Task>, still_blocked: impl FnOnce() -> bool) -> bool {
+pub(crate) fn wait_on(addr: usize, task: &Arc<Task>, still_blocked: impl FnOnce() -> bool) -> bool {
     let _rt = RuntimeSection::enter();
     let mut g = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
     if !still_blocked() {
@@ -57,7 +57,7 @@ fn wait_on(addr: usize, task: &Arc<Task>, still_blocked: impl FnOnce() -> bool) 
 }
 
 /// Wakes up to `n` waiters of `addr`; returns how many.
-fn wake(addr: usize, n: usize) -> usize {
+pub(crate) fn wake(addr: usize, n: usize) -> usize {
     let woken: Vec<Arc<Task>> = {
         let _rt = RuntimeSection::enter();
         let mut g = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
@@ -80,7 +80,7 @@ fn wake(addr: usize, n: usize) -> usize {
 
 /// Removes `task` from the waiters of `addr`; false if it was not there
 /// (someone woke it).
-fn forget(addr: usize, task: &Arc<Task>) -> bool {
+pub(crate) fn forget(addr: usize, task: &Arc<Task>) -> bool {
     let _rt = RuntimeSection::enter();
     let mut g = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
     let Some(map) = g.as_mut() else { return false };
@@ -281,7 +281,7 @@ pub(crate) unsafe extern "C" fn mutex_destroy(m: *mut libc::c_void) -> i32 {
 // ---- condition variables ---------------------------------------------------
 
 /// Converts a CLOCK_REALTIME absolute time to an Instant.
-fn realtime_deadline(abstime: *const libc::timespec) -> Option<Instant> {
+pub(crate) fn realtime_deadline(abstime: *const libc::timespec) -> Option<Instant> {
     if abstime.is_null() {
         return None;
     }

@@ -2,7 +2,7 @@
 //! `weaves` executable must export.
 
 use crate::{
-    alloc, api, exit, fortran, getopt, io, messages, phdr, pthread, sleep, symbolize, tls,
+    alloc, api, exit, fortran, getopt, io, messages, phdr, pthread, rwsem, sleep, symbolize, tls,
 };
 
 /// Symbols the `weaves` executable defines for the whole process (so that
@@ -94,6 +94,22 @@ pub fn lookup(name: &str) -> Option<u64> {
         "pthread_barrier_init" => pthread::barrier_init as *const () as usize,
         "pthread_barrier_wait" => pthread::barrier_wait as *const () as usize,
         "pthread_barrier_destroy" => pthread::barrier_destroy as *const () as usize,
+        "pthread_rwlock_init" => rwsem::rwlock_init as *const () as usize,
+        "pthread_rwlock_destroy" => rwsem::rwlock_destroy as *const () as usize,
+        "pthread_rwlock_rdlock" => rwsem::rwlock_rdlock as *const () as usize,
+        "pthread_rwlock_wrlock" => rwsem::rwlock_wrlock as *const () as usize,
+        "pthread_rwlock_tryrdlock" => rwsem::rwlock_tryrdlock as *const () as usize,
+        "pthread_rwlock_trywrlock" => rwsem::rwlock_trywrlock as *const () as usize,
+        "pthread_rwlock_timedrdlock" => rwsem::rwlock_timedrdlock as *const () as usize,
+        "pthread_rwlock_timedwrlock" => rwsem::rwlock_timedwrlock as *const () as usize,
+        "pthread_rwlock_unlock" => rwsem::rwlock_unlock as *const () as usize,
+        "sem_init" => rwsem::sem_init as *const () as usize,
+        "sem_destroy" => rwsem::sem_destroy as *const () as usize,
+        "sem_wait" => rwsem::sem_wait as *const () as usize,
+        "sem_trywait" => rwsem::sem_trywait as *const () as usize,
+        "sem_timedwait" => rwsem::sem_timedwait as *const () as usize,
+        "sem_post" => rwsem::sem_post as *const () as usize,
+        "sem_getvalue" => rwsem::sem_getvalue as *const () as usize,
         "pthread_create" => pthread::create as *const () as usize,
         "pthread_join" => pthread::join as *const () as usize,
         "pthread_detach" => pthread::detach as *const () as usize,
