@@ -92,7 +92,7 @@ mod tls;
 
 pub use exit::{finalize_bead, forget_bead};
 pub use getopt::register_copied_variable;
-pub use phdr::{register_bead, unregister_bead, BeadRecord};
+pub use phdr::{mark_bead_shared, register_bead, unregister_bead, BeadRecord};
 pub use real::init;
 pub use table::{link_exports, lookup, GLOBAL_EXPORTS};
 pub use tls::{host_static_tls_offset, host_tls, tls_resolvers};

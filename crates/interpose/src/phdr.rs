@@ -55,6 +55,19 @@ pub fn register_bead(record: BeadRecord) {
     ADDS.fetch_add(1, Ordering::AcqRel);
 }
 
+/// Records that more than one string may run in a bead from now on (a live
+/// change added weaves or strings reaching it): it is shared, and never
+/// preempted inside.
+pub fn mark_bead_shared(owner: OwnerId) {
+    let _rt = RuntimeSection::enter();
+    if let Some(m) = BEADS.write().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(r) = m.get_mut(&owner) {
+            r.shared = true;
+            r.preemptible = false;
+        }
+    }
+}
+
 /// Hides a bead again (it is being removed).
 pub fn unregister_bead(owner: OwnerId) {
     let _rt = RuntimeSection::enter();

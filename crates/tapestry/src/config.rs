@@ -307,6 +307,23 @@ fn register(
 }
 
 impl Plan {
+    /// The same tapestry settings with nothing in it: what a tapestry is
+    /// before its plan is built into it.
+    pub fn skeleton(&self) -> Plan {
+        Plan {
+            path: self.path.clone(),
+            name: self.name.clone(),
+            workers: self.workers,
+            preempt_ms: self.preempt_ms,
+            modules: Vec::new(),
+            beads: Vec::new(),
+            weaves: Vec::new(),
+            strings: Vec::new(),
+            tuple_spaces: Vec::new(),
+            bindings: Vec::new(),
+        }
+    }
+
     /// Reads and checks the tapestry file at `path`.
     pub fn load(path: &Path) -> Result<Plan, TapestryError> {
         let text = std::fs::read_to_string(path).map_err(|e| TapestryError::Config {

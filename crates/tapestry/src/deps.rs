@@ -23,12 +23,18 @@ use crate::error::TapestryError;
 use crate::system;
 use crate::tapestry::Loaded;
 
-/// Loads every module of `plan`, adding private dependency modules and their
-/// beads to it.
-pub(crate) fn load_modules(plan: &mut Plan) -> Result<Vec<Loaded>, TapestryError> {
+/// Loads the modules of `plan` past the `existing` ones, adding private
+/// dependency modules and their beads to it. A live change (`live`) may not
+/// add private dependencies: their beads would have to join running weaves.
+pub(crate) fn load_modules_from(
+    plan: &mut Plan,
+    existing: &[Loaded],
+    live: bool,
+) -> Result<Vec<Loaded>, TapestryError> {
+    let first = existing.len();
     let declared = plan.modules.len();
-    let mut loaded: Vec<Arc<Module>> = Vec::new();
-    for m in &plan.modules {
+    let mut loaded: Vec<Arc<Module>> = existing.iter().map(|l| l.module.clone()).collect();
+    for m in &plan.modules[first..] {
         loaded.push(Arc::new(load_one(plan, m)?));
     }
     let mut provided: Vec<String> = Vec::new();
@@ -37,9 +43,9 @@ pub(crate) fn load_modules(plan: &mut Plan) -> Result<Vec<Loaded>, TapestryError
         provided.extend(module.soname().map(str::to_owned));
     }
 
-    let mut private: Vec<Vec<usize>> = Vec::new();
+    let mut private: Vec<Vec<usize>> = vec![Vec::new(); first];
     let mut systems: Vec<Vec<usize>> = Vec::new();
-    let mut m = 0;
+    let mut m = first;
     while m < plan.modules.len() {
         if m >= loaded.len() {
             let mp = plan.modules[m].clone();
@@ -54,6 +60,14 @@ pub(crate) fn load_modules(plan: &mut Plan) -> Result<Vec<Loaded>, TapestryError
                 continue;
             }
             if let Some(path) = find_private(&module, &mp.path, needed) {
+                if live {
+                    return Err(TapestryError::Run(format!(
+                        "not supported: module `{}` ({}) needs the private library {}, and a running tapestry cannot add private library beads yet",
+                        mp.name,
+                        mp.path.display(),
+                        path.display()
+                    )));
+                }
                 let canonical = path.canonicalize().unwrap_or(path.clone());
                 let idx = match plan.modules[declared..]
                     .iter()
@@ -92,6 +106,7 @@ pub(crate) fn load_modules(plan: &mut Plan) -> Result<Vec<Loaded>, TapestryError
 
     Ok(loaded
         .into_iter()
+        .skip(first)
         .zip(systems)
         .map(|(module, system)| {
             let own_refs = module

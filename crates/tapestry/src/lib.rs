@@ -25,6 +25,7 @@ pub mod binder;
 pub mod config;
 mod deps;
 mod error;
+mod extend;
 mod live;
 mod redirect;
 mod system;

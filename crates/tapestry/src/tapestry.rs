@@ -5,21 +5,21 @@ use std::ffi::CString;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weaves_arena::{Arena, OwnerId, Region};
-use weaves_loader::{BeadImage, Module, ModuleKind, TlsResolver};
+use weaves_arena::{OwnerId, Region};
+use weaves_loader::{BeadImage, Module, ModuleKind};
 use weaves_strings::{
     run_on_fiber, Entry, ExecCtx, FiberStack, Launch, Mode, Outcome, Scheduler, StringInfo,
 };
 
 use weaves_monitor::protocol::{BeadInfo, Imports, ModuleInfo, TupleSpaceInfo, WeaveInfo, Wire};
 
-use crate::binder::{self, BeadView, Binding, Provider};
-use crate::config::{suggest, Plan};
+use crate::binder::{Binding, Provider};
+use crate::config::Plan;
 use crate::error::TapestryError;
+use crate::extend::Extension;
 use crate::live::LiveView;
-use crate::redirect::{self, BeadRef};
-use crate::system;
 
+/// A loaded module and what its beads bind to outside the tapestry.
 pub(crate) struct Loaded {
     pub(crate) module: Arc<Module>,
     pub(crate) system: Vec<usize>,
@@ -29,16 +29,18 @@ pub(crate) struct Loaded {
     pub(crate) system_cache: Mutex<HashMap<u32, Option<u64>>>,
 }
 
-struct Bead {
-    name: String,
-    module: usize,
-    image: BeadImage,
-    owner: OwnerId,
-    tls_module: u64,
-    weaves: Vec<usize>,
-    providers: Vec<usize>,
+/// One bead of the tapestry.
+pub(crate) struct Bead {
+    pub(crate) name: String,
+    pub(crate) module: usize,
+    pub(crate) image: BeadImage,
+    pub(crate) owner: OwnerId,
+    pub(crate) tls_module: u64,
+    pub(crate) weaves: Vec<usize>,
+    /// Beads it binds to.
+    pub(crate) providers: Vec<usize>,
     /// How its imports were bound (for inspection).
-    imports: Imports,
+    pub(crate) imports: Imports,
 }
 
 /// Timings of building a tapestry.
@@ -91,338 +93,38 @@ impl RunReport {
 
 /// A built tapestry: beads mapped, bound, relocated and initialised.
 pub struct Tapestry {
-    plan: Plan,
-    modules: Vec<Loaded>,
-    beads: Vec<Bead>,
-    init_order: Vec<usize>,
-    entries: Vec<u64>,
-    tuple_storage: Vec<Region>,
+    pub(crate) plan: Plan,
+    pub(crate) modules: Vec<Loaded>,
+    pub(crate) beads: Vec<Bead>,
+    /// How each bead is bound (a live change must not alter it).
+    pub(crate) bindings: Vec<Binding>,
+    pub(crate) init_order: Vec<usize>,
+    pub(crate) entries: Vec<u64>,
+    pub(crate) tuple_storage: Vec<Region>,
     /// Message bindings and the queues they deliver to.
-    ports: Vec<Arc<weaves_interpose::messages::InPort>>,
-    stats: BuildStats,
+    pub(crate) ports: Vec<Arc<weaves_interpose::messages::InPort>>,
+    pub(crate) stats: BuildStats,
     finalised: bool,
 }
 
 impl Tapestry {
     /// Loads, maps, binds, relocates and initialises everything `plan`
     /// describes. Nothing of bead code runs unless every bead binds.
-    pub fn build(mut plan: Plan) -> Result<Tapestry, TapestryError> {
+    pub fn build(plan: Plan) -> Result<Tapestry, TapestryError> {
         weaves_interpose::init();
-        let arena = Arena::global().map_err(|e| TapestryError::Run(e.to_string()))?;
-        let mut stats = BuildStats {
-            beads: plan.beads.len(),
-            ..Default::default()
-        };
-
-        // Modules, and the system libraries they need.
-        let t0 = Instant::now();
-        let modules = crate::deps::load_modules(&mut plan)?;
-        stats.load_modules = t0.elapsed();
-        stats.beads = plan.beads.len();
-
-        check_mapping_budget(&plan, &modules)?;
-
-        let mut weave_count = vec![0usize; plan.beads.len()];
-        for w in &plan.weaves {
-            for &b in &w.beads {
-                weave_count[b] += 1;
-            }
-        }
-        // How many declared strings can run in each bead (for preemption:
-        // only a bead no other string runs in is safe to switch inside).
-        let mut string_count = vec![0usize; plan.beads.len()];
-        for s in &plan.strings {
-            for &b in &plan.weaves[s.weave].beads {
-                string_count[b] += 1;
-            }
-        }
-
-        // Map one image per bead.
-        let t0 = Instant::now();
-        let mut beads = Vec::with_capacity(plan.beads.len());
-        for b in &plan.beads {
-            let owner = arena.new_owner();
-            let image = BeadImage::map(&modules[b.module].module, owner)?;
-            let tls_module = match image.tls_image() {
-                Some((addr, t)) => {
-                    weaves_strings::tls::register(owner, addr, t.filesz, t.memsz, t.align)
-                }
-                None => weaves_strings::tls::module_id(owner),
-            };
-            weaves_interpose::register_bead(weaves_interpose::BeadRecord {
-                owner,
-                name: CString::new(b.name.clone()).unwrap_or_default(),
-                path: CString::new(image.module().path().as_os_str().as_encoded_bytes())
-                    .unwrap_or_default(),
-                base: image.base(),
-                end: image.base() + image.module().image_span(),
-                eh_frame_hdr: image.eh_frame_hdr().unwrap_or(0),
-                module: image.module().clone(),
-                shared: weave_count[beads.len()] > 1,
-                preemptible: string_count[beads.len()] <= 1,
-            });
-            beads.push(Bead {
-                name: b.name.clone(),
-                module: b.module,
-                image,
-                owner,
-                tls_module,
-                weaves: Vec::new(),
-                providers: Vec::new(),
-                imports: Imports::default(),
-            });
-        }
-        for (w, weave) in plan.weaves.iter().enumerate() {
-            for &b in &weave.beads {
-                beads[b].weaves.push(w);
-            }
-        }
-        stats.map = t0.elapsed();
-
-        // Bind.
-        let t0 = Instant::now();
-        let views: Vec<BeadView<'_>> = beads
-            .iter()
-            .map(|b| BeadView {
-                name: &b.name,
-                image: &b.image,
-                tls_module: b.tls_module,
-            })
-            .collect();
-        let mut bindings: Vec<Binding> = Vec::with_capacity(beads.len());
-        let mut missing: Vec<String> = Vec::new();
-        for (i, bead) in beads.iter().enumerate() {
-            let loaded = &modules[bead.module];
-            let system = |idx: u32| -> Option<u64> {
-                let mut cache = loaded
-                    .system_cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                *cache.entry(idx).or_insert_with(|| {
-                    let s = loaded.module.symbol(idx);
-                    system::lookup(&loaded.system, &s.name, s.version.as_deref())
-                })
-            };
-            let empty = Vec::new();
-            let first = bead
-                .weaves
-                .first()
-                .map_or(&empty, |&w| &plan.weaves[w].beads);
-            let (binding, lost) = binder::bind(i, &loaded.own_refs, first, &views, &system);
-            if !lost.is_empty() {
-                missing.push(format!(
-                    "bead `{}` ({}) needs {}",
-                    bead.name,
-                    loaded.module.path().display(),
-                    lost.join(", ")
-                ));
-            }
-            for &w in bead.weaves.iter().skip(1) {
-                let (other, _) =
-                    binder::bind(i, &loaded.own_refs, &plan.weaves[w].beads, &views, &system);
-                if other != binding {
-                    let idx = (0..binding.targets.len())
-                        .find(|&k| binding.targets[k] != other.targets[k])
-                        .unwrap_or(0);
-                    let who = |p: Option<Provider>| match p {
-                        Some(Provider::Bead(b)) => format!("bead `{}`", beads[b].name),
-                        Some(Provider::CopiedBy(b)) => {
-                            format!("the copy in bead `{}`", beads[b].name)
-                        }
-                        Some(Provider::Runtime) => "the runtime".into(),
-                        Some(Provider::System) => "a system library".into(),
-                        _ => "nothing".into(),
-                    };
-                    return Err(TapestryError::Bind(format!(
-                        "conflicting bindings: bead `{}` is in weaves `{}` and `{}`, which bind `{}` to {} and to {}",
-                        bead.name,
-                        plan.weaves[bead.weaves[0]].name,
-                        plan.weaves[w].name,
-                        loaded.module.symbol(idx as u32).display_name(),
-                        who(binding.providers[idx]),
-                        who(other.providers[idx])
-                    )));
-                }
-            }
-            bindings.push(binding);
-        }
-        if !missing.is_empty() {
-            return Err(TapestryError::Bind(format!(
-                "unresolved symbols: {}",
-                missing.join("; ")
-            )));
-        }
-        drop(views);
-
-        // COPY relocations and tuple spaces: one storage per variable.
-        let refs: Vec<BeadRef<'_>> = beads
-            .iter()
-            .map(|b| BeadRef {
-                name: &b.name,
-                owner: b.owner,
-                module: &modules[b.module].module,
-                base: b.image.base(),
-            })
-            .collect();
-        redirect::apply_copies(&refs, &mut bindings)?;
-        let tuples = redirect::apply_tuple_spaces(&plan, &refs, &mut bindings)?;
-        drop(refs);
-        for (i, b) in bindings.iter().enumerate() {
-            let mut p: Vec<usize> = b
-                .providers
-                .iter()
-                .filter_map(|p| match p {
-                    Some(Provider::Bead(x)) if *x != i => Some(*x),
-                    _ => None,
-                })
-                .collect();
-            p.sort_unstable();
-            p.dedup();
-            beads[i].providers = p;
-        }
-        for (i, b) in bindings.iter().enumerate() {
-            beads[i].imports = summarise_imports(&beads, i, &modules[beads[i].module].module, b);
-        }
-
-        // Entry points, resolved before anything runs.
-        let mut entries = Vec::new();
-        for s in &plan.strings {
-            let weave = &plan.weaves[s.weave];
-            let candidates: Vec<usize> = match s.entry_bead {
-                Some(b) => vec![b],
-                None => weave.beads.clone(),
-            };
-            let found = candidates.iter().find_map(|&b| {
-                modules[beads[b].module]
-                    .module
-                    .entry_offset(&s.entry_symbol)
-                    .map(|off| beads[b].image.base() + off)
-            });
-            match found {
-                Some(a) => entries.push(a),
-                None => {
-                    let known = candidates
-                        .iter()
-                        .flat_map(|&b| modules[beads[b].module].module.entry_names())
-                        .collect::<Vec<_>>();
-                    let place = match s.entry_bead {
-                        Some(b) => format!("bead `{}`", beads[b].name),
-                        None => format!("any bead of weave `{}`", weave.name),
-                    };
-                    return Err(TapestryError::Config {
-                        path: plan.path.clone(),
-                        message: format!(
-                            "line {}: string `{}`: entry `{}` is not a function of {place}{}",
-                            s.line,
-                            s.name,
-                            s.entry_symbol,
-                            suggest(&s.entry_symbol, known.into_iter())
-                        ),
-                    });
-                }
-            }
-        }
-        stats.bind = t0.elapsed();
-
-        // Relocate.
-        let t0 = Instant::now();
-        let (dynamic, static_tls) = weaves_interpose::tls_resolvers();
-        let resolvers = TlsResolver {
-            dynamic,
-            static_tls,
-        };
-        // Providers first: COPY relocations read relocated data, and IFUNC
-        // resolvers run relocated code.
-        let order = dependency_order(&beads);
-        for &b in &order {
-            let bead = &beads[b];
-            // SAFETY: every target comes from the binder (addresses of mapped
-            // beads, the runtime or system libraries); the beads it refers to
-            // are relocated already; no bead code runs yet.
-            unsafe {
-                bead.image
-                    .relocate(&bindings[b].targets, bead.tls_module, resolvers)?
-            };
-        }
-        for &(storage, initial, size) in &tuples.initial {
-            // SAFETY: copying the first member's relocated initial value of
-            // the variable (its own `size` bytes) into the fresh storage.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    initial as *const u8,
-                    storage as *mut u8,
-                    size as usize,
-                )
-            };
-        }
-        stats.relocate = t0.elapsed();
-
         let mut t = Tapestry {
-            plan,
-            modules,
-            beads,
+            plan: plan.skeleton(),
+            modules: Vec::new(),
+            beads: Vec::new(),
+            bindings: Vec::new(),
             init_order: Vec::new(),
-            entries,
-            tuple_storage: tuples.regions,
+            entries: Vec::new(),
+            tuple_storage: Vec::new(),
             ports: Vec::new(),
-            stats,
+            stats: BuildStats::default(),
             finalised: false,
         };
-
-        // Message bindings, before any bead code runs (initialisers may
-        // send).
-        for b in &t.plan.bindings {
-            let (from, to) = (&b.from, &b.to);
-            let port = weaves_interpose::messages::bind(
-                (t.beads[from.0].owner, &from.1),
-                (t.beads[to.0].owner, &to.1),
-            )
-            .map_err(|e| TapestryError::Bind(format!("binding at line {}: {e}", b.line)))?;
-            t.ports.push(port);
-        }
-
-        // Initialise providers before the beads that use them.
-        let t0 = Instant::now();
-        let mut stack = FiberStack::new(weaves_strings::DEFAULT_STACK)
-            .map_err(|e| TapestryError::Run(e.to_string()))?;
-        for &b in &order {
-            t.init_order.push(b);
-            let bead = &t.beads[b];
-            let ctx = ExecCtx::new(
-                StringInfo {
-                    id: 0,
-                    name: format!("init of {}", bead.name),
-                    weave: String::new(),
-                    home: bead.owner,
-                },
-                None,
-            );
-            let argv0 = CString::new(bead.name.clone()).unwrap_or_default();
-            let argv = [argv0.as_ptr(), std::ptr::null()];
-            let funcs = bead.image.init_functions();
-            let (argv_p, envp_p) = (argv.as_ptr(), weaves_strings::process_environ());
-            let outcome = run_on_fiber(&ctx, &mut stack, || {
-                for &f in &funcs {
-                    // SAFETY: an initialiser of this relocated bead; glibc
-                    // passes (argc, argv, envp) to initialisers, and so do we.
-                    let f: extern "C" fn(
-                        i32,
-                        *const *const libc::c_char,
-                        *const *const libc::c_char,
-                    ) = unsafe { std::mem::transmute(f as usize) };
-                    f(1, argv_p, envp_p);
-                }
-                ctx.finish();
-                0
-            });
-            if let Outcome::Exited(s) = outcome {
-                return Err(TapestryError::Run(format!(
-                    "bead `{}` called exit({s}) while initialising",
-                    bead.name
-                )));
-            }
-        }
-        t.stats.init = t0.elapsed();
+        t.extend(plan, Extension::Initial)?;
         Ok(t)
     }
 
@@ -695,8 +397,14 @@ impl Tapestry {
 
 /// Beads ordered so that each comes after the beads it binds to
 /// (cycles are broken in declaration order, as the system loader does).
-fn dependency_order(beads: &[Bead]) -> Vec<usize> {
-    let n = beads.len();
+pub(crate) fn dependency_order(beads: &[Bead]) -> Vec<usize> {
+    let providers: Vec<Vec<usize>> = beads.iter().map(|b| b.providers.clone()).collect();
+    order_by_providers(&providers)
+}
+
+/// [`dependency_order`] given each bead's providers.
+pub(crate) fn order_by_providers(providers: &[Vec<usize>]) -> Vec<usize> {
+    let n = providers.len();
     let mut state = vec![0u8; n];
     let mut order = Vec::with_capacity(n);
     for start in 0..n {
@@ -706,10 +414,10 @@ fn dependency_order(beads: &[Bead]) -> Vec<usize> {
         let mut stack = vec![(start, 0usize)];
         state[start] = 1;
         while let Some((b, next)) = stack.pop() {
-            let providers = &beads[b].providers;
-            if next < providers.len() {
+            let mine = &providers[b];
+            if next < mine.len() {
                 stack.push((b, next + 1));
-                let p = providers[next];
+                let p = mine[next];
                 if state[p] == 0 {
                     state[p] = 1;
                     stack.push((p, 0));
@@ -748,7 +456,7 @@ const ALLOCATORS: &[&str] = &[
 /// Refuses, before anything is mapped, a tapestry that would exceed the
 /// kernel's limit on memory mappings (`vm.max_map_count`): running into it
 /// half-way would fail somewhere deep inside thread creation instead.
-fn check_mapping_budget(plan: &Plan, modules: &[Loaded]) -> Result<(), TapestryError> {
+pub(crate) fn check_mapping_budget(plan: &Plan, modules: &[&Loaded]) -> Result<(), TapestryError> {
     let Some(limit) = std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
@@ -802,7 +510,12 @@ fn host_environment() -> Vec<CString> {
 }
 
 /// How bead `i`'s imports were bound, for inspection.
-fn summarise_imports(beads: &[Bead], i: usize, module: &Module, binding: &Binding) -> Imports {
+pub(crate) fn summarise_imports(
+    beads: &[&Bead],
+    i: usize,
+    module: &Module,
+    binding: &Binding,
+) -> Imports {
     let mut out = Imports::default();
     for &idx in module.imports() {
         let k = idx as usize;

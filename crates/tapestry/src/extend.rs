@@ -1,0 +1,528 @@
+//! Growing a tapestry: load, map, bind, relocate and initialise what a plan
+//! adds to the tapestry built so far.
+//!
+//! Building a tapestry is extending an empty one by its whole plan; a live
+//! change (`weaves apply`) extends a running one by a fragment. Either way
+//! the plan is a superset of the current one: every module, bead, weave,
+//! string and binding with an index past the current counts is new.
+//!
+//! Everything that can be refused is checked before any bead code runs
+//! (missing symbols, conflicting bindings, unknown entries). In a live
+//! change, a refusal also unmaps what was mapped, so the running tapestry
+//! is exactly as it was. Existing beads are never relocated again: a live
+//! change may not change how any of them is bound.
+
+use std::ffi::CString;
+use std::time::Instant;
+
+use weaves_arena::Arena;
+use weaves_loader::{BeadImage, TlsResolver};
+use weaves_strings::{run_on_fiber, ExecCtx, FiberStack, Outcome, StringInfo};
+
+use crate::binder::{self, BeadView, Binding, Provider};
+use crate::config::{suggest, Plan};
+use crate::error::TapestryError;
+use crate::redirect::{self, BeadRef};
+use crate::system;
+use crate::tapestry::{
+    check_mapping_budget, dependency_order, summarise_imports, Bead, Loaded, Tapestry,
+};
+
+/// Whether an extension is the initial build or a change to a running
+/// tapestry (which refuses what would disturb existing beads).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extension {
+    Initial,
+    Live,
+}
+
+/// What an extension added.
+pub(crate) struct Added {
+    pub(crate) first_string: usize,
+}
+
+impl Tapestry {
+    /// Adds to the tapestry everything `plan` has beyond its current plan.
+    pub(crate) fn extend(
+        &mut self,
+        mut plan: Plan,
+        how: Extension,
+    ) -> Result<Added, TapestryError> {
+        let live = how == Extension::Live;
+        let (b0, s0, k0) = (
+            self.beads.len(),
+            self.plan.strings.len(),
+            self.plan.bindings.len(),
+        );
+        let arena = Arena::global().map_err(|e| TapestryError::Run(e.to_string()))?;
+
+        // Modules, and the system libraries they need.
+        let t0 = Instant::now();
+        let new_modules = crate::deps::load_modules_from(&mut plan, &self.modules, live)?;
+        self.stats.load_modules += t0.elapsed();
+        if live {
+            refuse_live_only(&plan, self, &new_modules)?;
+        }
+        let modules_all: Vec<&Loaded> = self.modules.iter().chain(&new_modules).collect();
+        check_mapping_budget(&plan, &modules_all)?;
+
+        let mut weave_count = vec![0usize; plan.beads.len()];
+        for w in &plan.weaves {
+            for &b in &w.beads {
+                weave_count[b] += 1;
+            }
+        }
+        // How many declared strings can run in each bead (for preemption:
+        // only a bead no other string runs in is safe to switch inside).
+        let mut string_count = vec![0usize; plan.beads.len()];
+        for s in &plan.strings {
+            for &b in &plan.weaves[s.weave].beads {
+                string_count[b] += 1;
+            }
+        }
+        if live {
+            // Existing beads that a new weave or string reaches may have
+            // become shared: never preempt inside them from now on.
+            for b in 0..b0 {
+                if weave_count[b] > 1 || string_count[b] > 1 {
+                    weaves_interpose::mark_bead_shared(self.beads[b].owner);
+                }
+            }
+        }
+
+        // Map one image per new bead.
+        let t0 = Instant::now();
+        let mut fresh: Vec<Bead> = Vec::with_capacity(plan.beads.len() - b0);
+        let mapped = (|| -> Result<(), TapestryError> {
+            for (i, b) in plan.beads.iter().enumerate().skip(b0) {
+                let owner = arena.new_owner();
+                let image = BeadImage::map(&modules_all[b.module].module, owner)?;
+                let tls_module = match image.tls_image() {
+                    Some((addr, t)) => {
+                        weaves_strings::tls::register(owner, addr, t.filesz, t.memsz, t.align)
+                    }
+                    None => weaves_strings::tls::module_id(owner),
+                };
+                weaves_interpose::register_bead(weaves_interpose::BeadRecord {
+                    owner,
+                    name: CString::new(b.name.clone()).unwrap_or_default(),
+                    path: CString::new(image.module().path().as_os_str().as_encoded_bytes())
+                        .unwrap_or_default(),
+                    base: image.base(),
+                    end: image.base() + image.module().image_span(),
+                    eh_frame_hdr: image.eh_frame_hdr().unwrap_or(0),
+                    module: image.module().clone(),
+                    shared: weave_count[i] > 1,
+                    preemptible: string_count[i] <= 1,
+                });
+                fresh.push(Bead {
+                    name: b.name.clone(),
+                    module: b.module,
+                    image,
+                    owner,
+                    tls_module,
+                    weaves: Vec::new(),
+                    providers: Vec::new(),
+                    imports: Default::default(),
+                });
+            }
+            Ok(())
+        })();
+        if let Err(e) = mapped {
+            unmap(fresh);
+            return Err(e);
+        }
+        self.stats.map += t0.elapsed();
+        self.stats.beads += fresh.len();
+
+        // From here on a refusal must unmap the fresh beads again.
+        match self.bind_and_relocate(&plan, &new_modules, fresh, how, b0, s0) {
+            Ok((fresh, bindings, entries, tuple_regions)) => {
+                self.modules.extend(new_modules);
+                self.beads.extend(fresh);
+                for (w, weave) in plan.weaves.iter().enumerate().skip(self.plan.weaves.len()) {
+                    for &b in weave.beads.iter().filter(|&&b| b < b0) {
+                        self.beads[b].weaves.push(w);
+                    }
+                }
+                self.bindings.extend(bindings);
+                self.entries.extend(entries);
+                self.tuple_storage.extend(tuple_regions);
+                let order: Vec<usize> = dependency_order(&self.beads)
+                    .into_iter()
+                    .filter(|&b| b >= b0)
+                    .collect();
+                for b in &plan.bindings[k0..] {
+                    let (from, to) = (&b.from, &b.to);
+                    let port = weaves_interpose::messages::bind(
+                        (self.beads[from.0].owner, &from.1),
+                        (self.beads[to.0].owner, &to.1),
+                    )
+                    .map_err(|e| TapestryError::Bind(format!("binding at line {}: {e}", b.line)))?;
+                    self.ports.push(port);
+                }
+                self.plan = plan;
+                self.initialise(&order)?;
+                Ok(Added { first_string: s0 })
+            }
+            Err((fresh, e)) => {
+                unmap(fresh);
+                Err(e)
+            }
+        }
+    }
+
+    /// Binds the fresh beads (and checks existing beads that joined new
+    /// weaves), resolves the new strings' entries, and relocates the fresh
+    /// beads. On a refusal, hands the fresh beads back for unmapping.
+    #[allow(clippy::type_complexity)]
+    fn bind_and_relocate(
+        &mut self,
+        plan: &Plan,
+        new_modules: &[Loaded],
+        mut fresh: Vec<Bead>,
+        how: Extension,
+        b0: usize,
+        s0: usize,
+    ) -> Result<
+        (Vec<Bead>, Vec<Binding>, Vec<u64>, Vec<weaves_arena::Region>),
+        (Vec<Bead>, TapestryError),
+    > {
+        let live = how == Extension::Live;
+        for (w, weave) in plan.weaves.iter().enumerate().skip(self.plan.weaves.len()) {
+            for &b in &weave.beads {
+                if b >= b0 {
+                    fresh[b - b0].weaves.push(w);
+                }
+            }
+        }
+        let t0 = Instant::now();
+        let modules: Vec<&Loaded> = self.modules.iter().chain(new_modules).collect();
+        let all: Vec<&Bead> = self.beads.iter().chain(&fresh).collect();
+        let views: Vec<BeadView<'_>> = all
+            .iter()
+            .map(|b| BeadView {
+                name: &b.name,
+                image: &b.image,
+                tls_module: b.tls_module,
+            })
+            .collect();
+        let bind_one = |i: usize, weave: &[usize]| -> (Binding, Vec<String>) {
+            let loaded = modules[all[i].module];
+            let system = |idx: u32| -> Option<u64> {
+                let mut cache = loaded
+                    .system_cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *cache.entry(idx).or_insert_with(|| {
+                    let s = loaded.module.symbol(idx);
+                    system::lookup(&loaded.system, &s.name, s.version.as_deref())
+                })
+            };
+            binder::bind(i, &loaded.own_refs, weave, &views, &system)
+        };
+        let conflict = |i: usize, first: usize, w: usize, a: &Binding, b: &Binding| {
+            let idx = (0..a.targets.len())
+                .find(|&k| a.targets[k] != b.targets[k])
+                .unwrap_or(0);
+            let who = |p: Option<Provider>| match p {
+                Some(Provider::Bead(b)) => format!("bead `{}`", all[b].name),
+                Some(Provider::CopiedBy(b)) => format!("the copy in bead `{}`", all[b].name),
+                Some(Provider::Runtime) => "the runtime".into(),
+                Some(Provider::System) => "a system library".into(),
+                _ => "nothing".into(),
+            };
+            TapestryError::Bind(format!(
+                "conflicting bindings: bead `{}` is in weaves `{}` and `{}`, which bind `{}` to {} and to {}",
+                all[i].name,
+                plan.weaves[first].name,
+                plan.weaves[w].name,
+                modules[all[i].module].module.symbol(idx as u32).display_name(),
+                who(a.providers[idx]),
+                who(b.providers[idx])
+            ))
+        };
+
+        let mut bindings: Vec<Binding> = Vec::with_capacity(fresh.len());
+        let mut missing: Vec<String> = Vec::new();
+        let mut refusal: Option<TapestryError> = None;
+        for i in b0..all.len() {
+            let bead = all[i];
+            let weaves = &fresh[i - b0].weaves;
+            let empty = Vec::new();
+            let first = weaves.first().map_or(&empty, |&w| &plan.weaves[w].beads);
+            let (binding, lost) = bind_one(i, first);
+            if !lost.is_empty() {
+                missing.push(format!(
+                    "bead `{}` ({}) needs {}",
+                    bead.name,
+                    modules[bead.module].module.path().display(),
+                    lost.join(", ")
+                ));
+            }
+            for &w in weaves.iter().skip(1) {
+                let (other, _) = bind_one(i, &plan.weaves[w].beads);
+                if other != binding && refusal.is_none() {
+                    refusal = Some(conflict(i, weaves[0], w, &binding, &other));
+                }
+            }
+            bindings.push(binding);
+        }
+        // Existing beads in new weaves must bind there as they are bound.
+        for (w, weave) in plan.weaves.iter().enumerate().skip(self.plan.weaves.len()) {
+            for &b in weave.beads.iter().filter(|&&b| b < b0) {
+                let (other, _) = bind_one(b, &weave.beads);
+                if other != self.bindings[b] && refusal.is_none() {
+                    let first = self.beads[b].weaves.first().copied().unwrap_or(w);
+                    refusal = Some(conflict(b, first, w, &self.bindings[b], &other));
+                }
+            }
+        }
+        drop(views);
+        drop(all);
+        if let Some(e) = refusal {
+            return Err((fresh, e));
+        }
+        if !missing.is_empty() {
+            return Err((
+                fresh,
+                TapestryError::Bind(format!("unresolved symbols: {}", missing.join("; "))),
+            ));
+        }
+
+        // COPY relocations and tuple spaces: one storage per variable. They
+        // rewire other beads' bindings, so only an initial build has them
+        // (a live change refused them already).
+        let mut tuple_regions = Vec::new();
+        let mut tuple_initial = Vec::new();
+        if !live {
+            let refs: Vec<BeadRef<'_>> = fresh
+                .iter()
+                .map(|b| BeadRef {
+                    name: &b.name,
+                    owner: b.owner,
+                    module: &modules[b.module].module,
+                    base: b.image.base(),
+                })
+                .collect();
+            let copied = redirect::apply_copies(&refs, &mut bindings)
+                .and_then(|()| redirect::apply_tuple_spaces(plan, &refs, &mut bindings));
+            drop(refs);
+            match copied {
+                Ok(t) => {
+                    tuple_regions = t.regions;
+                    tuple_initial = t.initial;
+                }
+                Err(e) => return Err((fresh, e)),
+            }
+        }
+        for (k, b) in bindings.iter().enumerate() {
+            let i = b0 + k;
+            let mut p: Vec<usize> = b
+                .providers
+                .iter()
+                .filter_map(|p| match p {
+                    Some(Provider::Bead(x)) if *x != i => Some(*x),
+                    _ => None,
+                })
+                .collect();
+            p.sort_unstable();
+            p.dedup();
+            fresh[k].providers = p;
+        }
+        {
+            let all: Vec<&Bead> = self.beads.iter().chain(&fresh).collect();
+            let summaries: Vec<_> = bindings
+                .iter()
+                .enumerate()
+                .map(|(k, b)| {
+                    summarise_imports(&all, b0 + k, &modules[all[b0 + k].module].module, b)
+                })
+                .collect();
+            drop(all);
+            for (bead, imports) in fresh.iter_mut().zip(summaries) {
+                bead.imports = imports;
+            }
+        }
+
+        // Entry points of the new strings, resolved before anything runs.
+        let mut entries = Vec::new();
+        {
+            let all: Vec<&Bead> = self.beads.iter().chain(&fresh).collect();
+            for s in &plan.strings[s0..] {
+                match resolve_entry(plan, &all, &modules, s) {
+                    Ok(a) => entries.push(a),
+                    Err(e) => {
+                        drop(all);
+                        return Err((fresh, e));
+                    }
+                }
+            }
+        }
+        self.stats.bind += t0.elapsed();
+
+        // Relocate the fresh beads, providers first: COPY relocations read
+        // relocated data, and IFUNC resolvers run relocated code.
+        let t0 = Instant::now();
+        let (dynamic, static_tls) = weaves_interpose::tls_resolvers();
+        let resolvers = TlsResolver {
+            dynamic,
+            static_tls,
+        };
+        let order: Vec<usize> = {
+            let mut providers: Vec<Vec<usize>> =
+                self.beads.iter().map(|b| b.providers.clone()).collect();
+            providers.extend(fresh.iter().map(|b| b.providers.clone()));
+            crate::tapestry::order_by_providers(&providers)
+                .into_iter()
+                .filter(|&b| b >= b0)
+                .collect()
+        };
+        for &b in &order {
+            let bead = &fresh[b - b0];
+            // SAFETY: every target comes from the binder (addresses of mapped
+            // beads, the runtime or system libraries); the beads it refers to
+            // are relocated already; no bead code runs yet.
+            let relocated = unsafe {
+                bead.image
+                    .relocate(&bindings[b - b0].targets, bead.tls_module, resolvers)
+            };
+            if let Err(e) = relocated {
+                return Err((fresh, e.into()));
+            }
+        }
+        for &(storage, initial, size) in &tuple_initial {
+            // SAFETY: copying the first member's relocated initial value of
+            // the variable (its own `size` bytes) into the fresh storage.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    initial as *const u8,
+                    storage as *mut u8,
+                    size as usize,
+                )
+            };
+        }
+        self.stats.relocate += t0.elapsed();
+        Ok((fresh, bindings, entries, tuple_regions))
+    }
+
+    /// Runs the initialisers of beads `order` (providers first).
+    fn initialise(&mut self, order: &[usize]) -> Result<(), TapestryError> {
+        let t0 = Instant::now();
+        let mut stack = FiberStack::new(weaves_strings::DEFAULT_STACK)
+            .map_err(|e| TapestryError::Run(e.to_string()))?;
+        for &b in order {
+            self.init_order.push(b);
+            let bead = &self.beads[b];
+            let ctx = ExecCtx::new(
+                StringInfo {
+                    id: 0,
+                    name: format!("init of {}", bead.name),
+                    weave: String::new(),
+                    home: bead.owner,
+                },
+                None,
+            );
+            let argv0 = CString::new(bead.name.clone()).unwrap_or_default();
+            let argv = [argv0.as_ptr(), std::ptr::null()];
+            let funcs = bead.image.init_functions();
+            let (argv_p, envp_p) = (argv.as_ptr(), weaves_strings::process_environ());
+            let outcome = run_on_fiber(&ctx, &mut stack, || {
+                for &f in &funcs {
+                    // SAFETY: an initialiser of this relocated bead; glibc
+                    // passes (argc, argv, envp) to initialisers, and so do we.
+                    let f: extern "C" fn(
+                        i32,
+                        *const *const libc::c_char,
+                        *const *const libc::c_char,
+                    ) = unsafe { std::mem::transmute(f as usize) };
+                    f(1, argv_p, envp_p);
+                }
+                ctx.finish();
+                0
+            });
+            if let Outcome::Exited(s) = outcome {
+                return Err(TapestryError::Run(format!(
+                    "bead `{}` called exit({s}) while initialising",
+                    bead.name
+                )));
+            }
+        }
+        self.stats.init += t0.elapsed();
+        Ok(())
+    }
+}
+
+/// The address of string `s`'s entry.
+fn resolve_entry(
+    plan: &Plan,
+    beads: &[&Bead],
+    modules: &[&Loaded],
+    s: &crate::config::StringPlan,
+) -> Result<u64, TapestryError> {
+    let weave = &plan.weaves[s.weave];
+    let candidates: Vec<usize> = match s.entry_bead {
+        Some(b) => vec![b],
+        None => weave.beads.clone(),
+    };
+    let found = candidates.iter().find_map(|&b| {
+        modules[beads[b].module]
+            .module
+            .entry_offset(&s.entry_symbol)
+            .map(|off| beads[b].image.base() + off)
+    });
+    found.ok_or_else(|| {
+        let known = candidates
+            .iter()
+            .flat_map(|&b| modules[beads[b].module].module.entry_names())
+            .collect::<Vec<_>>();
+        let place = match s.entry_bead {
+            Some(b) => format!("bead `{}`", beads[b].name),
+            None => format!("any bead of weave `{}`", weave.name),
+        };
+        TapestryError::Config {
+            path: plan.path.clone(),
+            message: format!(
+                "line {}: string `{}`: entry `{}` is not a function of {place}{}",
+                s.line,
+                s.name,
+                s.entry_symbol,
+                suggest(&s.entry_symbol, known.into_iter())
+            ),
+        }
+    })
+}
+
+/// What a live change may not do (yet): checked before anything is mapped.
+fn refuse_live_only(
+    plan: &Plan,
+    t: &Tapestry,
+    new_modules: &[Loaded],
+) -> Result<(), TapestryError> {
+    if plan.tuple_spaces.len() > t.plan.tuple_spaces.len() {
+        return Err(TapestryError::Run(
+            "not supported: adding a tuple space to a running tapestry (it would rewire running beads)".into(),
+        ));
+    }
+    for (m, loaded) in plan.modules[t.modules.len()..].iter().zip(new_modules) {
+        if !loaded.module.copy_imports().is_empty() {
+            return Err(TapestryError::Run(format!(
+                "not supported: module `{}` ({}) has COPY relocations, which would rewire running beads; add it when the tapestry starts",
+                m.name,
+                m.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Unmaps beads that never ran (a refused change).
+fn unmap(beads: Vec<Bead>) {
+    for b in beads {
+        weaves_interpose::unregister_bead(b.owner);
+        weaves_strings::tls::unregister(b.owner);
+        // SAFETY: the bead was mapped by this change and nothing of it ran:
+        // no code or pointer refers into it.
+        unsafe { b.image.unmap() };
+    }
+}
