@@ -52,6 +52,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add modules, beads, weaves, strings and bindings to a running tapestry.
+    Apply {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// A fragment: the tapestry schema without [tapestry]; it may name what is running.
+        fragment: PathBuf,
+        /// Print what was added as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
         /// Which benchmark: switch.
@@ -74,6 +84,7 @@ fn main() -> ExitCode {
         Command::Demo { dir } => demo::run(dir),
         Command::Ps { json } => monitor::ps(json),
         Command::Inspect { id, json } => monitor::inspect(&id, json),
+        Command::Apply { id, fragment, json } => monitor::apply(&id, &fragment, json),
         Command::Bench {
             name,
             json,

@@ -47,6 +47,28 @@ pub(crate) fn inspect(id: &str, json: bool) -> Result<i32, String> {
     Ok(0)
 }
 
+/// `weaves apply ID FRAGMENT [--json]`.
+pub(crate) fn apply(id: &str, fragment: &std::path::Path, json: bool) -> Result<i32, String> {
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    let applied = client.apply(fragment).map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", to_json(&applied)?);
+        return Ok(0);
+    }
+    let list = |what: &str, names: &[String]| {
+        if !names.is_empty() {
+            println!("  {what}: {}", names.join(", "));
+        }
+    };
+    println!("applied {}:", fragment.display());
+    list("modules", &applied.modules);
+    list("beads", &applied.beads);
+    list("weaves", &applied.weaves);
+    list("strings started", &applied.strings);
+    list("bindings", &applied.bindings);
+    Ok(0)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, String> {
     serde_json::to_string_pretty(v).map_err(|e| format!("cannot encode JSON: {e}"))
 }

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
+use common::running::*;
 use common::*;
-use serde_json::Value;
 
 /// A tapestry that runs for a few seconds: two sleeper beads whose strings
 /// loop, and an app bead wired to a counter bead whose string ends at once.
@@ -96,69 +94,9 @@ entry = "app_main"
 args = ["app", "q", "5"]
 "#;
 
-/// A `weaves` command that uses `rt` as its control-socket directory.
-fn weaves(rt: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
-    cmd.env("WEAVES_RUNTIME_DIR", rt);
-    cmd
-}
-
-fn json_of(rt: &Path, args: &[&str]) -> Value {
-    let out = run_command(
-        {
-            let mut c = weaves(rt);
-            c.args(args);
-            c
-        },
-        format!("weaves {}", args.join(" ")),
-    );
-    out.expect_success();
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
-struct Running {
-    child: Child,
-    rt: PathBuf,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the tapestry and waits until `weaves ps` lists it.
-fn start(test: &str) -> (Running, Value) {
-    let dir = scratch_dir(test);
-    let file = write_tapestry(&dir, "watched.toml", TAPESTRY);
-    let rt = dir.join("rt");
-    let child = weaves(&rt)
-        .arg("run")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("weaves run starts");
-    let running = Running { child, rt };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if running.rt.exists() {
-            let ps = json_of(&running.rt, &["ps", "--json"]);
-            if let Some(first) = ps.as_array().and_then(|a| a.first()) {
-                return (running, first.clone());
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the tapestry never appeared in `weaves ps`"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn ps_and_inspect_report_a_running_tapestry() {
-    let (running, ps) = start("ps_and_inspect");
+    let (running, ps) = start_running("ps_and_inspect", TAPESTRY);
     let pid = running.child.id();
     assert_eq!(ps["id"], pid.to_string(), "{ps}");
     assert_eq!(ps["pid"], pid, "{ps}");
@@ -170,22 +108,9 @@ fn ps_and_inspect_report_a_running_tapestry() {
 
     // By name; wait until the quick strings have ended (they run in
     // microseconds, but the machine may be busy).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let inspection = loop {
-        let i = json_of(&running.rt, &["inspect", "watched", "--json"]);
-        let ended = |name: &str| {
-            i["strings"]
-                .as_array()
-                .and_then(|s| s.iter().find(|s| s["name"] == name).cloned())
-                .unwrap_or_else(|| panic!("string {name} is listed"))["state"]
-                == "done"
-        };
-        if ended("quick") && ended("prober") {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "quick strings never ended: {i}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let inspection = inspect_until(&running.rt, "watched", "ended the quick strings", |i| {
+        string_state(i, "quick") == "done" && string_state(i, "prober") == "done"
+    });
     assert_eq!(inspection["id"], pid.to_string());
 
     // Modules: paths and build ids.
@@ -289,24 +214,20 @@ fn ps_and_inspect_report_a_running_tapestry() {
 
 #[test]
 fn the_socket_goes_when_the_tapestry_ends() {
-    let (mut running, ps) = start("socket_goes");
-    let socket = running.rt.join(format!("{}.sock", ps["pid"]));
+    let (running, ps) = start_running("socket_goes", TAPESTRY);
+    let rt = running.rt.clone();
+    let socket = rt.join(format!("{}.sock", ps["pid"]));
     assert!(socket.exists());
-    let status = running.child.wait().expect("weaves run ends");
+    let (status, _) = running.finish();
     assert!(status.success());
     assert!(!socket.exists(), "{} is left behind", socket.display());
-    assert_eq!(
-        json_of(&running.rt, &["ps", "--json"]),
-        serde_json::json!([])
-    );
+    assert_eq!(json_of(&rt, &["ps", "--json"]), serde_json::json!([]));
 }
 
 #[test]
 fn inspecting_an_unknown_tapestry_is_one_clear_error() {
     let dir = scratch_dir("inspect_unknown");
-    let mut cmd = weaves(&dir.join("rt"));
-    cmd.args(["inspect", "nosuch"]);
-    let out = run_command(cmd, "weaves inspect nosuch".into());
+    let out = weaves_cmd(&dir.join("rt"), &["inspect", "nosuch"]);
     out.expect_error(&["no running tapestry `nosuch`"]);
 }
 
@@ -317,8 +238,6 @@ fn a_socket_directory_others_may_enter_is_refused() {
     let rt = dir.join("rt");
     std::fs::create_dir(&rt).unwrap();
     std::fs::set_permissions(&rt, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut cmd = weaves(&rt);
-    cmd.args(["ps"]);
-    let out = run_command(cmd, "weaves ps".into());
+    let out = weaves_cmd(&rt, &["ps"]);
     out.expect_error(&["refusing the control-socket directory", "chmod 700"]);
 }

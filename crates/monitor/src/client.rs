@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::protocol::{Inspection, Request, Response, Summary};
+use crate::protocol::{Applied, Inspection, Request, Response, Summary};
 use crate::MonitorError;
 
 /// How long a tapestry has to answer one request.
@@ -109,6 +109,22 @@ impl Client {
         let v = self.request(&Request::Inspect)?;
         serde_json::from_value(v)
             .map_err(|e| MonitorError::Io(format!("malformed inspection: {e}")))
+    }
+}
+
+impl Client {
+    /// Adds what the fragment file at `path` describes to the tapestry
+    /// (`weaves apply`). A refused fragment changes nothing.
+    pub fn apply(&mut self, path: &Path) -> Result<Applied, MonitorError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MonitorError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let absolute = std::path::absolute(path)
+            .map_err(|e| MonitorError::Io(format!("cannot resolve {}: {e}", path.display())))?;
+        let v = self.request(&Request::Apply {
+            path: absolute.display().to_string(),
+            text,
+        })?;
+        serde_json::from_value(v).map_err(|e| MonitorError::Io(format!("malformed answer: {e}")))
     }
 }
 

@@ -14,6 +14,23 @@ pub enum Request {
     /// An [`Inspection`]: everything the tapestry is made of, and its
     /// strings' states.
     Inspect,
+    /// Adds what a fragment describes (the tapestry schema without a
+    /// `[tapestry]` table): modules, beads, weaves, strings, bindings. The
+    /// result is an [`Applied`]. `path` (absolute) is where relative
+    /// module paths start; `text` is the fragment.
+    Apply { path: String, text: String },
+}
+
+/// What `apply` added.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub modules: Vec<String>,
+    pub beads: Vec<String>,
+    pub weaves: Vec<String>,
+    /// Strings started.
+    pub strings: Vec<String>,
+    /// Message bindings, as `from -> to`.
+    pub bindings: Vec<String>,
 }
 
 /// One response: `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`.

@@ -59,6 +59,8 @@ pub struct Scheduler {
     /// nobody holds any more).
     registry: Mutex<Vec<Weak<Task>>>,
     spawned: AtomicUsize,
+    /// Called when the last string ends.
+    on_idle: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 /// The longest an idle worker sleeps without looking at the timers.
@@ -120,6 +122,7 @@ impl Scheduler {
             worker_count: workers,
             registry: Mutex::new(Vec::new()),
             spawned: AtomicUsize::new(0),
+            on_idle: Mutex::new(None),
         });
         for (i, queue) in queues.into_iter().enumerate() {
             let me = s.clone();
@@ -176,6 +179,11 @@ impl Scheduler {
         let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         r.retain(|t| t.strong_count() > 0);
         r.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Has `hook` called whenever the last running string ends.
+    pub fn on_idle(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        *self.on_idle.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
     /// Strings started so far.
@@ -467,8 +475,13 @@ impl Scheduler {
         drop(task.take_stack());
         task.complete();
         if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _g = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.idle.notify_all();
+            {
+                let _g = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.idle.notify_all();
+            }
+            if let Some(hook) = &*self.on_idle.lock().unwrap_or_else(|e| e.into_inner()) {
+                hook();
+            }
         }
     }
 

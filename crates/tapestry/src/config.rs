@@ -157,7 +157,7 @@ pub struct TupleSpacePlan {
 }
 
 /// A checked, fully expanded tapestry description.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub path: PathBuf,
     pub name: String,
@@ -306,6 +306,15 @@ fn register(
     Ok(())
 }
 
+/// Name -> index of `items`.
+fn names_of<T>(items: &[T], name: impl Fn(&T) -> &String) -> HashMap<String, usize> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (name(x).clone(), i))
+        .collect()
+}
+
 impl Plan {
     /// The same tapestry settings with nothing in it: what a tapestry is
     /// before its plan is built into it.
@@ -336,6 +345,18 @@ impl Plan {
     /// Parses tapestry text; relative module paths are relative to `path`'s
     /// directory.
     pub fn parse(path: &Path, text: &str) -> Result<Plan, TapestryError> {
+        Plan::parse_onto(path, text, None)
+    }
+
+    /// This plan with a fragment added: the tapestry schema without a
+    /// `[tapestry]` table, whose elements may refer to this plan's by name
+    /// (`weaves apply`). Relative module paths are relative to the
+    /// fragment's directory. Errors name the fragment's lines.
+    pub fn extend_with(&self, path: &Path, text: &str) -> Result<Plan, TapestryError> {
+        Plan::parse_onto(path, text, Some(self))
+    }
+
+    fn parse_onto(path: &Path, text: &str, base: Option<&Plan>) -> Result<Plan, TapestryError> {
         let ctx = Ctx { path, text };
         let spec: FileSpec = toml::from_str(text).map_err(|e| {
             let message = e.message().trim().replace('\n', "; ");
@@ -348,6 +369,13 @@ impl Plan {
             }
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        if let (Some(_), Some(_)) = (base, &spec.tapestry) {
+            let at = text.find("[tapestry]").unwrap_or(0);
+            return Err(ctx.err(
+                at,
+                "a fragment cannot change the [tapestry] settings of a running tapestry",
+            ));
+        }
         let name = spec
             .tapestry
             .as_ref()
@@ -381,9 +409,15 @@ impl Plan {
             spec.tapestry.as_ref().and_then(|t| t.stack_kib.as_ref()),
             &ctx,
         )?;
+        let (name, workers, preempt_ms) = match base {
+            Some(b) => (b.name.clone(), b.workers, b.preempt_ms),
+            None => (name, workers, preempt_ms),
+        };
+        let empty = Plan::default();
+        let base = base.unwrap_or(&empty);
 
-        let mut module_names = HashMap::new();
-        let mut modules = Vec::new();
+        let mut module_names = names_of(&base.modules, |m| &m.name);
+        let mut modules = base.modules.clone();
         for m in &spec.module {
             register(
                 &mut module_names,
@@ -400,8 +434,8 @@ impl Plan {
             });
         }
 
-        let mut bead_names = HashMap::new();
-        let mut beads = Vec::new();
+        let mut bead_names = names_of(&base.beads, |b| &b.name);
+        let mut beads = base.beads.clone();
         for b in &spec.bead {
             let module = index_of(
                 &module_names,
@@ -428,8 +462,8 @@ impl Plan {
             }
         }
 
-        let mut weave_names = HashMap::new();
-        let mut weaves = Vec::new();
+        let mut weave_names = names_of(&base.weaves, |w| &w.name);
+        let mut weaves = base.weaves.clone();
         for w in &spec.weave {
             for i in instances(&w.count, &ctx)? {
                 let name = expand(w.name.get_ref(), i);
@@ -469,8 +503,8 @@ impl Plan {
             }
         }
 
-        let mut string_names = HashMap::new();
-        let mut strings = Vec::new();
+        let mut string_names = names_of(&base.strings, |s| &s.name);
+        let mut strings = base.strings.clone();
         for s in &spec.string {
             for i in instances(&s.count, &ctx)? {
                 let weave_name = expand(s.weave.get_ref(), i);
@@ -542,7 +576,7 @@ impl Plan {
             }
         }
 
-        let mut tuple_spaces = Vec::new();
+        let mut tuple_spaces = base.tuple_spaces.clone();
         for t in &spec.tuple_space {
             let mut members = Vec::new();
             for b in &t.beads {
@@ -568,7 +602,7 @@ impl Plan {
             });
         }
 
-        let mut bindings: Vec<BindingPlan> = Vec::new();
+        let mut bindings: Vec<BindingPlan> = base.bindings.clone();
         for b in &spec.binding {
             for i in instances(&b.count, &ctx)? {
                 let end = |s: &Spanned<String>| -> Result<(usize, String), TapestryError> {

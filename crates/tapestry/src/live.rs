@@ -1,51 +1,109 @@
-//! The running tapestry as the monitor sees it.
+//! The running tapestry as the monitor sees it, and the way live changes
+//! reach it.
 //!
-//! [`LiveView`] is made when the strings start: what does not change while
-//! they run (modules, beads, weaves, wiring) is copied in once; what does
-//! (strings' states and CPU time, heap sizes) is read when asked. It
-//! answers the control socket's requests (see `weaves_monitor`).
+//! [`LiveView`] is made when the strings start. What only a live change
+//! alters (modules, beads, weaves, wiring, bindings) is copied in as
+//! [`Parts`] and copied again after each change; what changes all the time
+//! (strings' states and CPU time, heap sizes, queue depths) is read when
+//! asked. Requests are answered on the monitor's threads.
+//!
+//! Changes (`apply`, `remove`) are not made there: they are handed to the
+//! thread running the tapestry, which owns it, makes the change between
+//! waiting for its strings, and sends back the answer.
 
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use weaves_arena::OwnerId;
 use weaves_interpose::messages::InPort;
+use weaves_loader::ModuleKind;
 use weaves_monitor::protocol::{
     BeadInfo, BindingInfo, Inspection, ModuleInfo, StringState, Summary, TupleSpaceInfo, WeaveInfo,
 };
 use weaves_monitor::{Handler, Request, Response};
 use weaves_strings::{Mode, Scheduler};
 
-/// A running tapestry, for inspection.
-pub struct LiveView {
-    pub(crate) name: String,
-    pub(crate) path: String,
-    pub(crate) workers: usize,
-    pub(crate) modules: Vec<ModuleInfo>,
+use crate::tapestry::Tapestry;
+
+/// What only a live change alters.
+pub(crate) struct Parts {
+    modules: Vec<ModuleInfo>,
     /// Beads (heap figures filled in when asked) and their owners.
-    pub(crate) beads: Vec<(BeadInfo, OwnerId)>,
-    pub(crate) weaves: Vec<WeaveInfo>,
-    pub(crate) tuple_spaces: Vec<TupleSpaceInfo>,
+    beads: Vec<(BeadInfo, OwnerId)>,
+    weaves: Vec<WeaveInfo>,
+    tuple_spaces: Vec<TupleSpaceInfo>,
     /// Message bindings (`from`, `to`) and the queue they deliver to.
-    pub(crate) bindings: Vec<(String, String, Arc<InPort>)>,
-    pub(crate) sched: Arc<Scheduler>,
-    pub(crate) started: Instant,
+    bindings: Vec<(String, String, Arc<InPort>)>,
+}
+
+/// A change to the running tapestry, made by the thread that runs it.
+pub(crate) enum Change {
+    /// Add what a fragment (tapestry schema, no `[tapestry]`) describes.
+    Apply { path: PathBuf, text: String },
+}
+
+/// What the thread running the tapestry waits for.
+pub(crate) enum Event {
+    /// The last string ended (look again: a change may have added more).
+    Idle,
+    Change(Change, Sender<Result<serde_json::Value, String>>),
+}
+
+/// How long a change may take before the client is told it did not answer.
+const CHANGE_WITHIN: Duration = Duration::from_secs(60);
+
+/// A running tapestry, for inspection and live changes.
+pub struct LiveView {
+    name: String,
+    path: String,
+    workers: usize,
+    parts: RwLock<Parts>,
+    sched: Arc<Scheduler>,
+    started: Instant,
+    /// Where changes go (the running thread's event queue).
+    changes: Mutex<Sender<Event>>,
     /// False once the tapestry tears down: from then on requests are
     /// refused (bead memory is about to go). Requests hold it shared.
-    pub(crate) open: RwLock<bool>,
+    open: RwLock<bool>,
 }
 
 impl LiveView {
+    pub(crate) fn new(
+        t: &Tapestry,
+        sched: Arc<Scheduler>,
+        started: Instant,
+        changes: Sender<Event>,
+    ) -> LiveView {
+        LiveView {
+            name: t.plan.name.clone(),
+            path: t.plan.path.display().to_string(),
+            workers: t.plan.workers,
+            parts: RwLock::new(t.parts()),
+            sched,
+            started,
+            changes: Mutex::new(changes),
+            open: RwLock::new(true),
+        }
+    }
+
+    /// Takes in the tapestry as it is after a change.
+    pub(crate) fn refresh(&self, t: &Tapestry) {
+        *self.parts.write().unwrap_or_else(|e| e.into_inner()) = t.parts();
+    }
+
     /// The tapestry in one line.
     pub fn summary(&self) -> Summary {
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
         let pid = std::process::id();
         Summary {
             id: pid.to_string(),
             pid,
             name: self.name.clone(),
             path: self.path.clone(),
-            beads: self.beads.len(),
-            weaves: self.weaves.len(),
+            beads: parts.beads.len(),
+            weaves: parts.weaves.len(),
             strings: self.sched.started(),
             strings_live: self.sched.live(),
             workers: self.workers,
@@ -55,7 +113,9 @@ impl LiveView {
 
     /// Everything, with the strings' states as they are now.
     pub fn inspect(&self) -> Inspection {
-        let beads = self
+        let summary = self.summary();
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        let beads = parts
             .beads
             .iter()
             .map(|(info, owner)| {
@@ -86,7 +146,6 @@ impl LiveView {
                 status: t.outcome().map(|o| i64::from(o.status())),
             })
             .collect();
-        let summary = self.summary();
         Inspection {
             id: summary.id,
             pid: summary.pid,
@@ -94,12 +153,12 @@ impl LiveView {
             path: summary.path,
             workers: summary.workers,
             uptime_ms: summary.uptime_ms,
-            modules: self.modules.clone(),
+            modules: parts.modules.clone(),
             beads,
-            weaves: self.weaves.clone(),
+            weaves: parts.weaves.clone(),
             strings,
-            tuple_spaces: self.tuple_spaces.clone(),
-            bindings: self
+            tuple_spaces: parts.tuple_spaces.clone(),
+            bindings: parts
                 .bindings
                 .iter()
                 .map(|(from, to, port)| BindingInfo {
@@ -111,17 +170,48 @@ impl LiveView {
                 .collect(),
         }
     }
-}
 
-impl LiveView {
     /// Refuses requests from now on, after those being answered.
     pub fn close(&self) {
         *self.open.write().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    /// Hands `change` to the running thread and waits for its answer.
+    fn change(&self, change: Change) -> Result<serde_json::Value, String> {
+        let (tx, rx) = channel();
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Event::Change(change, tx))
+            .map_err(|_| "the tapestry is ending".to_owned())?;
+        match rx.recv_timeout(CHANGE_WITHIN) {
+            Ok(answer) => answer,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err("the tapestry did not make the change in time".into())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the tapestry ended before making the change".into())
+            }
+        }
     }
 }
 
 impl Handler for LiveView {
     fn handle(&self, request: Request) -> Response {
+        // Changes must not hold the view open: the running thread closes
+        // it when the strings end, which may be while a change waits.
+        if let Request::Apply { path, text } = request {
+            if !*self.open.read().unwrap_or_else(|e| e.into_inner()) {
+                return Response::error("the tapestry is ending");
+            }
+            return match self.change(Change::Apply {
+                path: PathBuf::from(path),
+                text,
+            }) {
+                Ok(v) => Response::ok(v),
+                Err(e) => Response::error(e),
+            };
+        }
         let open = self.open.read().unwrap_or_else(|e| e.into_inner());
         if !*open {
             return Response::error("the tapestry is ending");
@@ -129,10 +219,104 @@ impl Handler for LiveView {
         let value = match request {
             Request::Summary => serde_json::to_value(self.summary()),
             Request::Inspect => serde_json::to_value(self.inspect()),
+            Request::Apply { .. } => unreachable!("handled above"),
         };
         match value {
             Ok(v) => Response::ok(v),
             Err(e) => Response::error(format!("cannot encode the answer: {e}")),
+        }
+    }
+}
+
+impl Tapestry {
+    /// The parts of the live view only a change alters.
+    pub(crate) fn parts(&self) -> Parts {
+        let plan = &self.plan;
+        let modules = plan
+            .modules
+            .iter()
+            .zip(&self.modules)
+            .enumerate()
+            .map(|(i, (mp, loaded))| ModuleInfo {
+                name: mp.name.clone(),
+                path: loaded.module.path().display().to_string(),
+                build_id: loaded
+                    .module
+                    .build_id()
+                    .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
+                kind: match loaded.module.kind() {
+                    ModuleKind::SharedObject => "shared object",
+                    ModuleKind::PieExecutable => "executable",
+                }
+                .into(),
+                beads: self.beads.iter().filter(|b| b.module == i).count(),
+            })
+            .collect();
+        let beads = self
+            .beads
+            .iter()
+            .map(|b| {
+                let module = &self.modules[b.module].module;
+                let info = BeadInfo {
+                    name: b.name.clone(),
+                    module: plan.modules[b.module].name.clone(),
+                    base: format!("{:#x}", b.image.base()),
+                    size: module.image_span(),
+                    data_bytes: module.data_bytes(),
+                    heap_bytes: 0,
+                    heap_reserved: 0,
+                    weaves: b
+                        .weaves
+                        .iter()
+                        .map(|&w| plan.weaves[w].name.clone())
+                        .collect(),
+                    imports: b.imports.clone(),
+                };
+                (info, b.owner)
+            })
+            .collect();
+        let weaves = plan
+            .weaves
+            .iter()
+            .map(|w| WeaveInfo {
+                name: w.name.clone(),
+                beads: w
+                    .beads
+                    .iter()
+                    .map(|&b| self.beads[b].name.clone())
+                    .collect(),
+            })
+            .collect();
+        let tuple_spaces = plan
+            .tuple_spaces
+            .iter()
+            .map(|t| TupleSpaceInfo {
+                variables: t.variables.clone(),
+                beads: t
+                    .beads
+                    .iter()
+                    .map(|&b| self.beads[b].name.clone())
+                    .collect(),
+            })
+            .collect();
+        let bindings = plan
+            .bindings
+            .iter()
+            .zip(&self.ports)
+            .map(|(b, port)| {
+                (
+                    format!("{}.{}", self.beads[b.from.0].name, b.from.1),
+                    format!("{}.{}", self.beads[b.to.0].name, b.to.1),
+                    port.clone(),
+                )
+            })
+            .collect();
+        Parts {
+            modules,
+            beads,
+            weaves,
+            tuple_spaces,
+            bindings,
         }
     }
 }

@@ -3,21 +3,18 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weaves_arena::{OwnerId, Region};
-use weaves_loader::{BeadImage, Module, ModuleKind};
-use weaves_strings::{
-    run_on_fiber, Entry, ExecCtx, FiberStack, Launch, Mode, Outcome, Scheduler, StringInfo,
-};
+use weaves_loader::{BeadImage, Module};
+use weaves_strings::{run_on_fiber, ExecCtx, FiberStack, Mode, StringInfo};
 
-use weaves_monitor::protocol::{BeadInfo, Imports, ModuleInfo, TupleSpaceInfo, WeaveInfo, Wire};
+use weaves_monitor::protocol::{Imports, Wire};
 
 use crate::binder::{Binding, Provider};
 use crate::config::Plan;
 use crate::error::TapestryError;
 use crate::extend::Extension;
-use crate::live::LiveView;
 
 /// A loaded module and what its beads bind to outside the tapestry.
 pub(crate) struct Loaded {
@@ -128,216 +125,12 @@ impl Tapestry {
         Ok(t)
     }
 
-    fn live_view(&self, sched: Arc<Scheduler>, started: Instant) -> LiveView {
-        let plan = &self.plan;
-        let modules = plan
-            .modules
-            .iter()
-            .zip(&self.modules)
-            .enumerate()
-            .map(|(i, (mp, loaded))| ModuleInfo {
-                name: mp.name.clone(),
-                path: loaded.module.path().display().to_string(),
-                build_id: loaded
-                    .module
-                    .build_id()
-                    .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
-                kind: match loaded.module.kind() {
-                    ModuleKind::SharedObject => "shared object",
-                    ModuleKind::PieExecutable => "executable",
-                }
-                .into(),
-                beads: self.beads.iter().filter(|b| b.module == i).count(),
-            })
-            .collect();
-        let beads = self
-            .beads
-            .iter()
-            .map(|b| {
-                let module = &self.modules[b.module].module;
-                let info = BeadInfo {
-                    name: b.name.clone(),
-                    module: plan.modules[b.module].name.clone(),
-                    base: format!("{:#x}", b.image.base()),
-                    size: module.image_span(),
-                    data_bytes: module.data_bytes(),
-                    heap_bytes: 0,
-                    heap_reserved: 0,
-                    weaves: b
-                        .weaves
-                        .iter()
-                        .map(|&w| plan.weaves[w].name.clone())
-                        .collect(),
-                    imports: b.imports.clone(),
-                };
-                (info, b.owner)
-            })
-            .collect();
-        let weaves = plan
-            .weaves
-            .iter()
-            .map(|w| WeaveInfo {
-                name: w.name.clone(),
-                beads: w
-                    .beads
-                    .iter()
-                    .map(|&b| self.beads[b].name.clone())
-                    .collect(),
-            })
-            .collect();
-        let tuple_spaces = plan
-            .tuple_spaces
-            .iter()
-            .map(|t| TupleSpaceInfo {
-                variables: t.variables.clone(),
-                beads: t
-                    .beads
-                    .iter()
-                    .map(|&b| self.beads[b].name.clone())
-                    .collect(),
-            })
-            .collect();
-        let bindings = plan
-            .bindings
-            .iter()
-            .zip(&self.ports)
-            .map(|(b, port)| {
-                (
-                    format!("{}.{}", self.beads[b.from.0].name, b.from.1),
-                    format!("{}.{}", self.beads[b.to.0].name, b.to.1),
-                    port.clone(),
-                )
-            })
-            .collect();
-        LiveView {
-            bindings,
-            name: plan.name.clone(),
-            path: plan.path.display().to_string(),
-            workers: plan.workers,
-            modules,
-            beads,
-            weaves,
-            tuple_spaces,
-            sched,
-            started,
-            open: std::sync::RwLock::new(true),
-        }
-    }
-
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
     pub fn stats(&self) -> BuildStats {
         self.stats
-    }
-
-    /// Runs every string to its end, then finalises the beads.
-    pub fn run(&mut self) -> Result<RunReport, TapestryError> {
-        self.run_monitored(|_| ())
-    }
-
-    /// Like [`Tapestry::run`]; once the workers start, `monitor` receives
-    /// the live view (to serve it on a control socket, say). What it
-    /// returns is kept until the strings end, then dropped before the
-    /// beads are finalised.
-    pub fn run_monitored<G>(
-        &mut self,
-        monitor: impl FnOnce(Arc<LiveView>) -> G,
-    ) -> Result<RunReport, TapestryError> {
-        let on_start: Option<Arc<dyn Fn() + Send + Sync>> = self.plan.preempt_ms.map(|ms| {
-            weaves_interpose::preempt::install();
-            Arc::new(move || weaves_interpose::preempt::arm_this_thread(ms))
-                as Arc<dyn Fn() + Send + Sync>
-        });
-        // Every string's context is made (and its arguments checked) before
-        // any starts: a bad one refuses the run instead of leaving others
-        // running.
-        let mut launches = Vec::with_capacity(self.plan.strings.len());
-        for (i, s) in self.plan.strings.iter().enumerate() {
-            let weave = &self.plan.weaves[s.weave];
-            let home = match s.entry_bead {
-                Some(b) => self.beads[b].owner,
-                None => {
-                    let addr = self.entries[i] as usize;
-                    weaves_arena::owner_of(addr).unwrap_or(0)
-                }
-            };
-            // Strings without an `env` table read the process's environment
-            // until they change it (copy on write).
-            let env = if s.env.is_empty() {
-                None
-            } else {
-                let mut env = host_environment();
-                for (k, v) in &s.env {
-                    let prefix = format!("{k}=");
-                    env.retain(|e| !e.as_bytes().starts_with(prefix.as_bytes()));
-                    env.push(CString::new(format!("{k}={v}")).map_err(|_| {
-                        TapestryError::Run(format!("string `{}`: NUL in environment", s.name))
-                    })?);
-                }
-                Some(env)
-            };
-            let argv = s
-                .args
-                .iter()
-                .map(|a| CString::new(a.as_str()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| {
-                    TapestryError::Run(format!("string `{}`: NUL in an argument", s.name))
-                })?;
-            let info = StringInfo {
-                id: i as u32 + 1,
-                name: s.name.clone(),
-                weave: weave.name.clone(),
-                home,
-            };
-            let ctx = Arc::new(ExecCtx::new(info, env).with_args(argv));
-            let launch = Launch {
-                ctx,
-                entry: Entry::Main(self.entries[i]),
-                stack_size: s.stack_size,
-                mode: s.mode,
-            };
-            launches.push(launch);
-        }
-        let sched = Scheduler::start_with(self.plan.workers, on_start)
-            .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
-        let started = Instant::now();
-        let view = Arc::new(self.live_view(sched.clone(), started));
-        let guard = monitor(view.clone());
-        let mut handles = Vec::with_capacity(launches.len());
-        for (launch, s) in launches.into_iter().zip(&self.plan.strings) {
-            handles.push(sched.spawn(launch).map_err(|e| {
-                TapestryError::Run(format!("string `{}`: cannot start: {e}", s.name))
-            })?);
-        }
-        let mut reports = Vec::new();
-        for (h, s) in handles.iter().zip(&self.plan.strings) {
-            let weave = self.plan.weaves[s.weave].name.clone();
-            let outcome = h.wait();
-            reports.push(StringReport {
-                name: s.name.clone(),
-                weave,
-                status: outcome.status(),
-                exited: matches!(outcome, Outcome::Exited(_)),
-            });
-        }
-        // Strings that bead code started (pthread_create) end too.
-        sched.wait_idle();
-        let strings_elapsed = started.elapsed();
-        view.close();
-        drop(guard);
-        // Declared strings stayed listed (as done) until here.
-        drop(handles);
-        let teardown = Instant::now();
-        sched.shutdown();
-        self.finalise()?;
-        Ok(RunReport {
-            strings: reports,
-            strings_elapsed,
-            teardown_elapsed: teardown.elapsed(),
-        })
     }
 
     /// Runs finalisers in reverse initialisation order: `DT_FINI_ARRAY`,
@@ -498,7 +291,7 @@ pub(crate) fn check_mapping_budget(plan: &Plan, modules: &[&Loaded]) -> Result<(
     Ok(())
 }
 
-fn host_environment() -> Vec<CString> {
+pub(crate) fn host_environment() -> Vec<CString> {
     std::env::vars_os()
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();

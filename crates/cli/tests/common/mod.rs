@@ -17,6 +17,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod running;
+
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,234 @@
+//! Live changes: `weaves apply` adds modules (even ones built after the
+//! tapestry started), beads, weaves, strings and bindings to a running
+//! tapestry; a refused change leaves it exactly as it was.
+
+mod common;
+
+use std::path::Path;
+
+use common::running::*;
+use common::*;
+use serde_json::Value;
+
+/// Runs for a few seconds: a sleeper string, and a counter bead nothing
+/// uses yet.
+const BASE: &str = r#"
+[tapestry]
+name = "grower"
+workers = 2
+
+[[module]]
+name = "sleeper"
+path = "@MODS@/sleeper.so"
+
+[[module]]
+name = "counter"
+path = "@MODS@/counter.so"
+
+[[bead]]
+name = "sleepy"
+module = "sleeper"
+
+[[bead]]
+name = "tally"
+module = "counter"
+
+[[weave]]
+name = "nap"
+beads = ["sleepy"]
+
+[[string]]
+name = "napper"
+weave = "nap"
+entry = "sleeper_main"
+args = ["sleeper", "n", "300", "10000"]
+"#;
+
+/// Builds app.c into `dir/name` now (after the tapestry started).
+fn build_late_module(dir: &Path, name: &str) {
+    let source = repo_root().join("tests/modules/app.c");
+    let status = std::process::Command::new("cc")
+        .args(["-O2", "-fPIC", "-shared"])
+        .arg(&source)
+        .arg("-o")
+        .arg(dir.join(name))
+        .status()
+        .expect("cc runs");
+    assert!(status.success());
+}
+
+/// An inspection without what changes by itself while strings run.
+fn stable(mut i: Value) -> Value {
+    i.as_object_mut().unwrap().remove("uptime_ms");
+    for s in i["strings"].as_array_mut().unwrap() {
+        let s = s.as_object_mut().unwrap();
+        s.remove("cpu_ms");
+        s.remove("state");
+        s.remove("status");
+    }
+    for b in i["beads"].as_array_mut().unwrap() {
+        let b = b.as_object_mut().unwrap();
+        b.remove("heap_bytes");
+        b.remove("heap_reserved");
+    }
+    i
+}
+
+fn write(dir: &Path, file: &str, text: &str) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, text.replace("@MODS@", &toml_escape(modules_dir()))).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn apply_adds_a_module_built_after_the_start_and_its_strings_run() {
+    let (running, ps) = start_running("apply_late_module", BASE);
+    let id = ps["id"].as_str().unwrap().to_owned();
+    let dir = running.dir.clone();
+    build_late_module(&dir, "late_app.so");
+    let fragment = write(
+        &dir,
+        "late.toml",
+        r#"
+[[module]]
+name = "late"
+path = "late_app.so"        # relative to the fragment
+
+[[bead]]
+name = "late{i}"
+module = "late"
+count = 2
+
+# New weaves that share the running counter bead.
+[[weave]]
+name = "lw{i}"
+count = 2
+beads = ["late{i}", "tally"]
+
+[[string]]
+name = "latecomer{i}"
+weave = "lw{i}"
+entry = "app_main"
+args = ["app", "L{i}", "4"]
+count = 2
+"#,
+    );
+    let applied = json_of(&running.rt, &["apply", &id, &fragment, "--json"]);
+    assert_eq!(
+        applied,
+        serde_json::json!({
+            "modules": ["late"],
+            "beads": ["late0", "late1"],
+            "weaves": ["lw0", "lw1"],
+            "strings": ["latecomer0", "latecomer1"],
+            "bindings": []
+        })
+    );
+    let i = inspect_until(&running.rt, &id, "ran the new strings", |i| {
+        string_state(i, "latecomer0") == "done" && string_state(i, "latecomer1") == "done"
+    });
+    let module = i["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "late")
+        .expect("the new module is listed");
+    assert_eq!(
+        module["path"],
+        dir.join("late_app.so").display().to_string()
+    );
+    assert_eq!(module["beads"], 2);
+    let tally = i["beads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "tally")
+        .unwrap();
+    assert_eq!(tally["weaves"], serde_json::json!(["lw0", "lw1"]));
+    for s in i["strings"].as_array().unwrap() {
+        if s["name"] != "napper" {
+            assert_eq!(s["status"], 0, "{s}");
+        }
+    }
+    let (status, stdout) = running.finish();
+    assert!(status.success(), "{stdout}");
+    // Both new strings counted on the one running counter bead: 8 in all.
+    let counters: Vec<i64> = stdout
+        .lines()
+        .filter(|l| l.starts_with("app L"))
+        .map(|l| count_after(l, "counter="))
+        .collect();
+    assert_eq!(counters.len(), 2, "{stdout}");
+    assert_eq!(counters.iter().max(), Some(&8), "{stdout}");
+}
+
+/// Each refused fragment: its one-line error, and an unchanged tapestry.
+#[test]
+fn a_refused_change_changes_nothing() {
+    let (running, ps) = start_running("apply_refused", BASE);
+    let id = ps["id"].as_str().unwrap().to_owned();
+    let dir = running.dir.clone();
+    let before = stable(json_of(&running.rt, &["inspect", &id, "--json"]));
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "unknown_module.toml",
+            "[[bead]]\nname = \"x\"\nmodule = \"countr\"\n",
+            &["unknown module `countr`", "counter", "line 3"],
+        ),
+        (
+            "missing_file.toml",
+            "[[module]]\nname = \"gone\"\npath = \"no/such.so\"\n[[bead]]\nname = \"g\"\nmodule = \"gone\"\n",
+            &["no/such.so"],
+        ),
+        (
+            // Maps the bead, then cannot bind it: app needs counter_next.
+            "unbound.toml",
+            "[[module]]\nname = \"lonely\"\npath = \"@MODS@/app.so\"\n[[bead]]\nname = \"alone\"\nmodule = \"lonely\"\n[[weave]]\nname = \"solo\"\nbeads = [\"alone\"]\n",
+            &["unresolved symbols", "bead `alone`", "counter_next", "counter_get"],
+        ),
+        (
+            "bad_entry.toml",
+            "[[weave]]\nname = \"again\"\nbeads = [\"sleepy\"]\n[[string]]\nweave = \"again\"\nentry = \"sleeper_mian\"\n",
+            &["entry `sleeper_mian`", "sleeper_main"],
+        ),
+        (
+            "settings.toml",
+            "[tapestry]\nworkers = 9\n",
+            &["cannot change the [tapestry] settings"],
+        ),
+        (
+            "duplicate.toml",
+            "[[bead]]\nname = \"tally\"\nmodule = \"counter\"\n",
+            &["duplicate bead name `tally`"],
+        ),
+        (
+            "bad_binding.toml",
+            "[[binding]]\nfrom = \"sleepy.out\"\nto = \"nobody.in\"\n",
+            &["unknown bead `nobody`"],
+        ),
+    ];
+    for (file, text, mentions) in cases {
+        let fragment = write(&dir, file, text);
+        let out = weaves_cmd(&running.rt, &["apply", &id, &fragment]);
+        out.expect_error(mentions);
+        let after = stable(json_of(&running.rt, &["inspect", &id, "--json"]));
+        assert_eq!(before, after, "{file} changed the tapestry");
+    }
+    // And a good change still works afterwards.
+    let fragment = write(
+        &dir,
+        "good.toml",
+        "[[bead]]\nname = \"tally2\"\nmodule = \"counter\"\n",
+    );
+    let applied = json_of(&running.rt, &["apply", &id, &fragment, "--json"]);
+    assert_eq!(applied["beads"], serde_json::json!(["tally2"]));
+}
+
+fn count_after(line: &str, key: &str) -> i64 {
+    let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

@@ -1,0 +1,236 @@
+//! Running a tapestry: start its strings, make live changes while they
+//! run, and finalise the beads when the last string has ended.
+
+use std::ffi::CString;
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::time::Instant;
+
+use weaves_monitor::protocol::Applied;
+use weaves_strings::{Entry, ExecCtx, Launch, Outcome, Scheduler, StringInfo, Task};
+
+use crate::error::TapestryError;
+use crate::extend::Extension;
+use crate::live::{Change, Event, LiveView};
+use crate::tapestry::{host_environment, RunReport, StringReport, Tapestry};
+
+impl Tapestry {
+    /// Runs every string to its end, then finalises the beads.
+    pub fn run(&mut self) -> Result<RunReport, TapestryError> {
+        self.run_monitored(|_| ())
+    }
+
+    /// Like [`Tapestry::run`]; once the workers start, `monitor` receives
+    /// the live view (to serve it on a control socket, say). What it
+    /// returns is kept until the strings end, then dropped before the
+    /// beads are finalised. Changes the view receives are made here,
+    /// between waits.
+    pub fn run_monitored<G>(
+        &mut self,
+        monitor: impl FnOnce(Arc<LiveView>) -> G,
+    ) -> Result<RunReport, TapestryError> {
+        let on_start: Option<Arc<dyn Fn() + Send + Sync>> = self.plan.preempt_ms.map(|ms| {
+            weaves_interpose::preempt::install();
+            Arc::new(move || weaves_interpose::preempt::arm_this_thread(ms))
+                as Arc<dyn Fn() + Send + Sync>
+        });
+        // Every string's context is made (and its arguments checked) before
+        // any starts: a bad one refuses the run instead of leaving others
+        // running.
+        let launches = (0..self.plan.strings.len())
+            .map(|i| self.launch(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sched = Scheduler::start_with(self.plan.workers, on_start)
+            .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
+        let (events, inbox) = channel::<Event>();
+        {
+            let events = events.clone();
+            sched.on_idle(Box::new(move || {
+                let _ = events.send(Event::Idle);
+            }));
+        }
+        let started = Instant::now();
+        let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
+        let guard = monitor(view.clone());
+        let mut handles = Vec::with_capacity(launches.len());
+        for (launch, s) in launches.into_iter().zip(&self.plan.strings) {
+            handles.push(sched.spawn(launch).map_err(|e| {
+                TapestryError::Run(format!("string `{}`: cannot start: {e}", s.name))
+            })?);
+        }
+        // Wait for the strings, making changes as they come. Strings that
+        // bead code started (pthread_create) count too.
+        while sched.live() > 0 {
+            match inbox.recv() {
+                Ok(Event::Idle) | Err(_) => {}
+                Ok(Event::Change(change, answer)) => {
+                    let result = self.change(change, &sched, &mut handles);
+                    view.refresh(self);
+                    let _ = answer.send(result);
+                }
+            }
+        }
+        let strings_elapsed = started.elapsed();
+        view.close();
+        drop(guard);
+        // Changes that came too late are refused (their senders hear that
+        // the tapestry ended).
+        drop(inbox);
+        let reports = handles
+            .iter()
+            .zip(&self.plan.strings)
+            .map(|(h, s)| {
+                let outcome = h.wait();
+                StringReport {
+                    name: s.name.clone(),
+                    weave: self.plan.weaves[s.weave].name.clone(),
+                    status: outcome.status(),
+                    exited: matches!(outcome, Outcome::Exited(_)),
+                }
+            })
+            .collect();
+        // Declared strings stayed listed (as done) until here.
+        drop(handles);
+        let teardown = Instant::now();
+        sched.shutdown();
+        self.finalise()?;
+        Ok(RunReport {
+            strings: reports,
+            strings_elapsed,
+            teardown_elapsed: teardown.elapsed(),
+        })
+    }
+
+    /// Makes a live change; the answer is JSON for the monitor.
+    fn change(
+        &mut self,
+        change: Change,
+        sched: &Arc<Scheduler>,
+        handles: &mut Vec<Arc<Task>>,
+    ) -> Result<serde_json::Value, String> {
+        match change {
+            Change::Apply { path, text } => {
+                let plan = self
+                    .plan
+                    .extend_with(&path, &text)
+                    .map_err(|e| e.to_string())?;
+                let before = Counts::of(self);
+                let added = self
+                    .extend(plan, Extension::Live)
+                    .map_err(|e| e.to_string())?;
+                let launches = (added.first_string..self.plan.strings.len())
+                    .map(|i| self.launch(i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                for (launch, s) in launches
+                    .into_iter()
+                    .zip(&self.plan.strings[added.first_string..])
+                {
+                    handles.push(
+                        sched
+                            .spawn(launch)
+                            .map_err(|e| format!("string `{}`: cannot start: {e}", s.name))?,
+                    );
+                }
+                let applied = before.added(self);
+                serde_json::to_value(applied).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The launch of string `i`: its context, arguments and environment.
+    fn launch(&self, i: usize) -> Result<Launch, TapestryError> {
+        let s = &self.plan.strings[i];
+        let weave = &self.plan.weaves[s.weave];
+        let home = match s.entry_bead {
+            Some(b) => self.beads[b].owner,
+            None => weaves_arena::owner_of(self.entries[i] as usize).unwrap_or(0),
+        };
+        // Strings without an `env` table read the process's environment
+        // until they change it (copy on write).
+        let env = if s.env.is_empty() {
+            None
+        } else {
+            let mut env = host_environment();
+            for (k, v) in &s.env {
+                let prefix = format!("{k}=");
+                env.retain(|e| !e.as_bytes().starts_with(prefix.as_bytes()));
+                env.push(CString::new(format!("{k}={v}")).map_err(|_| {
+                    TapestryError::Run(format!("string `{}`: NUL in environment", s.name))
+                })?);
+            }
+            Some(env)
+        };
+        let argv = s
+            .args
+            .iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| TapestryError::Run(format!("string `{}`: NUL in an argument", s.name)))?;
+        let info = StringInfo {
+            id: i as u32 + 1,
+            name: s.name.clone(),
+            weave: weave.name.clone(),
+            home,
+        };
+        Ok(Launch {
+            ctx: Arc::new(ExecCtx::new(info, env).with_args(argv)),
+            entry: Entry::Main(self.entries[i]),
+            stack_size: s.stack_size,
+            mode: s.mode,
+        })
+    }
+}
+
+/// How many of each element a tapestry had before a change.
+struct Counts {
+    modules: usize,
+    beads: usize,
+    weaves: usize,
+    strings: usize,
+    bindings: usize,
+}
+
+impl Counts {
+    fn of(t: &Tapestry) -> Counts {
+        Counts {
+            modules: t.plan.modules.len(),
+            beads: t.plan.beads.len(),
+            weaves: t.plan.weaves.len(),
+            strings: t.plan.strings.len(),
+            bindings: t.plan.bindings.len(),
+        }
+    }
+
+    /// The names of what `t` has beyond these counts.
+    fn added(&self, t: &Tapestry) -> Applied {
+        let p = &t.plan;
+        Applied {
+            modules: p.modules[self.modules..]
+                .iter()
+                .map(|m| m.name.clone())
+                .collect(),
+            beads: p.beads[self.beads..]
+                .iter()
+                .map(|b| b.name.clone())
+                .collect(),
+            weaves: p.weaves[self.weaves..]
+                .iter()
+                .map(|w| w.name.clone())
+                .collect(),
+            strings: p.strings[self.strings..]
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            bindings: p.bindings[self.bindings..]
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{}.{} -> {}.{}",
+                        p.beads[b.from.0].name, b.from.1, p.beads[b.to.0].name, b.to.1
+                    )
+                })
+                .collect(),
+        }
+    }
+}
