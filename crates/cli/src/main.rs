@@ -62,6 +62,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Take a bead, weave, string or binding out of a running tapestry.
+    Remove {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// bead, weave, string (ended ones) or binding (named by its `bead.iface` out-interface).
+        kind: String,
+        name: String,
+    },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
         /// Which benchmark: switch.
@@ -85,6 +93,7 @@ fn main() -> ExitCode {
         Command::Ps { json } => monitor::ps(json),
         Command::Inspect { id, json } => monitor::inspect(&id, json),
         Command::Apply { id, fragment, json } => monitor::apply(&id, &fragment, json),
+        Command::Remove { id, kind, name } => monitor::remove(&id, &kind, &name),
         Command::Bench {
             name,
             json,

@@ -69,6 +69,14 @@ pub(crate) fn apply(id: &str, fragment: &std::path::Path, json: bool) -> Result<
     Ok(0)
 }
 
+/// `weaves remove ID KIND NAME`.
+pub(crate) fn remove(id: &str, kind: &str, name: &str) -> Result<i32, String> {
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    client.remove(kind, name).map_err(|e| e.to_string())?;
+    println!("removed {kind} {name}");
+    Ok(0)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, String> {
     serde_json::to_string_pretty(v).map_err(|e| format!("cannot encode JSON: {e}"))
 }

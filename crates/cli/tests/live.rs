@@ -232,3 +232,152 @@ fn count_after(line: &str, key: &str) -> i64 {
         .parse()
         .unwrap()
 }
+
+/// `weaves remove`: refused while in use, with the reason; once free, a
+/// bead's finalisers run, it leaves the inspection, and its name can be
+/// used again.
+#[test]
+fn remove_takes_out_what_nothing_uses_and_runs_its_fini() {
+    let (running, ps) = start_running("remove", BASE);
+    let id = ps["id"].as_str().unwrap().to_owned();
+    let rt = running.rt.clone();
+    let dir = running.dir.clone();
+    let fragment = write(
+        &dir,
+        "parts.toml",
+        r#"
+[[module]]
+name = "fini"
+path = "@MODS@/fini_mod.so"
+
+[[module]]
+name = "app"
+path = "@MODS@/app.so"
+
+[[bead]]
+name = "gone"
+module = "fini"
+
+[[bead]]
+name = "user"
+module = "app"
+
+[[weave]]
+name = "gw"
+beads = ["gone"]
+
+[[weave]]
+name = "uw"
+beads = ["user", "tally"]
+
+[[binding]]
+from = "user.out"
+to = "tally.in"
+
+[[string]]
+name = "once"
+weave = "gw"
+entry = "fini_main"
+args = ["fini", "first"]
+
+[[string]]
+name = "counting"
+weave = "uw"
+entry = "app_main"
+args = ["app", "U", "2"]
+"#,
+    );
+    json_of(&rt, &["apply", &id, &fragment, "--json"]);
+    inspect_until(&rt, &id, "ran the new strings", |i| {
+        string_state(i, "once") == "done" && string_state(i, "counting") == "done"
+    });
+
+    let refused = |args: &[&str], mentions: &[&str]| {
+        let mut all = vec!["remove", id.as_str()];
+        all.extend_from_slice(args);
+        weaves_cmd(&rt, &all).expect_error(mentions);
+    };
+    refused(&["bead", "gone"], &["bead `gone` is still in weave(s) gw"]);
+    refused(
+        &["weave", "nap"],
+        &["weave `nap` still has running strings: napper"],
+    );
+    refused(&["string", "napper"], &["string `napper` is running"]);
+    refused(&["bead", "gnoe"], &["no bead `gnoe`", "gone"]);
+    refused(&["module", "app"], &["cannot remove a `module`"]);
+
+    // The fini bead: out of its weave, then out.
+    weaves_cmd(&rt, &["remove", &id, "weave", "gw"]).expect_success();
+    weaves_cmd(&rt, &["remove", &id, "bead", "gone"]).expect_success();
+    let stdout = std::fs::read_to_string(&running.stdout).unwrap();
+    let mine: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("fini_mod"))
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            "fini_mod gone: ran first",
+            "fini_mod gone: destructor",
+            "fini_mod gone: atexit handler after 1 run(s)"
+        ],
+        "{stdout}"
+    );
+
+    // The counter bead: in a weave, then bound by `user`.
+    refused(
+        &["bead", "tally"],
+        &["bead `tally` is still in weave(s) uw"],
+    );
+    weaves_cmd(&rt, &["remove", &id, "weave", "uw"]).expect_success();
+    refused(
+        &["bead", "tally"],
+        &["bead `tally` is still bound by bead(s) `user` (counter_next, counter_get)"],
+    );
+    refused(
+        &["bead", "user"],
+        &["message bindings: user.out -> tally.in"],
+    );
+    weaves_cmd(&rt, &["remove", &id, "binding", "user.out"]).expect_success();
+    weaves_cmd(&rt, &["remove", &id, "bead", "user"]).expect_success();
+    weaves_cmd(&rt, &["remove", &id, "bead", "tally"]).expect_success();
+    weaves_cmd(&rt, &["remove", &id, "string", "once"]).expect_success();
+
+    let i = json_of(&rt, &["inspect", &id, "--json"]);
+    let names = |key: &str| -> Vec<String> {
+        i[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("beads"), ["sleepy"]);
+    assert_eq!(names("weaves"), ["nap"]);
+    assert!(!names("strings").contains(&"once".to_owned()));
+    assert_eq!(i["bindings"], serde_json::json!([]));
+    let fini = i["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "fini")
+        .unwrap();
+    assert_eq!(fini["beads"], 0);
+
+    // A removed name is free again.
+    let again = write(
+        &dir,
+        "again.toml",
+        "[[bead]]\nname = \"gone\"\nmodule = \"fini\"\n[[weave]]\nname = \"gw\"\nbeads = [\"gone\"]\n[[string]]\nweave = \"gw\"\nentry = \"fini_main\"\nargs = [\"fini\", \"second\"]\n",
+    );
+    json_of(&rt, &["apply", &id, &again, "--json"]);
+    let (status, stdout) = running.finish();
+    assert!(status.success(), "{stdout}");
+    assert!(stdout.contains("fini_mod gone: ran second"), "{stdout}");
+    // The second `gone` is finalised when the tapestry ends, once.
+    assert_eq!(
+        stdout.matches("fini_mod gone: destructor").count(),
+        2,
+        "{stdout}"
+    );
+}

@@ -94,6 +94,15 @@ pub fn bind(from: (OwnerId, &str), to: (OwnerId, &str)) -> Result<Arc<InPort>, S
     Ok(port)
 }
 
+/// Removes the binding of out-interface `from`; false if it had none.
+/// Messages already queued stay in the in-interface's queue.
+pub fn unbind(from: (OwnerId, &str)) -> bool {
+    let _rt = RuntimeSection::enter();
+    let mut g = PORTS.write().unwrap_or_else(|e| e.into_inner());
+    g.as_mut()
+        .is_some_and(|p| p.bound.remove(&(from.0, from.1.to_owned())).is_some())
+}
+
 fn bound_port(from: &PortKey) -> Option<Arc<InPort>> {
     let g = PORTS.read().unwrap_or_else(|e| e.into_inner());
     g.as_ref()?.bound.get(from).cloned()

@@ -17,6 +17,8 @@ pub struct BeadImage {
     region: Region,
     base: u64,
     owner: OwnerId,
+    /// Set once the memory went back to the arena (a removed bead).
+    released: std::sync::atomic::AtomicBool,
 }
 
 const PAGE: u64 = 0x1000;
@@ -40,6 +42,7 @@ impl BeadImage {
             .place(module.span as usize, module.align as usize, owner)
             .map_err(|e| err(e.to_string()))?;
         let image = BeadImage {
+            released: std::sync::atomic::AtomicBool::new(false),
             module: module.clone(),
             region,
             base: region.addr as u64,
@@ -384,8 +387,24 @@ impl BeadImage {
     /// # Safety
     /// No code or data of the bead may be used afterwards.
     pub unsafe fn unmap(self) {
+        // SAFETY: caller contract.
+        unsafe { self.release() };
+    }
+
+    /// Returns the image's memory to the arena, keeping this description
+    /// of it (a removed bead's record). Releasing twice does nothing.
+    ///
+    /// # Safety
+    /// No code or data of the bead may be used afterwards.
+    pub unsafe fn release(&self) {
+        if self
+            .released
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
         if let Ok(arena) = Arena::global() {
-            // SAFETY: caller contract.
+            // SAFETY: caller contract; released only once (above).
             unsafe { arena.release(self.region) };
         }
     }

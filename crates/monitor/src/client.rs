@@ -128,6 +128,17 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Takes a `bead`, `weave`, `string` or `binding` out of the tapestry
+    /// (`weaves remove`); refused, with the reason, while it is in use.
+    pub fn remove(&mut self, kind: &str, name: &str) -> Result<serde_json::Value, MonitorError> {
+        self.request(&Request::Remove {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+}
+
 /// Every running tapestry of this user, by process id. Sockets whose
 /// process has gone are removed.
 pub fn list() -> Result<Vec<Summary>, MonitorError> {

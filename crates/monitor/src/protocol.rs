@@ -19,6 +19,10 @@ pub enum Request {
     /// result is an [`Applied`]. `path` (absolute) is where relative
     /// module paths start; `text` is the fragment.
     Apply { path: String, text: String },
+    /// Removes a `bead`, `weave`, `string` (ended ones only) or `binding`
+    /// (named by its `bead.iface` out-interface). Refused, with the reason,
+    /// while something still uses it.
+    Remove { kind: String, name: String },
 }
 
 /// What `apply` added.

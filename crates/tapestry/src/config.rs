@@ -109,6 +109,15 @@ pub struct BindingPlan {
     pub line: usize,
 }
 
+/// Indices of removed elements.
+#[derive(Clone, Debug, Default)]
+pub struct Removed {
+    pub beads: std::collections::BTreeSet<usize>,
+    pub weaves: std::collections::BTreeSet<usize>,
+    pub strings: std::collections::BTreeSet<usize>,
+    pub bindings: std::collections::BTreeSet<usize>,
+}
+
 /// A module to load.
 #[derive(Clone, Debug)]
 pub struct ModulePlan {
@@ -167,6 +176,9 @@ pub struct Plan {
     pub strings: Vec<StringPlan>,
     pub tuple_spaces: Vec<TupleSpacePlan>,
     pub bindings: Vec<BindingPlan>,
+    /// What live changes removed (indices stay: removed elements keep
+    /// their places, and their names become free).
+    pub removed: Removed,
     /// Worker threads for fiber strings.
     pub workers: usize,
     /// Preemption tick, if any.
@@ -306,11 +318,16 @@ fn register(
     Ok(())
 }
 
-/// Name -> index of `items`.
-fn names_of<T>(items: &[T], name: impl Fn(&T) -> &String) -> HashMap<String, usize> {
+/// Name -> index of `items`, but for the `removed` ones.
+fn names_of<T>(
+    items: &[T],
+    removed: &std::collections::BTreeSet<usize>,
+    name: impl Fn(&T) -> &String,
+) -> HashMap<String, usize> {
     items
         .iter()
         .enumerate()
+        .filter(|(i, _)| !removed.contains(i))
         .map(|(i, x)| (name(x).clone(), i))
         .collect()
 }
@@ -330,6 +347,7 @@ impl Plan {
             strings: Vec::new(),
             tuple_spaces: Vec::new(),
             bindings: Vec::new(),
+            removed: Removed::default(),
         }
     }
 
@@ -416,7 +434,7 @@ impl Plan {
         let empty = Plan::default();
         let base = base.unwrap_or(&empty);
 
-        let mut module_names = names_of(&base.modules, |m| &m.name);
+        let mut module_names = names_of(&base.modules, &Default::default(), |m| &m.name);
         let mut modules = base.modules.clone();
         for m in &spec.module {
             register(
@@ -434,7 +452,7 @@ impl Plan {
             });
         }
 
-        let mut bead_names = names_of(&base.beads, |b| &b.name);
+        let mut bead_names = names_of(&base.beads, &base.removed.beads, |b| &b.name);
         let mut beads = base.beads.clone();
         for b in &spec.bead {
             let module = index_of(
@@ -462,7 +480,7 @@ impl Plan {
             }
         }
 
-        let mut weave_names = names_of(&base.weaves, |w| &w.name);
+        let mut weave_names = names_of(&base.weaves, &base.removed.weaves, |w| &w.name);
         let mut weaves = base.weaves.clone();
         for w in &spec.weave {
             for i in instances(&w.count, &ctx)? {
@@ -503,7 +521,7 @@ impl Plan {
             }
         }
 
-        let mut string_names = names_of(&base.strings, |s| &s.name);
+        let mut string_names = names_of(&base.strings, &base.removed.strings, |s| &s.name);
         let mut strings = base.strings.clone();
         for s in &spec.string {
             for i in instances(&s.count, &ctx)? {
@@ -619,7 +637,12 @@ impl Plan {
                     Ok((bead, iface.to_owned()))
                 };
                 let (from, to) = (end(&b.from)?, end(&b.to)?);
-                if let Some(other) = bindings.iter().find(|o| o.from == from) {
+                if let Some(other) = bindings
+                    .iter()
+                    .enumerate()
+                    .find(|(k, o)| o.from == from && !base.removed.bindings.contains(k))
+                    .map(|(_, o)| o)
+                {
                     return Err(ctx.err(
                         b.from.span().start,
                         format!(
@@ -637,6 +660,7 @@ impl Plan {
         }
 
         Ok(Plan {
+            removed: base.removed.clone(),
             bindings,
             workers,
             preempt_ms,

@@ -28,6 +28,7 @@ mod error;
 mod extend;
 mod live;
 mod redirect;
+mod remove;
 mod run;
 mod system;
 mod tapestry;

@@ -42,6 +42,11 @@ pub(crate) struct Parts {
 pub(crate) enum Change {
     /// Add what a fragment (tapestry schema, no `[tapestry]`) describes.
     Apply { path: PathBuf, text: String },
+    /// Take out a bead, weave, string or binding.
+    Remove {
+        kind: crate::remove::Kind,
+        name: String,
+    },
 }
 
 /// What the thread running the tapestry waits for.
@@ -200,14 +205,24 @@ impl Handler for LiveView {
     fn handle(&self, request: Request) -> Response {
         // Changes must not hold the view open: the running thread closes
         // it when the strings end, which may be while a change waits.
-        if let Request::Apply { path, text } = request {
+        let change = match request {
+            Request::Apply { ref path, ref text } => Some(Ok(Change::Apply {
+                path: PathBuf::from(path),
+                text: text.clone(),
+            })),
+            Request::Remove { ref kind, ref name } => {
+                Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {
+                    kind,
+                    name: name.clone(),
+                }))
+            }
+            _ => None,
+        };
+        if let Some(change) = change {
             if !*self.open.read().unwrap_or_else(|e| e.into_inner()) {
                 return Response::error("the tapestry is ending");
             }
-            return match self.change(Change::Apply {
-                path: PathBuf::from(path),
-                text,
-            }) {
+            return match change.and_then(|c| self.change(c)) {
                 Ok(v) => Response::ok(v),
                 Err(e) => Response::error(e),
             };
@@ -219,7 +234,7 @@ impl Handler for LiveView {
         let value = match request {
             Request::Summary => serde_json::to_value(self.summary()),
             Request::Inspect => serde_json::to_value(self.inspect()),
-            Request::Apply { .. } => unreachable!("handled above"),
+            Request::Apply { .. } | Request::Remove { .. } => unreachable!("handled above"),
         };
         match value {
             Ok(v) => Response::ok(v),
@@ -232,6 +247,7 @@ impl Tapestry {
     /// The parts of the live view only a change alters.
     pub(crate) fn parts(&self) -> Parts {
         let plan = &self.plan;
+        let gone = &plan.removed;
         let modules = plan
             .modules
             .iter()
@@ -249,13 +265,20 @@ impl Tapestry {
                     ModuleKind::PieExecutable => "executable",
                 }
                 .into(),
-                beads: self.beads.iter().filter(|b| b.module == i).count(),
+                beads: self
+                    .beads
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, b)| b.module == i && !gone.beads.contains(k))
+                    .count(),
             })
             .collect();
         let beads = self
             .beads
             .iter()
-            .map(|b| {
+            .enumerate()
+            .filter(|(k, _)| !gone.beads.contains(k))
+            .map(|(_, b)| {
                 let module = &self.modules[b.module].module;
                 let info = BeadInfo {
                     name: b.name.clone(),
@@ -278,7 +301,9 @@ impl Tapestry {
         let weaves = plan
             .weaves
             .iter()
-            .map(|w| WeaveInfo {
+            .enumerate()
+            .filter(|(k, _)| !gone.weaves.contains(k))
+            .map(|(_, w)| WeaveInfo {
                 name: w.name.clone(),
                 beads: w
                     .beads
@@ -303,7 +328,9 @@ impl Tapestry {
             .bindings
             .iter()
             .zip(&self.ports)
-            .map(|(b, port)| {
+            .enumerate()
+            .filter(|(k, _)| !gone.bindings.contains(k))
+            .map(|(_, (b, port))| {
                 (
                     format!("{}.{}", self.beads[b.from.0].name, b.from.1),
                     format!("{}.{}", self.beads[b.to.0].name, b.to.1),

@@ -54,9 +54,9 @@ impl Tapestry {
         let guard = monitor(view.clone());
         let mut handles = Vec::with_capacity(launches.len());
         for (launch, s) in launches.into_iter().zip(&self.plan.strings) {
-            handles.push(sched.spawn(launch).map_err(|e| {
+            handles.push(Some(sched.spawn(launch).map_err(|e| {
                 TapestryError::Run(format!("string `{}`: cannot start: {e}", s.name))
-            })?);
+            })?));
         }
         // Wait for the strings, making changes as they come. Strings that
         // bead code started (pthread_create) count too.
@@ -79,6 +79,7 @@ impl Tapestry {
         let reports = handles
             .iter()
             .zip(&self.plan.strings)
+            .filter_map(|(h, s)| Some((h.as_ref()?, s)))
             .map(|(h, s)| {
                 let outcome = h.wait();
                 StringReport {
@@ -106,9 +107,10 @@ impl Tapestry {
         &mut self,
         change: Change,
         sched: &Arc<Scheduler>,
-        handles: &mut Vec<Arc<Task>>,
+        handles: &mut Vec<Option<Arc<Task>>>,
     ) -> Result<serde_json::Value, String> {
         match change {
+            Change::Remove { kind, name } => self.remove(kind, &name, &sched.tasks(), handles),
             Change::Apply { path, text } => {
                 let plan = self
                     .plan
@@ -126,11 +128,11 @@ impl Tapestry {
                     .into_iter()
                     .zip(&self.plan.strings[added.first_string..])
                 {
-                    handles.push(
+                    handles.push(Some(
                         sched
                             .spawn(launch)
                             .map_err(|e| format!("string `{}`: cannot start: {e}", s.name))?,
-                    );
+                    ));
                 }
                 let applied = before.added(self);
                 serde_json::to_value(applied).map_err(|e| e.to_string())

@@ -142,31 +142,40 @@ impl Tapestry {
         self.finalised = true;
         let mut stack = FiberStack::new(weaves_strings::DEFAULT_STACK)
             .map_err(|e| TapestryError::Run(e.to_string()))?;
-        for &b in self.init_order.iter().rev() {
-            let bead = &self.beads[b];
-            let ctx = ExecCtx::new(
-                StringInfo {
-                    id: 0,
-                    name: format!("fini of {}", bead.name),
-                    weave: String::new(),
-                    home: bead.owner,
-                },
-                None,
-            );
-            let funcs = bead.image.fini_functions();
-            let owner = bead.owner;
-            run_on_fiber(&ctx, &mut stack, || {
-                for &f in &funcs {
-                    // SAFETY: a finaliser of this bead, which is still mapped.
-                    let f: extern "C" fn() = unsafe { std::mem::transmute(f as usize) };
-                    f();
-                }
-                weaves_interpose::finalize_bead(owner);
-                0
-            });
-            weaves_interpose::forget_bead(owner);
+        for k in (0..self.init_order.len()).rev() {
+            let b = self.init_order[k];
+            if !self.plan.removed.beads.contains(&b) {
+                self.finalise_bead(b, &mut stack);
+            }
         }
         Ok(())
+    }
+
+    /// Runs one bead's finalisers: `DT_FINI_ARRAY`, `DT_FINI`, then the exit
+    /// handlers it registered.
+    pub(crate) fn finalise_bead(&self, b: usize, stack: &mut FiberStack) {
+        let bead = &self.beads[b];
+        let ctx = ExecCtx::new(
+            StringInfo {
+                id: 0,
+                name: format!("fini of {}", bead.name),
+                weave: String::new(),
+                home: bead.owner,
+            },
+            None,
+        );
+        let funcs = bead.image.fini_functions();
+        let owner = bead.owner;
+        run_on_fiber(&ctx, stack, || {
+            for &f in &funcs {
+                // SAFETY: a finaliser of this bead, which is still mapped.
+                let f: extern "C" fn() = unsafe { std::mem::transmute(f as usize) };
+                f();
+            }
+            weaves_interpose::finalize_bead(owner);
+            0
+        });
+        weaves_interpose::forget_bead(owner);
     }
 
     /// Names of the tapestry's beads, in declaration order, with their bases.
