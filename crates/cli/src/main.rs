@@ -70,6 +70,12 @@ enum Command {
         kind: String,
         name: String,
     },
+    /// Run a reconfiguration script (one monitor command per line; `atomic { … }` blocks).
+    Script {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        file: PathBuf,
+    },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
         /// Which benchmark: switch.
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Command::Inspect { id, json } => monitor::inspect(&id, json),
         Command::Apply { id, fragment, json } => monitor::apply(&id, &fragment, json),
         Command::Remove { id, kind, name } => monitor::remove(&id, &kind, &name),
+        Command::Script { id, file } => monitor::script(&id, &file),
         Command::Bench {
             name,
             json,

@@ -77,6 +77,15 @@ pub(crate) fn remove(id: &str, kind: &str, name: &str) -> Result<i32, String> {
     Ok(0)
 }
 
+/// `weaves script ID FILE`.
+pub(crate) fn script(id: &str, file: &std::path::Path) -> Result<i32, String> {
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    for line in client.script(file).map_err(|e| e.to_string())? {
+        println!("{line}");
+    }
+    Ok(0)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, String> {
     serde_json::to_string_pretty(v).map_err(|e| format!("cannot encode JSON: {e}"))
 }

@@ -54,6 +54,8 @@ extern "C" fn bead_name_from(ret: u64) -> *const libc::c_char {
 
 /// `void wv_yield(void)`: lets other strings run.
 pub(crate) extern "C" fn wv_yield() {
+    // A reconfiguration point (see `weaves_strings::stop_point`).
+    weaves_strings::stop_point();
     weaves_strings::blocking::yield_now();
 }
 

@@ -14,6 +14,7 @@
 //! in.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
 use weaves_arena::OwnerId;
@@ -207,6 +208,9 @@ unsafe extern "C" fn recv_from(
     cap: usize,
     ret: u64,
 ) -> isize {
+    // A reconfiguration point: a string asked to stop stops here, before
+    // taking a message (it holds none in flight).
+    weaves_strings::stop_point();
     weaves_strings::blocking::preempt_point();
     // SAFETY: C passes a NUL-terminated name (or null, refused).
     let Some(name) = (unsafe { iface_name(iface) }) else {
@@ -252,7 +256,69 @@ unsafe extern "C" fn recv_from(
             let mut s = port.state.lock().unwrap_or_else(|e| e.into_inner());
             s.waiters.retain(|w| !Arc::ptr_eq(w, t));
         }
+        if task
+            .as_ref()
+            .is_some_and(|t| t.ctx.stop_requested.load(Ordering::Acquire))
+        {
+            // Asked to stop while waiting: a safe point, holding nothing.
+            drop(port);
+            drop(task);
+            weaves_strings::stop_point();
+            return fail(libc::EINTR);
+        }
     }
+}
+
+/// Moves every message queued on in-interface `from` to the front of
+/// in-interface `to`'s queue, keeping their order (they are older than
+/// anything queued at `to`), and wakes `to`'s receivers. Returns how many
+/// moved. Both queues are locked together: no message is lost, duplicated
+/// or seen by a receiver half-way.
+pub fn move_queue(from: (OwnerId, &str), to: (OwnerId, &str)) -> Result<usize, String> {
+    let _rt = RuntimeSection::enter();
+    let from_key = (from.0, from.1.to_owned());
+    let (a, b) = {
+        let mut g = PORTS.write().unwrap_or_else(|e| e.into_inner());
+        let ports = g.get_or_insert_with(Ports::default);
+        let a = ports
+            .inbound
+            .get(&from_key)
+            .cloned()
+            .ok_or_else(|| format!("no queue at in-interface `{}`", from.1))?;
+        let b = ports
+            .inbound
+            .entry((to.0, to.1.to_owned()))
+            .or_default()
+            .clone();
+        (a, b)
+    };
+    if Arc::ptr_eq(&a, &b) {
+        return Ok(0);
+    }
+    // Lock in address order, so two opposite moves cannot deadlock.
+    let (first, second) = if Arc::as_ptr(&a) < Arc::as_ptr(&b) {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let mut g1 = first.state.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g2 = second.state.lock().unwrap_or_else(|e| e.into_inner());
+    let (src, dst) = if Arc::ptr_eq(first, &a) {
+        (&mut *g1, &mut *g2)
+    } else {
+        (&mut *g2, &mut *g1)
+    };
+    let n = src.messages.len();
+    let mut moved = std::mem::take(&mut src.messages);
+    moved.append(&mut dst.messages);
+    dst.messages = moved;
+    let waiters: Vec<Arc<Task>> = dst.waiters.drain(..).collect();
+    drop(g2);
+    drop(g1);
+    for t in waiters {
+        t.wake();
+    }
+    Ok(n)
 }
 
 /// Messages waiting on in-interface `iface` of the calling bead, or -1 with

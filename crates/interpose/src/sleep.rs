@@ -94,6 +94,8 @@ pub(crate) unsafe extern "C" fn clock_nanosleep(
 }
 
 pub(crate) extern "C" fn sched_yield() -> i32 {
+    // A reconfiguration point (see `weaves_strings::stop_point`).
+    weaves_strings::stop_point();
     blocking::yield_now();
     0
 }

@@ -129,6 +129,27 @@ impl Client {
 }
 
 impl Client {
+    /// Runs the reconfiguration script at `path` in the tapestry
+    /// (`weaves script`); returns the lines that took effect.
+    pub fn script(&mut self, path: &Path) -> Result<Vec<String>, MonitorError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MonitorError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let absolute = std::path::absolute(path)
+            .map_err(|e| MonitorError::Io(format!("cannot resolve {}: {e}", path.display())))?;
+        let v = self.request(&Request::Script {
+            path: absolute.display().to_string(),
+            text,
+        })?;
+        Ok(v["done"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Takes a `bead`, `weave`, `string` or `binding` out of the tapestry
     /// (`weaves remove`); refused, with the reason, while it is in use.
     pub fn remove(&mut self, kind: &str, name: &str) -> Result<serde_json::Value, MonitorError> {

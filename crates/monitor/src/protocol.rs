@@ -23,6 +23,10 @@ pub enum Request {
     /// (named by its `bead.iface` out-interface). Refused, with the reason,
     /// while something still uses it.
     Remove { kind: String, name: String },
+    /// Runs a reconfiguration script (see `docs/monitor.md`); `path`
+    /// (absolute) is where its relative fragment paths start. The result
+    /// lists what took effect: `{"done": ["line 2: apply x.toml", …]}`.
+    Script { path: String, text: String },
 }
 
 /// What `apply` added.

@@ -48,12 +48,30 @@ pub fn yield_now() {
 pub fn sleep_until(deadline: Instant) {
     match current_task() {
         Some(task) if task.mode == Mode::Fiber => {
+            if task
+                .ctx
+                .stop_requested
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                drop(task);
+                crate::stop_point();
+                return;
+            }
             while Instant::now() < deadline {
                 if !Scheduler::add_timer_to(&task.sched, deadline, task.clone()) {
                     std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
                     return;
                 }
                 suspend(Suspend::Park);
+                if task
+                    .ctx
+                    .stop_requested
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    drop(task);
+                    crate::stop_point();
+                    return;
+                }
             }
         }
         _ => std::thread::sleep(deadline.saturating_duration_since(Instant::now())),

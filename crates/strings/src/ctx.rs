@@ -28,6 +28,9 @@ pub enum Suspend {
     /// Bead code called `exit` (or `pthread_exit`) with this value: the
     /// string ends.
     Exit(i64),
+    /// The string was asked to stop (`Task::request_stop`) and reached a
+    /// safe point: it ends.
+    Stop,
 }
 
 pub(crate) type Yield = *const corosensei::Yielder<(), Suspend>;
@@ -59,6 +62,8 @@ pub struct ExecCtx {
     /// Strings made by `pthread_create` share this string's weave (and its
     /// beads): never preempted at arbitrary points, only at interposed calls.
     pub has_siblings: std::sync::atomic::AtomicBool,
+    /// Set by `Task::request_stop`: end at the next safe point.
+    pub stop_requested: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -87,6 +92,7 @@ impl ExecCtx {
             errno: Cell::new(0),
             preempt_pending: std::sync::atomic::AtomicBool::new(false),
             has_siblings: std::sync::atomic::AtomicBool::new(false),
+            stop_requested: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -292,6 +298,23 @@ pub(crate) fn suspend(why: Suspend) {
     // Possibly on another thread now: restore the string's errno there.
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = ctx.errno.get() };
+}
+
+/// Ends the running string if it was asked to stop. Call only where the
+/// caller holds no locks, wait registrations or values needing Drop: the
+/// fiber's frames are abandoned, as `exit` abandons them. Returns if no stop
+/// was asked, or outside fibers.
+pub fn stop_point() {
+    let Some(ctx) = current() else { return };
+    if ctx.yielder.get().is_null()
+        || !ctx
+            .stop_requested
+            .load(std::sync::atomic::Ordering::Acquire)
+    {
+        return;
+    }
+    suspend(Suspend::Stop);
+    unreachable!("a stopped string was resumed");
 }
 
 /// Ends the current string with `status`, as `exit(status)` does for a

@@ -139,6 +139,8 @@ pub enum Outcome {
     Returned(i64),
     /// Bead code called `exit` (or `pthread_exit`) with this value.
     Exited(i64),
+    /// The string was stopped (`Task::request_stop`) at a safe point.
+    Stopped,
 }
 
 impl Outcome {
@@ -146,6 +148,7 @@ impl Outcome {
     pub fn status(self) -> i32 {
         match self {
             Outcome::Returned(s) | Outcome::Exited(s) => s as i32,
+            Outcome::Stopped => 0,
         }
     }
 
@@ -153,6 +156,7 @@ impl Outcome {
     pub fn value(self) -> i64 {
         match self {
             Outcome::Returned(s) | Outcome::Exited(s) => s,
+            Outcome::Stopped => 0,
         }
     }
 }
@@ -183,6 +187,11 @@ pub fn run_on_fiber(ctx: &ExecCtx, stack: &mut FiberStack, body: impl FnOnce() -
                 // needing Drop at that point.
                 unsafe { co.force_reset() };
                 break Outcome::Exited(status);
+            }
+            CoroutineResult::Yield(Suspend::Stop) => {
+                // SAFETY: as for exit: stop points hold nothing needing Drop.
+                unsafe { co.force_reset() };
+                break Outcome::Stopped;
             }
             CoroutineResult::Yield(Suspend::Yield | Suspend::Park) => continue,
         }

@@ -32,8 +32,8 @@ mod timers;
 pub mod tls;
 
 pub use ctx::{
-    acting_bead, current, exit_current, exit_current_with, ExecCtx, RuntimeSection, StringInfo,
-    Suspend,
+    acting_bead, current, exit_current, exit_current_with, stop_point, ExecCtx, RuntimeSection,
+    StringInfo, Suspend,
 };
 pub use fiber::{run_on_fiber, FiberStack, Outcome, DEFAULT_STACK, STACK_GUARD};
 pub use sched::Scheduler;

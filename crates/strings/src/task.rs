@@ -234,6 +234,12 @@ impl Task {
                     unsafe { fiber.force_reset() };
                     self.end_phase(body, Outcome::Exited(value));
                 }
+                CoroutineResult::Yield(Suspend::Stop) => {
+                    // SAFETY: stop points hold nothing needing Drop (see
+                    // `stop_point`); the frames are abandoned as for exit.
+                    unsafe { fiber.force_reset() };
+                    self.end_phase(body, Outcome::Stopped);
+                }
                 CoroutineResult::Return(value) => self.end_phase(body, Outcome::Returned(value)),
             }
             if body.phase == Phase::Done {
@@ -360,14 +366,22 @@ impl Task {
         self.cpu_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
-    /// `"queued"`, `"running"`, `"parked"` or `"done"`.
+    /// `"queued"`, `"running"`, `"parked"`, `"done"` or `"stopped"`.
     pub fn state_name(&self) -> &'static str {
         match self.state.load(Ordering::Acquire) {
             QUEUED => "queued",
             RUNNING | NOTIFIED => "running",
             PARKED => "parked",
+            _ if self.outcome() == Some(Outcome::Stopped) => "stopped",
             _ => "done",
         }
+    }
+
+    /// Asks the string to end at its next safe point (an interposed call,
+    /// or waking from a sleep or a message wait) and wakes it if it waits.
+    pub fn request_stop(self: &Arc<Self>) {
+        self.ctx.stop_requested.store(true, Ordering::Release);
+        self.wake();
     }
 
     /// Whether the string has ended.

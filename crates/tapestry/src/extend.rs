@@ -34,6 +34,9 @@ use crate::tapestry::{
 pub(crate) enum Extension {
     Initial,
     Live,
+    /// A live change checked but not made: everything is mapped, bound and
+    /// relocated, then unmapped again (a dry run for `atomic` scripts).
+    Check,
 }
 
 /// What an extension added.
@@ -48,7 +51,7 @@ impl Tapestry {
         mut plan: Plan,
         how: Extension,
     ) -> Result<Added, TapestryError> {
-        let live = how == Extension::Live;
+        let live = how != Extension::Initial;
         let (b0, s0, k0) = (
             self.beads.len(),
             self.plan.strings.len(),
@@ -80,7 +83,7 @@ impl Tapestry {
                 string_count[b] += 1;
             }
         }
-        if live {
+        if how == Extension::Live {
             // Existing beads that a new weave or string reaches may have
             // become shared: never preempt inside them from now on.
             for b in 0..b0 {
@@ -137,6 +140,10 @@ impl Tapestry {
 
         // From here on a refusal must unmap the fresh beads again.
         match self.bind_and_relocate(&plan, &new_modules, fresh, how, b0, s0) {
+            Ok((fresh, _, _, _)) if how == Extension::Check => {
+                unmap(fresh);
+                Ok(Added { first_string: s0 })
+            }
             Ok((fresh, bindings, entries, tuple_regions)) => {
                 self.modules.extend(new_modules);
                 self.beads.extend(fresh);
@@ -188,7 +195,7 @@ impl Tapestry {
         (Vec<Bead>, Vec<Binding>, Vec<u64>, Vec<weaves_arena::Region>),
         (Vec<Bead>, TapestryError),
     > {
-        let live = how == Extension::Live;
+        let live = how != Extension::Initial;
         for (w, weave) in plan.weaves.iter().enumerate().skip(self.plan.weaves.len()) {
             for &b in &weave.beads {
                 if b >= b0 {

@@ -30,6 +30,7 @@ mod live;
 mod redirect;
 mod remove;
 mod run;
+mod script;
 mod system;
 mod tapestry;
 

@@ -47,6 +47,8 @@ pub(crate) enum Change {
         kind: crate::remove::Kind,
         name: String,
     },
+    /// Run a reconfiguration script.
+    Script { path: PathBuf, text: String },
 }
 
 /// What the thread running the tapestry waits for.
@@ -210,6 +212,10 @@ impl Handler for LiveView {
                 path: PathBuf::from(path),
                 text: text.clone(),
             })),
+            Request::Script { ref path, ref text } => Some(Ok(Change::Script {
+                path: PathBuf::from(path),
+                text: text.clone(),
+            })),
             Request::Remove { ref kind, ref name } => {
                 Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {
                     kind,
@@ -234,7 +240,9 @@ impl Handler for LiveView {
         let value = match request {
             Request::Summary => serde_json::to_value(self.summary()),
             Request::Inspect => serde_json::to_value(self.inspect()),
-            Request::Apply { .. } | Request::Remove { .. } => unreachable!("handled above"),
+            Request::Apply { .. } | Request::Remove { .. } | Request::Script { .. } => {
+                unreachable!("handled above")
+            }
         };
         match value {
             Ok(v) => Response::ok(v),

@@ -12,6 +12,7 @@ use weaves_strings::{Entry, ExecCtx, Launch, Outcome, Scheduler, StringInfo, Tas
 use crate::error::TapestryError;
 use crate::extend::Extension;
 use crate::live::{Change, Event, LiveView};
+use crate::script::Runner;
 use crate::tapestry::{host_environment, RunReport, StringReport, Tapestry};
 
 impl Tapestry {
@@ -120,28 +121,21 @@ impl Tapestry {
                 let added = self
                     .extend(plan, Extension::Live)
                     .map_err(|e| e.to_string())?;
-                let launches = (added.first_string..self.plan.strings.len())
-                    .map(|i| self.launch(i))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())?;
-                for (launch, s) in launches
-                    .into_iter()
-                    .zip(&self.plan.strings[added.first_string..])
-                {
-                    handles.push(Some(
-                        sched
-                            .spawn(launch)
-                            .map_err(|e| format!("string `{}`: cannot start: {e}", s.name))?,
-                    ));
+                let mut runner = Runner::new(sched, handles);
+                for i in added.first_string..self.plan.strings.len() {
+                    self.start_string(i, &mut runner)?;
                 }
-                let applied = before.added(self);
-                serde_json::to_value(applied).map_err(|e| e.to_string())
+                serde_json::to_value(before.added(self)).map_err(|e| e.to_string())
+            }
+            Change::Script { path, text } => {
+                let mut runner = Runner::new(sched, handles);
+                self.run_script(&path, &text, &mut runner)
             }
         }
     }
 
     /// The launch of string `i`: its context, arguments and environment.
-    fn launch(&self, i: usize) -> Result<Launch, TapestryError> {
+    pub(crate) fn launch(&self, i: usize) -> Result<Launch, TapestryError> {
         let s = &self.plan.strings[i];
         let weave = &self.plan.weaves[s.weave];
         let home = match s.entry_bead {

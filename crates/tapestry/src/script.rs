@@ -1,0 +1,573 @@
+//! Reconfiguration scripts (`weaves script ID FILE`): one monitor command
+//! per line, optionally grouped in `atomic { … }` blocks.
+//!
+//! ```text
+//! # replace `compute` by a new version, keeping its queued messages
+//! atomic {
+//!   apply compute_v2.toml            # new module, bead, weave, string
+//!   stop compute                     # the old string, at a safe point
+//!   bind sensor.out compute2.in      # rebinds: new readings go to v2
+//!   move-queue compute.in compute2.in
+//!   start compute2
+//! }
+//! ```
+//!
+//! Commands: `apply FRAGMENT` (relative to the script), `remove KIND NAME`,
+//! `bind FROM TO` (rebinding FROM if bound), `unbind FROM`,
+//! `move-queue FROM TO` (in-interfaces), `start STRING`, `stop STRING`
+//! (waits until it stopped), `wait STRING` (until it ends).
+//!
+//! Strings a script's `apply` adds start when the script ends — after the
+//! bindings later lines make — unless a `start` line starts them earlier.
+//!
+//! An `atomic` block is checked as a whole before any of it takes effect:
+//! every name it uses, every fragment (parsed onto the plan as the block
+//! would leave it, then mapped, bound and relocated in a dry run), every
+//! removal. A block that fails the check changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use weaves_strings::{Scheduler, Task};
+
+use crate::config::{BindingPlan, Plan};
+use crate::extend::Extension;
+use crate::remove::Kind;
+use crate::tapestry::Tapestry;
+
+/// One command of a script.
+#[derive(Clone, Debug)]
+enum Cmd {
+    Apply(PathBuf),
+    Remove(Kind, String),
+    Bind(String, String),
+    Unbind(String),
+    MoveQueue(String, String),
+    Start(String),
+    Stop(String),
+    Wait(String),
+}
+
+#[derive(Clone, Debug)]
+struct Line {
+    cmd: Cmd,
+    number: usize,
+    text: String,
+}
+
+enum Item {
+    One(Line),
+    Atomic(Vec<Line>),
+}
+
+/// How long `stop` waits for a string to reach a safe point, and `wait`
+/// for one to end.
+const STOP_WITHIN: Duration = Duration::from_secs(10);
+const WAIT_WITHIN: Duration = Duration::from_secs(60);
+
+fn parse(path: &Path, text: &str) -> Result<Vec<Item>, String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let at = |n: usize, m: String| format!("{}: line {n}: {m}", path.display());
+    let mut items = Vec::new();
+    let mut block: Option<(usize, Vec<Line>)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let number = i + 1;
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["atomic", "{"] => {
+                if block.is_some() {
+                    return Err(at(number, "atomic blocks do not nest".into()));
+                }
+                block = Some((number, Vec::new()));
+                continue;
+            }
+            ["}"] => match block.take() {
+                Some((_, lines)) => {
+                    items.push(Item::Atomic(lines));
+                    continue;
+                }
+                None => return Err(at(number, "`}` closes no atomic block".into())),
+            },
+            _ => {}
+        }
+        let arity = |n: usize, usage: &str| -> Result<(), String> {
+            if words.len() == n + 1 {
+                Ok(())
+            } else {
+                Err(at(number, format!("usage: {usage}")))
+            }
+        };
+        let cmd = match words[0] {
+            "apply" => {
+                arity(1, "apply FRAGMENT.toml")?;
+                Cmd::Apply(dir.join(words[1]))
+            }
+            "remove" => {
+                arity(2, "remove bead|weave|string|binding NAME")?;
+                Cmd::Remove(Kind::parse(words[1]).map_err(|e| at(number, e))?, words[2].into())
+            }
+            "bind" => {
+                arity(2, "bind BEAD.OUT BEAD.IN")?;
+                Cmd::Bind(words[1].into(), words[2].into())
+            }
+            "unbind" => {
+                arity(1, "unbind BEAD.OUT")?;
+                Cmd::Unbind(words[1].into())
+            }
+            "move-queue" => {
+                arity(2, "move-queue BEAD.IN BEAD.IN")?;
+                Cmd::MoveQueue(words[1].into(), words[2].into())
+            }
+            "start" => {
+                arity(1, "start STRING")?;
+                Cmd::Start(words[1].into())
+            }
+            "stop" => {
+                arity(1, "stop STRING")?;
+                Cmd::Stop(words[1].into())
+            }
+            "wait" => {
+                arity(1, "wait STRING")?;
+                Cmd::Wait(words[1].into())
+            }
+            other => {
+                return Err(at(
+                    number,
+                    format!(
+                        "unknown command `{other}` (apply, remove, bind, unbind, move-queue, start, stop, wait, atomic {{ … }})"
+                    ),
+                ))
+            }
+        };
+        let line = Line {
+            cmd,
+            number,
+            text: line.to_owned(),
+        };
+        match &mut block {
+            Some((_, lines)) => lines.push(line),
+            None => items.push(Item::One(line)),
+        }
+    }
+    if let Some((opened, _)) = block {
+        return Err(at(opened, "this atomic block is never closed".into()));
+    }
+    Ok(items)
+}
+
+/// Splits `bead.iface` and finds the bead (not removed) in `plan`.
+fn end_of(plan: &Plan, text: &str) -> Result<(usize, String), String> {
+    let (bead, iface) = text
+        .rsplit_once('.')
+        .filter(|(b, i)| !b.is_empty() && !i.is_empty())
+        .ok_or_else(|| format!("`{text}` is not `bead.interface`"))?;
+    let b = plan
+        .beads
+        .iter()
+        .enumerate()
+        .position(|(i, x)| x.name == bead && !plan.removed.beads.contains(&i))
+        .ok_or_else(|| format!("no bead `{bead}`"))?;
+    Ok((b, iface.to_owned()))
+}
+
+fn string_index(plan: &Plan, name: &str) -> Result<usize, String> {
+    plan.strings
+        .iter()
+        .enumerate()
+        .position(|(i, s)| s.name == name && !plan.removed.strings.contains(&i))
+        .ok_or_else(|| format!("no string `{name}`"))
+}
+
+fn live_binding(plan: &Plan, from: &(usize, String)) -> Option<usize> {
+    plan.bindings
+        .iter()
+        .enumerate()
+        .position(|(i, b)| b.from == *from && !plan.removed.bindings.contains(&i))
+}
+
+/// What running a script needs from the running tapestry.
+pub(crate) struct Runner<'a> {
+    pub(crate) sched: &'a Arc<Scheduler>,
+    pub(crate) handles: &'a mut Vec<Option<Arc<Task>>>,
+    /// Strings added by this script's `apply` lines and not started yet.
+    pending: Vec<usize>,
+    done: Vec<String>,
+}
+
+impl<'a> Runner<'a> {
+    pub(crate) fn new(
+        sched: &'a Arc<Scheduler>,
+        handles: &'a mut Vec<Option<Arc<Task>>>,
+    ) -> Runner<'a> {
+        Runner {
+            sched,
+            handles,
+            pending: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+}
+
+impl Tapestry {
+    /// Runs the script at `path` (its text is `text`).
+    pub(crate) fn run_script(
+        &mut self,
+        path: &Path,
+        text: &str,
+        runner: &mut Runner<'_>,
+    ) -> Result<serde_json::Value, String> {
+        let items = parse(path, text)?;
+        let result = (|| -> Result<(), String> {
+            for item in &items {
+                match item {
+                    Item::One(line) => self.execute(path, line, runner)?,
+                    Item::Atomic(lines) => {
+                        self.check_block(path, lines, runner)?;
+                        for line in lines {
+                            self.execute(path, line, runner).map_err(|e| {
+                                format!("{e} (the atomic block passed its check, but failed while taking effect)")
+                            })?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        // Strings added by the script start now, even after an error in a
+        // later line: what took effect stays in effect.
+        let pending = std::mem::take(&mut runner.pending);
+        for s in pending {
+            self.start_string(s, runner)?;
+        }
+        match result {
+            Ok(()) => Ok(serde_json::json!({ "done": runner.done })),
+            Err(e) if runner.done.is_empty() => Err(e),
+            Err(e) => Err(format!(
+                "{e}; before it, these took effect: {}",
+                runner.done.join("; ")
+            )),
+        }
+    }
+
+    pub(crate) fn start_string(&mut self, s: usize, runner: &mut Runner<'_>) -> Result<(), String> {
+        let launch = self.launch(s).map_err(|e| e.to_string())?;
+        let task = runner
+            .sched
+            .spawn(launch)
+            .map_err(|e| format!("string `{}`: cannot start: {e}", self.plan.strings[s].name))?;
+        if runner.handles.len() <= s {
+            runner.handles.resize(s + 1, None);
+        }
+        runner.handles[s] = Some(task);
+        Ok(())
+    }
+
+    /// One command, for real.
+    fn execute(&mut self, path: &Path, line: &Line, runner: &mut Runner<'_>) -> Result<(), String> {
+        let at = |e: String| {
+            format!(
+                "{}: line {}: {}: {e}",
+                path.display(),
+                line.number,
+                line.text
+            )
+        };
+        match &line.cmd {
+            Cmd::Apply(fragment) => {
+                let text = std::fs::read_to_string(fragment)
+                    .map_err(|e| at(format!("cannot read {}: {e}", fragment.display())))?;
+                let plan = self
+                    .plan
+                    .extend_with(fragment, &text)
+                    .map_err(|e| at(e.to_string()))?;
+                let added = self
+                    .extend(plan, Extension::Live)
+                    .map_err(|e| at(e.to_string()))?;
+                runner
+                    .pending
+                    .extend(added.first_string..self.plan.strings.len());
+            }
+            Cmd::Remove(kind, name) => {
+                let tasks = runner.sched.tasks();
+                self.remove(*kind, name, &tasks, runner.handles)
+                    .map_err(at)?;
+            }
+            Cmd::Bind(from, to) => {
+                let from = end_of(&self.plan, from).map_err(at)?;
+                let to = end_of(&self.plan, to).map_err(at)?;
+                if let Some(old) = live_binding(&self.plan, &from) {
+                    weaves_interpose::messages::unbind((self.beads[from.0].owner, &from.1));
+                    self.plan.removed.bindings.insert(old);
+                }
+                let port = weaves_interpose::messages::bind(
+                    (self.beads[from.0].owner, &from.1),
+                    (self.beads[to.0].owner, &to.1),
+                )
+                .map_err(at)?;
+                self.plan.bindings.push(BindingPlan {
+                    from,
+                    to,
+                    line: line.number,
+                });
+                self.ports.push(port);
+            }
+            Cmd::Unbind(from) => {
+                self.remove(Kind::Binding, from, &[], runner.handles)
+                    .map_err(at)?;
+            }
+            Cmd::MoveQueue(from, to) => {
+                let from = end_of(&self.plan, from).map_err(at)?;
+                let to = end_of(&self.plan, to).map_err(at)?;
+                let n = weaves_interpose::messages::move_queue(
+                    (self.beads[from.0].owner, &from.1),
+                    (self.beads[to.0].owner, &to.1),
+                )
+                .map_err(at)?;
+                runner
+                    .done
+                    .push(format!("line {}: moved {n} message(s)", line.number));
+                return Ok(());
+            }
+            Cmd::Start(name) => {
+                let s = string_index(&self.plan, name).map_err(at)?;
+                let Some(k) = runner.pending.iter().position(|&p| p == s) else {
+                    return Err(at(format!(
+                        "string `{name}` is not waiting to start (only strings this script added wait)"
+                    )));
+                };
+                runner.pending.remove(k);
+                self.start_string(s, runner).map_err(at)?;
+            }
+            Cmd::Stop(name) => {
+                let s = string_index(&self.plan, name).map_err(at)?;
+                let task = runner.handles.get(s).cloned().flatten();
+                match task {
+                    Some(t) => {
+                        t.request_stop();
+                        wait_for(&t, STOP_WITHIN).map_err(|()| {
+                            at(format!(
+                                "string `{name}` did not reach a safe point within {} s",
+                                STOP_WITHIN.as_secs()
+                            ))
+                        })?;
+                    }
+                    None => {
+                        if let Some(k) = runner.pending.iter().position(|&p| p == s) {
+                            runner.pending.remove(k);
+                        }
+                    }
+                }
+            }
+            Cmd::Wait(name) => {
+                let s = string_index(&self.plan, name).map_err(at)?;
+                if let Some(t) = runner.handles.get(s).cloned().flatten() {
+                    wait_for(&t, WAIT_WITHIN).map_err(|()| {
+                        at(format!(
+                            "string `{name}` did not end within {} s",
+                            WAIT_WITHIN.as_secs()
+                        ))
+                    })?;
+                }
+            }
+        }
+        runner
+            .done
+            .push(format!("line {}: {}", line.number, line.text));
+        Ok(())
+    }
+
+    /// Checks an atomic block as a whole against the plan as the block
+    /// would leave it; nothing takes effect.
+    fn check_block(
+        &mut self,
+        path: &Path,
+        lines: &[Line],
+        runner: &Runner<'_>,
+    ) -> Result<(), String> {
+        let mut model = self.plan.clone();
+        let mut added_strings: Vec<usize> = Vec::new();
+        let mut stopped: Vec<usize> = Vec::new();
+        let mut applied = false;
+        let live = runner.sched.tasks();
+        for line in lines {
+            let at = |e: String| {
+                format!(
+                    "{}: line {}: {}: {e} (nothing in the atomic block took effect)",
+                    path.display(),
+                    line.number,
+                    line.text
+                )
+            };
+            match &line.cmd {
+                Cmd::Apply(fragment) => {
+                    let text = std::fs::read_to_string(fragment)
+                        .map_err(|e| at(format!("cannot read {}: {e}", fragment.display())))?;
+                    let before = model.strings.len();
+                    model = model
+                        .extend_with(fragment, &text)
+                        .map_err(|e| at(e.to_string()))?;
+                    added_strings.extend(before..model.strings.len());
+                    applied = true;
+                }
+                Cmd::Remove(kind, name) => {
+                    check_removal(&mut model, *kind, name, &live, &stopped).map_err(at)?;
+                }
+                Cmd::Bind(from, to) => {
+                    let from = end_of(&model, from).map_err(at)?;
+                    let to = end_of(&model, to).map_err(at)?;
+                    if let Some(old) = live_binding(&model, &from) {
+                        model.removed.bindings.insert(old);
+                    }
+                    model.bindings.push(BindingPlan {
+                        from,
+                        to,
+                        line: line.number,
+                    });
+                }
+                Cmd::Unbind(from) => {
+                    let from = end_of(&model, from).map_err(at)?;
+                    let old = live_binding(&model, &from).ok_or_else(|| {
+                        at(format!(
+                            "`{}.{}` is not bound",
+                            model.beads[from.0].name, from.1
+                        ))
+                    })?;
+                    model.removed.bindings.insert(old);
+                }
+                Cmd::MoveQueue(from, to) => {
+                    end_of(&model, from).map_err(at)?;
+                    end_of(&model, to).map_err(at)?;
+                }
+                Cmd::Start(name) => {
+                    let s = string_index(&model, name).map_err(at)?;
+                    if !added_strings.contains(&s) {
+                        return Err(at(format!(
+                            "string `{name}` is not waiting to start (only strings this script added wait)"
+                        )));
+                    }
+                }
+                Cmd::Stop(name) | Cmd::Wait(name) => {
+                    let s = string_index(&model, name).map_err(at)?;
+                    if matches!(line.cmd, Cmd::Stop(_)) {
+                        stopped.push(s);
+                    }
+                }
+            }
+        }
+        if applied {
+            // The fragments' modules, beads and strings, mapped, bound and
+            // relocated together, then unmapped: the block's applies will
+            // succeed. Removals and bindings are bookkeeping here; the live
+            // plan is not touched.
+            let mut model = model;
+            model.removed = self.plan.removed.clone();
+            self.extend(model, Extension::Check).map_err(|e| {
+                format!(
+                    "{}: atomic block: {e} (nothing in the atomic block took effect)",
+                    path.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The checks `remove` makes, on a model plan (strings' liveness from the
+/// scheduler, less those the block stops first).
+fn check_removal(
+    model: &mut Plan,
+    kind: Kind,
+    name: &str,
+    live: &[Arc<Task>],
+    stopped: &[usize],
+) -> Result<(), String> {
+    match kind {
+        Kind::Weave => {
+            let w = model
+                .weaves
+                .iter()
+                .enumerate()
+                .position(|(i, w)| w.name == name && !model.removed.weaves.contains(&i))
+                .ok_or_else(|| format!("no weave `{name}`"))?;
+            let running: Vec<&str> = live
+                .iter()
+                .filter(|t| t.ctx.info.weave == name && !t.is_done())
+                .filter(|t| {
+                    !stopped
+                        .iter()
+                        .any(|&s| model.strings[s].name == t.ctx.info.name)
+                })
+                .map(|t| t.ctx.info.name.as_str())
+                .collect();
+            if !running.is_empty() {
+                return Err(format!(
+                    "weave `{name}` still has running strings: {}",
+                    running.join(", ")
+                ));
+            }
+            model.removed.weaves.insert(w);
+        }
+        Kind::Bead => {
+            let b = model
+                .beads
+                .iter()
+                .enumerate()
+                .position(|(i, x)| x.name == name && !model.removed.beads.contains(&i))
+                .ok_or_else(|| format!("no bead `{name}`"))?;
+            let weaves: Vec<&str> = model
+                .weaves
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| !model.removed.weaves.contains(i) && w.beads.contains(&b))
+                .map(|(_, w)| w.name.as_str())
+                .collect();
+            if !weaves.is_empty() {
+                return Err(format!(
+                    "bead `{name}` is still in weave(s) {}: remove them first",
+                    weaves.join(", ")
+                ));
+            }
+            if model.bindings.iter().enumerate().any(|(i, x)| {
+                !model.removed.bindings.contains(&i) && (x.from.0 == b || x.to.0 == b)
+            }) {
+                return Err(format!("bead `{name}` still has message bindings"));
+            }
+            model.removed.beads.insert(b);
+        }
+        Kind::String => {
+            let s = string_index(model, name)?;
+            let running = live
+                .iter()
+                .any(|t| t.ctx.info.name == name && !t.is_done() && !stopped.contains(&s));
+            if running {
+                return Err(format!(
+                    "string `{name}` is running: only ended strings can be removed"
+                ));
+            }
+            model.removed.strings.insert(s);
+        }
+        Kind::Binding => {
+            let from = end_of(model, name)?;
+            let k = live_binding(model, &from).ok_or_else(|| format!("`{name}` is not bound"))?;
+            model.removed.bindings.insert(k);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `t` has ended; Err after `within`.
+fn wait_for(t: &Task, within: Duration) -> Result<(), ()> {
+    let deadline = Instant::now() + within;
+    while !t.is_done() {
+        if Instant::now() >= deadline {
+            return Err(());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
