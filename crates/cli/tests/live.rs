@@ -293,9 +293,17 @@ args = ["app", "U", "2"]
     });
 
     let refused = |args: &[&str], mentions: &[&str]| {
+        let before = stable(json_of(&rt, &["inspect", &id, "--json"]));
         let mut all = vec!["remove", id.as_str()];
         all.extend_from_slice(args);
         weaves_cmd(&rt, &all).expect_error(mentions);
+        let after = stable(json_of(&rt, &["inspect", &id, "--json"]));
+        assert_eq!(
+            before,
+            after,
+            "a refused `remove {}` changed the tapestry",
+            args.join(" ")
+        );
     };
     refused(&["bead", "gone"], &["bead `gone` is still in weave(s) gw"]);
     refused(
