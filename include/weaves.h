@@ -29,6 +29,15 @@ const char *wv_weave_name(void);
 /* Let other strings run. */
 void wv_yield(void);
 
+/* Start a string in the weave named WEAVE of the running tapestry, running
+ * ENTRY ("symbol", or "bead:symbol" to pick the bead) as
+ * int entry(int argc, char **argv) with ARGV (NULL-terminated; NULL means
+ * just ENTRY's name). The string runs alongside the caller. Returns its id
+ * (as wv_string_id() will say inside it), or -1 with errno ENOENT (no such
+ * weave or entry; the reason goes to stderr), EINVAL or ENOTSUP (no
+ * tapestry is running). */
+int wv_spawn(const char *weave, const char *entry, char *const argv[]);
+
 /* Message interfaces (see docs/messages.md). The tapestry's [[binding]]s
  * connect an out-interface "bead.iface" to an in-interface "bead.iface";
  * the bead is the caller's own (found from the return address, as for

@@ -68,6 +68,7 @@ build compute.so compute.c "${so_c[@]}" "${api[@]}" -DCOMPUTE_VERSION=1
 build compute_v2.so compute.c "${so_c[@]}" "${api[@]}" -DCOMPUTE_VERSION=2
 build display.so display.c "${so_c[@]}" "${api[@]}"
 build fini_mod.so fini_mod.c "${so_c[@]}" "${api[@]}"
+build spawner.so spawner.c "${so_c[@]}" "${api[@]}"
 # A private DT_NEEDED dependency, found beside its user through $ORIGIN.
 build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so
 build uses_helper.so uses_helper.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -lwvhelper '-Wl,-rpath,$ORIGIN'

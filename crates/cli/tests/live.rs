@@ -389,3 +389,55 @@ args = ["app", "U", "2"]
         "{stdout}"
     );
 }
+
+/// Weave-aware modules start strings themselves (`wv_spawn`).
+#[test]
+fn bead_code_starts_strings_with_wv_spawn() {
+    let out = run_tapestry(
+        "wv_spawn",
+        r#"
+[tapestry]
+name = "spawny"
+workers = 2
+
+[[module]]
+name = "s"
+path = "@MODS@/spawner.so"
+
+[[bead]]
+name = "b"
+module = "s"
+
+[[weave]]
+name = "w"
+beads = ["b"]
+
+[[string]]
+name = "boss"
+weave = "w"
+entry = "spawner_main"
+args = ["spawner", "3"]
+"#,
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(
+        out.sorted_lines(),
+        [
+            "spawner: started 3, bad ids 0, unknown weave refused yes, unknown entry refused yes",
+            "worker w0: string 2 in weave w, argc 2",
+            "worker w1: string 3 in weave w, argc 2",
+            "worker w2: string 4 in weave w, argc 2",
+        ],
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("weaves: wv_spawn: no weave `no_such_weave`"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("entry `no_such_entry` is not a function of any bead of weave `w`"),
+        "{out}"
+    );
+}

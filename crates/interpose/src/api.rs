@@ -113,3 +113,82 @@ pub(crate) unsafe extern "C" fn unsetenv(name: *const libc::c_char) -> i32 {
     // SAFETY: no private environment: the process's.
     unsafe { libc::unsetenv(name) }
 }
+
+/// What `wv_spawn` asks of the running tapestry: a new string in `weave`
+/// running `entry` (`symbol` or `bead:symbol`) with `args`.
+pub struct SpawnRequest {
+    pub weave: String,
+    pub entry: String,
+    pub args: Vec<String>,
+}
+
+type SpawnHook = std::sync::Arc<dyn Fn(SpawnRequest) -> Result<u32, String> + Send + Sync>;
+
+static SPAWN: std::sync::RwLock<Option<SpawnHook>> = std::sync::RwLock::new(None);
+
+/// Installs (or, with `None`, removes) what `wv_spawn` calls: the running
+/// tapestry's way to start a string. It returns the new string's id.
+pub fn set_spawn_hook(hook: Option<SpawnHook>) {
+    *SPAWN.write().unwrap_or_else(|e| e.into_inner()) = hook;
+}
+
+/// `int wv_spawn(const char *weave, const char *entry, char *const argv[])`:
+/// starts a string in `weave` running `entry` with `argv` (NULL-terminated;
+/// NULL means just the entry's name). Returns its id, or -1 with errno:
+/// EINVAL (bad arguments), ENOENT (no such weave or entry: the reason goes
+/// to stderr), ENOTSUP (no tapestry is running).
+pub(crate) unsafe extern "C" fn wv_spawn(
+    weave: *const libc::c_char,
+    entry: *const libc::c_char,
+    argv: *const *const libc::c_char,
+) -> i32 {
+    weaves_strings::blocking::preempt_point();
+    let set_errno = |e: i32| {
+        // SAFETY: errno is thread-local and always writable.
+        unsafe { *libc::__errno_location() = e };
+        -1
+    };
+    if weave.is_null() || entry.is_null() {
+        return set_errno(libc::EINVAL);
+    }
+    let request = {
+        let _rt = RuntimeSection::enter();
+        // SAFETY: C passes NUL-terminated strings.
+        let text =
+            |p: *const libc::c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+        let mut args = Vec::new();
+        if !argv.is_null() {
+            let mut p = argv;
+            // SAFETY: a NULL-terminated array of C strings, as for execv.
+            unsafe {
+                while !(*p).is_null() {
+                    args.push(text(*p));
+                    p = p.add(1);
+                }
+            }
+        }
+        let entry = text(entry);
+        if args.is_empty() {
+            args.push(entry.rsplit(':').next().unwrap_or(&entry).to_owned());
+        }
+        SpawnRequest {
+            weave: text(weave),
+            entry,
+            args,
+        }
+    };
+    // Not held while the hook waits: the string may park and resume on
+    // another thread.
+    let hook = SPAWN.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(hook) = hook else {
+        return set_errno(libc::ENOTSUP);
+    };
+    match hook(request) {
+        Ok(id) => id as i32,
+        Err(why) => {
+            let _rt = RuntimeSection::enter();
+            eprintln!("weaves: wv_spawn: {why}");
+            set_errno(libc::ENOENT)
+        }
+    }
+}

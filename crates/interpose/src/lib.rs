@@ -90,6 +90,7 @@ mod symbolize;
 mod table;
 mod tls;
 
+pub use api::{set_spawn_hook, SpawnRequest};
 pub use exit::{finalize_bead, forget_bead};
 pub use getopt::register_copied_variable;
 pub use phdr::{mark_bead_shared, register_bead, unregister_bead, BeadRecord};

@@ -49,6 +49,8 @@ pub(crate) enum Change {
     },
     /// Run a reconfiguration script.
     Script { path: PathBuf, text: String },
+    /// Start a string (`wv_spawn` from bead code).
+    Spawn(weaves_interpose::SpawnRequest),
 }
 
 /// What the thread running the tapestry waits for.

@@ -50,6 +50,7 @@ impl Tapestry {
                 let _ = events.send(Event::Idle);
             }));
         }
+        weaves_interpose::set_spawn_hook(Some(spawn_hook(events.clone())));
         let started = Instant::now();
         let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
         let guard = monitor(view.clone());
@@ -72,6 +73,7 @@ impl Tapestry {
             }
         }
         let strings_elapsed = started.elapsed();
+        weaves_interpose::set_spawn_hook(None);
         view.close();
         drop(guard);
         // Changes that came too late are refused (their senders hear that
@@ -130,6 +132,10 @@ impl Tapestry {
             Change::Script { path, text } => {
                 let mut runner = Runner::new(sched, handles);
                 self.run_script(&path, &text, &mut runner)
+            }
+            Change::Spawn(request) => {
+                let id = self.spawn_string(request, &mut Runner::new(sched, handles))?;
+                Ok(serde_json::json!({ "id": id }))
             }
         }
     }
@@ -229,4 +235,41 @@ impl Counts {
                 .collect(),
         }
     }
+}
+
+/// What `wv_spawn` calls while this tapestry runs: hands the request to
+/// the running thread and waits for its answer, parking the calling string
+/// (polling every 100 µs) rather than blocking its worker.
+fn spawn_hook(
+    events: std::sync::mpsc::Sender<Event>,
+) -> Arc<dyn Fn(weaves_interpose::SpawnRequest) -> Result<u32, String> + Send + Sync> {
+    let events = std::sync::Mutex::new(events);
+    Arc::new(move |request| {
+        let (tx, rx) = channel();
+        events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Event::Change(Change::Spawn(request), tx))
+            .map_err(|_| "the tapestry is ending".to_owned())?;
+        loop {
+            match rx.try_recv() {
+                Ok(answer) => {
+                    return answer.and_then(|v| {
+                        v["id"]
+                            .as_u64()
+                            .and_then(|id| u32::try_from(id).ok())
+                            .ok_or_else(|| "no string id in the answer".to_owned())
+                    })
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    weaves_strings::blocking::park_until(
+                        Instant::now() + std::time::Duration::from_micros(100),
+                    );
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Err("the tapestry ended before starting the string".into())
+                }
+            }
+        }
+    })
 }

@@ -571,3 +571,54 @@ fn wait_for(t: &Task, within: Duration) -> Result<(), ()> {
     }
     Ok(())
 }
+
+impl Tapestry {
+    /// Starts a string that bead code asked for (`wv_spawn`); returns its
+    /// id.
+    pub(crate) fn spawn_string(
+        &mut self,
+        request: weaves_interpose::SpawnRequest,
+        runner: &mut Runner<'_>,
+    ) -> Result<u32, String> {
+        let plan = &self.plan;
+        let weave = plan
+            .weaves
+            .iter()
+            .enumerate()
+            .position(|(i, w)| w.name == request.weave && !plan.removed.weaves.contains(&i))
+            .ok_or_else(|| format!("no weave `{}`", request.weave))?;
+        let (entry_bead, entry_symbol) = match request.entry.split_once(':') {
+            Some((bead, symbol)) => {
+                let b = plan.weaves[weave]
+                    .beads
+                    .iter()
+                    .copied()
+                    .find(|&b| plan.beads[b].name == bead)
+                    .ok_or_else(|| format!("bead `{bead}` is not in weave `{}`", request.weave))?;
+                (Some(b), symbol.to_owned())
+            }
+            None => (None, request.entry.clone()),
+        };
+        let mut next = plan.clone();
+        let n = next.strings.len();
+        next.strings.push(crate::config::StringPlan {
+            name: format!("{}.{n}", request.weave),
+            weave,
+            entry_bead,
+            entry_symbol,
+            args: request.args,
+            env: Vec::new(),
+            stack_size: weaves_strings::DEFAULT_STACK,
+            mode: weaves_strings::Mode::Fiber,
+            line: 0,
+        });
+        self.extend(next, Extension::Live).map_err(|e| match e {
+            crate::TapestryError::Config { message, .. } => {
+                message.trim_start_matches("line 0: ").to_owned()
+            }
+            other => other.to_string(),
+        })?;
+        self.start_string(n, runner)?;
+        Ok(n as u32 + 1)
+    }
+}
