@@ -214,7 +214,7 @@ impl Tapestry {
         let s = self.find("string", name, names)?;
         if handles[s].as_ref().is_some_and(|t| !t.is_done()) {
             return Err(format!(
-                "string `{name}` is running: only ended strings can be removed (stopping a running string is not supported yet)"
+                "string `{name}` is running: only ended strings can be removed (stop it first: `stop {name}` in a `weaves script`)"
             ));
         }
         handles[s] = None;
