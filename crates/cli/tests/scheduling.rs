@@ -113,3 +113,38 @@ args = ["rwsem", "p{i}"]
     let native = native_lines("rwsem", &[&["p0"], &["p1"]]);
     assert_eq!(out.sorted_lines(), native, "{out}");
 }
+
+/// A single blocking write of 1 MiB into a pipe (64 KiB) and into a
+/// stream socket, read by another thread of the same program: on one worker
+/// the writer must park between pieces, or the reader never runs.
+#[test]
+fn a_large_blocking_write_parks_instead_of_blocking_the_worker() {
+    let text = r#"
+[tapestry]
+name = "bigwrite"
+workers = 1
+
+[[module]]
+name = "p"
+path = "@MODS@/bigwrite"
+
+[[bead]]
+name = "b{i}"
+module = "p"
+count = 2
+
+[[weave]]
+name = "w{i}"
+count = 2
+beads = ["b{i}"]
+
+[[string]]
+count = 2
+weave = "w{i}"
+args = ["bigwrite", "p{i}"]
+"#;
+    let out = run_tapestry("bigwrite_one_worker", text);
+    out.expect_success();
+    let native = native_lines("bigwrite", &[&["p0"], &["p1"]]);
+    assert_eq!(out.sorted_lines(), native, "{out}");
+}

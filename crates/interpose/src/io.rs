@@ -8,10 +8,13 @@
 //! threads), and on descriptors the caller made non-blocking, go straight
 //! to the C library.
 //!
-//! Limits: a blocking `write` of more than the descriptor can take at once
-//! still blocks its worker for the rest; a blocking `connect` is made
-//! non-blocking for the duration of the call; the standard streams (0, 1,
-//! 2) never park (see `before_blocking_call`).
+//! A blocking `write` or `send` larger than a pipe's atomic size goes out in
+//! pieces the descriptor can take at once (stream sockets with
+//! `MSG_DONTWAIT`, pipes `PIPE_BUF` bytes at a time), parking in between;
+//! the caller still sees one call that wrote everything. Datagrams are never
+//! split. A blocking `connect` is made non-blocking for the duration of the
+//! call; the standard streams (0, 1, 2) never park (see
+//! `before_blocking_call`).
 
 use std::time::{Duration, Instant};
 
@@ -71,9 +74,101 @@ pub(crate) unsafe extern "C" fn read(fd: i32, buf: *mut libc::c_void, n: usize) 
 }
 
 pub(crate) unsafe extern "C" fn write(fd: i32, buf: *const libc::c_void, n: usize) -> isize {
+    if n > PIPE_BUF && fd > 2 && on_fiber() && !nonblocking(fd) {
+        // SAFETY: the caller's own arguments.
+        if let Some(r) = unsafe { write_in_pieces(fd, buf.cast(), n, None) } {
+            return r;
+        }
+    }
     before_blocking_call(fd, Interest::Write);
     // SAFETY: the caller's own arguments.
     unsafe { libc::write(fd, buf, n) }
+}
+
+/// Bytes a pipe takes in one piece whenever it polls writable.
+const PIPE_BUF: usize = libc::PIPE_BUF;
+
+/// What a descriptor is, for splitting writes.
+#[derive(PartialEq, Eq)]
+enum Sink {
+    StreamSocket,
+    Pipe,
+    Other,
+}
+
+fn sink(fd: i32) -> Sink {
+    // SAFETY: fstat into a local struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Sink::Other;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => Sink::Pipe,
+        libc::S_IFSOCK => {
+            let mut ty: i32 = 0;
+            let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+            // SAFETY: SO_TYPE into a local int.
+            let r = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_TYPE,
+                    (&mut ty as *mut i32).cast(),
+                    &mut len,
+                )
+            };
+            if r == 0 && ty == libc::SOCK_STREAM {
+                Sink::StreamSocket
+            } else {
+                Sink::Other
+            }
+        }
+        _ => Sink::Other,
+    }
+}
+
+/// Writes all `n` bytes to a blocking pipe or stream socket in pieces it
+/// takes without blocking, parking the string while it is full. `None` if
+/// `fd` is neither (the caller writes as usual). Returns what a blocking
+/// write returns: `n`, or what was written before an error, or -1.
+///
+/// # Safety
+/// `buf` holds `n` readable bytes.
+unsafe fn write_in_pieces(fd: i32, buf: *const u8, n: usize, flags: Option<i32>) -> Option<isize> {
+    let kind = sink(fd);
+    if kind == Sink::Other {
+        return None;
+    }
+    let mut done = 0usize;
+    while done < n {
+        before_blocking_call(fd, Interest::Write);
+        // SAFETY: the caller's buffer, from `done` on.
+        let at = unsafe { buf.add(done) };
+        let r = match kind {
+            // SAFETY: the caller's descriptor and buffer; never blocks.
+            Sink::StreamSocket => unsafe {
+                libc::send(
+                    fd,
+                    at.cast(),
+                    n - done,
+                    flags.unwrap_or(0) | libc::MSG_DONTWAIT,
+                )
+            },
+            // SAFETY: as above; a writable pipe takes PIPE_BUF bytes.
+            _ => unsafe { libc::write(fd, at.cast(), (n - done).min(PIPE_BUF)) },
+        };
+        if r < 0 {
+            // SAFETY: errno is thread-local.
+            let e = unsafe { *libc::__errno_location() };
+            if e == libc::EAGAIN || e == libc::EINTR {
+                continue;
+            }
+            return Some(if done > 0 { done as isize } else { -1 });
+        }
+        done += r as usize;
+    }
+    Some(n as isize)
 }
 
 pub(crate) unsafe extern "C" fn recv(
@@ -96,6 +191,12 @@ pub(crate) unsafe extern "C" fn send(
     flags: i32,
 ) -> isize {
     if flags & libc::MSG_DONTWAIT == 0 {
+        if n > PIPE_BUF && fd > 2 && on_fiber() && !nonblocking(fd) {
+            // SAFETY: the caller's own arguments.
+            if let Some(r) = unsafe { write_in_pieces(fd, buf.cast(), n, Some(flags)) } {
+                return r;
+            }
+        }
         before_blocking_call(fd, Interest::Write);
     }
     // SAFETY: the caller's own arguments.
