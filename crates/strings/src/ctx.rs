@@ -186,6 +186,12 @@ impl ExecCtx {
 
     /// Registers a destructor for this string's thread-local objects
     /// (`__cxa_thread_atexit_impl`).
+    /// Whether bead code registered thread-exit handlers (which must run on
+    /// a fiber, as bead code).
+    pub(crate) fn has_thread_exit_handlers(&self) -> bool {
+        !self.thread_exit.borrow().is_empty()
+    }
+
     pub fn on_thread_exit(&self, func: usize, obj: usize) {
         self.thread_exit.borrow_mut().push((func, obj));
     }

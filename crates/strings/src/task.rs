@@ -262,6 +262,15 @@ impl Task {
     fn end_phase(&self, body: &mut Body, outcome: Outcome) {
         let fiber = body.fiber.take().expect("a fiber while running");
         match body.phase {
+            Phase::Main if !self.ctx.has_thread_exit_handlers() => {
+                // Nothing of bead code left to run: free the TLS blocks here
+                // instead of on a second fiber.
+                *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+                crate::tls::release_blocks(&self.ctx);
+                body.stack = Some(fiber.into_stack());
+                self.ctx.yielder.set(std::ptr::null());
+                body.phase = Phase::Done;
+            }
             Phase::Main => {
                 *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
                 let stack = fiber.into_stack();
