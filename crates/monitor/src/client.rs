@@ -10,6 +10,10 @@ use crate::MonitorError;
 
 /// How long a tapestry has to answer one request.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// How long a change may take: a script may wait for strings (`stop` up to
+/// 10 s, each `wait` up to 60 s), so this is generous; the tapestry gives
+/// up on its side first and says so.
+const CHANGE_WITHIN: Duration = Duration::from_secs(600);
 
 /// A connection to one running tapestry's monitor.
 pub struct Client {
@@ -71,6 +75,16 @@ impl Client {
 
     /// Sends one request and returns its result.
     pub fn request(&mut self, request: &Request) -> Result<serde_json::Value, MonitorError> {
+        let changes = matches!(
+            request,
+            Request::Apply { .. } | Request::Remove { .. } | Request::Script { .. }
+        );
+        let within = if changes {
+            CHANGE_WITHIN
+        } else {
+            ANSWER_WITHIN
+        };
+        let _ = self.reader.get_ref().set_read_timeout(Some(within));
         let mut text = serde_json::to_string(request)
             .map_err(|e| MonitorError::Io(format!("cannot encode the request: {e}")))?;
         text.push('\n');

@@ -60,8 +60,9 @@ pub(crate) enum Event {
     Change(Change, Sender<Result<serde_json::Value, String>>),
 }
 
-/// How long a change may take before the client is told it did not answer.
-const CHANGE_WITHIN: Duration = Duration::from_secs(60);
+/// How long a change may take before the client is told it did not answer
+/// (a script's `wait` lines may each take up to a minute).
+const CHANGE_WITHIN: Duration = Duration::from_secs(540);
 
 /// A running tapestry, for inspection and live changes.
 pub struct LiveView {
