@@ -90,6 +90,15 @@ build fortran_stop fortran_stop.f90 "$FC" -O2 -g -Wall -J "$out"
 build librust_counter.so rust_counter.rs \
   "$RUSTC" --edition 2021 --crate-type cdylib -O -C debuginfo=1 --crate-name rust_counter
 
+# MPI programs, built with MPICH's compiler wrappers (the MPI tests need
+# them; scripts/test.sh installs MPICH). Without mpicc they are not built,
+# and the MPI tests say so.
+if command -v mpicc >/dev/null 2>&1; then
+  for p in mpi_ring mpi_collectives mpi_jacobi mpi_globals mpi_errors mpi_abi; do
+    build "$p" "$p.c" mpicc -O2 -g -w
+  done
+fi
+
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
 for prog in pie_prog copy_prog pthreads rwsem bigwrite fortran_common fortran_stop; do

@@ -10,6 +10,7 @@ mod bench_more;
 mod build_c;
 mod demo;
 mod monitor;
+mod mpirun;
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +77,24 @@ enum Command {
         id: String,
         file: PathBuf,
     },
+    /// Run an MPI program (built with MPICH's mpicc/mpif77/mpif90) as N ranks in one tapestry.
+    Mpirun {
+        /// Number of ranks.
+        #[arg(short = 'n', long = "np")]
+        ranks: u32,
+        /// Worker threads (default: one per CPU).
+        #[arg(long)]
+        workers: Option<u32>,
+        /// Print the tapestry this run is, instead of running it.
+        #[arg(long)]
+        print_tapestry: bool,
+        /// Print build timings to stderr.
+        #[arg(long)]
+        stats: bool,
+        /// The program and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
         /// Which benchmark: switch.
@@ -101,6 +120,13 @@ fn main() -> ExitCode {
         Command::Apply { id, fragment, json } => monitor::apply(&id, &fragment, json),
         Command::Remove { id, kind, name } => monitor::remove(&id, &kind, &name),
         Command::Script { id, file } => monitor::script(&id, &file),
+        Command::Mpirun {
+            ranks,
+            workers,
+            print_tapestry,
+            stats,
+            command,
+        } => mpirun::run(ranks, workers, print_tapestry, stats, &command),
         Command::Bench {
             name,
             json,
@@ -127,6 +153,11 @@ fn exit_code(status: i32) -> ExitCode {
 /// Builds and runs a tapestry; returns the exit status for the process.
 pub(crate) fn run(path: &std::path::Path, stats: bool) -> Result<i32, String> {
     let plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
+    run_plan(plan, stats)
+}
+
+/// Builds and runs a planned tapestry, serving its monitor.
+pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, String> {
     let mut tapestry = weaves_tapestry::Tapestry::build(plan).map_err(|e| e.to_string())?;
     if stats {
         let s = tapestry.stats();

@@ -1,0 +1,211 @@
+//! In-process MPI: programs built with MPICH's mpicc run as N ranks in one
+//! tapestry (`weaves mpirun`) and print what MPICH's own mpirun prints.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// MPICH must be installed (scripts/test.sh installs it): the test
+/// programs are built with its mpicc, and its mpirun is the reference.
+fn require_mpich() {
+    for tool in ["mpicc", "mpirun"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} not found: the MPI tests need MPICH (apt-get install mpich libmpich-dev; scripts/test.sh does it)"
+        );
+    }
+}
+
+fn weaves_mpirun(n: u32, program: &str, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    cmd.args(["mpirun", "-n", &n.to_string(), "--workers", "2"])
+        .arg(module(program))
+        .args(args);
+    run_command(cmd, format!("weaves mpirun -n {n} {program}"))
+}
+
+fn mpich_mpirun(n: u32, program: &str) -> Outcome {
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["-n", &n.to_string()]).arg(module(program));
+    run_command(cmd, format!("mpirun -n {n} {program}"))
+}
+
+/// Must-show: the same output as MPICH's mpirun for 1, 2, 6 and 16 ranks
+/// (point to point ring, collectives, a Jacobi stencil with halo exchange).
+#[test]
+fn c_programs_print_what_mpich_prints_for_1_2_6_16_ranks() {
+    require_mpich();
+    for program in ["mpi_ring", "mpi_collectives", "mpi_jacobi"] {
+        for n in [1, 2, 6, 16] {
+            let ours = weaves_mpirun(n, program, &[]);
+            ours.expect_success();
+            let theirs = mpich_mpirun(n, program);
+            theirs.expect_success();
+            assert!(!ours.stdout.is_empty(), "{program} -n {n} printed nothing");
+            assert_eq!(
+                ours.sorted_lines(),
+                theirs.sorted_lines(),
+                "{program} with {n} ranks differs from MPICH's mpirun"
+            );
+        }
+    }
+}
+
+/// Must-show: globals, static arrays and heap objects stay private to each
+/// of 64 ranks in one process.
+#[test]
+fn mutable_globals_stay_private_with_64_ranks() {
+    require_mpich();
+    let out = weaves_mpirun(64, "mpi_globals", &[]);
+    out.expect_success();
+    assert_eq!(
+        out.lines(),
+        ["globals: 64 ranks, 20 rounds, 0 corrupted values"]
+    );
+}
+
+/// Must-show: wrong usage gives an MPI error naming the rank and the call,
+/// and ends the job with a non-zero status; no crash.
+#[test]
+fn wrong_usage_gives_mpi_errors() {
+    require_mpich();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            // Both ranks do it; whichever is first ends the job.
+            "before-init",
+            &["MPI_Send called before MPI_Init"],
+        ),
+        (
+            "bad-rank",
+            &[
+                "rank 0",
+                "Fatal error in MPI_Send",
+                "invalid rank 2 (MPI_COMM_WORLD has 2 ranks)",
+            ],
+        ),
+        (
+            "truncate",
+            &[
+                "rank 0",
+                "Fatal error in MPI_Recv",
+                "message truncated: 16 bytes from rank 1 (tag 3) for a buffer of 8",
+            ],
+        ),
+        (
+            "bad-type",
+            &["Fatal error in MPI_Send", "invalid datatype 0x12345678"],
+        ),
+    ];
+    for (mode, mentions) in cases {
+        let out = weaves_mpirun(2, "mpi_errors", &[mode]);
+        let line = out.expect_error(mentions);
+        assert!(line.starts_with("weaves mpi: "), "{mode}: {line}");
+    }
+    let out = weaves_mpirun(2, "mpi_errors", &["returned"]);
+    out.expect_success();
+    assert_eq!(
+        out.sorted_lines(),
+        [
+            "rank 0: errors returned: rank MPI_ERR_RANK, count MPI_ERR_COUNT, tag MPI_ERR_TAG",
+            "rank 1: errors returned: rank MPI_ERR_RANK, count MPI_ERR_COUNT, tag MPI_ERR_TAG",
+        ]
+    );
+}
+
+/// Every constant of weaves' MPI header has MPICH's value, and MPI_Status
+/// has MPICH's layout.
+#[test]
+fn the_abi_is_mpichs() {
+    require_mpich();
+    let theirs = run_native("mpi_abi", &[]);
+    theirs.expect_success();
+    let header = std::fs::read_to_string(repo_root().join("crates/mpi/c/weaves_mpi.h")).unwrap();
+    let mut checked = 0;
+    for line in header.lines() {
+        let Some(rest) = line.strip_prefix("#define MPI_") else {
+            continue;
+        };
+        let name = format!("MPI_{}", rest.split_whitespace().next().unwrap());
+        let value = rest
+            .split_whitespace()
+            .skip(1)
+            .collect::<String>()
+            .replace(['(', ')'], "");
+        let mut v = value.as_str();
+        for cast in [
+            "MPI_Comm",
+            "MPI_Datatype",
+            "MPI_Request",
+            "MPI_Op",
+            "MPI_Errhandler",
+            "MPI_Status*",
+            "void*",
+        ] {
+            if let Some(rest) = v.strip_prefix(cast) {
+                v = rest;
+            }
+        }
+        let ours: i64 = if v.starts_with("MPI_") {
+            // An alias of another constant.
+            theirs
+                .line(&format!("{v} "))
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap()
+        } else if let Some(hex) = v.strip_prefix("0x") {
+            i64::from(u32::from_str_radix(hex, 16).unwrap() as i32)
+        } else {
+            v.parse().unwrap_or_else(|_| panic!("cannot read `{line}`"))
+        };
+        let mpich: i64 = theirs
+            .line(&format!("{name} "))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(ours, mpich, "{name}");
+        checked += 1;
+    }
+    assert!(checked > 60, "only {checked} constants checked");
+    assert_eq!(theirs.line("sizeof(MPI_Status) "), "sizeof(MPI_Status) 20");
+    assert_eq!(
+        theirs.line("offsetof(MPI_SOURCE) "),
+        "offsetof(MPI_SOURCE) 8"
+    );
+    assert_eq!(theirs.line("offsetof(MPI_TAG) "), "offsetof(MPI_TAG) 12");
+    assert_eq!(
+        theirs.line("offsetof(MPI_ERROR) "),
+        "offsetof(MPI_ERROR) 16"
+    );
+}
+
+/// `--print-tapestry` shows the run as a tapestry file, and `weaves run`
+/// of that file does the same.
+#[test]
+fn an_mpi_run_is_a_tapestry() {
+    require_mpich();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    cmd.args(["mpirun", "-n", "3", "--print-tapestry"])
+        .arg(module("mpi_ring"));
+    let printed = run_command(cmd, "weaves mpirun --print-tapestry".into());
+    printed.expect_success();
+    assert!(printed.stdout.contains("name = \"mpi\""), "{printed}");
+    let dir = scratch_dir("mpi_tapestry");
+    let file = dir.join("ring.toml");
+    std::fs::write(&file, &printed.stdout).unwrap();
+    let out = weaves_run(&file, None);
+    out.expect_success();
+    assert_eq!(
+        out.sorted_lines(),
+        weaves_mpirun(3, "mpi_ring", &[]).sorted_lines()
+    );
+}

@@ -1,0 +1,1291 @@
+/*
+ * weaves' in-process MPI: one shared bead serving every rank of a tapestry.
+ *
+ * Each rank is a string (a fiber) of the same program, loaded as its own
+ * bead; this module is loaded once and shared by all of them. It speaks the
+ * MPICH ABI (weaves_mpi.h), so binaries built with MPICH's compilers bind to
+ * it in place of libmpich.so.12.
+ *
+ * Which rank calls: a string's environment says (WEAVES_MPI_RANK and
+ * WEAVES_MPI_SIZE, set by `weaves mpirun`); threads a rank starts inherit it.
+ *
+ * Waiting: one mutex guards everything and each rank waits on its own
+ * condition variable. The runtime interposes both, so a waiting rank parks
+ * its fiber and its worker runs other ranks.
+ *
+ * Point to point copies once: a send that finds its receive posted copies
+ * straight into the receive buffer; otherwise the send is queued at the
+ * destination *by reference* and the sender waits until a receive copies
+ * from its buffer (rendezvous). Programs that rely on buffered sends (every
+ * rank sends first) would deadlock under pure rendezvous; when every live
+ * rank waits, queued sends are copied into buffers instead, and if none is
+ * queued the job stops with a report of what each rank waits for.
+ *
+ * Collectives run in shared memory: each member publishes its buffer
+ * pointers, and after a barrier every rank reads or combines the others'
+ * data directly; a second barrier keeps the buffers alive until all are
+ * done.
+ */
+#define _GNU_SOURCE
+#include "weaves_mpi.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- state ------------------------------------------------------------ */
+
+struct req {
+    int is_send;
+    int done;
+    int owner;       /* world rank waiting for it */
+    int context;
+    int tag;         /* send: its tag; recv: wanted tag or ANY */
+    int peer;        /* send: sender's rank in comm; recv: wanted source or ANY */
+    const void *sbuf; /* send: the sender's data (or `eager`) */
+    void *rbuf;       /* recv: destination */
+    size_t bytes;     /* send: size; recv: capacity */
+    int dest;         /* send: destination world rank */
+    void *eager;      /* send: a copy, when the sender could not wait */
+    int detached;     /* nobody waits for it: whoever completes it frees it */
+    int handle;       /* its MPI_Request, or 0 */
+    MPI_Status st;    /* recv: what arrived */
+    size_t arrived;   /* recv: the whole message's size (more than bytes: truncated) */
+    const char *what; /* for deadlock reports */
+    struct req *next;
+};
+
+struct rank {
+    pthread_cond_t cv;
+    struct req *unexpected, *unexpected_tail; /* sends waiting for a receive */
+    struct req *posted, *posted_tail;         /* receives waiting for a send */
+    int initialized, finalized, waiting;
+    const char *waits_in;
+};
+
+struct comm {
+    int used;
+    int size;
+    int *world;   /* world rank of each member */
+    int context;
+    int frees;
+    MPI_Errhandler errh;
+    /* collectives */
+    int arrived;
+    unsigned gen;
+    const void **in;
+    void **out;
+    int *aux1, *aux2, *aux3;
+    /* What the root of a scatter publishes besides its buffer. */
+    const int *root_counts, *root_displs;
+    int root_count;
+    size_t root_size;
+};
+
+static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
+static int world_size = -1;
+static struct rank *ranks;
+static int live, waiting;
+
+#define MAX_COMMS 4096
+static struct comm comms[MAX_COMMS]; /* [0]: MPI_COMM_WORLD */
+static struct comm *self_comms;      /* MPI_COMM_SELF of each rank */
+static int next_context = 2;
+
+#define MAX_REQUESTS 65536
+static struct req *requests[MAX_REQUESTS];
+static int next_request = 1;
+
+static __thread int my_rank = -1;
+
+static void comm_alloc(struct comm *c, int size)
+{
+    c->used = 1;
+    c->size = size;
+    c->world = calloc(size, sizeof(int));
+    c->in = calloc(size, sizeof(void *));
+    c->out = calloc(size, sizeof(void *));
+    c->aux1 = calloc(size, sizeof(int));
+    c->aux2 = calloc(size, sizeof(int));
+    c->aux3 = calloc(size, sizeof(int));
+    c->context = next_context;
+    next_context += 2;
+    c->errh = MPI_ERRORS_ARE_FATAL;
+    c->arrived = 0;
+    c->frees = 0;
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+static void job_exit(int code) __attribute__((noreturn));
+static void job_exit(int code)
+{
+    fflush(NULL);
+    syscall(SYS_exit_group, code);
+    for (;;) {
+    }
+}
+
+static int me(void)
+{
+    if (my_rank < 0) {
+        const char *r = getenv("WEAVES_MPI_RANK");
+        my_rank = r ? atoi(r) : 0;
+    }
+    return my_rank;
+}
+
+static const char *comm_name(MPI_Comm h)
+{
+    if (h == MPI_COMM_WORLD)
+        return "MPI_COMM_WORLD";
+    if (h == MPI_COMM_SELF)
+        return "MPI_COMM_SELF";
+    return "a communicator";
+}
+
+/* Reports an error as the communicator's handler says: fatal (the default:
+ * the message and the end of the job) or returned. */
+static int fail(MPI_Comm h, struct comm *c, int code, const char *fn, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    (void)h;
+    if (c && c->errh == MPI_ERRORS_RETURN)
+        return code;
+    fflush(stdout);
+    fprintf(stderr, "weaves mpi: rank %d: Fatal error in %s: %s\n", me(), fn, msg);
+    job_exit(1);
+}
+
+static int started(const char *fn)
+{
+    int r = me();
+    if (world_size < 0 || !ranks || !ranks[r].initialized) {
+        fflush(stdout);
+        fprintf(stderr, "weaves mpi: rank %d: %s called before MPI_Init\n", r, fn);
+        job_exit(1);
+    }
+    if (ranks[r].finalized) {
+        fflush(stdout);
+        fprintf(stderr, "weaves mpi: rank %d: %s called after MPI_Finalize\n", r, fn);
+        job_exit(1);
+    }
+    return r;
+}
+
+static struct comm *comm_of(MPI_Comm h)
+{
+    if (h == MPI_COMM_WORLD)
+        return &comms[0];
+    if (h == MPI_COMM_SELF)
+        return &self_comms[me()];
+    if ((unsigned)h >> 24 == 0x84) {
+        int i = h & 0xffffff;
+        if (i > 0 && i < MAX_COMMS && comms[i].used)
+            return &comms[i];
+    }
+    return NULL;
+}
+
+#define COMM(fn, h, c)                                                                        \
+    struct comm *c = comm_of(h);                                                              \
+    if (!c)                                                                                   \
+        return fail(h, NULL, MPI_ERR_COMM, fn, "invalid communicator 0x%x", (unsigned)(h));
+
+static int rank_in(struct comm *c, int world)
+{
+    for (int i = 0; i < c->size; i++)
+        if (c->world[i] == world)
+            return i;
+    return -1;
+}
+
+/* ---- datatypes and operations ----------------------------------------- */
+
+enum kind { K_NONE, K_INT, K_UINT, K_FLOAT };
+
+static size_t type_size(MPI_Datatype t)
+{
+    if (((unsigned)t >> 24) == 0x4c)
+        return ((unsigned)t >> 8) & 0xff;
+    return 0;
+}
+
+static enum kind type_kind(MPI_Datatype t)
+{
+    switch (t) {
+    case MPI_FLOAT:
+    case MPI_DOUBLE:
+    case MPI_LONG_DOUBLE:
+    case MPI_REAL:
+    case MPI_DOUBLE_PRECISION:
+    case MPI_REAL4:
+    case MPI_REAL8:
+        return K_FLOAT;
+    case MPI_UNSIGNED_CHAR:
+    case MPI_UNSIGNED_SHORT:
+    case MPI_UNSIGNED:
+    case MPI_UNSIGNED_LONG:
+    case MPI_UNSIGNED_LONG_LONG:
+    case MPI_UINT64_T:
+    case MPI_BYTE:
+    case MPI_C_BOOL:
+        return K_UINT;
+    case MPI_CHAR:
+    case MPI_SIGNED_CHAR:
+    case MPI_WCHAR:
+    case MPI_SHORT:
+    case MPI_INT:
+    case MPI_LONG:
+    case MPI_LONG_LONG_INT:
+    case MPI_INT32_T:
+    case MPI_INT64_T:
+    case MPI_CHARACTER:
+    case MPI_LOGICAL:
+    case MPI_INTEGER:
+    case MPI_INTEGER4:
+    case MPI_INTEGER8:
+        return K_INT;
+    default:
+        return K_NONE;
+    }
+}
+
+#define COMBINE(T)                                                                            \
+    do {                                                                                      \
+        T *a = acc;                                                                           \
+        const T *b = in;                                                                      \
+        for (size_t i = 0; i < n; i++)                                                        \
+            switch (op) {                                                                     \
+            case MPI_SUM: a[i] = a[i] + b[i]; break;                                          \
+            case MPI_PROD: a[i] = a[i] * b[i]; break;                                         \
+            case MPI_MAX: a[i] = a[i] > b[i] ? a[i] : b[i]; break;                            \
+            case MPI_MIN: a[i] = a[i] < b[i] ? a[i] : b[i]; break;                            \
+            case MPI_LAND: a[i] = a[i] && b[i]; break;                                        \
+            case MPI_LOR: a[i] = a[i] || b[i]; break;                                         \
+            }                                                                                 \
+    } while (0)
+
+#define COMBINE_BITS(T)                                                                       \
+    do {                                                                                      \
+        T *a = acc;                                                                           \
+        const T *b = in;                                                                      \
+        for (size_t i = 0; i < n; i++)                                                        \
+            a[i] = op == MPI_BAND ? (a[i] & b[i]) : (a[i] | b[i]);                            \
+    } while (0)
+
+/* acc[i] = acc[i] OP in[i]; 0 if the type and operation go together. */
+static int combine(void *acc, const void *in, size_t n, MPI_Datatype t, MPI_Op op)
+{
+    enum kind k = type_kind(t);
+    size_t s = type_size(t);
+    int arith = op == MPI_SUM || op == MPI_PROD || op == MPI_MAX || op == MPI_MIN;
+    int logic = op == MPI_LAND || op == MPI_LOR;
+    int bits = op == MPI_BAND || op == MPI_BOR;
+    if (k == K_NONE || !(arith || logic || bits) || (k == K_FLOAT && bits))
+        return -1;
+    if (k == K_FLOAT) {
+        if (s == 4)
+            COMBINE(float);
+        else if (s == 8)
+            COMBINE(double);
+        else
+            COMBINE(long double);
+    } else if (bits) {
+        if (s == 1)
+            COMBINE_BITS(uint8_t);
+        else if (s == 2)
+            COMBINE_BITS(uint16_t);
+        else if (s == 4)
+            COMBINE_BITS(uint32_t);
+        else
+            COMBINE_BITS(uint64_t);
+    } else if (k == K_INT) {
+        if (s == 1)
+            COMBINE(int8_t);
+        else if (s == 2)
+            COMBINE(int16_t);
+        else if (s == 4)
+            COMBINE(int32_t);
+        else
+            COMBINE(int64_t);
+    } else {
+        if (s == 1)
+            COMBINE(uint8_t);
+        else if (s == 2)
+            COMBINE(uint16_t);
+        else if (s == 4)
+            COMBINE(uint32_t);
+        else
+            COMBINE(uint64_t);
+    }
+    return 0;
+}
+
+/* ---- waiting ----------------------------------------------------------- */
+
+/* Wakes a rank; it no longer counts as waiting (it has something to do). */
+static void wake(int world)
+{
+    if (ranks[world].waiting) {
+        ranks[world].waiting = 0;
+        waiting--;
+    }
+    pthread_cond_signal(&ranks[world].cv);
+}
+
+static void all_waiting(void);
+
+/* Waits once (under `big`) for a wake; callers loop on their condition. If
+ * every live rank would then be waiting, nothing could wake anyone: see
+ * all_waiting. */
+static void block(const char *in)
+{
+    int r = me();
+    ranks[r].waits_in = in;
+    ranks[r].waiting = 1;
+    if (++waiting == live)
+        all_waiting();
+    if (ranks[r].waiting)
+        pthread_cond_wait(&ranks[r].cv, &big);
+    if (ranks[r].waiting) {
+        ranks[r].waiting = 0;
+        waiting--;
+    }
+}
+
+static void report_deadlock(void)
+{
+    fflush(stdout);
+    fprintf(stderr, "weaves mpi: deadlock: every running rank waits, and no message is on its way:\n");
+    for (int r = 0; r < world_size; r++)
+        if (ranks[r].initialized && !ranks[r].finalized)
+            fprintf(stderr, "weaves mpi:   rank %d waits in %s\n", r,
+                    ranks[r].waits_in ? ranks[r].waits_in : "?");
+    job_exit(1);
+}
+
+/* Every live rank waits: copy the queued sends into buffers so their
+ * senders can go on; if there are none, nothing can ever move. */
+static void all_waiting(void)
+{
+    int freed = 0;
+    for (int r = 0; r < world_size; r++) {
+        struct rank *d = &ranks[r];
+        struct req *prev = NULL;
+        for (struct req *s = d->unexpected; s; prev = s, s = s->next) {
+            if (s->detached)
+                continue;
+            /* A detached copy takes the original's place in the queue: the
+             * receiver frees it; the sender owns (and may free) the
+             * original from now on. */
+            struct req *copy = malloc(sizeof *copy);
+            *copy = *s;
+            copy->eager = malloc(s->bytes ? s->bytes : 1);
+            memcpy(copy->eager, s->sbuf, s->bytes);
+            copy->sbuf = copy->eager;
+            copy->detached = 1;
+            copy->handle = 0;
+            if (prev)
+                prev->next = copy;
+            else
+                d->unexpected = copy;
+            if (d->unexpected_tail == s)
+                d->unexpected_tail = copy;
+            s->next = NULL;
+            s->done = 1;
+            wake(s->owner);
+            s = copy;
+            freed++;
+        }
+    }
+    if (!freed)
+        report_deadlock();
+}
+
+/* Waits (under `big`) until *flag is set. */
+static void wait_for(volatile int *flag, const char *in)
+{
+    while (!*flag)
+        block(in);
+}
+
+/* ---- point to point --------------------------------------------------- */
+
+static int matches(const struct req *recv, const struct req *send)
+{
+    return recv->context == send->context &&
+           (recv->peer == MPI_ANY_SOURCE || recv->peer == send->peer) &&
+           (recv->tag == MPI_ANY_TAG || recv->tag == send->tag);
+}
+
+static void unlink_req(struct req **head, struct req **tail, struct req *r)
+{
+    struct req *prev = NULL;
+    for (struct req *p = *head; p; prev = p, p = p->next)
+        if (p == r) {
+            if (prev)
+                prev->next = p->next;
+            else
+                *head = p->next;
+            if (*tail == p)
+                *tail = prev;
+            p->next = NULL;
+            return;
+        }
+}
+
+static void append(struct req **head, struct req **tail, struct req *r)
+{
+    r->next = NULL;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
+    *tail = r;
+}
+
+/* The one copy: send data into the receive; completes both. */
+static void deliver(struct req *send, struct req *recv)
+{
+    size_t n = send->bytes < recv->bytes ? send->bytes : recv->bytes;
+    if (n)
+        memcpy(recv->rbuf, send->sbuf, n);
+    recv->st.MPI_SOURCE = send->peer;
+    recv->st.MPI_TAG = send->tag;
+    recv->st.count_lo = (int)n;
+    recv->st.count_hi_and_cancelled = 0;
+    recv->st.MPI_ERROR = send->bytes > recv->bytes ? MPI_ERR_TRUNCATE : MPI_SUCCESS;
+    recv->arrived = send->bytes;
+    recv->done = 1;
+    wake(recv->owner);
+    if (send->detached) {
+        free(send->eager);
+        free(send);
+    } else {
+        send->done = 1;
+        wake(send->owner);
+    }
+}
+
+static void start_send(struct req *s)
+{
+    struct rank *d = &ranks[s->dest];
+    for (struct req *r = d->posted; r; r = r->next)
+        if (matches(r, s)) {
+            unlink_req(&d->posted, &d->posted_tail, r);
+            deliver(s, r);
+            return;
+        }
+    append(&d->unexpected, &d->unexpected_tail, s);
+    /* A probing destination looks again. */
+    if (d->waiting)
+        wake(s->dest);
+}
+
+static void start_recv(struct req *r)
+{
+    struct rank *m = &ranks[r->owner];
+    for (struct req *s = m->unexpected; s; s = s->next)
+        if (matches(r, s)) {
+            unlink_req(&m->unexpected, &m->unexpected_tail, s);
+            deliver(s, r);
+            return;
+        }
+    append(&m->posted, &m->posted_tail, r);
+}
+
+static int new_handle(struct req *r)
+{
+    for (int k = 0; k < MAX_REQUESTS; k++) {
+        int i = next_request;
+        next_request = next_request + 1 < MAX_REQUESTS ? next_request + 1 : 1;
+        if (!requests[i]) {
+            requests[i] = r;
+            r->handle = (int)(0xac000000u | (unsigned)i);
+            return r->handle;
+        }
+    }
+    return 0;
+}
+
+static struct req *request_of(MPI_Request h)
+{
+    if (((unsigned)h >> 24) != 0xac)
+        return NULL;
+    int i = h & 0xffffff;
+    return i > 0 && i < MAX_REQUESTS ? requests[i] : NULL;
+}
+
+static void set_status(MPI_Status *st, const struct req *r)
+{
+    if (st == MPI_STATUS_IGNORE || !st)
+        return;
+    if (r->is_send) {
+        st->MPI_ERROR = MPI_SUCCESS;
+        return;
+    }
+    *st = r->st;
+}
+
+static void release(struct req *r)
+{
+    if (r->handle)
+        requests[r->handle & 0xffffff] = NULL;
+    free(r);
+}
+
+/* Checks and makes a send or receive request (under `big`). */
+static int make(int is_send, const char *fn, const void *buf, int count, MPI_Datatype t, int peer,
+                int tag, MPI_Comm h, struct req **out)
+{
+    COMM(fn, h, c);
+    size_t size = type_size(t);
+    *out = NULL;
+    if (!size)
+        return fail(h, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
+    if (count < 0)
+        return fail(h, c, MPI_ERR_COUNT, fn, "negative count %d", count);
+    if (is_send ? (peer < 0 || peer >= c->size) && peer != MPI_PROC_NULL
+                : (peer < 0 || peer >= c->size) && peer != MPI_ANY_SOURCE && peer != MPI_PROC_NULL)
+        return fail(h, c, MPI_ERR_RANK, fn, "invalid rank %d (%s has %d ranks)", peer,
+                    comm_name(h), c->size);
+    if (is_send ? tag < 0 : tag < 0 && tag != MPI_ANY_TAG)
+        return fail(h, c, MPI_ERR_TAG, fn, "invalid tag %d", tag);
+    if (!buf && count > 0)
+        return fail(h, c, MPI_ERR_BUFFER, fn, "null buffer for %d elements", count);
+    int mine = rank_in(c, me());
+    if (mine < 0)
+        return fail(h, c, MPI_ERR_COMM, fn, "rank %d is not in this communicator", me());
+    struct req *r = calloc(1, sizeof *r);
+    r->is_send = is_send;
+    r->owner = me();
+    r->context = c->context;
+    r->tag = tag;
+    r->bytes = (size_t)count * size;
+    r->what = fn;
+    if (peer == MPI_PROC_NULL) {
+        r->done = 1;
+        r->st.MPI_SOURCE = MPI_PROC_NULL;
+        r->st.MPI_TAG = MPI_ANY_TAG;
+    } else if (is_send) {
+        r->peer = mine;
+        r->sbuf = buf;
+        r->dest = c->world[peer];
+    } else {
+        r->peer = peer;
+        r->rbuf = (void *)buf;
+    }
+    *out = r;
+    return MPI_SUCCESS;
+}
+
+int MPI_Send(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm)
+{
+    started("MPI_Send");
+    pthread_mutex_lock(&big);
+    struct req *r;
+    int err = make(1, "MPI_Send", buf, count, t, dest, tag, comm, &r);
+    if (r && !r->done) {
+        start_send(r);
+        wait_for(&r->done, "MPI_Send");
+    }
+    free(r);
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Recv(void *buf, int count, MPI_Datatype t, int source, int tag, MPI_Comm comm,
+             MPI_Status *status)
+{
+    started("MPI_Recv");
+    pthread_mutex_lock(&big);
+    struct req *r;
+    int err = make(0, "MPI_Recv", buf, count, t, source, tag, comm, &r);
+    if (r) {
+        if (!r->done) {
+            start_recv(r);
+            wait_for(&r->done, "MPI_Recv");
+        }
+        set_status(status, r);
+        if (r->st.MPI_ERROR == MPI_ERR_TRUNCATE)
+            err = fail(comm, comm_of(comm), MPI_ERR_TRUNCATE, "MPI_Recv",
+                       "message truncated: %zu bytes from rank %d (tag %d) for a buffer of %zu",
+                       r->arrived, r->st.MPI_SOURCE, r->st.MPI_TAG, r->bytes);
+        free(r);
+    }
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Isend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm,
+              MPI_Request *request)
+{
+    started("MPI_Isend");
+    pthread_mutex_lock(&big);
+    struct req *r;
+    int err = make(1, "MPI_Isend", buf, count, t, dest, tag, comm, &r);
+    *request = MPI_REQUEST_NULL;
+    if (r) {
+        *request = new_handle(r);
+        if (!r->done)
+            start_send(r);
+    }
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Irecv(void *buf, int count, MPI_Datatype t, int source, int tag, MPI_Comm comm,
+              MPI_Request *request)
+{
+    started("MPI_Irecv");
+    pthread_mutex_lock(&big);
+    struct req *r;
+    int err = make(0, "MPI_Irecv", buf, count, t, source, tag, comm, &r);
+    *request = MPI_REQUEST_NULL;
+    if (r) {
+        *request = new_handle(r);
+        if (!r->done)
+            start_recv(r);
+    }
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+/* Under `big`: completes *request (waiting if `block`); 1 if complete. */
+static int finish(MPI_Request *request, MPI_Status *status, int block, const char *fn)
+{
+    if (*request == MPI_REQUEST_NULL) {
+        if (status != MPI_STATUS_IGNORE && status) {
+            status->MPI_SOURCE = MPI_ANY_SOURCE;
+            status->MPI_TAG = MPI_ANY_TAG;
+            status->MPI_ERROR = MPI_SUCCESS;
+            status->count_lo = 0;
+        }
+        return 1;
+    }
+    struct req *r = request_of(*request);
+    if (!r)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_REQUEST, fn, "invalid request 0x%x",
+                    (unsigned)*request) ? 1 : 1;
+    if (!r->done && !block)
+        return 0;
+    wait_for(&r->done, fn);
+    set_status(status, r);
+    release(r);
+    *request = MPI_REQUEST_NULL;
+    return 1;
+}
+
+int MPI_Wait(MPI_Request *request, MPI_Status *status)
+{
+    started("MPI_Wait");
+    pthread_mutex_lock(&big);
+    finish(request, status, 1, "MPI_Wait");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
+{
+    started("MPI_Test");
+    pthread_mutex_lock(&big);
+    *flag = finish(request, status, 0, "MPI_Test");
+    pthread_mutex_unlock(&big);
+    if (!*flag)
+        sched_yield();
+    return MPI_SUCCESS;
+}
+
+int MPI_Waitall(int count, MPI_Request requests_[], MPI_Status statuses[])
+{
+    started("MPI_Waitall");
+    pthread_mutex_lock(&big);
+    for (int i = 0; i < count; i++)
+        finish(&requests_[i], statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i],
+               1, "MPI_Waitall");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Sendrecv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, int dest,
+                 int sendtag, void *recvbuf, int recvcount, MPI_Datatype recvtype, int source,
+                 int recvtag, MPI_Comm comm, MPI_Status *status)
+{
+    MPI_Request s, r;
+    int err = MPI_Irecv(recvbuf, recvcount, recvtype, source, recvtag, comm, &r);
+    if (err)
+        return err;
+    err = MPI_Isend(sendbuf, sendcount, sendtype, dest, sendtag, comm, &s);
+    if (err)
+        return err;
+    MPI_Wait(&s, MPI_STATUS_IGNORE);
+    return MPI_Wait(&r, status);
+}
+
+/* The oldest queued send matching, or NULL (under `big`). */
+static struct req *probe(int source, int tag, struct comm *c)
+{
+    struct req want = {0};
+    want.context = c->context;
+    want.peer = source;
+    want.tag = tag;
+    for (struct req *s = ranks[me()].unexpected; s; s = s->next)
+        if (matches(&want, s))
+            return s;
+    return NULL;
+}
+
+int MPI_Iprobe(int source, int tag, MPI_Comm comm, int *flag, MPI_Status *status)
+{
+    started("MPI_Iprobe");
+    pthread_mutex_lock(&big);
+    struct comm *c = comm_of(comm);
+    struct req *s = c ? probe(source, tag, c) : NULL;
+    *flag = s != NULL;
+    if (s && status != MPI_STATUS_IGNORE) {
+        status->MPI_SOURCE = s->peer;
+        status->MPI_TAG = s->tag;
+        status->count_lo = (int)s->bytes;
+        status->MPI_ERROR = MPI_SUCCESS;
+    }
+    pthread_mutex_unlock(&big);
+    if (!*flag)
+        sched_yield();
+    return c ? MPI_SUCCESS : fail(comm, NULL, MPI_ERR_COMM, "MPI_Iprobe", "invalid communicator");
+}
+
+int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status)
+{
+    started("MPI_Probe");
+    pthread_mutex_lock(&big);
+    COMM("MPI_Probe", comm, c);
+    struct req *s;
+    int r = me();
+    (void)r;
+    while (!(s = probe(source, tag, c)))
+        block("MPI_Probe");
+    if (status != MPI_STATUS_IGNORE) {
+        status->MPI_SOURCE = s->peer;
+        status->MPI_TAG = s->tag;
+        status->count_lo = (int)s->bytes;
+        status->MPI_ERROR = MPI_SUCCESS;
+    }
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Get_count(const MPI_Status *status, MPI_Datatype t, int *count)
+{
+    size_t s = type_size(t);
+    if (!s)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Get_count", "invalid datatype");
+    *count = status->count_lo % (int)s ? MPI_UNDEFINED : status->count_lo / (int)s;
+    return MPI_SUCCESS;
+}
+
+/* ---- collectives ------------------------------------------------------ */
+
+/* A barrier of communicator c (under `big`). */
+static void coll_barrier(struct comm *c, const char *fn)
+{
+    unsigned gen = c->gen;
+    if (++c->arrived == c->size) {
+        c->arrived = 0;
+        c->gen++;
+        for (int i = 0; i < c->size; i++)
+            wake(c->world[i]);
+        return;
+    }
+    while (c->gen == gen)
+        block(fn);
+}
+
+/* Publishes this rank's pointers and waits for every member's. */
+static int coll_enter(struct comm *c, const void *in, void *out, const char *fn)
+{
+    int i = rank_in(c, me());
+    c->in[i] = in;
+    c->out[i] = out;
+    coll_barrier(c, fn);
+    return i;
+}
+
+#define COLL_BEGIN(fn, h, c)                                                                  \
+    started(fn);                                                                              \
+    pthread_mutex_lock(&big);                                                                 \
+    struct comm *c = comm_of(h);                                                              \
+    if (!c) {                                                                                 \
+        pthread_mutex_unlock(&big);                                                           \
+        return fail(h, NULL, MPI_ERR_COMM, fn, "invalid communicator 0x%x", (unsigned)(h));   \
+    }
+
+#define COLL_CHECK(cond, code, fn, ...)                                                       \
+    if (cond) {                                                                               \
+        pthread_mutex_unlock(&big);                                                           \
+        return fail(h_, c, code, fn, __VA_ARGS__);                                            \
+    }
+
+int MPI_Barrier(MPI_Comm comm)
+{
+    COLL_BEGIN("MPI_Barrier", comm, c);
+    coll_barrier(c, "MPI_Barrier");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm)
+{
+    MPI_Comm h_ = comm;
+    COLL_BEGIN("MPI_Bcast", comm, c);
+    size_t n = (size_t)count * type_size(t);
+    COLL_CHECK(!type_size(t), MPI_ERR_TYPE, "MPI_Bcast", "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, "MPI_Bcast", "invalid root %d", root);
+    int i = coll_enter(c, buf, buf, "MPI_Bcast");
+    if (i != root && n)
+        memcpy(buf, c->in[root], n);
+    coll_barrier(c, "MPI_Bcast");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* Combines every member's input into `out` (count elements). */
+static int reduce_all(struct comm *c, void *out, size_t count, MPI_Datatype t, MPI_Op op)
+{
+    size_t n = count * type_size(t);
+    void *acc = malloc(n ? n : 1);
+    memcpy(acc, c->in[0], n);
+    for (int k = 1; k < c->size; k++)
+        if (combine(acc, c->in[k], count, t, op)) {
+            free(acc);
+            return -1;
+        }
+    memcpy(out, acc, n);
+    free(acc);
+    return 0;
+}
+
+static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
+                  int root, MPI_Comm h_, int all, const char *fn)
+{
+    COLL_BEGIN(fn, h_, c);
+    COLL_CHECK(!type_size(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(count < 0, MPI_ERR_COUNT, fn, "negative count %d", count);
+    COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
+    COLL_CHECK(type_kind(t) == K_NONE, MPI_ERR_OP, fn,
+               "reductions over datatype 0x%x are not supported", (unsigned)t);
+    const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
+    int i = coll_enter(c, in, recvbuf, fn);
+    /* Results go to a private copy first: with MPI_IN_PLACE a member's
+     * output is another member's input until the second barrier. */
+    size_t n = (size_t)count * type_size(t);
+    void *result = NULL;
+    int bad = 0;
+    if (all || i == root) {
+        result = malloc(n ? n : 1);
+        bad = reduce_all(c, result, (size_t)count, t, op);
+    }
+    coll_barrier(c, fn);
+    if (result && !bad)
+        memcpy(recvbuf, result, n);
+    free(result);
+    pthread_mutex_unlock(&big);
+    if (bad)
+        return fail(h_, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",
+                    (unsigned)op, (unsigned)t);
+    return MPI_SUCCESS;
+}
+
+int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
+               int root, MPI_Comm comm)
+{
+    return reduce(sendbuf, recvbuf, count, t, op, root, comm, 0, "MPI_Reduce");
+}
+
+int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
+                  MPI_Comm comm)
+{
+    return reduce(sendbuf, recvbuf, count, t, op, 0, comm, 1, "MPI_Allreduce");
+}
+
+/* Gather, Gatherv, Allgather: member k's block goes to out + displ(k). */
+static int gather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
+                  const int *recvcounts, const int *displs, int recvcount, MPI_Datatype recvtype,
+                  int root, MPI_Comm h_, int all, const char *fn)
+{
+    COLL_BEGIN(fn, h_, c);
+    size_t rs = type_size(recvtype), ss = type_size(sendtype);
+    COLL_CHECK(!ss && sendbuf != MPI_IN_PLACE, MPI_ERR_TYPE, fn, "invalid send datatype");
+    COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
+    int i = rank_in(c, me());
+    int receives = all || i == root;
+    COLL_CHECK(receives && !rs, MPI_ERR_TYPE, fn, "invalid receive datatype");
+    const void *in = sendbuf;
+    if (sendbuf == MPI_IN_PLACE) {
+        size_t off = displs ? (size_t)displs[i] * rs : (size_t)i * recvcount * rs;
+        in = (char *)recvbuf + off;
+    }
+    c->aux1[i] = sendbuf == MPI_IN_PLACE ? -1 : (int)((size_t)sendcount * ss);
+    coll_enter(c, in, recvbuf, fn);
+    if (receives)
+        for (int k = 0; k < c->size; k++) {
+            size_t cap = (size_t)(recvcounts ? recvcounts[k] : recvcount) * rs;
+            size_t off = displs ? (size_t)displs[k] * rs : (size_t)k * recvcount * rs;
+            size_t n = c->aux1[k] < 0 ? cap : (size_t)c->aux1[k];
+            char *to = (char *)recvbuf + off;
+            if (n > cap)
+                n = cap;
+            if (to != c->in[k] && n)
+                memcpy(to, c->in[k], n);
+        }
+    coll_barrier(c, fn);
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Gather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
+               int recvcount, MPI_Datatype recvtype, int root, MPI_Comm comm)
+{
+    return gather(sendbuf, sendcount, sendtype, recvbuf, NULL, NULL, recvcount, recvtype, root,
+                  comm, 0, "MPI_Gather");
+}
+
+int MPI_Gatherv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
+                const int recvcounts[], const int displs[], MPI_Datatype recvtype, int root,
+                MPI_Comm comm)
+{
+    return gather(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, 0, recvtype, root,
+                  comm, 0, "MPI_Gatherv");
+}
+
+int MPI_Allgather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
+                  int recvcount, MPI_Datatype recvtype, MPI_Comm comm)
+{
+    return gather(sendbuf, sendcount, sendtype, recvbuf, NULL, NULL, recvcount, recvtype, 0, comm,
+                  1, "MPI_Allgather");
+}
+
+/* Scatter, Scatterv: member k takes its block of the root's buffer. */
+static int scatter(const void *sendbuf, const int *sendcounts, const int *displs, int sendcount,
+                   MPI_Datatype sendtype, void *recvbuf, int recvcount, MPI_Datatype recvtype,
+                   int root, MPI_Comm h_, const char *fn)
+{
+    COLL_BEGIN(fn, h_, c);
+    COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, fn, "invalid root %d", root);
+    int i = rank_in(c, me());
+    size_t ss = type_size(sendtype), rs = type_size(recvtype);
+    COLL_CHECK(i == root && !ss, MPI_ERR_TYPE, fn, "invalid send datatype");
+    COLL_CHECK(recvbuf != MPI_IN_PLACE && !rs, MPI_ERR_TYPE, fn, "invalid receive datatype");
+    if (i == root) {
+        c->root_counts = sendcounts;
+        c->root_displs = displs;
+        c->root_count = sendcount;
+        c->root_size = ss;
+    }
+    coll_enter(c, sendbuf, recvbuf, fn);
+    if (recvbuf != MPI_IN_PLACE) {
+        size_t bs = c->root_size;
+        size_t off = c->root_displs ? (size_t)c->root_displs[i] * bs : (size_t)i * c->root_count * bs;
+        size_t n = (size_t)(c->root_counts ? c->root_counts[i] : c->root_count) * bs;
+        size_t cap = (size_t)recvcount * rs;
+        const char *from = (const char *)c->in[root] + off;
+        if (n > cap)
+            n = cap;
+        if (from != recvbuf && n)
+            memcpy(recvbuf, from, n);
+    }
+    coll_barrier(c, fn);
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Scatter(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
+                int recvcount, MPI_Datatype recvtype, int root, MPI_Comm comm)
+{
+    return scatter(sendbuf, NULL, NULL, sendcount, sendtype, recvbuf, recvcount, recvtype, root,
+                   comm, "MPI_Scatter");
+}
+
+int MPI_Scatterv(const void *sendbuf, const int sendcounts[], const int displs[],
+                 MPI_Datatype sendtype, void *recvbuf, int recvcount, MPI_Datatype recvtype,
+                 int root, MPI_Comm comm)
+{
+    return scatter(sendbuf, sendcounts, displs, 0, sendtype, recvbuf, recvcount, recvtype, root,
+                   comm, "MPI_Scatterv");
+}
+
+int MPI_Alltoall(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
+                 int recvcount, MPI_Datatype recvtype, MPI_Comm comm)
+{
+    MPI_Comm h_ = comm;
+    COLL_BEGIN("MPI_Alltoall", comm, c);
+    size_t ss = type_size(sendtype), rs = type_size(recvtype);
+    COLL_CHECK(!ss || !rs, MPI_ERR_TYPE, "MPI_Alltoall", "invalid datatype");
+    COLL_CHECK(sendbuf == MPI_IN_PLACE, MPI_ERR_ARG, "MPI_Alltoall",
+               "MPI_IN_PLACE is not supported here");
+    int i = coll_enter(c, sendbuf, recvbuf, "MPI_Alltoall");
+    size_t sb = (size_t)sendcount * ss, rb = (size_t)recvcount * rs;
+    size_t n = sb < rb ? sb : rb;
+    for (int k = 0; k < c->size; k++)
+        if (n)
+            memcpy((char *)recvbuf + (size_t)k * rb, (const char *)c->in[k] + (size_t)i * sb, n);
+    coll_barrier(c, "MPI_Alltoall");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* ---- communicators ---------------------------------------------------- */
+
+int MPI_Comm_size(MPI_Comm comm, int *size)
+{
+    started("MPI_Comm_size");
+    COMM("MPI_Comm_size", comm, c);
+    *size = c->size;
+    return MPI_SUCCESS;
+}
+
+int MPI_Comm_rank(MPI_Comm comm, int *rank)
+{
+    started("MPI_Comm_rank");
+    COMM("MPI_Comm_rank", comm, c);
+    *rank = rank_in(c, me());
+    return MPI_SUCCESS;
+}
+
+/* Every member says (color, key); members with the same color form a new
+ * communicator, ordered by key then old rank. */
+int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
+{
+    COLL_BEGIN("MPI_Comm_split", comm, c);
+    int i = rank_in(c, me());
+    c->aux1[i] = color;
+    c->aux2[i] = key;
+    coll_barrier(c, "MPI_Comm_split");
+    if (i == 0) {
+        /* The first member makes every new communicator. */
+        int *done = calloc(c->size, sizeof(int));
+        for (int a = 0; a < c->size; a++) {
+            if (done[a])
+                continue;
+            if (c->aux1[a] == MPI_UNDEFINED) {
+                c->aux3[a] = MPI_COMM_NULL;
+                continue;
+            }
+            int n = 0;
+            int *members = calloc(c->size, sizeof(int));
+            for (int b = a; b < c->size; b++)
+                if (c->aux1[b] == c->aux1[a]) {
+                    members[n++] = b;
+                    done[b] = 1;
+                }
+            for (int x = 1; x < n; x++) /* insertion sort by (key, old rank) */
+                for (int y = x; y > 0 && c->aux2[members[y - 1]] > c->aux2[members[y]]; y--) {
+                    int t = members[y];
+                    members[y] = members[y - 1];
+                    members[y - 1] = t;
+                }
+            int slot = 1;
+            while (slot < MAX_COMMS && comms[slot].used)
+                slot++;
+            if (slot == MAX_COMMS) {
+                pthread_mutex_unlock(&big);
+                return fail(comm, c, MPI_ERR_INTERN, "MPI_Comm_split", "too many communicators");
+            }
+            comm_alloc(&comms[slot], n);
+            for (int k = 0; k < n; k++) {
+                comms[slot].world[k] = c->world[members[k]];
+                c->aux3[members[k]] = (int)(0x84000000u | (unsigned)slot);
+            }
+            free(members);
+        }
+        free(done);
+    }
+    coll_barrier(c, "MPI_Comm_split");
+    *newcomm = c->aux3[i];
+    coll_barrier(c, "MPI_Comm_split");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
+{
+    int r;
+    MPI_Comm_rank(comm, &r);
+    return MPI_Comm_split(comm, 0, r, newcomm);
+}
+
+int MPI_Comm_free(MPI_Comm *comm)
+{
+    started("MPI_Comm_free");
+    pthread_mutex_lock(&big);
+    struct comm *c = comm_of(*comm);
+    if (!c || c == &comms[0] || *comm == MPI_COMM_SELF) {
+        pthread_mutex_unlock(&big);
+        return fail(*comm, c, MPI_ERR_COMM, "MPI_Comm_free", "cannot free this communicator");
+    }
+    if (++c->frees == c->size) {
+        free(c->world);
+        free(c->in);
+        free(c->out);
+        free(c->aux1);
+        free(c->aux2);
+        free(c->aux3);
+        memset(c, 0, sizeof *c);
+    }
+    *comm = MPI_COMM_NULL;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler errh)
+{
+    COMM("MPI_Comm_set_errhandler", comm, c);
+    c->errh = errh;
+    return MPI_SUCCESS;
+}
+
+int MPI_Errhandler_set(MPI_Comm comm, MPI_Errhandler errh)
+{
+    return MPI_Comm_set_errhandler(comm, errh);
+}
+
+/* ---- environment ------------------------------------------------------ */
+
+int MPI_Init(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    int r = me();
+    pthread_mutex_lock(&big);
+    if (world_size < 0) {
+        const char *s = getenv("WEAVES_MPI_SIZE");
+        world_size = s ? atoi(s) : 1;
+        if (world_size < 1)
+            world_size = 1;
+        ranks = calloc(world_size, sizeof *ranks);
+        self_comms = calloc(world_size, sizeof *self_comms);
+        for (int k = 0; k < world_size; k++) {
+            pthread_cond_init(&ranks[k].cv, NULL);
+            comm_alloc(&self_comms[k], 1);
+            self_comms[k].world[0] = k;
+        }
+        comm_alloc(&comms[0], world_size);
+        for (int k = 0; k < world_size; k++)
+            comms[0].world[k] = k;
+        live = world_size;
+    }
+    if (r >= world_size) {
+        pthread_mutex_unlock(&big);
+        fprintf(stderr, "weaves mpi: rank %d is outside a world of %d\n", r, world_size);
+        job_exit(1);
+    }
+    if (ranks[r].initialized) {
+        pthread_mutex_unlock(&big);
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_OTHER, "MPI_Init",
+                    "MPI_Init called twice");
+    }
+    ranks[r].initialized = 1;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Init_thread(int *argc, char ***argv, int required, int *provided)
+{
+    int err = MPI_Init(argc, argv);
+    if (provided)
+        *provided = required < MPI_THREAD_MULTIPLE ? required : MPI_THREAD_MULTIPLE;
+    return err;
+}
+
+int MPI_Finalize(void)
+{
+    int r = started("MPI_Finalize");
+    pthread_mutex_lock(&big);
+    /* Like MPICH, finalising waits for every rank (it is collective). */
+    coll_barrier(&comms[0], "MPI_Finalize");
+    ranks[r].finalized = 1;
+    live--;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Initialized(int *flag)
+{
+    int r = me();
+    *flag = ranks && r < world_size && ranks[r].initialized;
+    return MPI_SUCCESS;
+}
+
+int MPI_Finalized(int *flag)
+{
+    int r = me();
+    *flag = ranks && r < world_size && ranks[r].finalized;
+    return MPI_SUCCESS;
+}
+
+int MPI_Abort(MPI_Comm comm, int errorcode)
+{
+    (void)comm;
+    fflush(stdout);
+    fprintf(stderr, "weaves mpi: rank %d: MPI_Abort with error code %d\n", me(), errorcode);
+    job_exit(errorcode ? errorcode : 1);
+}
+
+int MPI_Query_thread(int *provided)
+{
+    *provided = MPI_THREAD_MULTIPLE;
+    return MPI_SUCCESS;
+}
+
+double MPI_Wtime(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+double MPI_Wtick(void)
+{
+    return 1e-9;
+}
+
+int MPI_Get_processor_name(char *name, int *resultlen)
+{
+    if (gethostname(name, MPI_MAX_PROCESSOR_NAME) != 0)
+        strcpy(name, "localhost");
+    name[MPI_MAX_PROCESSOR_NAME - 1] = 0;
+    *resultlen = (int)strlen(name);
+    return MPI_SUCCESS;
+}
+
+int MPI_Get_version(int *version, int *subversion)
+{
+    *version = 4;
+    *subversion = 0;
+    return MPI_SUCCESS;
+}
+
+int MPI_Error_string(int code, char *string, int *resultlen)
+{
+    static const char *names[] = {"no error", "invalid buffer", "invalid count", "invalid datatype",
+                                  "invalid tag", "invalid communicator", "invalid rank",
+                                  "invalid root", "invalid group", "invalid operation",
+                                  "invalid topology", "invalid dimensions", "invalid argument",
+                                  "unknown error", "message truncated", "other error",
+                                  "internal error"};
+    const char *s = code >= 0 && code < (int)(sizeof names / sizeof *names) ? names[code]
+                                                                             : "error";
+    snprintf(string, MPI_MAX_ERROR_STRING, "%s", s);
+    *resultlen = (int)strlen(string);
+    return MPI_SUCCESS;
+}
