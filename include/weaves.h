@@ -38,6 +38,11 @@ void wv_yield(void);
  * tapestry is running). */
 int wv_spawn(const char *weave, const char *entry, char *const argv[]);
 
+/* The address of the exported symbol NAME in the running string's home bead
+ * (the bead of its entry), or NULL. A bead shared by many strings finds each
+ * one's own copy of a variable this way. */
+void *wv_lookup(const char *name);
+
 /* Message interfaces (see docs/messages.md). The tapestry's [[binding]]s
  * connect an out-interface "bead.iface" to an in-interface "bead.iface";
  * the bead is the caller's own (found from the return address, as for

@@ -97,6 +97,8 @@ if command -v mpicc >/dev/null 2>&1; then
   for p in mpi_ring mpi_collectives mpi_jacobi mpi_globals mpi_errors mpi_abi; do
     build "$p" "$p.c" mpicc -O2 -g -w
   done
+  build mpi_fring mpi_fring.f mpif77 -O2 -g -w -fallow-argument-mismatch
+  build mpi_fstencil mpi_fstencil.f90 mpif90 -O2 -g -w -J "$out"
 fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the

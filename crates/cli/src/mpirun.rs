@@ -20,13 +20,13 @@ pub(crate) fn run(
         .ok_or("mpirun: which program? (weaves mpirun -n N PROGRAM [ARGS…])")?;
     let program = locate(program)?;
     let dir = build_c::cache_dir("mpi")?;
-    build_c::build_with(&dir, weaves_mpi::SOURCES, &[weaves_mpi::MODULE], true)?;
+    build_c::build_with(&dir, weaves_mpi::SOURCES, weaves_mpi::MODULES, true)?;
     let text = weaves_mpi::tapestry(&weaves_mpi::Run {
         program: &program,
         args,
         ranks,
         workers,
-        library: &dir.join(weaves_mpi::MODULE.1),
+        library_dir: &dir,
     });
     if print_tapestry {
         print!("{text}");

@@ -36,12 +36,20 @@ fn mpich_mpirun(n: u32, program: &str) -> Outcome {
     run_command(cmd, format!("mpirun -n {n} {program}"))
 }
 
-/// Must-show: the same output as MPICH's mpirun for 1, 2, 6 and 16 ranks
-/// (point to point ring, collectives, a Jacobi stencil with halo exchange).
+/// Must-show: the same output as MPICH's mpirun for 1, 2, 6 and 16 ranks:
+/// C (point to point ring, collectives, a Jacobi stencil with halo
+/// exchange), Fortran 77 (`include 'mpif.h'`, COMMON blocks, MPI_IN_PLACE)
+/// and Fortran 90 (`use mpi`, a stencil with halo exchange, requests).
 #[test]
-fn c_programs_print_what_mpich_prints_for_1_2_6_16_ranks() {
+fn c_and_fortran_programs_print_what_mpich_prints_for_1_2_6_16_ranks() {
     require_mpich();
-    for program in ["mpi_ring", "mpi_collectives", "mpi_jacobi"] {
+    for program in [
+        "mpi_ring",
+        "mpi_collectives",
+        "mpi_jacobi",
+        "mpi_fring",
+        "mpi_fstencil",
+    ] {
         for n in [1, 2, 6, 16] {
             let ours = weaves_mpirun(n, program, &[]);
             ours.expect_success();
@@ -68,6 +76,19 @@ fn mutable_globals_stay_private_with_64_ranks() {
         out.lines(),
         ["globals: 64 ranks, 20 rounds, 0 corrupted values"]
     );
+}
+
+/// COMMON blocks of a Fortran program stay private to each of 64 ranks.
+#[test]
+fn fortran_common_blocks_stay_private_with_64_ranks() {
+    require_mpich();
+    let out = weaves_mpirun(64, "mpi_fring", &[]);
+    out.expect_success();
+    let lines = out.lines();
+    assert_eq!(lines.len(), 64, "{out}");
+    for line in lines {
+        assert!(line.ends_with(" calls 3"), "{line}");
+    }
 }
 
 /// Must-show: wrong usage gives an MPI error naming the rank and the call,

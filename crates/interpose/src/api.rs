@@ -52,6 +52,23 @@ extern "C" fn bead_name_from(ret: u64) -> *const libc::c_char {
     crate::phdr::bead_name_at(ret).unwrap_or(std::ptr::null())
 }
 
+/// `void *wv_lookup(const char *name)`: the address of the exported symbol
+/// `name` in the running string's home bead (the bead of its entry), or
+/// NULL. Lets a shared bead find a rank's own copy of a variable (an MPI
+/// library finds the Fortran program's `MPI_IN_PLACE` this way).
+pub(crate) unsafe extern "C" fn wv_lookup(name: *const libc::c_char) -> *mut libc::c_void {
+    let Some(ctx) = current() else {
+        return std::ptr::null_mut();
+    };
+    if name.is_null() {
+        return std::ptr::null_mut();
+    }
+    let _rt = RuntimeSection::enter();
+    // SAFETY: C passes a NUL-terminated name.
+    let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+    crate::phdr::symbol_in(ctx.info.home, &name).map_or(std::ptr::null_mut(), |a| a as *mut _)
+}
+
 /// `void wv_yield(void)`: lets other strings run.
 pub(crate) extern "C" fn wv_yield() {
     // A reconfiguration point (see `weaves_strings::stop_point`).

@@ -173,6 +173,14 @@ pub(crate) fn bead_name_at(addr: u64) -> Option<*const libc::c_char> {
     beads.as_ref()?.get(&owner).map(|b| b.name.as_ptr())
 }
 
+/// The address of the exported symbol `name` in bead `owner`.
+pub(crate) fn symbol_in(owner: OwnerId, name: &str) -> Option<u64> {
+    let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+    let bead = beads.as_ref()?.get(&owner)?;
+    let i = bead.module.find_export(name, None)?;
+    Some(bead.base + bead.module.symbol(i).value)
+}
+
 /// `_dl_find_object` (glibc 2.35+), which GCC 12's unwinder asks before
 /// anything else: for a PC in bead code we answer from the owner table in
 /// O(1); anything else goes to glibc.

@@ -54,6 +54,7 @@ pub fn lookup(name: &str) -> Option<u64> {
         "wv_weave_name" => api::wv_weave_name as *const () as usize,
         "wv_yield" => api::wv_yield as *const () as usize,
         "wv_spawn" => api::wv_spawn as *const () as usize,
+        "wv_lookup" => api::wv_lookup as *const () as usize,
         "wv_send" => messages::weaves_wv_send as *const () as usize,
         "wv_recv" => messages::weaves_wv_recv as *const () as usize,
         "wv_poll" => messages::weaves_wv_poll as *const () as usize,

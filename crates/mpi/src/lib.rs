@@ -10,9 +10,9 @@
 //! globals its own) and one string.
 //!
 //! ```text
-//!   weave rank0: [ rank0 (program) , mpi ]     string rank0: main(argc, argv)
-//!   weave rank1: [ rank1 (program) , mpi ]     string rank1: main(argc, argv)
-//!   ...                                ^ one bead, shared
+//!   weave rank0: [ rank0 (program), mpifort, mpi ]   string rank0: main(argc, argv)
+//!   weave rank1: [ rank1 (program), mpifort, mpi ]   string rank1: main(argc, argv)
+//!   ...                             ^ one bead each, shared
 //! ```
 //!
 //! A rank learns who it is from its string's environment
@@ -28,15 +28,24 @@ use std::path::Path;
 pub const SOURCES: &[(&str, &str)] = &[
     ("weaves_mpi.h", include_str!("../c/weaves_mpi.h")),
     ("mpi.c", include_str!("../c/mpi.c")),
+    ("mpifort.c", include_str!("../c/mpifort.c")),
 ];
 
-/// The module: (source, output file, extra compiler arguments). The output
-/// carries the soname MPICH programs ask for.
-pub const MODULE: (&str, &str, &[&str]) = (
-    "mpi.c",
-    "libmpich.so.12",
-    &["-pthread", "-Wl,-soname,libmpich.so.12"],
-);
+/// The modules: (source, output file, extra compiler arguments). The
+/// outputs carry the sonames MPICH programs ask for: the library, and its
+/// Fortran bindings (which call the library's bead).
+pub const MODULES: &[(&str, &str, &[&str])] = &[
+    (
+        "mpi.c",
+        "libmpich.so.12",
+        &["-pthread", "-Wl,-soname,libmpich.so.12"],
+    ),
+    (
+        "mpifort.c",
+        "libmpichfort.so.12",
+        &["-Wl,-soname,libmpichfort.so.12"],
+    ),
+];
 
 /// Everything `weaves mpirun` runs.
 pub struct Run<'a> {
@@ -44,8 +53,8 @@ pub struct Run<'a> {
     pub args: &'a [String],
     pub ranks: u32,
     pub workers: Option<u32>,
-    /// The built MPI module.
-    pub library: &'a Path,
+    /// Where the built modules are.
+    pub library_dir: &'a Path,
 }
 
 /// The tapestry (TOML) of an MPI run: one bead of the program per rank,
@@ -70,15 +79,24 @@ name = {tname}
 name = "program"
 path = {prog_path}
 
-# The MPI library, under the soname the program needs (libmpich.so.12).
+# The MPI library and its Fortran bindings, under the sonames the program
+# needs (libmpich.so.12, libmpichfort.so.12).
 [[module]]
 name = "mpi"
 path = {lib_path}
 
-# One MPI bead, shared by every rank.
+[[module]]
+name = "mpifort"
+path = {fort_path}
+
+# One bead of each, shared by every rank.
 [[bead]]
 name = "mpi"
 module = "mpi"
+
+[[bead]]
+name = "mpifort"
+module = "mpifort"
 
 # One private bead of the program per rank.
 [[bead]]
@@ -89,7 +107,7 @@ count = {n}
 [[weave]]
 name = "rank{{i}}"
 count = {n}
-beads = ["rank{{i}}", "mpi"]
+beads = ["rank{{i}}", "mpifort", "mpi"]
 
 [[string]]
 name = "rank{{i}}"
@@ -103,7 +121,8 @@ env = {{ WEAVES_MPI_RANK = "{{i}}", WEAVES_MPI_SIZE = "{n}" }}
         prog = run.program.display(),
         tname = toml_string(&format!("mpirun {name}")),
         prog_path = toml_string(&run.program.display().to_string()),
-        lib_path = toml_string(&run.library.display().to_string()),
+        lib_path = toml_string(&run.library_dir.join(MODULES[0].1).display().to_string()),
+        fort_path = toml_string(&run.library_dir.join(MODULES[1].1).display().to_string()),
         args = args.join(", "),
     )
 }
@@ -139,7 +158,7 @@ mod tests {
             args: &["-v".into()],
             ranks: 6,
             workers: Some(2),
-            library: Path::new("/c/libmpich.so.12"),
+            library_dir: Path::new("/c"),
         });
         assert!(t.contains("count = 6"));
         assert!(t.contains(r#"args = ["ring", "-v"]"#));

@@ -1,0 +1,299 @@
+/*
+ * Fortran bindings (MPICH's libmpichfort.so.12 ABI): `mpi_send_` and
+ * friends, as gfortran calls them — every argument by reference, handles as
+ * Fortran INTEGERs (MPICH's Fortran handles are its C handles), the error
+ * code in a last `ierr` argument, LOGICALs as 4-byte integers.
+ *
+ * Fortran's special addresses (MPI_IN_PLACE, MPI_STATUS_IGNORE, …) are
+ * variables of COMMON blocks that every program defines for itself
+ * (`/MPIPRIV1/ MPI_BOTTOM, MPI_IN_PLACE, MPI_STATUS_IGNORE`). This module is
+ * shared by all ranks, so it asks the runtime for the calling rank's own
+ * block (`wv_lookup`) and compares addresses with it.
+ */
+#include "weaves_mpi.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void *wv_lookup(const char *name);
+
+int MPI_Init(int *, char ***);
+int MPI_Init_thread(int *, char ***, int, int *);
+int MPI_Finalize(void);
+int MPI_Initialized(int *);
+int MPI_Finalized(int *);
+int MPI_Abort(MPI_Comm, int);
+int MPI_Comm_size(MPI_Comm, int *);
+int MPI_Comm_rank(MPI_Comm, int *);
+int MPI_Comm_dup(MPI_Comm, MPI_Comm *);
+int MPI_Comm_split(MPI_Comm, int, int, MPI_Comm *);
+int MPI_Comm_free(MPI_Comm *);
+int MPI_Send(const void *, int, MPI_Datatype, int, int, MPI_Comm);
+int MPI_Recv(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Status *);
+int MPI_Isend(const void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
+int MPI_Irecv(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
+int MPI_Wait(MPI_Request *, MPI_Status *);
+int MPI_Waitall(int, MPI_Request *, MPI_Status *);
+int MPI_Test(MPI_Request *, int *, MPI_Status *);
+int MPI_Sendrecv(const void *, int, MPI_Datatype, int, int, void *, int, MPI_Datatype, int, int,
+                 MPI_Comm, MPI_Status *);
+int MPI_Sendrecv_replace(void *, int, MPI_Datatype, int, int, int, int, MPI_Comm, MPI_Status *);
+int MPI_Probe(int, int, MPI_Comm, MPI_Status *);
+int MPI_Iprobe(int, int, MPI_Comm, int *, MPI_Status *);
+int MPI_Get_count(const MPI_Status *, MPI_Datatype, int *);
+int MPI_Barrier(MPI_Comm);
+int MPI_Bcast(void *, int, MPI_Datatype, int, MPI_Comm);
+int MPI_Reduce(const void *, void *, int, MPI_Datatype, MPI_Op, int, MPI_Comm);
+int MPI_Allreduce(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm);
+int MPI_Gather(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, int, MPI_Comm);
+int MPI_Gatherv(const void *, int, MPI_Datatype, void *, const int *, const int *, MPI_Datatype,
+                int, MPI_Comm);
+int MPI_Scatter(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, int, MPI_Comm);
+int MPI_Scatterv(const void *, const int *, const int *, MPI_Datatype, void *, int, MPI_Datatype,
+                 int, MPI_Comm);
+int MPI_Allgather(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm);
+int MPI_Alltoall(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm);
+double MPI_Wtime(void);
+double MPI_Wtick(void);
+int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
+
+/* The calling rank's /MPIPRIV1/ and /MPIPRIV2/ blocks (NULL if its
+ * program has none: then no argument can be one of them). */
+static char *priv1(void)
+{
+    return wv_lookup("mpipriv1_");
+}
+
+static char *priv2(void)
+{
+    return wv_lookup("mpipriv2_");
+}
+
+/* A buffer argument: MPI_IN_PLACE and MPI_BOTTOM become C's. */
+static void *buffer(void *p)
+{
+    char *b = priv1();
+    if (b && (char *)p == b + 4)
+        return MPI_IN_PLACE;
+    if (b && (char *)p == b)
+        return MPI_BOTTOM;
+    return p;
+}
+
+static MPI_Status *status(int *s)
+{
+    char *b = priv1();
+    if (b && (char *)s == b + 8)
+        return MPI_STATUS_IGNORE;
+    return (MPI_Status *)s;
+}
+
+static MPI_Status *statuses(int *s)
+{
+    char *b = priv2();
+    if (b && (char *)s == b)
+        return MPI_STATUSES_IGNORE;
+    return (MPI_Status *)s;
+}
+
+void mpi_init_(int *ierr)
+{
+    *ierr = MPI_Init(NULL, NULL);
+}
+
+void mpi_init_thread_(int *required, int *provided, int *ierr)
+{
+    *ierr = MPI_Init_thread(NULL, NULL, *required, provided);
+}
+
+void mpi_finalize_(int *ierr)
+{
+    *ierr = MPI_Finalize();
+}
+
+void mpi_initialized_(int *flag, int *ierr)
+{
+    *ierr = MPI_Initialized(flag);
+}
+
+void mpi_finalized_(int *flag, int *ierr)
+{
+    *ierr = MPI_Finalized(flag);
+}
+
+void mpi_abort_(int *comm, int *code, int *ierr)
+{
+    *ierr = MPI_Abort(*comm, *code);
+}
+
+void mpi_comm_size_(int *comm, int *size, int *ierr)
+{
+    *ierr = MPI_Comm_size(*comm, size);
+}
+
+void mpi_comm_rank_(int *comm, int *rank, int *ierr)
+{
+    *ierr = MPI_Comm_rank(*comm, rank);
+}
+
+void mpi_comm_dup_(int *comm, int *newcomm, int *ierr)
+{
+    *ierr = MPI_Comm_dup(*comm, newcomm);
+}
+
+void mpi_comm_split_(int *comm, int *color, int *key, int *newcomm, int *ierr)
+{
+    *ierr = MPI_Comm_split(*comm, *color, *key, newcomm);
+}
+
+void mpi_comm_free_(int *comm, int *ierr)
+{
+    *ierr = MPI_Comm_free(comm);
+}
+
+void mpi_comm_set_errhandler_(int *comm, int *errh, int *ierr)
+{
+    *ierr = MPI_Comm_set_errhandler(*comm, *errh);
+}
+
+void mpi_send_(void *buf, int *count, int *type, int *dest, int *tag, int *comm, int *ierr)
+{
+    *ierr = MPI_Send(buffer(buf), *count, *type, *dest, *tag, *comm);
+}
+
+void mpi_recv_(void *buf, int *count, int *type, int *source, int *tag, int *comm, int *st,
+               int *ierr)
+{
+    *ierr = MPI_Recv(buffer(buf), *count, *type, *source, *tag, *comm, status(st));
+}
+
+void mpi_isend_(void *buf, int *count, int *type, int *dest, int *tag, int *comm, int *request,
+                int *ierr)
+{
+    *ierr = MPI_Isend(buffer(buf), *count, *type, *dest, *tag, *comm, request);
+}
+
+void mpi_irecv_(void *buf, int *count, int *type, int *source, int *tag, int *comm, int *request,
+                int *ierr)
+{
+    *ierr = MPI_Irecv(buffer(buf), *count, *type, *source, *tag, *comm, request);
+}
+
+void mpi_wait_(int *request, int *st, int *ierr)
+{
+    *ierr = MPI_Wait(request, status(st));
+}
+
+void mpi_waitall_(int *count, int *requests, int *st, int *ierr)
+{
+    *ierr = MPI_Waitall(*count, requests, statuses(st));
+}
+
+void mpi_test_(int *request, int *flag, int *st, int *ierr)
+{
+    *ierr = MPI_Test(request, flag, status(st));
+}
+
+void mpi_sendrecv_(void *sendbuf, int *sendcount, int *sendtype, int *dest, int *sendtag,
+                   void *recvbuf, int *recvcount, int *recvtype, int *source, int *recvtag,
+                   int *comm, int *st, int *ierr)
+{
+    *ierr = MPI_Sendrecv(buffer(sendbuf), *sendcount, *sendtype, *dest, *sendtag, buffer(recvbuf),
+                         *recvcount, *recvtype, *source, *recvtag, *comm, status(st));
+}
+
+void mpi_sendrecv_replace_(void *buf, int *count, int *type, int *dest, int *sendtag,
+                           int *source, int *recvtag, int *comm, int *st, int *ierr)
+{
+    *ierr = MPI_Sendrecv_replace(buffer(buf), *count, *type, *dest, *sendtag, *source, *recvtag,
+                                 *comm, status(st));
+}
+
+void mpi_probe_(int *source, int *tag, int *comm, int *st, int *ierr)
+{
+    *ierr = MPI_Probe(*source, *tag, *comm, status(st));
+}
+
+void mpi_iprobe_(int *source, int *tag, int *comm, int *flag, int *st, int *ierr)
+{
+    *ierr = MPI_Iprobe(*source, *tag, *comm, flag, status(st));
+}
+
+void mpi_get_count_(int *st, int *type, int *count, int *ierr)
+{
+    *ierr = MPI_Get_count((MPI_Status *)st, *type, count);
+}
+
+void mpi_barrier_(int *comm, int *ierr)
+{
+    *ierr = MPI_Barrier(*comm);
+}
+
+void mpi_bcast_(void *buf, int *count, int *type, int *root, int *comm, int *ierr)
+{
+    *ierr = MPI_Bcast(buffer(buf), *count, *type, *root, *comm);
+}
+
+void mpi_reduce_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *root,
+                 int *comm, int *ierr)
+{
+    *ierr = MPI_Reduce(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *root, *comm);
+}
+
+void mpi_allreduce_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *comm,
+                    int *ierr)
+{
+    *ierr = MPI_Allreduce(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *comm);
+}
+
+void mpi_gather_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcount,
+                 int *recvtype, int *root, int *comm, int *ierr)
+{
+    *ierr = MPI_Gather(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                       *recvtype, *root, *comm);
+}
+
+void mpi_gatherv_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcounts,
+                  int *displs, int *recvtype, int *root, int *comm, int *ierr)
+{
+    *ierr = MPI_Gatherv(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), recvcounts,
+                        displs, *recvtype, *root, *comm);
+}
+
+void mpi_scatter_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcount,
+                  int *recvtype, int *root, int *comm, int *ierr)
+{
+    *ierr = MPI_Scatter(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                        *recvtype, *root, *comm);
+}
+
+void mpi_scatterv_(void *sendbuf, int *sendcounts, int *displs, int *sendtype, void *recvbuf,
+                   int *recvcount, int *recvtype, int *root, int *comm, int *ierr)
+{
+    *ierr = MPI_Scatterv(buffer(sendbuf), sendcounts, displs, *sendtype, buffer(recvbuf),
+                         *recvcount, *recvtype, *root, *comm);
+}
+
+void mpi_allgather_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcount,
+                    int *recvtype, int *comm, int *ierr)
+{
+    *ierr = MPI_Allgather(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                          *recvtype, *comm);
+}
+
+void mpi_alltoall_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcount,
+                   int *recvtype, int *comm, int *ierr)
+{
+    *ierr = MPI_Alltoall(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                         *recvtype, *comm);
+}
+
+double mpi_wtime_(void)
+{
+    return MPI_Wtime();
+}
+
+double mpi_wtick_(void)
+{
+    return MPI_Wtick();
+}
