@@ -132,6 +132,18 @@ static void job_exit(int code)
     }
 }
 
+/* The job ends for one reason, told once: the first rank to end it goes
+ * on (returns here); any other that tries meanwhile waits for the end. */
+static void ending(void)
+{
+    static int ended;
+    if (__atomic_exchange_n(&ended, 1, __ATOMIC_SEQ_CST)) {
+        for (;;)
+            pause();
+    }
+    fflush(stdout);
+}
+
 static int me(void)
 {
     if (my_rank < 0) {
@@ -162,7 +174,7 @@ static int fail(MPI_Comm h, struct comm *c, int code, const char *fn, const char
     (void)h;
     if (c && c->errh == MPI_ERRORS_RETURN)
         return code;
-    fflush(stdout);
+    ending();
     fprintf(stderr, "weaves mpi: rank %d: Fatal error in %s: %s\n", me(), fn, msg);
     job_exit(1);
 }
@@ -171,12 +183,12 @@ static int started(const char *fn)
 {
     int r = me();
     if (world_size < 0 || !ranks || !ranks[r].initialized) {
-        fflush(stdout);
+        ending();
         fprintf(stderr, "weaves mpi: rank %d: %s called before MPI_Init\n", r, fn);
         job_exit(1);
     }
     if (ranks[r].finalized) {
-        fflush(stdout);
+        ending();
         fprintf(stderr, "weaves mpi: rank %d: %s called after MPI_Finalize\n", r, fn);
         job_exit(1);
     }
@@ -366,7 +378,7 @@ static void block(const char *in)
 
 static void report_deadlock(void)
 {
-    fflush(stdout);
+    ending();
     fprintf(stderr, "weaves mpi: deadlock: every running rank waits, and no message is on its way:\n");
     for (int r = 0; r < world_size; r++)
         if (ranks[r].initialized && !ranks[r].finalized)
@@ -1251,7 +1263,7 @@ int MPI_Finalized(int *flag)
 int MPI_Abort(MPI_Comm comm, int errorcode)
 {
     (void)comm;
-    fflush(stdout);
+    ending();
     fprintf(stderr, "weaves mpi: rank %d: MPI_Abort with error code %d\n", me(), errorcode);
     job_exit(errorcode ? errorcode : 1);
 }
