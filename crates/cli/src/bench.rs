@@ -8,6 +8,8 @@
 //! * `beads`: instantiating a module with 100 KiB of data as a bead, against
 //!   `dlmopen` into a new namespace (glibc allows only a handful: the limit
 //!   is reported) and against `fork` of the whole process.
+//! * `mpi`: ping-pong latency and bandwidth between two in-process ranks
+//!   against two MPICH processes (see `bench_mpi`).
 //! * `flows`: the seed paper's Figure 5: a calibrated amount of work done by
 //!   one flow, then split over n flows as strings, pthreads and processes,
 //!   all on one CPU; reported as overhead over the one-flow baseline.
@@ -37,9 +39,12 @@ const MODULES: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32, String> {
+    if name == "mpi" {
+        return crate::bench_mpi::mpi(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_more;
+mod bench_mpi;
 mod build_c;
 mod demo;
 mod monitor;
@@ -97,7 +98,7 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch.
+        /// Which benchmark: switch, beads, flows or mpi.
         name: String,
         #[arg(long)]
         json: bool,

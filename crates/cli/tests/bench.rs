@@ -109,3 +109,20 @@ fn unknown_benchmark_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// `weaves bench mpi` measures both sides in one run (it needs MPICH,
+/// which scripts/test.sh installs).
+#[test]
+fn bench_mpi_reports_both_sides() {
+    let json = bench_json(&["bench", "mpi", "--json", "-n", "500"]);
+    for key in [
+        "weaves_latency_us",
+        "mpich_latency_us",
+        "latency_ratio",
+        "weaves_bandwidth_MBps",
+        "mpich_bandwidth_MBps",
+        "bandwidth_ratio",
+    ] {
+        assert!(number(&json, key) > 0.0, "{key}: {json}");
+    }
+}
