@@ -3,7 +3,8 @@
  *   bad-rank      MPI_Send to rank == size
  *   truncate      a receive smaller than the message
  *   bad-type      an unknown datatype handle
- *   returned      MPI_ERRORS_RETURN: the error codes come back */
+ *   returned      MPI_ERRORS_RETURN: the error codes come back
+ *   unsupported   a call weaves' MPI does not implement (MPI_Scan) */
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "bad-type") && rank == 0)
         MPI_Send(v, 1, (MPI_Datatype)0x12345678, 0, 0, MPI_COMM_WORLD);
+    if (!strcmp(mode, "unsupported"))
+        MPI_Scan(v, v + 1, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (!strcmp(mode, "returned")) {
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         int e1 = MPI_Send(v, 1, MPI_INT, size + 5, 0, MPI_COMM_WORLD);

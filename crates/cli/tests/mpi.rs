@@ -122,6 +122,7 @@ fn wrong_usage_gives_mpi_errors() {
             "bad-type",
             &["Fatal error in MPI_Send", "invalid datatype 0x12345678"],
         ),
+        ("unsupported", &["MPI_Scan not supported"]),
     ];
     for (mode, mentions) in cases {
         let out = weaves_mpirun(2, "mpi_errors", &[mode]);

@@ -1316,3 +1316,120 @@ int MPI_Error_string(int code, char *string, int *resultlen)
     *resultlen = (int)strlen(string);
     return MPI_SUCCESS;
 }
+
+/* ---- synchronous and ready sends, sizes ------------------------------- */
+
+/* Every send here completes only when its receive has taken the data, so
+ * synchronous and ready sends are plain sends. */
+int MPI_Ssend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm)
+{
+    return MPI_Send(buf, count, t, dest, tag, comm);
+}
+
+int MPI_Rsend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm)
+{
+    return MPI_Send(buf, count, t, dest, tag, comm);
+}
+
+int MPI_Issend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm,
+               MPI_Request *request)
+{
+    return MPI_Isend(buf, count, t, dest, tag, comm, request);
+}
+
+int MPI_Type_size(MPI_Datatype t, int *size)
+{
+    size_t s = type_size(t);
+    if (!s)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_size",
+                    "invalid datatype 0x%x", (unsigned)t);
+    *size = (int)s;
+    return MPI_SUCCESS;
+}
+
+/* ---- what is not supported -------------------------------------------- */
+
+/* Calls a program may make that this library does not implement: each
+ * ends the job with one line naming the call and the rank, instead of the
+ * program failing to load. (Arguments are ignored: the C calling
+ * convention lets a function take fewer than it is passed.) */
+static void not_supported(const char *fn) __attribute__((noreturn));
+static void not_supported(const char *fn)
+{
+    ending();
+    fprintf(stderr, "weaves mpi: rank %d: %s not supported\n", me(), fn);
+    job_exit(1);
+}
+
+#define UNSUPPORTED(name, fortran)                                                            \
+    int name(void) { not_supported(#name); }                                                  \
+    void fortran(void) { not_supported(#name); }
+
+UNSUPPORTED(MPI_Bsend, mpi_bsend_)
+UNSUPPORTED(MPI_Ibsend, mpi_ibsend_)
+UNSUPPORTED(MPI_Irsend, mpi_irsend_)
+UNSUPPORTED(MPI_Buffer_attach, mpi_buffer_attach_)
+UNSUPPORTED(MPI_Buffer_detach, mpi_buffer_detach_)
+UNSUPPORTED(MPI_Waitany, mpi_waitany_)
+UNSUPPORTED(MPI_Waitsome, mpi_waitsome_)
+UNSUPPORTED(MPI_Testall, mpi_testall_)
+UNSUPPORTED(MPI_Testany, mpi_testany_)
+UNSUPPORTED(MPI_Testsome, mpi_testsome_)
+UNSUPPORTED(MPI_Request_free, mpi_request_free_)
+UNSUPPORTED(MPI_Cancel, mpi_cancel_)
+UNSUPPORTED(MPI_Send_init, mpi_send_init_)
+UNSUPPORTED(MPI_Recv_init, mpi_recv_init_)
+UNSUPPORTED(MPI_Start, mpi_start_)
+UNSUPPORTED(MPI_Startall, mpi_startall_)
+UNSUPPORTED(MPI_Allgatherv, mpi_allgatherv_)
+UNSUPPORTED(MPI_Alltoallv, mpi_alltoallv_)
+UNSUPPORTED(MPI_Alltoallw, mpi_alltoallw_)
+UNSUPPORTED(MPI_Reduce_scatter, mpi_reduce_scatter_)
+UNSUPPORTED(MPI_Reduce_scatter_block, mpi_reduce_scatter_block_)
+UNSUPPORTED(MPI_Scan, mpi_scan_)
+UNSUPPORTED(MPI_Exscan, mpi_exscan_)
+UNSUPPORTED(MPI_Ibarrier, mpi_ibarrier_)
+UNSUPPORTED(MPI_Ibcast, mpi_ibcast_)
+UNSUPPORTED(MPI_Ireduce, mpi_ireduce_)
+UNSUPPORTED(MPI_Iallreduce, mpi_iallreduce_)
+UNSUPPORTED(MPI_Op_create, mpi_op_create_)
+UNSUPPORTED(MPI_Op_free, mpi_op_free_)
+UNSUPPORTED(MPI_Type_contiguous, mpi_type_contiguous_)
+UNSUPPORTED(MPI_Type_vector, mpi_type_vector_)
+UNSUPPORTED(MPI_Type_create_hvector, mpi_type_create_hvector_)
+UNSUPPORTED(MPI_Type_indexed, mpi_type_indexed_)
+UNSUPPORTED(MPI_Type_create_struct, mpi_type_create_struct_)
+UNSUPPORTED(MPI_Type_create_subarray, mpi_type_create_subarray_)
+UNSUPPORTED(MPI_Type_commit, mpi_type_commit_)
+UNSUPPORTED(MPI_Type_free, mpi_type_free_)
+UNSUPPORTED(MPI_Type_get_extent, mpi_type_get_extent_)
+UNSUPPORTED(MPI_Get_address, mpi_get_address_)
+UNSUPPORTED(MPI_Pack, mpi_pack_)
+UNSUPPORTED(MPI_Unpack, mpi_unpack_)
+UNSUPPORTED(MPI_Pack_size, mpi_pack_size_)
+UNSUPPORTED(MPI_Comm_group, mpi_comm_group_)
+UNSUPPORTED(MPI_Comm_create, mpi_comm_create_)
+UNSUPPORTED(MPI_Comm_compare, mpi_comm_compare_)
+UNSUPPORTED(MPI_Group_incl, mpi_group_incl_)
+UNSUPPORTED(MPI_Group_free, mpi_group_free_)
+UNSUPPORTED(MPI_Group_size, mpi_group_size_)
+UNSUPPORTED(MPI_Group_rank, mpi_group_rank_)
+UNSUPPORTED(MPI_Cart_create, mpi_cart_create_)
+UNSUPPORTED(MPI_Cart_coords, mpi_cart_coords_)
+UNSUPPORTED(MPI_Cart_rank, mpi_cart_rank_)
+UNSUPPORTED(MPI_Cart_shift, mpi_cart_shift_)
+UNSUPPORTED(MPI_Cart_sub, mpi_cart_sub_)
+UNSUPPORTED(MPI_Dims_create, mpi_dims_create_)
+UNSUPPORTED(MPI_Comm_get_attr, mpi_comm_get_attr_)
+UNSUPPORTED(MPI_Attr_get, mpi_attr_get_)
+UNSUPPORTED(MPI_Win_create, mpi_win_create_)
+UNSUPPORTED(MPI_Win_free, mpi_win_free_)
+UNSUPPORTED(MPI_Win_fence, mpi_win_fence_)
+UNSUPPORTED(MPI_Put, mpi_put_)
+UNSUPPORTED(MPI_Get, mpi_get_)
+UNSUPPORTED(MPI_Accumulate, mpi_accumulate_)
+UNSUPPORTED(MPI_File_open, mpi_file_open_)
+UNSUPPORTED(MPI_File_close, mpi_file_close_)
+UNSUPPORTED(MPI_File_read, mpi_file_read_)
+UNSUPPORTED(MPI_File_write, mpi_file_write_)
+UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)

@@ -288,6 +288,24 @@ void mpi_alltoall_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, 
                          *recvtype, *comm);
 }
 
+int MPI_Ssend(const void *, int, MPI_Datatype, int, int, MPI_Comm);
+int MPI_Type_size(MPI_Datatype, int *);
+
+void mpi_ssend_(void *buf, int *count, int *type, int *dest, int *tag, int *comm, int *ierr)
+{
+    *ierr = MPI_Ssend(buffer(buf), *count, *type, *dest, *tag, *comm);
+}
+
+void mpi_rsend_(void *buf, int *count, int *type, int *dest, int *tag, int *comm, int *ierr)
+{
+    *ierr = MPI_Ssend(buffer(buf), *count, *type, *dest, *tag, *comm);
+}
+
+void mpi_type_size_(int *type, int *size, int *ierr)
+{
+    *ierr = MPI_Type_size(*type, size);
+}
+
 double mpi_wtime_(void)
 {
     return MPI_Wtime();
