@@ -23,6 +23,7 @@
 //! behaves as in a string.
 
 pub mod blocking;
+mod cputime;
 mod ctx;
 mod fiber;
 pub mod reactor;

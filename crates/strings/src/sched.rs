@@ -1,34 +1,40 @@
 //! The scheduler: M fibers on N worker threads, timers, thread-mode drivers.
 //!
-//! ## Run queues
+//! ## Strings stay on their worker
 //!
-//! Each worker has its own first-in, first-out run queue
-//! (`crossbeam-deque`): the strings it wakes (by a timer, by releasing a
-//! mutex they wait for) and those that yield go there, so a busy worker
-//! touches no cache line another worker writes. Strings woken by other
-//! threads (the I/O reactor, thread-mode strings, the starting thread) go
-//! to a global injector. A worker with an empty queue takes a batch from
-//! the injector, then steals half of another worker's queue.
+//! A string that has started runs on the same worker thread until it ends.
+//! Bead code is ordinary C: a compiler may compute the address of a
+//! thread-local such as `errno` once in a function (glibc declares
+//! `__errno_location` constant) and use it after a call that parked the
+//! string; had the string moved to another thread meanwhile, that address
+//! would be the old thread's. So only strings that have not run yet are
+//! shared out: they wait in a global injector (strings started from
+//! outside the workers) or in a worker's stealable queue (strings started by
+//! bead code), and idle workers take batches of them. Once a string runs,
+//! its worker is its *home*: waking it from anywhere queues it there.
 //!
-//! ## Timers
+//! ## Queues
 //!
-//! A string that sleeps puts its timer in its worker's heap (see
-//! [`crate::timers`]); the worker fires it between strings. An idle worker
-//! also fires the due timers of workers busy running a long string.
+//! Each worker has a queue of its own strings (only it touches it), a
+//! remote queue other threads wake its strings into, a stealable queue of
+//! strings not started yet, and a timer heap for its sleeping strings (see
+//! [`crate::timers`]); threads that are not workers (thread-mode strings,
+//! the starting thread) use one more, shared heap.
 //!
 //! ## Idle workers
 //!
-//! A worker with nothing to run sleeps on a condition variable until the
-//! earliest timer anywhere is due. Whoever makes work that a sleeping
-//! worker could take notifies one: the count of sleepers is read after the
-//! work is published and incremented before the sleeper's last look for
-//! work (both sequentially consistent), and the notify takes the sleepers'
-//! lock, so no wakeup falls between a sleeper's last look and its wait.
+//! A worker with nothing to run parks on its own condition variable until
+//! its earliest timer (or the shared heap's) is due. Waking one of its
+//! strings from elsewhere unparks it; new unstarted work unparks any
+//! parked worker. A parked worker raises its `parked` flag before its last
+//! look for work, and whoever adds work looks at the flags afterwards
+//! (both sequentially consistent), so no wakeup falls in between.
 //!
 //! A string in [`Mode::Thread`] has a dedicated OS thread as its driver: it
 //! runs the same task state machine, but parks by blocking that thread.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -38,15 +44,32 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crate::task::{Launch, Mode, SliceEnd, Task, NOTIFIED, PARKED, QUEUED, RUNNING};
 use crate::timers::{on_grid, Timers, NONE};
 
+/// What other threads may touch of a worker.
+struct Shared {
+    /// Its strings, woken by other threads.
+    remote: Injector<Arc<Task>>,
+    /// Set while it parks (or is about to).
+    parked: AtomicBool,
+    /// Set by an unpark; the worker clears it when it wakes.
+    woken: Mutex<bool>,
+    cv: Condvar,
+}
+
+/// A worker's own state, on its thread.
+struct Local {
+    /// Its started strings, ready to run.
+    mine: RefCell<VecDeque<Arc<Task>>>,
+    /// Strings not started yet that it took (others may steal them).
+    fresh: LocalQueue<Arc<Task>>,
+}
+
 /// Runs strings.
 pub struct Scheduler {
     injector: Injector<Arc<Task>>,
     stealers: Vec<Stealer<Arc<Task>>>,
+    shared: Vec<Shared>,
     /// One heap per worker, then one for threads that are not workers.
     timers: Box<[Timers]>,
-    sleepers: AtomicUsize,
-    sleep_lock: Mutex<()>,
-    wakeup: Condvar,
     epoch: Instant,
     live: AtomicUsize,
     /// Signalled (with `idle_lock`) when `live` drops to zero.
@@ -65,16 +88,18 @@ pub struct Scheduler {
 
 /// The longest an idle worker sleeps without looking at the timers.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
-/// A worker with local work still looks at the injector this often (in
-/// strings run), so strings woken from outside are not starved.
-const INJECTOR_EVERY: u32 = 61;
+/// A worker with strings of its own still looks for unstarted ones this
+/// often (in strings run), so new strings are not starved.
+const FRESH_EVERY: u32 = 61;
+/// No home yet: the string has not run.
+pub(crate) const NO_HOME: usize = usize::MAX;
 
 /// What a worker thread knows about itself.
 #[derive(Clone, Copy)]
 struct WorkerRef {
     sched: *const Scheduler,
     index: usize,
-    queue: *const LocalQueue<Arc<Task>>,
+    local: *const Local,
 }
 
 thread_local! {
@@ -83,9 +108,8 @@ thread_local! {
 
 /// The worker this thread is, if it is one.
 ///
-/// Never inlined: fibers move between threads, and the thread-local's
-/// address must be computed afresh on every call, never reused by a caller
-/// across a switch.
+/// Never inlined: the thread-local's address must be computed afresh on
+/// every call.
 #[inline(never)]
 fn this_worker() -> Option<WorkerRef> {
     WORKER.with(Cell::get)
@@ -104,15 +128,25 @@ impl Scheduler {
         on_start: Option<Arc<dyn Fn() + Send + Sync>>,
     ) -> std::io::Result<Arc<Scheduler>> {
         let workers = workers.max(1);
-        let queues: Vec<LocalQueue<Arc<Task>>> =
-            (0..workers).map(|_| LocalQueue::new_fifo()).collect();
+        crate::cputime::init();
+        let locals: Vec<Local> = (0..workers)
+            .map(|_| Local {
+                mine: RefCell::new(VecDeque::new()),
+                fresh: LocalQueue::new_fifo(),
+            })
+            .collect();
         let s = Arc::new(Scheduler {
             injector: Injector::new(),
-            stealers: queues.iter().map(LocalQueue::stealer).collect(),
+            stealers: locals.iter().map(|l| l.fresh.stealer()).collect(),
+            shared: (0..workers)
+                .map(|_| Shared {
+                    remote: Injector::new(),
+                    parked: AtomicBool::new(false),
+                    woken: Mutex::new(false),
+                    cv: Condvar::new(),
+                })
+                .collect(),
             timers: (0..=workers).map(|_| Timers::new()).collect(),
-            sleepers: AtomicUsize::new(0),
-            sleep_lock: Mutex::new(()),
-            wakeup: Condvar::new(),
             epoch: Instant::now(),
             live: AtomicUsize::new(0),
             idle: Condvar::new(),
@@ -124,7 +158,7 @@ impl Scheduler {
             spawned: AtomicUsize::new(0),
             on_idle: Mutex::new(None),
         });
-        for (i, queue) in queues.into_iter().enumerate() {
+        for (i, local) in locals.into_iter().enumerate() {
             let me = s.clone();
             let on_start = on_start.clone();
             let h = std::thread::Builder::new()
@@ -134,7 +168,7 @@ impl Scheduler {
                     if let Some(f) = on_start {
                         f();
                     }
-                    me.work(i, queue)
+                    me.work(i, local)
                 })?;
             s.workers.lock().unwrap_or_else(|e| e.into_inner()).push(h);
         }
@@ -201,23 +235,31 @@ impl Scheduler {
         this_worker().filter(|w| std::ptr::eq(w.sched, self))
     }
 
-    /// Queues a runnable task: on this worker's own queue when called from
-    /// one, else on the injector.
+    /// Queues a runnable task: a started one on its home worker, an
+    /// unstarted one where any worker may take it.
     pub(crate) fn push(&self, task: Arc<Task>) {
-        match self.mine() {
-            Some(w) => {
-                // SAFETY: `w.queue` points at the queue the worker loop owns on
-                // its stack for as long as the thread-local names it, and we are
-                // on that worker's thread.
-                let queue = unsafe { &*w.queue };
-                queue.push(task);
-                if queue.len() > 1 {
-                    self.notify_sleeper();
+        let home = task.home.load(Ordering::Acquire);
+        let me = self.mine();
+        if home == NO_HOME {
+            match me {
+                Some(w) => {
+                    // SAFETY: `w.local` is the worker loop's own state, alive
+                    // while the thread-local names it; we are on that thread.
+                    unsafe { &*w.local }.fresh.push(task);
                 }
+                None => self.injector.push(task),
             }
-            None => {
-                self.injector.push(task);
-                self.notify_sleeper();
+            self.unpark_any();
+            return;
+        }
+        match me {
+            Some(w) if w.index == home => {
+                // SAFETY: as above.
+                unsafe { &*w.local }.mine.borrow_mut().push_back(task);
+            }
+            _ => {
+                self.shared[home].remote.push(task);
+                self.unpark(home);
             }
         }
     }
@@ -238,12 +280,23 @@ impl Scheduler {
         }
     }
 
-    /// Wakes one sleeping worker, if any: there is work it could take.
-    fn notify_sleeper(&self) {
+    /// Wakes worker `i` if it parks.
+    fn unpark(&self, i: usize) {
         fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _g = self.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.wakeup.notify_one();
+        let w = &self.shared[i];
+        if w.parked.load(Ordering::SeqCst) {
+            *w.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            w.cv.notify_one();
+        }
+    }
+
+    /// Wakes one parked worker, if any: there is unstarted work.
+    fn unpark_any(&self) {
+        fence(Ordering::SeqCst);
+        if let Some(i) =
+            (0..self.worker_count).find(|&i| self.shared[i].parked.load(Ordering::SeqCst))
+        {
+            self.unpark(i);
         }
     }
 
@@ -257,8 +310,10 @@ impl Scheduler {
             }
             None => {
                 if self.timers[self.worker_count].add(at, task) {
-                    // A sleeping worker may be waiting for a later deadline.
-                    self.notify_sleeper();
+                    // Parked workers may be waiting for a later deadline.
+                    for i in 0..self.worker_count {
+                        self.unpark(i);
+                    }
                 }
             }
         }
@@ -293,53 +348,60 @@ impl Scheduler {
         self.nanos(Instant::now())
     }
 
-    /// The earliest deadline in any heap.
-    fn earliest_due(&self) -> u64 {
-        self.timers
-            .iter()
-            .map(Timers::next_due)
-            .min()
-            .unwrap_or(NONE)
-    }
-
-    /// Fires the due timers of `heaps` into `queue`; with `wait` false, skips
-    /// heaps another worker holds. Returns whether any string woke.
-    fn fire(
-        &self,
-        heaps: impl Iterator<Item = usize>,
-        now: u64,
-        queue: &LocalQueue<Arc<Task>>,
-        due: &mut Vec<Arc<Task>>,
-        wait: bool,
-    ) -> bool {
-        for h in heaps {
-            self.timers[h].fire(now, due, wait);
-        }
-        let mut woke = false;
+    /// Fires the due timers of heap `h` (wake each string where it lives).
+    fn fire(&self, h: usize, now: u64, due: &mut Vec<Arc<Task>>) {
+        self.timers[h].fire(now, due, true);
         for task in due.drain(..) {
             if task.wake_for_batch() {
-                queue.push(task);
-                woke = true;
+                self.push(task);
             }
         }
-        if woke && queue.len() > 1 {
-            self.notify_sleeper();
-        }
-        woke
     }
 
-    /// A batch from the injector, or else from another worker's queue.
-    fn find_work(&self, index: usize, queue: &LocalQueue<Arc<Task>>) -> Option<Arc<Task>> {
+    /// The next string for worker `index`: its own, or unstarted ones (its
+    /// stealable queue, then a batch from the injector, then from another
+    /// worker), taking unstarted ones first every FRESH_EVERY turns and
+    /// after a string yielded (a yield lets waiting strings start).
+    fn next(&self, index: usize, local: &Local, tick: u32, yielded: bool) -> Option<Arc<Task>> {
+        let remote = &self.shared[index].remote;
+        // `is_empty` only looks; `steal` costs a fence.
+        while !remote.is_empty() {
+            match remote.steal() {
+                Steal::Success(t) => local.mine.borrow_mut().push_back(t),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        if !yielded && !tick.is_multiple_of(FRESH_EVERY) {
+            if let Some(t) = local.mine.borrow_mut().pop_front() {
+                return Some(t);
+            }
+        }
+        self.fresh_work(index, local)
+            .or_else(|| local.mine.borrow_mut().pop_front())
+    }
+
+    fn fresh_work(&self, index: usize, local: &Local) -> Option<Arc<Task>> {
+        if !local.fresh.is_empty() {
+            if let Some(t) = local.fresh.pop() {
+                return Some(t);
+            }
+        }
+        // Looking is cheap; stealing costs fences: steal only from a queue
+        // that has something.
+        if self.injector.is_empty() && self.stealers.iter().all(Stealer::is_empty) {
+            return None;
+        }
         loop {
             let mut retry = false;
-            match self.injector.steal_batch_and_pop(queue) {
+            match self.injector.steal_batch_and_pop(&local.fresh) {
                 Steal::Success(t) => return Some(t),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
             }
             let n = self.stealers.len();
             for k in 1..n {
-                match self.stealers[(index + k) % n].steal_batch_and_pop(queue) {
+                match self.stealers[(index + k) % n].steal_batch_and_pop(&local.fresh) {
                     Steal::Success(t) => return Some(t),
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
@@ -351,73 +413,73 @@ impl Scheduler {
         }
     }
 
-    /// Whether any queue holds work.
-    fn work_anywhere(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    /// Whether worker `index` has anything to run.
+    fn work_for(&self, index: usize, local: &Local) -> bool {
+        !local.mine.borrow().is_empty()
+            || !self.shared[index].remote.is_empty()
+            || !local.fresh.is_empty()
+            || !self.injector.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
     }
 
-    /// Sleeps until notified or the earliest timer is due.
-    fn sleep(&self) {
-        let g = self.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
+    /// Parks worker `index` until unparked or its earliest timer is due.
+    fn park(&self, index: usize, local: &Local) {
+        let me = &self.shared[index];
+        me.parked.store(true, Ordering::SeqCst);
         let now = self.now();
-        let due = self.earliest_due();
-        if due > now && !self.work_anywhere() && !self.stop.load(Ordering::SeqCst) {
+        let due = self.timers[index]
+            .next_due()
+            .min(self.timers[self.worker_count].next_due());
+        if due > now && !self.work_for(index, local) && !self.stop.load(Ordering::SeqCst) {
             let wait = Duration::from_nanos(due - now).min(IDLE_WAIT);
-            drop(self.wakeup.wait_timeout(g, wait));
+            let mut woken = me.woken.lock().unwrap_or_else(|e| e.into_inner());
+            if !*woken {
+                woken = me
+                    .cv
+                    .wait_timeout(woken, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            *woken = false;
         }
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        me.parked.store(false, Ordering::SeqCst);
     }
 
-    fn work(self: Arc<Self>, index: usize, queue: LocalQueue<Arc<Task>>) {
+    fn work(self: Arc<Self>, index: usize, local: Local) {
         WORKER.with(|w| {
             w.set(Some(WorkerRef {
                 sched: Arc::as_ptr(&self),
                 index,
-                queue: &queue,
+                local: &local,
             }))
         });
-        let shared = self.worker_count;
+        let shared_heap = self.worker_count;
         let mut due = Vec::new();
         let mut tick = 0u32;
+        let mut yielded = false;
         loop {
             let now = self.now();
-            self.fire([index, shared].into_iter(), now, &queue, &mut due, true);
+            self.fire(index, now, &mut due);
+            self.fire(shared_heap, now, &mut due);
             tick = tick.wrapping_add(1);
-            let task = if tick.is_multiple_of(INJECTOR_EVERY) {
-                self.injector.steal().success().or_else(|| queue.pop())
-            } else {
-                queue.pop()
-            };
-            let Some(task) = task.or_else(|| self.find_work(index, &queue)) else {
-                let others = (0..shared).filter(|&h| h != index);
-                if self.fire(others, now, &queue, &mut due, false) {
-                    continue;
-                }
-                if self.stop.load(Ordering::SeqCst) && !self.work_anywhere() {
+            let Some(task) = self.next(index, &local, tick, yielded) else {
+                if self.stop.load(Ordering::SeqCst) && !self.work_for(index, &local) {
                     break;
                 }
-                self.sleep();
+                self.park(index, &local);
                 continue;
             };
+            // From its first slice on, this worker is the string's home.
+            task.home.store(index, Ordering::Release);
             task.state.store(RUNNING, Ordering::Release);
-            let began = Instant::now();
+            let began = crate::cputime::ticks();
             let end = task.run_slice();
-            task.add_cpu(began.elapsed());
+            task.add_cpu_since(began);
+            yielded = matches!(end, SliceEnd::Yield);
             match end {
                 SliceEnd::Yield => {
                     task.state.store(QUEUED, Ordering::Release);
-                    if queue.is_empty() && !self.injector.is_empty() {
-                        // Behind the strings waiting in the injector: a
-                        // string alone on this worker must not keep it from
-                        // them by yielding.
-                        self.injector.push(task);
-                    } else {
-                        queue.push(task);
-                        if queue.len() > 1 {
-                            self.notify_sleeper();
-                        }
-                    }
+                    local.mine.borrow_mut().push_back(task);
                 }
                 SliceEnd::Park => {
                     if task
@@ -427,7 +489,7 @@ impl Scheduler {
                     {
                         // Woken before it finished suspending (NOTIFIED).
                         task.state.store(QUEUED, Ordering::Release);
-                        queue.push(task);
+                        local.mine.borrow_mut().push_back(task);
                     }
                 }
                 SliceEnd::Done => self.finished(&task),
@@ -439,9 +501,9 @@ impl Scheduler {
     fn drive_on_own_thread(&self, task: Arc<Task>) {
         loop {
             task.state.store(RUNNING, Ordering::Release);
-            let began = Instant::now();
+            let began = crate::cputime::ticks();
             let end = task.run_slice();
-            task.add_cpu(began.elapsed());
+            task.add_cpu_since(began);
             match end {
                 SliceEnd::Yield => {
                     task.state.store(QUEUED, Ordering::Release);
@@ -496,9 +558,9 @@ impl Scheduler {
     /// Stops the workers once no string is left, and waits for them.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        {
-            let _g = self.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.wakeup.notify_all();
+        for w in &self.shared {
+            *w.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            w.cv.notify_one();
         }
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         for w in workers {

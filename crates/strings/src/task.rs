@@ -105,8 +105,11 @@ pub struct Task {
     /// Thread mode: the driver thread waits here while parked.
     pub(crate) parker: (Mutex<()>, Condvar),
     pub(crate) sched: Weak<Scheduler>,
-    /// Nanoseconds spent running (on a worker or its own thread).
-    cpu_ns: std::sync::atomic::AtomicU64,
+    /// Counter ticks spent running (on a worker or its own thread); see
+    /// `cputime`.
+    cpu_ticks: std::sync::atomic::AtomicU64,
+    /// The worker it runs on once started (`sched::NO_HOME` before).
+    pub(crate) home: std::sync::atomic::AtomicUsize,
 }
 
 // SAFETY: `body` (the fiber and the raw pointers the entry receives) is only
@@ -144,7 +147,8 @@ impl Task {
             joiners: Mutex::new(Vec::new()),
             parker: (Mutex::new(()), Condvar::new()),
             sched,
-            cpu_ns: std::sync::atomic::AtomicU64::new(0),
+            cpu_ticks: std::sync::atomic::AtomicU64::new(0),
+            home: std::sync::atomic::AtomicUsize::new(crate::sched::NO_HOME),
         });
         task.ctx.task.set(Arc::as_ptr(&task));
         task
@@ -367,12 +371,13 @@ impl Task {
 
     /// Time the string has spent running.
     pub fn cpu_time(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.cpu_ns.load(Ordering::Relaxed))
+        crate::cputime::to_duration(self.cpu_ticks.load(Ordering::Relaxed))
     }
 
-    pub(crate) fn add_cpu(&self, d: std::time::Duration) {
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.cpu_ns.fetch_add(ns, Ordering::Relaxed);
+    /// Adds a slice that began at counter value `began`.
+    pub(crate) fn add_cpu_since(&self, began: u64) {
+        let n = crate::cputime::ticks().saturating_sub(began);
+        self.cpu_ticks.fetch_add(n, Ordering::Relaxed);
     }
 
     /// `"queued"`, `"running"`, `"parked"`, `"done"` or `"stopped"`.
