@@ -12,8 +12,10 @@
 //! its [`ExecCtx`]: everything that is per string rather than per bead —
 //! thread-local variables of bead code ([`tls`]), `errno`, the environment,
 //! handlers registered with `__cxa_thread_atexit_impl`, and how to end the
-//! string when bead code calls `exit` ([`exit_current`]). Because all of it
-//! belongs to the string, a fiber can move between workers freely.
+//! string when bead code calls `exit` ([`exit_current`]). All of it belongs
+//! to the string; still, a started string stays on its worker, because
+//! compiled code may keep the address of a thread-local of the worker's
+//! own (glibc's `errno`) across a call that parks (see [`Scheduler`]).
 //!
 //! Blocking calls made by bead code ([`blocking`]) park the fiber — on a
 //! timer, a lock's wait list, the I/O reactor — and the worker runs another.
