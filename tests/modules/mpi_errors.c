@@ -4,7 +4,8 @@
  *   truncate      a receive smaller than the message
  *   bad-type      an unknown datatype handle
  *   returned      MPI_ERRORS_RETURN: the error codes come back
- *   unsupported   a call weaves' MPI does not implement (MPI_Scan) */
+ *   unsupported   a call weaves' MPI does not implement (MPI_Scan)
+ *   no-finalize   rank 1 returns without MPI_Finalize while rank 0 waits */
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,11 @@ int main(int argc, char **argv)
         MPI_Send(v, 1, (MPI_Datatype)0x12345678, 0, 0, MPI_COMM_WORLD);
     if (!strcmp(mode, "unsupported"))
         MPI_Scan(v, v + 1, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (!strcmp(mode, "no-finalize")) {
+        if (rank == 1)
+            return 0;
+        MPI_Recv(v, 1, MPI_INT, 1, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
     if (!strcmp(mode, "returned")) {
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         int e1 = MPI_Send(v, 1, MPI_INT, size + 5, 0, MPI_COMM_WORLD);

@@ -123,6 +123,10 @@ fn wrong_usage_gives_mpi_errors() {
             &["Fatal error in MPI_Send", "invalid datatype 0x12345678"],
         ),
         ("unsupported", &["MPI_Scan not supported"]),
+        (
+            "no-finalize",
+            &["rank 1 ended without calling MPI_Finalize"],
+        ),
     ];
     for (mode, mentions) in cases {
         let out = weaves_mpirun(2, "mpi_errors", &[mode]);

@@ -1188,6 +1188,23 @@ int MPI_Errhandler_set(MPI_Comm comm, MPI_Errhandler errh)
 
 /* ---- environment ------------------------------------------------------ */
 
+/* Runs when a rank's string ends (registered as a thread-exit handler,
+ * which the runtime keeps per string): a rank that ends without
+ * MPI_Finalize ends the job, as MPICH's launcher does, instead of leaving
+ * the others waiting for it forever. */
+extern void *__dso_handle;
+int __cxa_thread_atexit_impl(void (*)(void *), void *, void *);
+
+static void rank_ended(void *arg)
+{
+    int r = (int)(long)arg;
+    if (ranks && ranks[r].initialized && !ranks[r].finalized) {
+        ending();
+        fprintf(stderr, "weaves mpi: rank %d ended without calling MPI_Finalize\n", r);
+        job_exit(1);
+    }
+}
+
 int MPI_Init(int *argc, char ***argv)
 {
     (void)argc;
@@ -1223,6 +1240,7 @@ int MPI_Init(int *argc, char ***argv)
     }
     ranks[r].initialized = 1;
     pthread_mutex_unlock(&big);
+    __cxa_thread_atexit_impl(rank_ended, (void *)(long)r, &__dso_handle);
     return MPI_SUCCESS;
 }
 
