@@ -8,7 +8,6 @@ use std::path::Path;
 
 use common::running::*;
 use common::*;
-use serde_json::Value;
 
 /// Runs for a few seconds: a sleeper string, and a counter bead nothing
 /// uses yet.
@@ -57,36 +56,13 @@ fn build_late_module(dir: &Path, name: &str) {
     assert!(status.success());
 }
 
-/// An inspection without what changes by itself while strings run.
-fn stable(mut i: Value) -> Value {
-    i.as_object_mut().unwrap().remove("uptime_ms");
-    for s in i["strings"].as_array_mut().unwrap() {
-        let s = s.as_object_mut().unwrap();
-        s.remove("cpu_ms");
-        s.remove("state");
-        s.remove("status");
-    }
-    for b in i["beads"].as_array_mut().unwrap() {
-        let b = b.as_object_mut().unwrap();
-        b.remove("heap_bytes");
-        b.remove("heap_reserved");
-    }
-    i
-}
-
-fn write(dir: &Path, file: &str, text: &str) -> String {
-    let path = dir.join(file);
-    std::fs::write(&path, text.replace("@MODS@", &toml_escape(modules_dir()))).unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn apply_adds_a_module_built_after_the_start_and_its_strings_run() {
     let (running, ps) = start_running("apply_late_module", BASE);
     let id = ps["id"].as_str().unwrap().to_owned();
     let dir = running.dir.clone();
     build_late_module(&dir, "late_app.so");
-    let fragment = write(
+    let fragment = write_file(
         &dir,
         "late.toml",
         r#"
@@ -156,7 +132,7 @@ count = 2
     let counters: Vec<i64> = stdout
         .lines()
         .filter(|l| l.starts_with("app L"))
-        .map(|l| count_after(l, "counter="))
+        .map(|l| field(l, "counter"))
         .collect();
     assert_eq!(counters.len(), 2, "{stdout}");
     assert_eq!(counters.iter().max(), Some(&8), "{stdout}");
@@ -208,29 +184,20 @@ fn a_refused_change_changes_nothing() {
         ),
     ];
     for (file, text, mentions) in cases {
-        let fragment = write(&dir, file, text);
+        let fragment = write_file(&dir, file, text);
         let out = weaves_cmd(&running.rt, &["apply", &id, &fragment]);
         out.expect_error(mentions);
         let after = stable(json_of(&running.rt, &["inspect", &id, "--json"]));
         assert_eq!(before, after, "{file} changed the tapestry");
     }
     // And a good change still works afterwards.
-    let fragment = write(
+    let fragment = write_file(
         &dir,
         "good.toml",
         "[[bead]]\nname = \"tally2\"\nmodule = \"counter\"\n",
     );
     let applied = json_of(&running.rt, &["apply", &id, &fragment, "--json"]);
     assert_eq!(applied["beads"], serde_json::json!(["tally2"]));
-}
-
-fn count_after(line: &str, key: &str) -> i64 {
-    let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// `weaves remove`: refused while in use, with the reason; once free, a
@@ -242,7 +209,7 @@ fn remove_takes_out_what_nothing_uses_and_runs_its_fini() {
     let id = ps["id"].as_str().unwrap().to_owned();
     let rt = running.rt.clone();
     let dir = running.dir.clone();
-    let fragment = write(
+    let fragment = write_file(
         &dir,
         "parts.toml",
         r#"
@@ -373,7 +340,7 @@ args = ["app", "U", "2"]
     assert_eq!(fini["beads"], 0);
 
     // A removed name is free again.
-    let again = write(
+    let again = write_file(
         &dir,
         "again.toml",
         "[[bead]]\nname = \"gone\"\nmodule = \"fini\"\n[[weave]]\nname = \"gw\"\nbeads = [\"gone\"]\n[[string]]\nweave = \"gw\"\nentry = \"fini_main\"\nargs = [\"fini\", \"second\"]\n",

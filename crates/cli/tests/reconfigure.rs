@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::running::*;
-use common::*;
 use serde_json::Value;
 
 const READINGS: u32 = 3000;
@@ -118,12 +115,6 @@ remove weave computing
 remove bead compute
 ";
 
-fn write(dir: &Path, file: &str, text: &str) -> String {
-    let path = dir.join(file);
-    std::fs::write(&path, text.replace("@MODS@", &toml_escape(modules_dir()))).unwrap();
-    path.display().to_string()
-}
-
 fn delivered(i: &Value, from: &str) -> u64 {
     i["bindings"]
         .as_array()
@@ -140,8 +131,8 @@ fn compute_is_replaced_mid_stream_and_no_reading_is_lost_or_repeated() {
     let id = ps["id"].as_str().unwrap().to_owned();
     let rt = running.rt.clone();
     let dir = running.dir.clone();
-    write(&dir, "v2.toml", V2);
-    let script = write(&dir, "replace.wvs", REPLACE);
+    write_file(&dir, "v2.toml", V2);
+    let script = write_file(&dir, "replace.wvs", REPLACE);
     // Let some readings through version 1 first.
     inspect_until(&rt, &id, "delivered readings through compute v1", |i| {
         delivered(i, "compute.out") >= 100
@@ -196,8 +187,8 @@ fn compute_is_replaced_mid_stream_and_no_reading_is_lost_or_repeated() {
         display.starts_with(&format!("display: {READINGS} readings in order, 0 bad, ")),
         "{display}"
     );
-    let v1 = count_after(display, "v1 ");
-    let v2 = count_after(display, "v2 ");
+    let v1 = number_after(display, "v1 ");
+    let v2 = number_after(display, "v2 ");
     assert!(v1 >= 100 && v2 > 0, "{display}");
     assert_eq!(v1 + v2, i64::from(READINGS), "{display}");
     assert!(
@@ -206,36 +197,15 @@ fn compute_is_replaced_mid_stream_and_no_reading_is_lost_or_repeated() {
     );
 }
 
-/// An inspection without what changes by itself while strings run.
-fn stable(mut i: Value) -> Value {
-    i.as_object_mut().unwrap().remove("uptime_ms");
-    for s in i["strings"].as_array_mut().unwrap() {
-        let s = s.as_object_mut().unwrap();
-        s.remove("cpu_ms");
-        s.remove("state");
-    }
-    for b in i["beads"].as_array_mut().unwrap() {
-        let b = b.as_object_mut().unwrap();
-        b.remove("heap_bytes");
-        b.remove("heap_reserved");
-    }
-    for b in i["bindings"].as_array_mut().unwrap() {
-        let b = b.as_object_mut().unwrap();
-        b.remove("queued");
-        b.remove("delivered");
-    }
-    i
-}
-
 #[test]
 fn an_atomic_block_that_fails_its_check_changes_nothing() {
     let (running, ps) = start_running("atomic_refused", &pipeline());
     let id = ps["id"].as_str().unwrap().to_owned();
     let rt = running.rt.clone();
     let dir = running.dir.clone();
-    write(&dir, "v2.toml", V2);
+    write_file(&dir, "v2.toml", V2);
     // A fragment whose bead cannot bind: found only by the dry run.
-    write(
+    write_file(
         &dir,
         "unbound.toml",
         "[[module]]\nname = \"app\"\npath = \"@MODS@/app.so\"\n[[bead]]\nname = \"lonely\"\nmodule = \"app\"\n[[weave]]\nname = \"alone\"\nbeads = [\"lonely\"]\n",
@@ -281,7 +251,7 @@ fn an_atomic_block_that_fails_its_check_changes_nothing() {
         ),
     ];
     for (file, text, mentions) in cases {
-        let script = write(&dir, file, text);
+        let script = write_file(&dir, file, text);
         weaves_cmd(&rt, &["script", &id, &script]).expect_error(mentions);
         let after = stable(json_of(&rt, &["inspect", &id, "--json"]));
         assert_eq!(before, after, "{file} changed the tapestry");
@@ -304,7 +274,7 @@ fn a_failing_line_outside_atomic_blocks_reports_what_took_effect() {
     let id = ps["id"].as_str().unwrap().to_owned();
     let rt = running.rt.clone();
     let dir = running.dir.clone();
-    let script = write(
+    let script = write_file(
         &dir,
         "partial.wvs",
         "bind sensor.probe display.in\nremove bead nosuch\n",
@@ -324,13 +294,4 @@ fn a_failing_line_outside_atomic_blocks_reports_what_took_effect() {
             .any(|b| b["from"] == "sensor.probe" && b["to"] == "display.in"),
         "{i}"
     );
-}
-
-fn count_after(line: &str, key: &str) -> i64 {
-    let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }

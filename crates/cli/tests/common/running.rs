@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{run_command, scratch_dir, write_tapestry, Outcome};
+use super::{modules_dir, run_command, scratch_dir, toml_escape, write_tapestry, Outcome};
 
 /// A `weaves` command that uses `rt` as its control-socket directory.
 pub fn weaves(rt: &Path) -> Command {
@@ -114,4 +114,43 @@ pub fn string_state<'a>(inspection: &'a Value, name: &str) -> &'a Value {
         .as_array()
         .and_then(|s| s.iter().find(|s| s["name"] == name))
         .map_or(&Value::Null, |s| &s["state"])
+}
+
+/// An inspection without what changes by itself while strings run (uptime,
+/// strings' states, CPU time and status, heap sizes, queue counts): what a
+/// refused change must leave exactly as it was.
+pub fn stable(mut i: Value) -> Value {
+    i.as_object_mut().unwrap().remove("uptime_ms");
+    for (list, keys) in [
+        ("strings", &["cpu_ms", "state", "status"][..]),
+        ("beads", &["heap_bytes", "heap_reserved"][..]),
+        ("bindings", &["queued", "delivered"][..]),
+    ] {
+        for x in i[list].as_array_mut().unwrap() {
+            let x = x.as_object_mut().unwrap();
+            for k in keys {
+                x.remove(*k);
+            }
+        }
+    }
+    i
+}
+
+/// Writes `text` (with `@MODS@` replaced) to `dir/file`; returns its path.
+pub fn write_file(dir: &Path, file: &str, text: &str) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, text.replace("@MODS@", &toml_escape(modules_dir()))).unwrap();
+    path.display().to_string()
+}
+
+/// The number right after `prefix` in `line` (`v1 1157` -> 1157).
+pub fn number_after(line: &str, prefix: &str) -> i64 {
+    let at = line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no `{prefix}` in `{line}`"));
+    line[at + prefix.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no number after `{prefix}` in `{line}`"))
 }
