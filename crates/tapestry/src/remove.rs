@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use weaves_strings::{FiberStack, Task};
 
-use crate::tapestry::Tapestry;
+use crate::config::Plan;
+use crate::tapestry::{Bead, Tapestry};
 
 /// What `weaves remove` may take out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +37,158 @@ impl Kind {
     }
 }
 
+/// The index of `name` among `items` that are not removed, or why not.
+fn find<T>(
+    what: &str,
+    name: &str,
+    items: &[T],
+    removed: &std::collections::BTreeSet<usize>,
+    name_of: impl Fn(&T) -> String,
+) -> Result<usize, String> {
+    let names: Vec<(usize, String)> = items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !removed.contains(i))
+        .map(|(i, x)| (i, name_of(x)))
+        .collect();
+    names
+        .iter()
+        .find(|(_, n)| n == name)
+        .map(|(i, _)| *i)
+        .ok_or_else(|| {
+            format!(
+                "no {what} `{name}`{}",
+                crate::config::suggest(name, names.iter().map(|(_, n)| n.as_str()))
+            )
+        })
+}
+
+/// Whether `name` may be removed from `plan` now: its index, or the reason
+/// it may not. `beads` are the tapestry's beads (who binds to whom), `live`
+/// the strings started so far, `stopped` plan strings to count as ended
+/// (an atomic script block checks removals after the stops before them).
+pub(crate) fn check(
+    plan: &Plan,
+    beads: &[Bead],
+    kind: Kind,
+    name: &str,
+    live: &[Arc<Task>],
+    stopped: &[usize],
+) -> Result<usize, String> {
+    let gone = &plan.removed;
+    let running = |t: &&Arc<Task>| {
+        !t.is_done()
+            && !stopped
+                .iter()
+                .any(|&s| plan.strings[s].name == t.ctx.info.name)
+    };
+    match kind {
+        Kind::Weave => {
+            let w = find("weave", name, &plan.weaves, &gone.weaves, |w| {
+                w.name.clone()
+            })?;
+            let names: Vec<&str> = live
+                .iter()
+                .filter(|t| t.ctx.info.weave == name)
+                .filter(running)
+                .map(|t| t.ctx.info.name.as_str())
+                .collect();
+            if !names.is_empty() {
+                return Err(format!(
+                    "weave `{name}` still has running strings: {}",
+                    names.join(", ")
+                ));
+            }
+            Ok(w)
+        }
+        Kind::Bead => {
+            let b = find("bead", name, &plan.beads, &gone.beads, |b| b.name.clone())?;
+            let weaves: Vec<&str> = plan
+                .weaves
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| !gone.weaves.contains(i) && w.beads.contains(&b))
+                .map(|(_, w)| w.name.as_str())
+                .collect();
+            if !weaves.is_empty() {
+                return Err(format!(
+                    "bead `{name}` is still in weave(s) {}: remove them first",
+                    weaves.join(", ")
+                ));
+            }
+            let users: Vec<String> = beads
+                .iter()
+                .enumerate()
+                .filter(|(i, other)| !gone.beads.contains(i) && other.providers.contains(&b))
+                .map(|(_, other)| {
+                    let symbols: Vec<&str> = other
+                        .imports
+                        .beads
+                        .iter()
+                        .filter(|w| w.bead.as_deref() == Some(name))
+                        .map(|w| w.symbol.as_str())
+                        .collect();
+                    format!("`{}` ({})", other.name, symbols.join(", "))
+                })
+                .collect();
+            if !users.is_empty() {
+                return Err(format!(
+                    "bead `{name}` is still bound by bead(s) {}",
+                    users.join(", ")
+                ));
+            }
+            let bound: Vec<String> = plan
+                .bindings
+                .iter()
+                .enumerate()
+                .filter(|(i, x)| !gone.bindings.contains(i) && (x.from.0 == b || x.to.0 == b))
+                .map(|(_, x)| {
+                    format!(
+                        "{}.{} -> {}.{}",
+                        plan.beads[x.from.0].name, x.from.1, plan.beads[x.to.0].name, x.to.1
+                    )
+                })
+                .collect();
+            if !bound.is_empty() {
+                return Err(format!(
+                    "bead `{name}` still has message bindings: {}",
+                    bound.join(", ")
+                ));
+            }
+            Ok(b)
+        }
+        Kind::Binding => find("binding from", name, &plan.bindings, &gone.bindings, |x| {
+            format!("{}.{}", plan.beads[x.from.0].name, x.from.1)
+        }),
+        Kind::String => {
+            let s = find("string", name, &plan.strings, &gone.strings, |s| {
+                s.name.clone()
+            })?;
+            if live
+                .iter()
+                .filter(|t| t.ctx.info.name == name)
+                .any(|t| running(&t))
+            {
+                return Err(format!(
+                    "string `{name}` is running: only ended strings can be removed (stop it first: `stop {name}` in a `weaves script`)"
+                ));
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// Records element `i` of kind `kind` as removed in `plan`.
+pub(crate) fn mark_removed(plan: &mut Plan, kind: Kind, i: usize) {
+    let gone = &mut plan.removed;
+    match kind {
+        Kind::Bead => gone.beads.insert(i),
+        Kind::Weave => gone.weaves.insert(i),
+        Kind::String => gone.strings.insert(i),
+        Kind::Binding => gone.bindings.insert(i),
+    };
+}
+
 impl Tapestry {
     /// Removes `name`; `live` are the tasks of the strings started so far.
     pub(crate) fn remove(
@@ -45,121 +198,32 @@ impl Tapestry {
         live: &[Arc<Task>],
         handles: &mut [Option<Arc<Task>>],
     ) -> Result<serde_json::Value, String> {
+        let i = check(&self.plan, &self.beads, kind, name, live, &[])?;
         match kind {
-            Kind::Weave => self.remove_weave(name, live),
-            Kind::Bead => self.remove_bead(name),
-            Kind::Binding => self.remove_binding(name),
-            Kind::String => self.remove_string(name, handles),
-        }?;
+            Kind::Weave => {
+                for b in &mut self.beads {
+                    b.weaves.retain(|&x| x != i);
+                }
+            }
+            Kind::Bead => self.release_bead(i)?,
+            Kind::Binding => {
+                let from = &self.plan.bindings[i].from;
+                weaves_interpose::messages::unbind((self.beads[from.0].owner, &from.1));
+            }
+            Kind::String => {
+                if let Some(h) = handles.get_mut(i) {
+                    *h = None;
+                }
+            }
+        }
+        mark_removed(&mut self.plan, kind, i);
         Ok(
             serde_json::json!({ "removed": { "kind": format!("{kind:?}").to_lowercase(), "name": name } }),
         )
     }
 
-    fn find(&self, what: &str, name: &str, names: Vec<(usize, &str)>) -> Result<usize, String> {
-        names
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map(|(i, _)| *i)
-            .ok_or_else(|| {
-                format!(
-                    "no {what} `{name}`{}",
-                    crate::config::suggest(name, names.iter().map(|(_, n)| *n))
-                )
-            })
-    }
-
-    fn remove_weave(&mut self, name: &str, live: &[Arc<Task>]) -> Result<(), String> {
-        let plan = &self.plan;
-        let names = plan
-            .weaves
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !plan.removed.weaves.contains(i))
-            .map(|(i, w)| (i, w.name.as_str()))
-            .collect();
-        let w = self.find("weave", name, names)?;
-        let running: Vec<&str> = live
-            .iter()
-            .filter(|t| t.ctx.info.weave == name && !t.is_done())
-            .map(|t| t.ctx.info.name.as_str())
-            .collect();
-        if !running.is_empty() {
-            return Err(format!(
-                "weave `{name}` still has running strings: {}",
-                running.join(", ")
-            ));
-        }
-        self.plan.removed.weaves.insert(w);
-        for b in &mut self.beads {
-            b.weaves.retain(|&x| x != w);
-        }
-        Ok(())
-    }
-
-    fn remove_bead(&mut self, name: &str) -> Result<(), String> {
-        let plan = &self.plan;
-        let names = plan
-            .beads
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !plan.removed.beads.contains(i))
-            .map(|(i, b)| (i, b.name.as_str()))
-            .collect();
-        let b = self.find("bead", name, names)?;
-        let weaves: Vec<&str> = plan
-            .weaves
-            .iter()
-            .enumerate()
-            .filter(|(i, w)| !plan.removed.weaves.contains(i) && w.beads.contains(&b))
-            .map(|(_, w)| w.name.as_str())
-            .collect();
-        if !weaves.is_empty() {
-            return Err(format!(
-                "bead `{name}` is still in weave(s) {}: remove them first",
-                weaves.join(", ")
-            ));
-        }
-        let users: Vec<String> = self
-            .beads
-            .iter()
-            .enumerate()
-            .filter(|(i, other)| !plan.removed.beads.contains(i) && other.providers.contains(&b))
-            .map(|(_, other)| {
-                let symbols: Vec<&str> = other
-                    .imports
-                    .beads
-                    .iter()
-                    .filter(|w| w.bead.as_deref() == Some(name))
-                    .map(|w| w.symbol.as_str())
-                    .collect();
-                format!("`{}` ({})", other.name, symbols.join(", "))
-            })
-            .collect();
-        if !users.is_empty() {
-            return Err(format!(
-                "bead `{name}` is still bound by bead(s) {}",
-                users.join(", ")
-            ));
-        }
-        let bound: Vec<String> = plan
-            .bindings
-            .iter()
-            .enumerate()
-            .filter(|(i, x)| !plan.removed.bindings.contains(i) && (x.from.0 == b || x.to.0 == b))
-            .map(|(_, x)| {
-                format!(
-                    "{}.{} -> {}.{}",
-                    plan.beads[x.from.0].name, x.from.1, plan.beads[x.to.0].name, x.to.1
-                )
-            })
-            .collect();
-        if !bound.is_empty() {
-            return Err(format!(
-                "bead `{name}` still has message bindings: {}",
-                bound.join(", ")
-            ));
-        }
+    /// Runs bead `b`'s finalisers and gives its memory back.
+    fn release_bead(&mut self, b: usize) -> Result<(), String> {
         let mut stack =
             FiberStack::new(weaves_strings::DEFAULT_STACK).map_err(|e| e.to_string())?;
         self.finalise_bead(b, &mut stack);
@@ -174,51 +238,6 @@ impl Tapestry {
             weaves_arena::Heap::destroy(bead.owner);
             bead.image.release();
         }
-        self.plan.removed.beads.insert(b);
-        Ok(())
-    }
-
-    fn remove_binding(&mut self, name: &str) -> Result<(), String> {
-        let plan = &self.plan;
-        let ends: Vec<(usize, String)> = plan
-            .bindings
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !plan.removed.bindings.contains(i))
-            .map(|(i, x)| (i, format!("{}.{}", plan.beads[x.from.0].name, x.from.1)))
-            .collect();
-        let k = self.find(
-            "binding from",
-            name,
-            ends.iter().map(|(i, n)| (*i, n.as_str())).collect(),
-        )?;
-        let from = &self.plan.bindings[k].from;
-        weaves_interpose::messages::unbind((self.beads[from.0].owner, &from.1));
-        self.plan.removed.bindings.insert(k);
-        Ok(())
-    }
-
-    fn remove_string(
-        &mut self,
-        name: &str,
-        handles: &mut [Option<Arc<Task>>],
-    ) -> Result<(), String> {
-        let plan = &self.plan;
-        let names = plan
-            .strings
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !plan.removed.strings.contains(i))
-            .map(|(i, s)| (i, s.name.as_str()))
-            .collect();
-        let s = self.find("string", name, names)?;
-        if handles[s].as_ref().is_some_and(|t| !t.is_done()) {
-            return Err(format!(
-                "string `{name}` is running: only ended strings can be removed (stop it first: `stop {name}` in a `weaves script`)"
-            ));
-        }
-        handles[s] = None;
-        self.plan.removed.strings.insert(s);
         Ok(())
     }
 }

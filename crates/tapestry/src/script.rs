@@ -415,7 +415,9 @@ impl Tapestry {
                     applied = true;
                 }
                 Cmd::Remove(kind, name) => {
-                    check_removal(&mut model, *kind, name, &live, &stopped).map_err(at)?;
+                    let i = crate::remove::check(&model, &self.beads, *kind, name, &live, &stopped)
+                        .map_err(at)?;
+                    crate::remove::mark_removed(&mut model, *kind, i);
                 }
                 Cmd::Bind(from, to) => {
                     let from = end_of(&model, from).map_err(at)?;
@@ -475,89 +477,6 @@ impl Tapestry {
         }
         Ok(())
     }
-}
-
-/// The checks `remove` makes, on a model plan (strings' liveness from the
-/// scheduler, less those the block stops first).
-fn check_removal(
-    model: &mut Plan,
-    kind: Kind,
-    name: &str,
-    live: &[Arc<Task>],
-    stopped: &[usize],
-) -> Result<(), String> {
-    match kind {
-        Kind::Weave => {
-            let w = model
-                .weaves
-                .iter()
-                .enumerate()
-                .position(|(i, w)| w.name == name && !model.removed.weaves.contains(&i))
-                .ok_or_else(|| format!("no weave `{name}`"))?;
-            let running: Vec<&str> = live
-                .iter()
-                .filter(|t| t.ctx.info.weave == name && !t.is_done())
-                .filter(|t| {
-                    !stopped
-                        .iter()
-                        .any(|&s| model.strings[s].name == t.ctx.info.name)
-                })
-                .map(|t| t.ctx.info.name.as_str())
-                .collect();
-            if !running.is_empty() {
-                return Err(format!(
-                    "weave `{name}` still has running strings: {}",
-                    running.join(", ")
-                ));
-            }
-            model.removed.weaves.insert(w);
-        }
-        Kind::Bead => {
-            let b = model
-                .beads
-                .iter()
-                .enumerate()
-                .position(|(i, x)| x.name == name && !model.removed.beads.contains(&i))
-                .ok_or_else(|| format!("no bead `{name}`"))?;
-            let weaves: Vec<&str> = model
-                .weaves
-                .iter()
-                .enumerate()
-                .filter(|(i, w)| !model.removed.weaves.contains(i) && w.beads.contains(&b))
-                .map(|(_, w)| w.name.as_str())
-                .collect();
-            if !weaves.is_empty() {
-                return Err(format!(
-                    "bead `{name}` is still in weave(s) {}: remove them first",
-                    weaves.join(", ")
-                ));
-            }
-            if model.bindings.iter().enumerate().any(|(i, x)| {
-                !model.removed.bindings.contains(&i) && (x.from.0 == b || x.to.0 == b)
-            }) {
-                return Err(format!("bead `{name}` still has message bindings"));
-            }
-            model.removed.beads.insert(b);
-        }
-        Kind::String => {
-            let s = string_index(model, name)?;
-            let running = live
-                .iter()
-                .any(|t| t.ctx.info.name == name && !t.is_done() && !stopped.contains(&s));
-            if running {
-                return Err(format!(
-                    "string `{name}` is running: only ended strings can be removed"
-                ));
-            }
-            model.removed.strings.insert(s);
-        }
-        Kind::Binding => {
-            let from = end_of(model, name)?;
-            let k = live_binding(model, &from).ok_or_else(|| format!("`{name}` is not bound"))?;
-            model.removed.bindings.insert(k);
-        }
-    }
-    Ok(())
 }
 
 /// Waits until `t` has ended; Err after `within`.
