@@ -79,39 +79,48 @@ fn bad_mode_is_refused_with_its_line() {
     out.expect_error(&["green", "line 24"]);
 }
 
-/// Read-write locks and semaphores park too: with one worker, a thread
-/// that waits on a semaphore or a lock held across a sleep would otherwise
-/// block the only worker for good. Output matches the native run.
-#[test]
-fn rwlocks_and_semaphores_park_on_one_worker() {
-    let text = r#"
+/// Runs two copies of the pthread program `program` (arguments `p0`,
+/// `p1`) as beads with their threads as fibers on ONE worker, and checks
+/// the output is the native run's.
+fn matches_native_on_one_worker(program: &str) {
+    let text = format!(
+        r#"
 [tapestry]
-name = "rwsem"
+name = "{program}"
 workers = 1
 
 [[module]]
 name = "p"
-path = "@MODS@/rwsem"
+path = "@MODS@/{program}"
 
 [[bead]]
-name = "b{i}"
+name = "b{{i}}"
 module = "p"
 count = 2
 
 [[weave]]
-name = "w{i}"
+name = "w{{i}}"
 count = 2
-beads = ["b{i}"]
+beads = ["b{{i}}"]
 
 [[string]]
 count = 2
-weave = "w{i}"
-args = ["rwsem", "p{i}"]
-"#;
-    let out = run_tapestry("rwsem_one_worker", text);
+weave = "w{{i}}"
+args = ["{program}", "p{{i}}"]
+"#
+    );
+    let out = run_tapestry(&format!("{program}_one_worker"), &text);
     out.expect_success();
-    let native = native_lines("rwsem", &[&["p0"], &["p1"]]);
+    let native = native_lines(program, &[&["p0"], &["p1"]]);
     assert_eq!(out.sorted_lines(), native, "{out}");
+}
+
+/// Read-write locks and semaphores park too: with one worker, a thread
+/// that waits on a semaphore or a lock held across a sleep would otherwise
+/// block the only worker for good.
+#[test]
+fn rwlocks_and_semaphores_park_on_one_worker() {
+    matches_native_on_one_worker("rwsem");
 }
 
 /// A single blocking write of 1 MiB into a pipe (64 KiB) and into a
@@ -119,32 +128,5 @@ args = ["rwsem", "p{i}"]
 /// the writer must park between pieces, or the reader never runs.
 #[test]
 fn a_large_blocking_write_parks_instead_of_blocking_the_worker() {
-    let text = r#"
-[tapestry]
-name = "bigwrite"
-workers = 1
-
-[[module]]
-name = "p"
-path = "@MODS@/bigwrite"
-
-[[bead]]
-name = "b{i}"
-module = "p"
-count = 2
-
-[[weave]]
-name = "w{i}"
-count = 2
-beads = ["b{i}"]
-
-[[string]]
-count = 2
-weave = "w{i}"
-args = ["bigwrite", "p{i}"]
-"#;
-    let out = run_tapestry("bigwrite_one_worker", text);
-    out.expect_success();
-    let native = native_lines("bigwrite", &[&["p0"], &["p1"]]);
-    assert_eq!(out.sorted_lines(), native, "{out}");
+    matches_native_on_one_worker("bigwrite");
 }
