@@ -58,15 +58,30 @@ double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
 
 /* The calling rank's /MPIPRIV1/ and /MPIPRIV2/ blocks (NULL if its
- * program has none: then no argument can be one of them). */
+ * program has none: then no argument can be one of them). Looked up once
+ * per string: thread-locals of a bead are per string. */
+static __thread int looked_up;
+static __thread char *block1, *block2;
+
+static void look_up(void)
+{
+    if (!looked_up) {
+        block1 = wv_lookup("mpipriv1_");
+        block2 = wv_lookup("mpipriv2_");
+        looked_up = 1;
+    }
+}
+
 static char *priv1(void)
 {
-    return wv_lookup("mpipriv1_");
+    look_up();
+    return block1;
 }
 
 static char *priv2(void)
 {
-    return wv_lookup("mpipriv2_");
+    look_up();
+    return block2;
 }
 
 /* A buffer argument: MPI_IN_PLACE and MPI_BOTTOM become C's. */
