@@ -38,6 +38,14 @@ void wv_yield(void);
  * tapestry is running). */
 int wv_spawn(const char *weave, const char *entry, char *const argv[]);
 
+/* Take a checkpoint of the running tapestry (into its [checkpoint] dir)
+ * with every string at rest. Returns 0 once it is taken, -1 if it could not
+ * be (the reason goes to stderr), and 1 when execution resumes from it in a
+ * process restored with `weaves restore` (like fork or setjmp). The
+ * tapestry must be checkpointable (`weaves run --checkpointable` or a
+ * [checkpoint] table). */
+int wv_checkpoint(void);
+
 /* The address of the exported symbol NAME in the running string's home bead
  * (the bead of its entry), or NULL. A bead shared by many strings finds each
  * one's own copy of a variable this way. */

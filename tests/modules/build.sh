@@ -80,6 +80,7 @@ build globals_gnu2.so globals.c "${so_c[@]}" -mtls-dialect=gnu2
 build tlsdesc_vec.so tlsdesc_vec.c "${so_c[@]}" -mavx -mtls-dialect=gnu2
 build pie_prog pie_prog.c "$CC" "${cflags[@]}"
 build pthreads pthreads.c "$CC" "${cflags[@]}" -pthread
+build ckpt_compute ckpt_compute.c "$CC" "${cflags[@]}"
 build rwsem rwsem.c "$CC" "${cflags[@]}" -pthread
 build bigwrite bigwrite.c "$CC" "${cflags[@]}" -pthread
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
@@ -103,7 +104,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog copy_prog pthreads rwsem bigwrite fortran_common fortran_stop; do
+for prog in pie_prog copy_prog pthreads ckpt_compute rwsem bigwrite fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -137,6 +137,21 @@ pub fn existing_heap(owner: OwnerId) -> Option<&'static Heap> {
     (!h.is_null()).then(|| unsafe { &*h })
 }
 
+/// Makes the heap at `addr` (restored arena memory, where bead `owner`'s
+/// heap was when a checkpoint was taken) that bead's heap again.
+///
+/// # Safety
+/// `addr` must hold that heap's bytes, restored whole with every extent.
+pub unsafe fn adopt_heap(owner: OwnerId, addr: usize) -> bool {
+    match heap_slot(owner) {
+        Some(slot) => {
+            slot.store(addr as *mut Heap, Ordering::Release);
+            true
+        }
+        None => false,
+    }
+}
+
 /// The heap of bead `owner`, created on first use. `None` if the arena is
 /// unavailable or out of space.
 pub fn heap_for(owner: OwnerId) -> Option<&'static Heap> {
@@ -216,6 +231,11 @@ impl Heap {
     }
 
     /// The bead this heap belongs to.
+    /// Where the heap lives (its first extent).
+    pub fn address(&self) -> usize {
+        self as *const Heap as usize
+    }
+
     pub fn owner(&self) -> OwnerId {
         self.owner
     }

@@ -30,9 +30,9 @@ mod owner;
 mod reserve;
 mod sys;
 
-pub use heap::{existing_heap, heap_for, Heap, HeapStats};
+pub use heap::{adopt_heap, existing_heap, heap_for, Heap, HeapStats};
 pub use owner::{owner_of, OwnerId};
-pub use reserve::{Arena, ArenaError, Region, ARENA_BASE, GRANULE, NODE_SPAN};
+pub use reserve::{Arena, ArenaError, PlacementState, Region, ARENA_BASE, GRANULE, NODE_SPAN};
 pub use sys::{page_size, Protection};
 
 /// Tests that assert on placement share the process-wide arena: they take

@@ -229,6 +229,66 @@ impl Arena {
     }
 }
 
+/// What the arena's placement was at a checkpoint: enough to go on placing
+/// regions in a restored process without overlapping restored ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlacementState {
+    pub bump: usize,
+    pub free: Vec<(usize, usize)>,
+    pub next_owner: OwnerId,
+    /// Owned granule runs: (address, length, owner).
+    pub owners: Vec<(usize, usize, OwnerId)>,
+}
+
+impl Arena {
+    /// The placement state now.
+    pub fn placement_state(&self) -> PlacementState {
+        let p = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        let free = p.free[..p.free_len]
+            .iter()
+            .map(|r| (r.addr, r.len))
+            .collect();
+        let bump = p.bump;
+        drop(p);
+        let mut owners: Vec<(usize, usize, OwnerId)> = Vec::new();
+        let mut a = ARENA_BASE;
+        while a < bump {
+            if let Some(o) = owner::owner_of(a) {
+                match owners.last_mut() {
+                    Some(last) if last.0 + last.1 == a && last.2 == o => last.1 += GRANULE,
+                    _ => owners.push((a, GRANULE, o)),
+                }
+            }
+            a += GRANULE;
+        }
+        PlacementState {
+            bump,
+            free,
+            next_owner: self.next_owner.load(Ordering::Relaxed),
+            owners,
+        }
+    }
+
+    /// Makes the placement what `state` records (a restore: the regions it
+    /// lists as placed are the restored process's from now on).
+    pub fn restore_placement(&self, state: &PlacementState) {
+        let mut p = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        p.bump = state.bump.max(p.bump);
+        p.free_len = 0;
+        for &(addr, len) in state.free.iter().take(FREE_SLOTS) {
+            let n = p.free_len;
+            p.free[n] = Region { addr, len };
+            p.free_len += 1;
+        }
+        drop(p);
+        self.next_owner
+            .fetch_max(state.next_owner, Ordering::Relaxed);
+        for &(addr, len, o) in &state.owners {
+            owner::set_owner(addr, len, o);
+        }
+    }
+}
+
 pub(crate) fn round_up(x: usize, align: usize) -> usize {
     (x + align - 1) & !(align - 1)
 }

@@ -9,6 +9,7 @@ mod bench;
 mod bench_more;
 mod bench_mpi;
 mod build_c;
+mod checkpoint;
 mod demo;
 mod monitor;
 mod mpirun;
@@ -31,6 +32,38 @@ enum Command {
         /// The tapestry file (TOML).
         tapestry: PathBuf,
         /// Print build timings (bead instantiation) to stderr.
+        #[arg(long)]
+        stats: bool,
+        /// Run so that `weaves checkpoint` works (a reproducible address
+        /// layout; implied by a [checkpoint] table).
+        #[arg(long)]
+        checkpointable: bool,
+    },
+    /// Take a checkpoint image of a running checkpointable tapestry.
+    Checkpoint {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// Write the image here.
+        #[arg(short = 'o', long = "output", conflicts_with = "dir")]
+        output: Option<PathBuf>,
+        /// Write it into this directory as its next image.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A full image (every image is full for now).
+        #[arg(long)]
+        full: bool,
+        /// Refuse if the tapestry holds state that cannot be restored (sockets, pipes, devices).
+        #[arg(long)]
+        strict: bool,
+        /// One JSON object: path, bytes, pages, pause_us, total_ms, incremental.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a checkpointed tapestry into this process and run it on.
+    Restore {
+        /// An image, or a checkpoint directory (its newest complete image).
+        path: PathBuf,
+        /// Print timings to stderr.
         #[arg(long)]
         stats: bool,
     },
@@ -114,7 +147,20 @@ fn main() -> ExitCode {
     weaves_interpose::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { tapestry, stats } => run(&tapestry, stats),
+        Command::Run {
+            tapestry,
+            stats,
+            checkpointable,
+        } => run(&tapestry, stats, checkpointable),
+        Command::Checkpoint {
+            id,
+            output,
+            dir,
+            full: _,
+            strict,
+            json,
+        } => checkpoint::checkpoint(&id, output.as_deref(), dir.as_deref(), strict, json),
+        Command::Restore { path, stats } => checkpoint::restore(&path, stats),
         Command::Demo { dir } => demo::run(dir),
         Command::Ps { json } => monitor::ps(json),
         Command::Inspect { id, json } => monitor::inspect(&id, json),
@@ -152,9 +198,22 @@ fn exit_code(status: i32) -> ExitCode {
 }
 
 /// Builds and runs a tapestry; returns the exit status for the process.
-pub(crate) fn run(path: &std::path::Path, stats: bool) -> Result<i32, String> {
+pub(crate) fn run(
+    path: &std::path::Path,
+    stats: bool,
+    checkpointable: bool,
+) -> Result<i32, String> {
     let plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
+    if checkpointable || plan.checkpoint.is_some() {
+        checkpoint::ensure_fixed_layout()?;
+        weaves_strings_checkpointable();
+    }
     run_plan(plan, stats)
+}
+
+/// Strings keep what a checkpoint needs in the arena from the start.
+fn weaves_strings_checkpointable() {
+    weaves_tapestry::set_checkpointable();
 }
 
 /// Builds and runs a planned tapestry, serving its monitor.
@@ -184,6 +243,17 @@ pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, 
             }
         })
         .map_err(|e| e.to_string())?;
+    report_run(&report, &tapestry, stats);
+    // C stdio of the beads is flushed by the process's exit.
+    Ok(report.exit_status())
+}
+
+/// Prints what a run's strings did (and, with `stats`, its timings).
+pub(crate) fn report_run(
+    report: &weaves_tapestry::RunReport,
+    tapestry: &weaves_tapestry::Tapestry,
+    stats: bool,
+) {
     if stats {
         eprintln!(
             "weaves: {} strings ran in {:.3} ms on {} worker thread(s); teardown {:.3} ms",
@@ -206,6 +276,4 @@ pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, 
             );
         }
     }
-    // C stdio of the beads is flushed by the process's exit.
-    Ok(report.exit_status())
 }

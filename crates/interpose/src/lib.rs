@@ -74,6 +74,7 @@ macro_rules! xstate_restore {
 
 mod alloc;
 mod api;
+pub mod checkpoint;
 mod exit;
 mod fault;
 mod fortran;

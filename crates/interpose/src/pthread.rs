@@ -510,6 +510,7 @@ pub(crate) unsafe extern "C" fn create(
             arg: arg as u64,
         },
         stack_size: stack,
+        stack_at: None,
         mode: current_task().map_or(weaves_strings::Mode::Fiber, |t| t.mode),
     };
     match sched.spawn(launch) {
@@ -592,4 +593,25 @@ pub(crate) extern "C" fn self_() -> u64 {
         // SAFETY: no preconditions.
         None => unsafe { libc::pthread_self() },
     }
+}
+
+/// pthread ids bead code was handed, with the string each names.
+pub(crate) fn thread_ids() -> Vec<(u64, u32)> {
+    let _rt = RuntimeSection::enter();
+    THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|m| m.iter().map(|(&id, t)| (id, t.ctx.info.id)).collect())
+        .unwrap_or_default()
+}
+
+/// Makes `id` (a pthread id from before a restore) name `task`.
+pub(crate) fn adopt_thread(id: u64, task: Arc<Task>) {
+    let _rt = RuntimeSection::enter();
+    THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(id, task);
 }

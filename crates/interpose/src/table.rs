@@ -26,6 +26,9 @@ pub const GLOBAL_EXPORTS: &[&str] = &[
 
 /// The runtime's definition of `name` for bead code, if it interposes it.
 pub fn lookup(name: &str) -> Option<u64> {
+    if let Some(stub) = crate::checkpoint::lookup(name) {
+        return Some(stub);
+    }
     let a = match name {
         "malloc" => alloc::malloc as *const () as usize,
         "free" => alloc::free as *const () as usize,

@@ -77,7 +77,10 @@ impl Client {
     pub fn request(&mut self, request: &Request) -> Result<serde_json::Value, MonitorError> {
         let changes = matches!(
             request,
-            Request::Apply { .. } | Request::Remove { .. } | Request::Script { .. }
+            Request::Apply { .. }
+                | Request::Remove { .. }
+                | Request::Script { .. }
+                | Request::Checkpoint { .. }
         );
         let within = if changes {
             CHANGE_WITHIN
@@ -162,6 +165,21 @@ impl Client {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// Takes a checkpoint image (`weaves checkpoint`); see
+    /// [`Request::Checkpoint`].
+    pub fn checkpoint(
+        &mut self,
+        path: Option<&Path>,
+        dir: Option<&Path>,
+        strict: bool,
+    ) -> Result<serde_json::Value, MonitorError> {
+        self.request(&Request::Checkpoint {
+            path: path.map(|p| p.display().to_string()),
+            dir: dir.map(|p| p.display().to_string()),
+            strict,
+        })
     }
 
     /// Takes a `bead`, `weave`, `string` or `binding` out of the tapestry

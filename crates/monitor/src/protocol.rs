@@ -27,6 +27,16 @@ pub enum Request {
     /// (absolute) is where its relative fragment paths start. The result
     /// lists what took effect: `{"done": ["line 2: apply x.toml", …]}`.
     Script { path: String, text: String },
+    /// Takes a checkpoint image: to `path` (absolute), or into `dir`
+    /// (absolute) under the next free name, or to the tapestry's
+    /// `[checkpoint] dir`. `strict` refuses if some state cannot be
+    /// restored. The result has `path`, `bytes`, `pages`, `pause_us`,
+    /// `total_ms`, `incremental`.
+    Checkpoint {
+        path: Option<String>,
+        dir: Option<String>,
+        strict: bool,
+    },
 }
 
 /// What `apply` added.

@@ -28,6 +28,8 @@ pub enum Suspend {
     /// Bead code called `exit` (or `pthread_exit`) with this value: the
     /// string ends.
     Exit(i64),
+    /// The entry returned this value: the string ends.
+    Return(i64),
     /// The string was asked to stop (`Task::request_stop`) and reached a
     /// safe point: it ends.
     Stop,
@@ -64,6 +66,10 @@ pub struct ExecCtx {
     pub has_siblings: std::sync::atomic::AtomicBool,
     /// Set by `Task::request_stop`: end at the next safe point.
     pub stop_requested: std::sync::atomic::AtomicBool,
+    /// While inside a checkpointable call: where its boundary record is on
+    /// the stack and the function a restored string enters instead of the
+    /// call (see `resume`); (0, 0) elsewhere.
+    pub(crate) boundary: Cell<(usize, u64)>,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -93,6 +99,7 @@ impl ExecCtx {
             preempt_pending: std::sync::atomic::AtomicBool::new(false),
             has_siblings: std::sync::atomic::AtomicBool::new(false),
             stop_requested: std::sync::atomic::AtomicBool::new(false),
+            boundary: Cell::new((0, 0)),
         }
     }
 
@@ -176,6 +183,52 @@ impl ExecCtx {
         let mut ptrs: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(std::ptr::null());
         Some((env, ptrs))
+    }
+
+    /// `errno` as the string last left it (meaningful while it is
+    /// suspended).
+    pub fn saved_errno(&self) -> i32 {
+        self.errno.get()
+    }
+
+    /// Sets the `errno` the string sees when it next runs.
+    pub fn set_saved_errno(&self, value: i32) {
+        self.errno.set(value);
+    }
+
+    /// The string's TLS blocks: (TLS module id, block address).
+    pub fn tls_blocks(&self) -> Vec<(u64, usize)> {
+        self.tls
+            .borrow()
+            .iter()
+            .map(|&(m, b)| (m, b as usize))
+            .collect()
+    }
+
+    /// Gives a restored string the TLS blocks it had.
+    pub fn set_tls_blocks(&self, blocks: &[(u64, usize)]) {
+        *self.tls.borrow_mut() = blocks.iter().map(|&(m, b)| (m, b as *mut u8)).collect();
+    }
+
+    /// Thread-exit handlers registered so far: (function, argument).
+    pub fn thread_exit_handlers(&self) -> Vec<(usize, usize)> {
+        self.thread_exit.borrow().clone()
+    }
+
+    /// Gives a restored string the thread-exit handlers it had.
+    pub fn set_thread_exit_handlers(&self, handlers: Vec<(usize, usize)>) {
+        *self.thread_exit.borrow_mut() = handlers;
+    }
+
+    /// The string's own environment, if it has one.
+    pub fn own_environment(&self) -> Option<Vec<CString>> {
+        self.env.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Where the string is caught for a checkpoint: its boundary record and
+    /// resume target; (0, 0) when not at a boundary.
+    pub fn boundary(&self) -> (usize, u64) {
+        self.boundary.get()
     }
 
     /// Lowest and highest address of the fiber stack the string runs on

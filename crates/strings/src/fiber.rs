@@ -100,6 +100,17 @@ impl FiberStack {
         Ok(FiberStack { low, usable })
     }
 
+    /// The stack at `low` with `usable` bytes above its guard, as a string
+    /// had it in the process an image was taken from. The address range
+    /// must be placed in the arena already (restored placement); it is
+    /// committed read-write, its guard installed.
+    pub fn at(low: usize, usable: usize) -> Result<FiberStack, ArenaError> {
+        let arena = Arena::global()?;
+        arena.commit(low, usable + STACK_GUARD, Protection::ReadWrite)?;
+        arena.guard(low, STACK_GUARD)?;
+        Ok(FiberStack { low, usable })
+    }
+
     /// Lowest and highest address of the stack (guard included).
     pub fn bounds(&self) -> (usize, usize) {
         (self.low, self.low + STACK_GUARD + self.usable)
@@ -187,6 +198,11 @@ pub fn run_on_fiber(ctx: &ExecCtx, stack: &mut FiberStack, body: impl FnOnce() -
                 // needing Drop at that point.
                 unsafe { co.force_reset() };
                 break Outcome::Exited(status);
+            }
+            CoroutineResult::Yield(Suspend::Return(value)) => {
+                // SAFETY: as for exit.
+                unsafe { co.force_reset() };
+                break Outcome::Returned(value);
             }
             CoroutineResult::Yield(Suspend::Stop) => {
                 // SAFETY: as for exit: stop points hold nothing needing Drop.

@@ -290,6 +290,30 @@ impl Scheduler {
         }
     }
 
+    /// Wakes every parked worker (a checkpoint's freeze ended).
+    pub(crate) fn unpark_all(&self) {
+        for i in 0..self.worker_count {
+            self.unpark(i);
+        }
+    }
+
+    /// Waits while a checkpoint holds the workers frozen.
+    fn park_frozen(&self, index: usize) {
+        let me = &self.shared[index];
+        me.parked.store(true, Ordering::SeqCst);
+        let mut woken = me.woken.lock().unwrap_or_else(|e| e.into_inner());
+        if !*woken && crate::quiesce::frozen() {
+            woken = me
+                .cv
+                .wait_timeout(woken, Duration::from_millis(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *woken = false;
+        drop(woken);
+        me.parked.store(false, Ordering::SeqCst);
+    }
+
     /// Wakes one parked worker, if any: there is unstarted work.
     fn unpark_any(&self) {
         fence(Ordering::SeqCst);
@@ -458,6 +482,11 @@ impl Scheduler {
         let mut tick = 0u32;
         let mut yielded = false;
         loop {
+            if crate::quiesce::frozen() {
+                // A checkpoint is copying memory: run nothing, fire no timers.
+                self.park_frozen(index);
+                continue;
+            }
             let now = self.now();
             self.fire(index, now, &mut due);
             self.fire(shared_heap, now, &mut due);
@@ -500,6 +529,9 @@ impl Scheduler {
 
     fn drive_on_own_thread(&self, task: Arc<Task>) {
         loop {
+            while crate::quiesce::frozen() {
+                std::thread::sleep(Duration::from_micros(200));
+            }
             task.state.store(RUNNING, Ordering::Release);
             let began = crate::cputime::ticks();
             let end = task.run_slice();

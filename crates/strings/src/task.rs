@@ -51,6 +51,10 @@ pub enum Entry {
     Main(u64),
     /// `void *start(void *arg)` (a `pthread_create` from bead code).
     Thread { start: u64, arg: u64 },
+    /// A string restored from a checkpoint: its stack holds the bead frames
+    /// it had; resume at the boundary record at `record` by entering
+    /// `target` (see `resume`).
+    Resume { record: u64, target: u64 },
 }
 
 /// Everything needed to start a string.
@@ -59,6 +63,9 @@ pub struct Launch {
     pub entry: Entry,
     pub stack_size: usize,
     pub mode: Mode,
+    /// Run on this stack (lowest address, usable bytes) instead of a fresh
+    /// one: where a restored string's stack was.
+    pub stack_at: Option<(usize, usize)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -75,12 +82,18 @@ struct Body {
     fiber: Option<Fiber>,
     /// What to run, until the fiber is made on first run.
     pending: Option<(Entry, usize)>,
+    /// Where its stack must be (a restored string).
+    stack_at: Option<(usize, usize)>,
     /// The stack, once the fiber has finished with it.
     stack: Option<FiberStack>,
     phase: Phase,
     /// `argv` and `envp` arrays the entry receives (their strings live in
     /// the context).
     _argv: Vec<*const libc::c_char>,
+    /// In a checkpointable tapestry: the same `argv`, copied into the home
+    /// bead's heap, so that pointers bead code keeps to it stay valid in a
+    /// restored process.
+    argv_in_arena: Option<usize>,
     _env: Option<(Vec<CString>, Vec<*const libc::c_char>)>,
 }
 
@@ -110,6 +123,10 @@ pub struct Task {
     cpu_ticks: std::sync::atomic::AtomicU64,
     /// The worker it runs on once started (`sched::NO_HOME` before).
     pub(crate) home: std::sync::atomic::AtomicUsize,
+    /// Whether it has run at all.
+    began: std::sync::atomic::AtomicBool,
+    /// What it was launched with (for checkpoints of unstarted strings).
+    launched: (Entry, usize),
 }
 
 // SAFETY: `body` (the fiber and the raw pointers the entry receives) is only
@@ -120,6 +137,33 @@ unsafe impl Send for Task {}
 // SAFETY: as above.
 unsafe impl Sync for Task {}
 
+/// `ctx`'s arguments as a C `argv` array in its home bead's heap (strings
+/// after the pointers); `None` if the heap cannot hold it.
+fn argv_in_arena(ctx: &ExecCtx) -> Option<usize> {
+    let args = ctx.args();
+    let ptrs = (args.len() + 1) * 8;
+    let bytes: usize = args.iter().map(|a| a.as_bytes_with_nul().len()).sum();
+    let heap = weaves_arena::heap_for(ctx.info.home)?;
+    let block = heap.allocate_aligned(ptrs + bytes, 16);
+    if block.is_null() {
+        return None;
+    }
+    let mut at = ptrs;
+    for (i, a) in args.iter().enumerate() {
+        let b = a.as_bytes_with_nul();
+        // SAFETY: `block` has room for the pointer array and every string
+        // (sized above); pointer slots are 8-aligned.
+        unsafe {
+            std::ptr::copy_nonoverlapping(b.as_ptr(), block.add(at), b.len());
+            *(block as *mut usize).add(i) = block as usize + at;
+        }
+        at += b.len();
+    }
+    // SAFETY: the last pointer slot, inside the block.
+    unsafe { *(block as *mut usize).add(args.len()) = 0 };
+    Some(block as usize)
+}
+
 impl Task {
     /// A task for `launch`. Its stack and fiber are made when it first runs
     /// (on a worker), which keeps starting thousands of strings cheap for the
@@ -129,6 +173,7 @@ impl Task {
         let mut argv: Vec<*const libc::c_char> = ctx.args().iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
         let env = ctx.environ_block();
+        let ctx_for_argv = ctx.clone();
         let task = Arc::new(Task {
             ctx,
             mode: launch.mode,
@@ -138,6 +183,10 @@ impl Task {
                 stack: None,
                 phase: Phase::Main,
                 pending: Some((launch.entry, launch.stack_size)),
+                stack_at: launch.stack_at,
+                argv_in_arena: crate::quiesce::checkpointable()
+                    .then(|| argv_in_arena(&ctx_for_argv))
+                    .flatten(),
                 _argv: argv,
                 _env: env,
             }),
@@ -149,6 +198,8 @@ impl Task {
             sched,
             cpu_ticks: std::sync::atomic::AtomicU64::new(0),
             home: std::sync::atomic::AtomicUsize::new(crate::sched::NO_HOME),
+            began: std::sync::atomic::AtomicBool::new(false),
+            launched: (launch.entry, launch.stack_size),
         });
         task.ctx.task.set(Arc::as_ptr(&task));
         task
@@ -163,34 +214,47 @@ impl Task {
         };
         let (argc, argv_p, ctx_p) = (
             ctx.args().len() as i32,
-            body._argv.as_ptr(),
+            body.argv_in_arena
+                .map_or(body._argv.as_ptr(), |a| a as *const *const libc::c_char),
             Arc::as_ptr(ctx),
         );
         ctx.stack.set(stack.bounds());
+        let top = crate::resume::top_of(stack.bounds().1);
         body.fiber = Some(Coroutine::with_stack(
             stack,
-            move |y: &Yielder<(), Suspend>, ()| {
+            move |y: &Yielder<(), Suspend>, ()| -> i64 {
                 // SAFETY: the task owns `ctx` (an Arc) for as long as its fiber
                 // exists.
-                unsafe { (*ctx_p).yielder.set(y) };
+                let ctx = unsafe { &*ctx_p };
+                ctx.yielder.set(y);
                 match entry {
-                    Entry::Main(addr) => {
-                        // SAFETY: the address of a function of a mapped,
-                        // relocated, initialised bead with the C signature of
-                        // `main` (the tapestry resolved it as an entry).
-                        let f: extern "C" fn(
-                            i32,
-                            *const *const libc::c_char,
-                            *const *const libc::c_char,
-                        ) -> i32 = unsafe { std::mem::transmute(addr as usize) };
-                        i64::from(f(argc, argv_p, envp))
-                    }
-                    Entry::Thread { start, arg } => {
-                        // SAFETY: a `void *(*)(void *)` handed to pthread_create by
-                        // bead code.
-                        let f: extern "C" fn(u64) -> u64 =
-                            unsafe { std::mem::transmute(start as usize) };
-                        f(arg) as i64
+                    // SAFETY: the address of a function of a mapped,
+                    // relocated, initialised bead with the C signature of
+                    // `main` (the tapestry resolved it as an entry); we run
+                    // on this fiber, above `top`.
+                    Entry::Main(addr) => unsafe {
+                        crate::resume::enter_base(
+                            addr,
+                            argc as u64,
+                            argv_p as u64,
+                            envp as u64,
+                            top,
+                        )
+                    },
+                    // SAFETY: a `void *(*)(void *)` handed to pthread_create
+                    // by bead code.
+                    Entry::Thread { start, arg } => unsafe {
+                        crate::resume::enter_base(start, arg, 0, 0, top)
+                    },
+                    Entry::Resume { record, target } => {
+                        // SAFETY: errno is this thread's; the string expects
+                        // the value it had when its image was taken.
+                        unsafe { *libc::__errno_location() = ctx.saved_errno() };
+                        // SAFETY: the stack below `top` was restored from the
+                        // string's image (same addresses, same layout), and
+                        // `target` is the checkpointable call's own entry or
+                        // a resume function taking the same arguments.
+                        unsafe { crate::resume::resume_at(record as usize, target) }
                     }
                 }
             },
@@ -205,7 +269,12 @@ impl Task {
         // touches the body.
         let body = unsafe { &mut *self.body.get() };
         if let Some((entry, size)) = body.pending.take() {
-            let stack = FiberStack::new(size).map_err(|e| e.to_string());
+            self.began.store(true, Ordering::Release);
+            let stack = match body.stack_at {
+                Some((low, usable)) => FiberStack::at(low, usable),
+                None => FiberStack::new(size),
+            }
+            .map_err(|e| e.to_string());
             match stack {
                 Ok(stack) => self.make_fiber(body, entry, stack),
                 Err(e) => {
@@ -237,6 +306,13 @@ impl Task {
                     // Drop when they suspend.
                     unsafe { fiber.force_reset() };
                     self.end_phase(body, Outcome::Exited(value));
+                }
+                CoroutineResult::Yield(Suspend::Return(value)) => {
+                    // SAFETY: the entry returned into `fiber_base`, which
+                    // holds nothing; the coroutine's own frames above it are
+                    // abandoned like an exit's.
+                    unsafe { fiber.force_reset() };
+                    self.end_phase(body, Outcome::Returned(value));
                 }
                 CoroutineResult::Yield(Suspend::Stop) => {
                     // SAFETY: stop points hold nothing needing Drop (see
@@ -396,6 +472,16 @@ impl Task {
     pub fn request_stop(self: &Arc<Self>) {
         self.ctx.stop_requested.store(true, Ordering::Release);
         self.wake();
+    }
+
+    /// Whether the string has begun to run.
+    pub fn started(&self) -> bool {
+        self.began.load(Ordering::Acquire)
+    }
+
+    /// What the string was launched with: its entry and stack size.
+    pub fn launched(&self) -> (Entry, usize) {
+        self.launched
     }
 
     /// Whether the string has ended.

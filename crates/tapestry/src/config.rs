@@ -17,6 +17,7 @@ use crate::error::TapestryError;
 #[serde(deny_unknown_fields)]
 struct FileSpec {
     tapestry: Option<TapestrySpec>,
+    checkpoint: Option<CheckpointSpec>,
     #[serde(default)]
     module: Vec<ModuleSpec>,
     #[serde(default)]
@@ -41,6 +42,29 @@ struct TapestrySpec {
     workers: Option<Spanned<u32>>,
     /// Preemption tick in milliseconds (default: none).
     preempt_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointSpec {
+    /// Where periodic images go.
+    dir: Option<Spanned<String>>,
+    /// Take one this often.
+    interval_ms: Option<Spanned<u64>>,
+    /// Keep this many images in `dir` (older ones are deleted).
+    keep: Option<Spanned<u32>>,
+    /// Store only pages changed since the previous image.
+    incremental: Option<Spanned<bool>>,
+}
+
+/// The `[checkpoint]` table: the tapestry may be checkpointed, and maybe
+/// is, periodically.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointPlan {
+    /// Directory for images (relative paths: to the tapestry file's).
+    pub dir: Option<PathBuf>,
+    pub interval_ms: Option<u64>,
+    pub keep: usize,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +193,8 @@ pub struct TupleSpacePlan {
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub path: PathBuf,
+    /// The tapestry file's text (what a checkpoint image records).
+    pub source: String,
     pub name: String,
     pub modules: Vec<ModulePlan>,
     pub beads: Vec<BeadPlan>,
@@ -183,6 +209,8 @@ pub struct Plan {
     pub workers: usize,
     /// Preemption tick, if any.
     pub preempt_ms: Option<u64>,
+    /// Checkpointing, if the tapestry asks for it.
+    pub checkpoint: Option<CheckpointPlan>,
 }
 
 struct Ctx<'a> {
@@ -338,9 +366,11 @@ impl Plan {
     pub fn skeleton(&self) -> Plan {
         Plan {
             path: self.path.clone(),
+            source: self.source.clone(),
             name: self.name.clone(),
             workers: self.workers,
             preempt_ms: self.preempt_ms,
+            checkpoint: self.checkpoint.clone(),
             modules: Vec::new(),
             beads: Vec::new(),
             weaves: Vec::new(),
@@ -427,10 +457,26 @@ impl Plan {
             spec.tapestry.as_ref().and_then(|t| t.stack_kib.as_ref()),
             &ctx,
         )?;
-        let (name, workers, preempt_ms) = match base {
-            Some(b) => (b.name.clone(), b.workers, b.preempt_ms),
-            None => (name, workers, preempt_ms),
+        let checkpoint = match &spec.checkpoint {
+            Some(c) if base.is_some() => {
+                return Err(ctx.err(
+                    c.dir.as_ref().map_or(0, |d| d.span().start),
+                    "a fragment cannot have a [checkpoint] table",
+                ))
+            }
+            Some(c) => Some(checkpoint_plan(c, path, &ctx)?),
+            None => None,
         };
+        let (name, workers, preempt_ms, checkpoint) = match base {
+            Some(b) => (
+                b.name.clone(),
+                b.workers,
+                b.preempt_ms,
+                b.checkpoint.clone(),
+            ),
+            None => (name, workers, preempt_ms, checkpoint),
+        };
+        let base_given = base.is_some();
         let empty = Plan::default();
         let base = base.unwrap_or(&empty);
 
@@ -664,6 +710,12 @@ impl Plan {
             bindings,
             workers,
             preempt_ms,
+            checkpoint,
+            source: if base_given {
+                base.source.clone()
+            } else {
+                text.to_owned()
+            },
             path: path.to_owned(),
             name,
             modules,
@@ -673,6 +725,40 @@ impl Plan {
             tuple_spaces,
         })
     }
+}
+
+fn checkpoint_plan(
+    c: &CheckpointSpec,
+    path: &Path,
+    ctx: &Ctx<'_>,
+) -> Result<CheckpointPlan, TapestryError> {
+    if let Some(i) = &c.incremental {
+        if *i.get_ref() {
+            return Err(ctx.err(
+                i.span().start,
+                "incremental = true is not supported yet: images are full",
+            ));
+        }
+    }
+    if let Some(i) = &c.interval_ms {
+        if *i.get_ref() == 0 {
+            return Err(ctx.err(i.span().start, "interval_ms must be at least 1"));
+        }
+        if c.dir.is_none() {
+            return Err(ctx.err(i.span().start, "interval_ms needs a dir for the images"));
+        }
+    }
+    if let Some(k) = &c.keep {
+        if *k.get_ref() == 0 {
+            return Err(ctx.err(k.span().start, "keep must be at least 1"));
+        }
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok(CheckpointPlan {
+        dir: c.dir.as_ref().map(|d| base.join(d.get_ref())),
+        interval_ms: c.interval_ms.as_ref().map(|i| *i.get_ref()),
+        keep: c.keep.as_ref().map_or(3, |k| *k.get_ref() as usize),
+    })
 }
 
 #[cfg(test)]

@@ -37,6 +37,9 @@ pub(crate) enum Extension {
     /// A live change checked but not made: everything is mapped, bound and
     /// relocated, then unmapped again (a dry run for `atomic` scripts).
     Check,
+    /// The initial build of a tapestry restored from an image: as Initial,
+    /// but no initialiser runs (the image holds initialised memory).
+    Restore,
 }
 
 /// What an extension added.
@@ -51,7 +54,7 @@ impl Tapestry {
         mut plan: Plan,
         how: Extension,
     ) -> Result<Added, TapestryError> {
-        let live = how != Extension::Initial;
+        let live = !matches!(how, Extension::Initial | Extension::Restore);
         let (b0, s0, k0) = (
             self.beads.len(),
             self.plan.strings.len(),
@@ -169,7 +172,11 @@ impl Tapestry {
                     self.ports.push(port);
                 }
                 self.plan = plan;
-                self.initialise(&order)?;
+                if how == Extension::Restore {
+                    self.init_order.extend(order);
+                } else {
+                    self.initialise(&order)?;
+                }
                 Ok(Added { first_string: s0 })
             }
             Err((fresh, e)) => {
@@ -195,7 +202,7 @@ impl Tapestry {
         (Vec<Bead>, Vec<Binding>, Vec<u64>, Vec<weaves_arena::Region>),
         (Vec<Bead>, TapestryError),
     > {
-        let live = how != Extension::Initial;
+        let live = !matches!(how, Extension::Initial | Extension::Restore);
         for (w, weave) in plan.weaves.iter().enumerate().skip(self.plan.weaves.len()) {
             for &b in &weave.beads {
                 if b >= b0 {

@@ -22,6 +22,7 @@
 //!   beads' finalisers.
 
 pub mod binder;
+pub mod checkpoint;
 pub mod config;
 mod deps;
 mod error;
@@ -34,7 +35,16 @@ mod script;
 mod system;
 mod tapestry;
 
-pub use config::{Plan, StringPlan};
+pub use checkpoint::{Restored, Taken};
+pub use config::{CheckpointPlan, Plan, StringPlan};
 pub use error::TapestryError;
 pub use live::LiveView;
 pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry};
+
+/// Declares this process's tapestry checkpointable, before it is built:
+/// checkpointable calls bind to boundary stubs and strings keep their
+/// arguments in arena memory.
+pub fn set_checkpointable() {
+    checkpoint::note_inherited_descriptors();
+    weaves_strings::quiesce::set_checkpointable();
+}

@@ -51,12 +51,21 @@ pub(crate) enum Change {
     Script { path: PathBuf, text: String },
     /// Start a string (`wv_spawn` from bead code).
     Spawn(weaves_interpose::SpawnRequest),
+    /// Take a checkpoint image.
+    Checkpoint {
+        path: Option<PathBuf>,
+        dir: Option<PathBuf>,
+        strict: bool,
+    },
 }
 
 /// What the thread running the tapestry waits for.
 pub(crate) enum Event {
     /// The last string ended (look again: a change may have added more).
     Idle,
+    /// Bead code asked for a checkpoint (`wv_checkpoint`): the result goes
+    /// into the slot.
+    CheckpointFor(weaves_interpose::checkpoint::Taken),
     Change(Change, Sender<Result<serde_json::Value, String>>),
 }
 
@@ -219,6 +228,15 @@ impl Handler for LiveView {
                 path: PathBuf::from(path),
                 text: text.clone(),
             })),
+            Request::Checkpoint {
+                ref path,
+                ref dir,
+                strict,
+            } => Some(Ok(Change::Checkpoint {
+                path: path.as_ref().map(PathBuf::from),
+                dir: dir.as_ref().map(PathBuf::from),
+                strict,
+            })),
             Request::Remove { ref kind, ref name } => {
                 Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {
                     kind,
@@ -243,7 +261,10 @@ impl Handler for LiveView {
         let value = match request {
             Request::Summary => serde_json::to_value(self.summary()),
             Request::Inspect => serde_json::to_value(self.inspect()),
-            Request::Apply { .. } | Request::Remove { .. } | Request::Script { .. } => {
+            Request::Apply { .. }
+            | Request::Remove { .. }
+            | Request::Script { .. }
+            | Request::Checkpoint { .. } => {
                 unreachable!("handled above")
             }
         };

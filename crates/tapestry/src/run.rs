@@ -30,17 +30,28 @@ impl Tapestry {
         &mut self,
         monitor: impl FnOnce(Arc<LiveView>) -> G,
     ) -> Result<RunReport, TapestryError> {
+        // Every string's context is made (and its arguments checked) before
+        // any starts: a bad one refuses the run instead of leaving others
+        // running.
+        let launches = (0..self.plan.strings.len())
+            .map(|i| Ok((i as u32 + 1, self.launch(i)?)))
+            .collect::<Result<Vec<_>, TapestryError>>()?;
+        self.drive(launches, None, monitor)
+    }
+
+    /// Runs `launches` ((string id, launch); ids of declared strings are
+    /// their index + 1), serving `monitor`, until every string has ended.
+    pub(crate) fn drive<G>(
+        &mut self,
+        launches: Vec<(u32, Launch)>,
+        restored: Option<crate::checkpoint::Resumed>,
+        monitor: impl FnOnce(Arc<LiveView>) -> G,
+    ) -> Result<RunReport, TapestryError> {
         let on_start: Option<Arc<dyn Fn() + Send + Sync>> = self.plan.preempt_ms.map(|ms| {
             weaves_interpose::preempt::install();
             Arc::new(move || weaves_interpose::preempt::arm_this_thread(ms))
                 as Arc<dyn Fn() + Send + Sync>
         });
-        // Every string's context is made (and its arguments checked) before
-        // any starts: a bad one refuses the run instead of leaving others
-        // running.
-        let launches = (0..self.plan.strings.len())
-            .map(|i| self.launch(i))
-            .collect::<Result<Vec<_>, _>>()?;
         let sched = Scheduler::start_with(self.plan.workers, on_start)
             .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
         let (events, inbox) = channel::<Event>();
@@ -52,26 +63,84 @@ impl Tapestry {
         }
         weaves_interpose::set_spawn_hook(Some(spawn_hook(events.clone())));
         let started = Instant::now();
+        let hook_events = events.clone();
         let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
         let guard = monitor(view.clone());
-        let mut handles = Vec::with_capacity(launches.len());
-        for (launch, s) in launches.into_iter().zip(&self.plan.strings) {
-            handles.push(Some(sched.spawn(launch).map_err(|e| {
-                TapestryError::Run(format!("string `{}`: cannot start: {e}", s.name))
-            })?));
+        let mut handles: Vec<Option<Arc<Task>>> = vec![None; self.plan.strings.len()];
+        let mut by_id = Vec::with_capacity(launches.len());
+        for (id, launch) in launches {
+            let name = launch.ctx.info.name.clone();
+            let task = sched
+                .spawn(launch)
+                .map_err(|e| TapestryError::Run(format!("string `{name}`: cannot start: {e}")))?;
+            if let Some(h) = handles.get_mut((id as usize).wrapping_sub(1)) {
+                *h = Some(task.clone());
+            }
+            by_id.push((id, task));
         }
+        let ended = match restored {
+            Some((ended, threads)) => {
+                for (tid, sid) in threads {
+                    if let Some((_, t)) = by_id.iter().find(|(id, _)| *id == sid) {
+                        weaves_interpose::checkpoint::adopt_thread(tid, t.clone());
+                    }
+                }
+                ended
+            }
+            None => Vec::new(),
+        };
+        drop(by_id);
+        let checkpointing = self.plan.checkpoint.clone();
+        if checkpointing.is_some() || weaves_strings::quiesce::checkpointable() {
+            let events = std::sync::Mutex::new(hook_events);
+            weaves_interpose::checkpoint::set_checkpoint_hook(Some(Box::new(move || {
+                let slot: weaves_interpose::checkpoint::Taken = Default::default();
+                events
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .send(Event::CheckpointFor(slot.clone()))
+                    .ok()?;
+                Some(slot)
+            })));
+        }
+        let interval = checkpointing
+            .as_ref()
+            .and_then(|c| c.interval_ms)
+            .map(std::time::Duration::from_millis);
+        let mut next_periodic = interval.map(|i| Instant::now() + i);
         // Wait for the strings, making changes as they come. Strings that
         // bead code started (pthread_create) count too.
         while sched.live() > 0 {
-            match inbox.recv() {
-                Ok(Event::Idle) | Err(_) => {}
-                Ok(Event::Change(change, answer)) => {
+            let event = match next_periodic {
+                Some(at) => {
+                    match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(e) => Some(e),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if let Err(e) = self.checkpoint_to(&sched, None, None, false) {
+                                eprintln!("weaves: periodic checkpoint: {e}");
+                            }
+                            next_periodic = interval.map(|i| Instant::now() + i);
+                            None
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+                None => inbox.recv().ok(),
+            };
+            match event {
+                None | Some(Event::Idle) => {}
+                Some(Event::CheckpointFor(slot)) => {
+                    let result = self.checkpoint_to(&sched, None, None, false).map(|_| ());
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                }
+                Some(Event::Change(change, answer)) => {
                     let result = self.change(change, &sched, &mut handles);
                     view.refresh(self);
                     let _ = answer.send(result);
                 }
             }
         }
+        weaves_interpose::checkpoint::set_checkpoint_hook(None);
         let strings_elapsed = started.elapsed();
         weaves_interpose::set_spawn_hook(None);
         view.close();
@@ -82,15 +151,26 @@ impl Tapestry {
         let reports = handles
             .iter()
             .zip(&self.plan.strings)
-            .filter_map(|(h, s)| Some((h.as_ref()?, s)))
-            .map(|(h, s)| {
-                let outcome = h.wait();
-                StringReport {
-                    name: s.name.clone(),
-                    weave: self.plan.weaves[s.weave].name.clone(),
-                    status: outcome.status(),
-                    exited: matches!(outcome, Outcome::Exited(_)),
+            .enumerate()
+            .filter_map(|(i, (h, s))| match h {
+                Some(h) => {
+                    let outcome = h.wait();
+                    Some(StringReport {
+                        name: s.name.clone(),
+                        weave: self.plan.weaves[s.weave].name.clone(),
+                        status: outcome.status(),
+                        exited: matches!(outcome, Outcome::Exited(_)),
+                    })
                 }
+                None => ended
+                    .iter()
+                    .find(|e| e.id as usize == i + 1)
+                    .map(|e| StringReport {
+                        name: e.name.clone(),
+                        weave: e.weave.clone(),
+                        status: e.status,
+                        exited: e.exited,
+                    }),
             })
             .collect();
         // Declared strings stayed listed (as done) until here.
@@ -112,7 +192,17 @@ impl Tapestry {
         sched: &Arc<Scheduler>,
         handles: &mut Vec<Option<Arc<Task>>>,
     ) -> Result<serde_json::Value, String> {
+        if matches!(
+            change,
+            Change::Remove { .. } | Change::Apply { .. } | Change::Script { .. }
+        ) {
+            self.changed_live = true;
+        }
         match change {
+            Change::Checkpoint { path, dir, strict } => {
+                let taken = self.checkpoint_to(sched, path, dir, strict)?;
+                serde_json::to_value(taken).map_err(|e| e.to_string())
+            }
             Change::Remove { kind, name } => self.remove(kind, &name, &sched.tasks(), handles),
             Change::Apply { path, text } => {
                 let plan = self
@@ -179,6 +269,7 @@ impl Tapestry {
             ctx: Arc::new(ExecCtx::new(info, env).with_args(argv)),
             entry: Entry::Main(self.entries[i]),
             stack_size: s.stack_size,
+            stack_at: None,
             mode: s.mode,
         })
     }

@@ -102,6 +102,9 @@ pub struct Tapestry {
     pub(crate) ports: Vec<Arc<weaves_interpose::messages::InPort>>,
     pub(crate) stats: BuildStats,
     finalised: bool,
+    /// Whether a live change (apply, remove, script) was made: such a
+    /// tapestry is not rebuilt by its description alone.
+    pub(crate) changed_live: bool,
 }
 
 impl Tapestry {
@@ -120,8 +123,30 @@ impl Tapestry {
             ports: Vec::new(),
             stats: BuildStats::default(),
             finalised: false,
+            changed_live: false,
         };
         t.extend(plan, Extension::Initial)?;
+        Ok(t)
+    }
+
+    /// Builds the tapestry but runs no initialiser: a restore puts the
+    /// beads' initialised memory back from an image.
+    pub(crate) fn build_without_init(plan: Plan) -> Result<Tapestry, TapestryError> {
+        weaves_interpose::init();
+        let mut t = Tapestry {
+            plan: plan.skeleton(),
+            modules: Vec::new(),
+            beads: Vec::new(),
+            bindings: Vec::new(),
+            init_order: Vec::new(),
+            entries: Vec::new(),
+            tuple_storage: Vec::new(),
+            ports: Vec::new(),
+            stats: BuildStats::default(),
+            finalised: false,
+            changed_live: false,
+        };
+        t.extend(plan, Extension::Restore)?;
         Ok(t)
     }
 

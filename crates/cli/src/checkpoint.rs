@@ -1,0 +1,119 @@
+//! `weaves checkpoint`, `weaves restore`, and running with a reproducible
+//! address layout.
+//!
+//! A checkpoint can be restored only into a process whose executable and
+//! system libraries sit at the same addresses (strings resume into code by
+//! address). So a checkpointable run — `--checkpointable`, or a tapestry
+//! with a `[checkpoint]` table — and every restore run with address-space
+//! randomisation off: the runtime re-executes itself once with
+//! `personality(ADDR_NO_RANDOMIZE)`. That gives up a defence against memory
+//! corruption exploits for that process only; ordinary runs keep it.
+
+use std::path::{Path, PathBuf};
+
+use weaves_monitor::Client;
+
+/// Set in the environment of the re-executed process.
+const NORANDOM: &str = "WEAVES_NORANDOM";
+
+/// Makes sure this process runs with address randomisation off: if it is
+/// on, re-executes the same command line with it off (does not return).
+pub(crate) fn ensure_fixed_layout() -> Result<(), String> {
+    // SAFETY: querying the personality (0xffffffff changes nothing).
+    let current = unsafe { libc::personality(0xffff_ffff) };
+    if current >= 0 && current & libc::ADDR_NO_RANDOMIZE != 0 {
+        return Ok(());
+    }
+    if std::env::var_os(NORANDOM).is_some() {
+        return Err(
+            "cannot turn address randomisation off (personality refused); \
+             checkpoints need a reproducible layout"
+                .into(),
+        );
+    }
+    // SAFETY: setting the personality for the exec below.
+    if unsafe { libc::personality((current.max(0) | libc::ADDR_NO_RANDOMIZE) as u64) } < 0 {
+        return Err(format!(
+            "cannot turn address randomisation off: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let err = std::os::unix::process::CommandExt::exec(
+        std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(NORANDOM, "1"),
+    );
+    Err(format!("cannot re-execute with a fixed layout: {err}"))
+}
+
+/// `weaves checkpoint ID [-o PATH | --dir DIR] [--strict] [--json]`.
+pub(crate) fn checkpoint(
+    id: &str,
+    out: Option<&Path>,
+    dir: Option<&Path>,
+    strict: bool,
+    json: bool,
+) -> Result<i32, String> {
+    let absolute = |p: &Path| {
+        std::path::absolute(p).map_err(|e| format!("cannot resolve {}: {e}", p.display()))
+    };
+    let out = out.map(absolute).transpose()?;
+    let dir = dir.map(absolute).transpose()?;
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    let taken = client
+        .checkpoint(out.as_deref(), dir.as_deref(), strict)
+        .map_err(|e| e.to_string())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&taken).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "checkpoint {}: {} bytes ({} pages), strings paused {} µs, {:.1} ms in all",
+            taken["path"].as_str().unwrap_or("?"),
+            taken["bytes"],
+            taken["pages"],
+            taken["pause_us"],
+            taken["total_ms"].as_f64().unwrap_or(0.0),
+        );
+        if let Some(u) = taken["unrestorable"].as_array().filter(|u| !u.is_empty()) {
+            let list: Vec<&str> = u.iter().filter_map(|x| x.as_str()).collect();
+            println!("not restorable: {}", list.join(", "));
+        }
+    }
+    Ok(0)
+}
+
+/// The image `path` names: itself, or the newest complete image of a
+/// checkpoint directory.
+fn image_path(path: &Path) -> Result<PathBuf, String> {
+    if !path.is_dir() {
+        return Ok(path.to_owned());
+    }
+    weaves_tapestry::checkpoint::images_in(path)
+        .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+        .pop()
+        .ok_or_else(|| format!("{} holds no checkpoint image", path.display()))
+}
+
+/// `weaves restore PATH`: rebuilds the tapestry of an image in this
+/// process and runs it on from where it was.
+pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
+    let file = image_path(path)?;
+    ensure_fixed_layout()?;
+    // Everything is read and verified before anything is changed.
+    let image = weaves_checkpoint::read_image(&file).map_err(|e| e.to_string())?;
+    let mut restored =
+        weaves_tapestry::Tapestry::restore(&image).map_err(|e| format!("restore: {e}"))?;
+    drop(image);
+    for u in &restored.unrestorable {
+        eprintln!("weaves: restore: not restored: {u}");
+    }
+    let report = restored
+        .run_monitored(|view| weaves_monitor::Server::start(view).ok())
+        .map_err(|e| e.to_string())?;
+    crate::report_run(&report, &restored.tapestry, stats);
+    Ok(report.exit_status())
+}
