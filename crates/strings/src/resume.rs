@@ -30,8 +30,10 @@
 //! argument registers, then calls the Rust implementation with a pointer to
 //! the record as a seventh argument.
 
-/// Bytes at the top of every fiber stack left to the coroutine's own frames.
-pub const TOP_RESERVE: usize = 1024;
+/// Bytes at the top of every fiber stack left to the coroutine's own frames
+/// (unoptimised builds have far larger frames). A restore uses the same
+/// executable, hence the same reserve.
+pub const TOP_RESERVE: usize = if cfg!(debug_assertions) { 32 << 10 } else { 1024 };
 
 /// What a boundary stub pushed: the bead's argument registers (for
 /// re-entering the call), its callee-saved registers, and where the call

@@ -600,9 +600,8 @@ fn monitor_connection(fd: i32) -> bool {
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
     // SAFETY: as above.
-    let ok = unsafe {
-        libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len)
-    } == 0;
+    let ok =
+        unsafe { libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len) } == 0;
     if !ok {
         return false;
     }

@@ -111,27 +111,16 @@ impl Tapestry {
     /// Loads, maps, binds, relocates and initialises everything `plan`
     /// describes. Nothing of bead code runs unless every bead binds.
     pub fn build(plan: Plan) -> Result<Tapestry, TapestryError> {
-        weaves_interpose::init();
-        let mut t = Tapestry {
-            plan: plan.skeleton(),
-            modules: Vec::new(),
-            beads: Vec::new(),
-            bindings: Vec::new(),
-            init_order: Vec::new(),
-            entries: Vec::new(),
-            tuple_storage: Vec::new(),
-            ports: Vec::new(),
-            stats: BuildStats::default(),
-            finalised: false,
-            changed_live: false,
-        };
-        t.extend(plan, Extension::Initial)?;
-        Ok(t)
+        Tapestry::build_as(plan, Extension::Initial)
     }
 
     /// Builds the tapestry but runs no initialiser: a restore puts the
     /// beads' initialised memory back from an image.
     pub(crate) fn build_without_init(plan: Plan) -> Result<Tapestry, TapestryError> {
+        Tapestry::build_as(plan, Extension::Restore)
+    }
+
+    fn build_as(plan: Plan, how: Extension) -> Result<Tapestry, TapestryError> {
         weaves_interpose::init();
         let mut t = Tapestry {
             plan: plan.skeleton(),
@@ -146,7 +135,7 @@ impl Tapestry {
             finalised: false,
             changed_live: false,
         };
-        t.extend(plan, Extension::Restore)?;
+        t.extend(plan, how)?;
         Ok(t)
     }
 
