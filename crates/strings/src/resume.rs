@@ -33,7 +33,11 @@
 /// Bytes at the top of every fiber stack left to the coroutine's own frames
 /// (unoptimised builds have far larger frames). A restore uses the same
 /// executable, hence the same reserve.
-pub const TOP_RESERVE: usize = if cfg!(debug_assertions) { 32 << 10 } else { 1024 };
+pub const TOP_RESERVE: usize = if cfg!(debug_assertions) {
+    32 << 10
+} else {
+    1024
+};
 
 /// What a boundary stub pushed: the bead's argument registers (for
 /// re-entering the call), its callee-saved registers, and where the call
