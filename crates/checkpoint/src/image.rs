@@ -54,8 +54,16 @@ fn damaged(path: &Path, what: impl Into<String>) -> ImageError {
 
 /// Writes an image to `path` atomically: a temporary file beside it is
 /// written, synced and renamed over `path`, and the directory synced.
-/// Returns the bytes written.
-pub fn write_image(path: &Path, header: &Header, runs: &[PageRun]) -> std::io::Result<u64> {
+/// `before_commit` runs once the data is on disk, just before the rename
+/// makes the image visible (or when writing failed). Returns the bytes
+/// written.
+pub fn write_image(
+    path: &Path,
+    header: &Header,
+    runs: &[PageRun],
+    before_commit: impl FnOnce(),
+) -> std::io::Result<u64> {
+    let mut before_commit = Some(before_commit);
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -92,6 +100,9 @@ pub fn write_image(path: &Path, header: &Header, runs: &[PageRun]) -> std::io::R
         total += 16;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
+        if let Some(f) = before_commit.take() {
+            f();
+        }
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
@@ -100,6 +111,9 @@ pub fn write_image(path: &Path, header: &Header, runs: &[PageRun]) -> std::io::R
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    }
+    if let Some(f) = before_commit.take() {
+        f();
     }
     result
 }

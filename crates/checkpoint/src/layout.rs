@@ -6,7 +6,8 @@ use std::ffi::CStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Load addresses of the executable and the shared objects of the process.
+/// Load addresses of the executable and the system shared objects of the
+/// process (not the beads: they live in the arena).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     /// (name, load address); the executable has an empty name.
@@ -33,7 +34,12 @@ impl Layout {
                     .to_string_lossy()
                     .into_owned()
             };
-            if !name.starts_with("linux-vdso") {
+            // Beads (in the arena) are checked one by one by the tapestry,
+            // by name; several beads share a module's path.
+            let in_arena = (weaves_arena::ARENA_BASE as u64
+                ..(weaves_arena::ARENA_BASE + weaves_arena::NODE_SPAN) as u64)
+                .contains(&info.dlpi_addr);
+            if !name.starts_with("linux-vdso") && !in_arena {
                 out.push((name, info.dlpi_addr));
             }
             0

@@ -11,6 +11,10 @@
 //! * condition waits, which return 0 after taking the mutex again (a
 //!   spurious wakeup, which callers must handle anyway), and
 //! * `wv_checkpoint`, which returns 1.
+//!
+//! Message waits (`wv_recv`) are boundaries too: a receiver waiting on an
+//! empty queue takes its message after the restore (queues are saved with
+//! the image).
 
 use std::sync::{Arc, Mutex};
 
@@ -133,6 +137,22 @@ checkpointable!(weaves_cp_join, join_at, restart(weaves_cp_join), |r| {
     // SAFETY: the bead's own arguments, passed on unchanged.
     unsafe { pthread::join(r.args[0], r.args[1] as *mut u64) as i64 as u64 }
 });
+checkpointable!(
+    weaves_cp_wv_recv,
+    wv_recv_at,
+    restart(weaves_cp_wv_recv),
+    |r| {
+        // SAFETY: the bead's own arguments, passed on unchanged.
+        unsafe {
+            crate::messages::recv_with_return(
+                r.args[0] as *const _,
+                r.args[1] as *mut u8,
+                r.args[2] as usize,
+                r.ret,
+            ) as i64 as u64
+        }
+    }
+);
 checkpointable!(weaves_cp_checkpoint, checkpoint_at, return_one(), |_r| {
     take_checkpoint()
 });
@@ -196,6 +216,7 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         "pthread_cond_wait" => weaves_cp_cond_wait,
         "pthread_cond_timedwait" => weaves_cp_cond_timedwait,
         "pthread_join" => weaves_cp_join,
+        "wv_recv" => weaves_cp_wv_recv,
         "wv_checkpoint" => weaves_cp_checkpoint,
         _ => return None,
     };

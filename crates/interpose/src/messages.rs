@@ -168,6 +168,64 @@ fn caller(ret: u64) -> OwnerId {
     weaves_arena::owner_of(ret as usize).unwrap_or(0)
 }
 
+/// `wv_recv` reached through a checkpointable stub (the return address is
+/// in the boundary record rather than on the stack).
+///
+/// # Safety
+/// As `wv_recv`: `iface` is a C string and `buf` has `cap` writable bytes.
+pub(crate) unsafe fn recv_with_return(
+    iface: *const libc::c_char,
+    buf: *mut u8,
+    cap: usize,
+    ret: u64,
+) -> isize {
+    // SAFETY: caller contract.
+    unsafe { recv_from(iface, buf, cap, ret) }
+}
+
+/// Every in-interface's queued messages and delivery count, for a
+/// checkpoint (taken while strings are at rest: none is half-way through a
+/// send or receive).
+pub fn queued() -> Vec<(OwnerId, String, Vec<Vec<u8>>, u64)> {
+    let g = PORTS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(ports) = g.as_ref() else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = ports
+        .inbound
+        .iter()
+        .map(|((owner, name), port)| {
+            let s = port.state.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                *owner,
+                name.clone(),
+                s.messages.iter().map(|m| m.to_vec()).collect(),
+                s.delivered,
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    out
+}
+
+/// Puts checkpointed messages back into in-interface `at`'s queue (made if
+/// the rebuilt tapestry had not bound it), behind nothing: the queue must
+/// be empty, as a freshly built tapestry's are.
+pub fn refill(at: (OwnerId, &str), messages: Vec<Vec<u8>>, delivered: u64) {
+    let _rt = RuntimeSection::enter();
+    let mut g = PORTS.write().unwrap_or_else(|e| e.into_inner());
+    let port = g
+        .get_or_insert_with(Ports::default)
+        .inbound
+        .entry((at.0, at.1.to_owned()))
+        .or_default()
+        .clone();
+    drop(g);
+    let mut s = port.state.lock().unwrap_or_else(|e| e.into_inner());
+    s.messages = messages.into_iter().map(Vec::into_boxed_slice).collect();
+    s.delivered = delivered;
+}
+
 /// Returns `len`, or -1 with errno: EINVAL (bad arguments), ENOTCONN (the
 /// interface is not bound).
 unsafe extern "C" fn send_from(

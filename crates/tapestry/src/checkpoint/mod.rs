@@ -1,0 +1,442 @@
+//! Checkpoints of a running tapestry, and restoring one into a new process.
+//!
+//! Taking one ([`Tapestry::checkpoint`]), on the thread that runs the
+//! tapestry:
+//!
+//! 1. every string is brought to rest at a boundary
+//!    (`Scheduler::quiesce`), stdio buffers are flushed;
+//! 2. frozen, the arena's mappings, the pages the process holds privately,
+//!    the arena's placement, the beads' heaps, each string's state and the
+//!    open files are copied (the pause is this copy);
+//! 3. strings go on, and the copy is written to disk (atomically) while
+//!    they run.
+//!
+//! Restoring ([`Tapestry::restore`]) rebuilds the same tapestry from the
+//! description stored in the image, in a process with the same layout:
+//! building maps the same beads in the same order, so they land at the same
+//! arena addresses (checked), but runs no initialiser; then the arena's
+//! placement and memory are put back, heaps adopted, files reopened, and
+//! each string is launched to resume at its boundary.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use weaves_arena::{existing_heap, Arena, PlacementState};
+use weaves_checkpoint::{image::Header, Layout, PageRun};
+use weaves_strings::{Entry, Mode, Outcome, Scheduler, Task};
+
+use crate::tapestry::Tapestry;
+
+mod external;
+mod restore;
+
+pub use external::note_inherited_descriptors;
+use external::{bead_streams, open_files, take_pending_output, write_pending_output};
+pub use restore::Restored;
+pub(crate) use restore::Resumed;
+
+/// How long strings get to come to rest before a checkpoint gives up.
+const QUIESCE_WITHIN: Duration = Duration::from_secs(10);
+
+/// The tapestry's part of an image.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TapestryState {
+    /// The tapestry file's text and where it was (module paths are relative
+    /// to it).
+    pub source: String,
+    pub source_path: PathBuf,
+    pub workers: usize,
+    pub modules: Vec<ModuleIdentity>,
+    /// (name, owner id, base address) of every bead.
+    pub beads: Vec<(String, u32, u64)>,
+    pub placement: Placement,
+    /// (owner id, heap address).
+    pub heaps: Vec<(u32, u64)>,
+    pub strings: Vec<StringState>,
+    /// Strings that had ended: their reports.
+    pub ended: Vec<EndedString>,
+    /// pthread ids bead code holds: (id, string id).
+    pub threads: Vec<(u64, u32)>,
+    pub files: Vec<FileState>,
+    /// stdio streams of bead code (`FILE *` in bead heaps).
+    pub streams: Vec<u64>,
+    /// Messages queued on in-interfaces.
+    #[serde(default)]
+    pub queues: Vec<QueueState>,
+    /// What could not be saved (listed at restore).
+    pub unrestorable: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModuleIdentity {
+    pub path: PathBuf,
+    pub build_id: Option<String>,
+    pub size: u64,
+    pub crc32: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Placement {
+    pub bump: u64,
+    pub free: Vec<(u64, u64)>,
+    pub next_owner: u32,
+    pub owners: Vec<(u64, u64, u32)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EndedString {
+    pub id: u32,
+    pub name: String,
+    pub weave: String,
+    pub status: i32,
+    pub exited: bool,
+}
+
+/// One string that had not ended.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StringState {
+    pub id: u32,
+    pub name: String,
+    pub weave: String,
+    pub home: u32,
+    pub thread_mode: bool,
+    /// `Main(addr)` or `Thread(start, arg)`.
+    pub entry: (String, u64, u64),
+    pub stack_size: u64,
+    /// (lowest address, usable bytes) once started.
+    pub stack: Option<(u64, u64)>,
+    /// (record, resume target) once started.
+    pub boundary: Option<(u64, u64)>,
+    pub errno: i32,
+    pub tls: Vec<(u64, u64)>,
+    pub thread_exit: Vec<(u64, u64)>,
+    pub args: Vec<Vec<u8>>,
+    pub env: Option<Vec<Vec<u8>>>,
+    pub siblings: bool,
+}
+
+/// The messages waiting on one in-interface (`bead.iface`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QueueState {
+    pub owner: u32,
+    pub iface: String,
+    pub messages: Vec<Vec<u8>>,
+    pub delivered: u64,
+}
+
+/// A file bead code had open.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileState {
+    pub fd: i32,
+    pub path: PathBuf,
+    pub flags: i32,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// A checkpoint's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Taken {
+    pub path: Option<PathBuf>,
+    pub bytes: u64,
+    pub pages: u64,
+    pub pause_us: u64,
+    pub total_ms: f64,
+    pub incremental: bool,
+    pub unrestorable: Vec<String>,
+}
+
+/// A copy of the tapestry's state, taken while strings were at rest.
+pub struct Capture {
+    pub header: Header,
+    pub runs: Vec<PageRun>,
+    pub pause: Duration,
+    /// stdout/stderr bytes to deliver once the image is written.
+    pub pending_output: Vec<(i32, Vec<u8>)>,
+    pub unrestorable: Vec<String>,
+}
+
+impl Tapestry {
+    /// Copies everything a restore needs, with every string at rest for the
+    /// copy only.
+    pub(crate) fn capture(&self, sched: &Scheduler, strict: bool) -> Result<Capture, String> {
+        if self.changed_live {
+            return Err(
+                "not supported: checkpoint of a tapestry changed while running \
+                        (apply, remove or script)"
+                    .into(),
+            );
+        }
+        let modules = self.module_identities()?;
+        let quiet = sched.quiesce(QUIESCE_WITHIN).map_err(|e| e.to_string())?;
+        let paused = Instant::now();
+        let pending_output = take_pending_output();
+        // SAFETY: flushing every stdio stream; strings are at rest, so none
+        // is inside a stdio call holding a stream's lock.
+        unsafe { libc::fflush(std::ptr::null_mut()) };
+        let (files, unrestorable) = open_files();
+        if strict && !unrestorable.is_empty() {
+            return Err(format!(
+                "--strict: state that cannot be restored: {}",
+                unrestorable.join(", ")
+            ));
+        }
+        let vmas = weaves_checkpoint::capture_vmas().map_err(|e| e.to_string())?;
+        let runs = weaves_checkpoint::present_runs(&vmas).map_err(|e| e.to_string())?;
+        let pages = weaves_checkpoint::copy_pages(&runs);
+        let arena = Arena::global().map_err(|e| e.to_string())?;
+        let placement = placement_of(&arena.placement_state());
+        let heaps = self
+            .beads
+            .iter()
+            .filter_map(|b| existing_heap(b.owner).map(|h| (b.owner, h.address() as u64)))
+            .collect();
+        let mut strings = Vec::new();
+        let mut ended = Vec::new();
+        for t in &quiet.tasks {
+            match t.outcome() {
+                Some(o) => ended.push(EndedString {
+                    id: t.ctx.info.id,
+                    name: t.ctx.info.name.clone(),
+                    weave: t.ctx.info.weave.clone(),
+                    status: o.status(),
+                    exited: matches!(o, Outcome::Exited(_)),
+                }),
+                None => strings.push(string_state(t)),
+            }
+        }
+        let threads = weaves_interpose::checkpoint::thread_ids();
+        let streams = bead_streams();
+        let queues = weaves_interpose::messages::queued()
+            .into_iter()
+            .map(|(owner, iface, messages, delivered)| QueueState {
+                owner,
+                iface,
+                messages,
+                delivered,
+            })
+            .collect();
+        let pause = paused.elapsed();
+        drop(quiet);
+        let state = TapestryState {
+            source: self.plan.source.clone(),
+            source_path: self.plan.path.clone(),
+            workers: self.plan.workers,
+            modules,
+            beads: self
+                .beads
+                .iter()
+                .map(|b| (b.name.clone(), b.owner, b.image.base()))
+                .collect(),
+            placement,
+            heaps,
+            strings,
+            ended,
+            threads,
+            files,
+            streams,
+            queues,
+            unrestorable: unrestorable.clone(),
+        };
+        let header = Header {
+            layout: Layout::current(),
+            vmas,
+            tapestry: serde_json::to_value(&state).map_err(|e| e.to_string())?,
+            taken_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+        };
+        Ok(Capture {
+            header,
+            runs: pages,
+            pause,
+            pending_output,
+            unrestorable,
+        })
+    }
+
+    fn module_identities(&self) -> Result<Vec<ModuleIdentity>, String> {
+        self.modules
+            .iter()
+            .map(|m| {
+                let path = m.module.path().to_owned();
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
+                Ok(ModuleIdentity {
+                    build_id: m.module.build_id().map(hex),
+                    size: bytes.len() as u64,
+                    crc32: crc32(&bytes),
+                    path,
+                })
+            })
+            .collect()
+    }
+}
+
+fn string_state(t: &Arc<Task>) -> StringState {
+    let ctx = &t.ctx;
+    let (entry, stack_size) = t.launched();
+    let entry = match entry {
+        Entry::Main(a) => ("main".to_owned(), a, 0),
+        Entry::Thread { start, arg } => ("thread".to_owned(), start, arg),
+        Entry::Resume { record, target } => ("resume".to_owned(), record, target),
+    };
+    let started = t.started();
+    let (low, high) = ctx.stack_bounds();
+    let (record, target) = ctx.boundary();
+    StringState {
+        id: ctx.info.id,
+        name: ctx.info.name.clone(),
+        weave: ctx.info.weave.clone(),
+        home: ctx.info.home,
+        thread_mode: t.mode == Mode::Thread,
+        entry,
+        stack_size: stack_size as u64,
+        stack: (started && high > low).then(|| {
+            (
+                low as u64,
+                (high - low - weaves_strings::STACK_GUARD) as u64,
+            )
+        }),
+        boundary: (started && record != 0).then_some((record as u64, target)),
+        errno: ctx.saved_errno(),
+        tls: ctx
+            .tls_blocks()
+            .into_iter()
+            .map(|(m, b)| (m, b as u64))
+            .collect(),
+        thread_exit: ctx
+            .thread_exit_handlers()
+            .into_iter()
+            .map(|(f, o)| (f as u64, o as u64))
+            .collect(),
+        args: ctx.args().iter().map(|a| a.as_bytes().to_vec()).collect(),
+        env: ctx
+            .own_environment()
+            .map(|e| e.into_iter().map(|c| c.into_bytes()).collect()),
+        siblings: ctx.has_siblings.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+fn placement_of(p: &PlacementState) -> Placement {
+    Placement {
+        bump: p.bump as u64,
+        free: p.free.iter().map(|&(a, l)| (a as u64, l as u64)).collect(),
+        next_owner: p.next_owner,
+        owners: p
+            .owners
+            .iter()
+            .map(|&(a, l, o)| (a as u64, l as u64, o))
+            .collect(),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn crc32(b: &[u8]) -> u32 {
+    weaves_checkpoint::checksum(b)
+}
+
+/// Image files in a checkpoint directory are named `ckpt-NNNNNN.wvimg`.
+const PREFIX: &str = "ckpt-";
+const SUFFIX: &str = ".wvimg";
+
+/// The complete images in `dir`, oldest first (temporary files of an image
+/// being written start with a dot and are not listed).
+pub fn images_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name();
+        let Some(n) = name.to_str() else { continue };
+        if let Some(seq) = n
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.strip_suffix(SUFFIX))
+            .and_then(|d| d.parse::<u64>().ok())
+        {
+            found.push((seq, e.path()));
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, p)| p).collect())
+}
+
+fn next_image_in(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot make checkpoint directory {}: {e}", dir.display()))?;
+    let last = images_in(dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .last()
+        .and_then(|p| {
+            p.file_name()?
+                .to_str()?
+                .strip_prefix(PREFIX)?
+                .strip_suffix(SUFFIX)?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    Ok(dir.join(format!("{PREFIX}{:06}{SUFFIX}", last + 1)))
+}
+
+impl Tapestry {
+    /// Takes a checkpoint and writes it to `path`, or as the next image in
+    /// `dir`, or in the tapestry's `[checkpoint] dir` (keeping its newest
+    /// `keep` images).
+    pub(crate) fn checkpoint_to(
+        &mut self,
+        sched: &Scheduler,
+        path: Option<PathBuf>,
+        dir: Option<PathBuf>,
+        strict: bool,
+    ) -> Result<Taken, String> {
+        let t0 = Instant::now();
+        let configured = self.plan.checkpoint.clone().unwrap_or_default();
+        let (target, keep_in) = match (path, dir) {
+            (Some(p), _) => (p, None),
+            (None, Some(d)) => (next_image_in(&d)?, None),
+            (None, None) => match &configured.dir {
+                Some(d) => (next_image_in(d)?, Some(d.clone())),
+                None => {
+                    return Err("no place for the image: give -o PATH or --dir DIR, or the \
+                                tapestry a [checkpoint] dir"
+                        .into())
+                }
+            },
+        };
+        let capture = self.capture(sched, strict)?;
+        let pages: u64 = capture
+            .runs
+            .iter()
+            .map(|r| r.bytes.len() as u64 / 4096)
+            .sum();
+        // Output made before the capture leaves just before the image
+        // becomes visible (or when it could not be written): a crash
+        // before that restores the previous image, which makes it again.
+        let written =
+            weaves_checkpoint::write_image(&target, &capture.header, &capture.runs, || {
+                write_pending_output(&capture.pending_output)
+            });
+        let bytes = written.map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        if let Some(d) = keep_in {
+            if let Ok(all) = images_in(&d) {
+                let excess = all.len().saturating_sub(configured.keep.max(1));
+                for old in &all[..excess] {
+                    let _ = std::fs::remove_file(old);
+                }
+            }
+        }
+        Ok(Taken {
+            path: Some(target),
+            bytes,
+            pages,
+            pause_us: capture.pause.as_micros() as u64,
+            total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            incremental: false,
+            unrestorable: capture.unrestorable,
+        })
+    }
+}
