@@ -61,15 +61,14 @@ pub fn capture_vmas() -> std::io::Result<Vec<Vma>> {
         if prot == 0 {
             continue;
         }
+        // Kept one per kernel mapping (not merged with neighbours): write
+        // tracking is per mapping.
         let (a, b) = (a.max(lo), b.min(hi));
-        match out.last_mut() {
-            Some(last) if last.addr + last.len == a && last.prot == prot => last.len += b - a,
-            _ => out.push(Vma {
-                addr: a,
-                len: b - a,
-                prot,
-            }),
-        }
+        out.push(Vma {
+            addr: a,
+            len: b - a,
+            prot,
+        });
     }
     Ok(out)
 }
@@ -97,7 +96,7 @@ pub fn present_runs(vmas: &[Vma]) -> std::io::Result<Vec<(u64, u64)>> {
                 let file_page = e & (1 << 61) != 0;
                 // Stack guards (lightweight guard regions) read as markers.
                 let guard = e & (1 << 58) != 0;
-                if present_or_swapped && !file_page && !guard {
+                if present_or_swapped && !file_page && !guard && !is_marker(e) {
                     let addr = (first + done + i) * PAGE;
                     match runs.last_mut() {
                         Some(last) if last.0 + last.1 == addr => last.1 += PAGE,
@@ -109,6 +108,35 @@ pub fn present_runs(vmas: &[Vma]) -> std::io::Result<Vec<(u64, u64)>> {
         }
     }
     Ok(runs)
+}
+
+/// Whether a pagemap entry is a page-table marker rather than a page: a
+/// swap entry of the last swap type, which the kernel keeps for markers
+/// (write-protect markers of untouched pages under write tracking, guard
+/// regions). Real swap areas use lower types. (The type is visible only
+/// with CAP_SYS_ADMIN; `WriteTracker::new` refuses to track without it.)
+pub(crate) fn is_marker(entry: u64) -> bool {
+    const SWAPPED: u64 = 1 << 62;
+    const SWP_PTE_MARKER: u64 = 0x1f;
+    entry & SWAPPED != 0 && entry & 0x1f == SWP_PTE_MARKER
+}
+
+/// Whether this process sees page frame numbers and swap entries in
+/// `/proc/self/pagemap` (it needs CAP_SYS_ADMIN).
+pub(crate) fn pagemap_shows_frames() -> bool {
+    let probe = 0u64;
+    let addr = std::ptr::addr_of!(probe) as u64;
+    let Ok(mut pagemap) = std::fs::File::open("/proc/self/pagemap") else {
+        return false;
+    };
+    let mut e = [0u8; 8];
+    if pagemap.seek(SeekFrom::Start(addr / PAGE * 8)).is_err()
+        || pagemap.read_exact(&mut e).is_err()
+    {
+        return false;
+    }
+    let e = u64::from_le_bytes(e);
+    e & (1 << 63) != 0 && e & ((1 << 55) - 1) != 0
 }
 
 /// Copies the bytes of `runs` (which must be readable).

@@ -24,6 +24,24 @@ pub struct Header {
     pub tapestry: serde_json::Value,
     /// Microseconds since the Unix epoch when it was taken.
     pub taken_us: u64,
+    /// This image's identity (its children name it).
+    #[serde(default)]
+    pub id: u64,
+    /// For an incremental image: the image its pages are a delta on.
+    #[serde(default)]
+    pub parent: Option<Parent>,
+    /// For an incremental image: ranges it holds whole (mappings made
+    /// since its parent): nothing of older images shows through there.
+    #[serde(default)]
+    pub fresh: Vec<(u64, u64)>,
+}
+
+/// The image an incremental image builds on: a file in the same
+/// directory, and its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    pub file: String,
+    pub id: u64,
 }
 
 /// A read, verified image.
@@ -43,6 +61,8 @@ pub enum ImageError {
     },
     #[error("checkpoint image {path} is damaged: {what}; nothing was restored")]
     Damaged { path: PathBuf, what: String },
+    #[error("checkpoint image {path} is incremental, and {what}; nothing was restored")]
+    Chain { path: PathBuf, what: String },
 }
 
 fn damaged(path: &Path, what: impl Into<String>) -> ImageError {
@@ -139,6 +159,118 @@ fn section(
     }
     Ok(16 + len)
 }
+
+/// Reads only the header of the image at `path` (its first section, whose
+/// checksum is verified).
+pub fn read_header(path: &Path) -> Result<Header, ImageError> {
+    use std::io::Read;
+    let io = |source| ImageError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut head = [0u8; 24];
+    f.read_exact(&mut head)
+        .map_err(|_| damaged(path, "truncated before its header"))?;
+    if &head[..8] != MAGIC || &head[8..12] != HEADER {
+        return Err(damaged(
+            path,
+            "it is not a weaves checkpoint image (bad magic)",
+        ));
+    }
+    let len = u64::from_le_bytes(head[12..20].try_into().expect("8"));
+    let crc = u32::from_le_bytes(head[20..24].try_into().expect("4"));
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l < 1 << 30)
+        .ok_or_else(|| damaged(path, "the header has a bad length"))?;
+    let mut payload = vec![0u8; len];
+    f.read_exact(&mut payload)
+        .map_err(|_| damaged(path, "truncated inside its header"))?;
+    if crc32fast::hash(&payload) != crc {
+        return Err(damaged(path, "checksum mismatch in section HEAD at byte 8"));
+    }
+    serde_json::from_slice(&payload).map_err(|e| damaged(path, format!("unreadable header: {e}")))
+}
+
+/// Reads the image at `path` and, if it is incremental, the images it
+/// builds on (in its directory), each verified whole; returns one image
+/// with the memory they make together.
+pub fn read_chain(path: &Path) -> Result<Image, ImageError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut chain = vec![read_image(path)?];
+    while let Some(parent) = chain.last().and_then(|i| i.header.parent.clone()) {
+        let chain_err = |what: String| ImageError::Chain {
+            path: path.to_owned(),
+            what,
+        };
+        if chain.len() > 10_000 {
+            return Err(chain_err("its chain of parents does not end".into()));
+        }
+        let file = dir.join(&parent.file);
+        if !file.exists() {
+            return Err(chain_err(format!(
+                "the image it builds on, {}, is missing",
+                file.display()
+            )));
+        }
+        let image = read_image(&file).map_err(|e| {
+            chain_err(format!(
+                "the image it builds on cannot be used: {}",
+                e.to_string().trim_end_matches("; nothing was restored")
+            ))
+        })?;
+        if image.header.id != parent.id {
+            return Err(chain_err(format!(
+                "{} is not the image it builds on (a different checkpoint took its name)",
+                file.display()
+            )));
+        }
+        chain.push(image);
+    }
+    if chain.len() == 1 {
+        return Ok(chain.pop().expect("one image"));
+    }
+    // Oldest first: each image's pages replace what older ones held there,
+    // and its fresh ranges drop what older ones held in them.
+    let mut pages: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+    let newest_header = chain[0].header.clone();
+    for image in chain.into_iter().rev() {
+        for &(addr, len) in &image.header.fresh {
+            let stale: Vec<u64> = pages.range(addr..addr + len).map(|(&a, _)| a).collect();
+            for a in stale {
+                pages.remove(&a);
+            }
+        }
+        for run in image.runs {
+            for (i, page) in run.bytes.chunks(PAGE_BYTES).enumerate() {
+                pages.insert(run.addr + (i * PAGE_BYTES) as u64, page.to_vec());
+            }
+        }
+    }
+    let vmas = &newest_header.vmas;
+    let mut runs: Vec<PageRun> = Vec::new();
+    for (addr, bytes) in pages {
+        if !vmas
+            .iter()
+            .any(|v| addr >= v.addr && addr + bytes.len() as u64 <= v.addr + v.len)
+        {
+            continue; // unmapped since
+        }
+        match runs.last_mut() {
+            Some(last) if last.addr + last.bytes.len() as u64 == addr => {
+                last.bytes.extend_from_slice(&bytes)
+            }
+            _ => runs.push(PageRun { addr, bytes }),
+        }
+    }
+    Ok(Image {
+        header: newest_header,
+        runs,
+    })
+}
+
+const PAGE_BYTES: usize = 4096;
 
 /// Reads and verifies the image at `path`: every checksum is checked before
 /// anything is handed back.

@@ -27,10 +27,12 @@
 pub mod capture;
 pub mod image;
 mod layout;
+pub mod track;
 
 pub use capture::{apply, capture_vmas, copy_pages, present_runs, PageRun, Vma};
-pub use image::{read_image, write_image, Image, ImageError};
+pub use image::{read_chain, read_header, read_image, write_image, Image, ImageError, Parent};
 pub use layout::Layout;
+pub use track::{WriteTracker, Written};
 
 /// CRC-32 of `bytes` (module identities, sections).
 pub fn checksum(bytes: &[u8]) -> u32 {

@@ -47,12 +47,12 @@ pub(crate) fn ensure_fixed_layout() -> Result<(), String> {
     Err(format!("cannot re-execute with a fixed layout: {err}"))
 }
 
-/// `weaves checkpoint ID [-o PATH | --dir DIR] [--strict] [--json]`.
+/// `weaves checkpoint ID [-o PATH | --dir DIR] [--full] [--strict] [--json]`.
 pub(crate) fn checkpoint(
     id: &str,
     out: Option<&Path>,
     dir: Option<&Path>,
-    strict: bool,
+    (strict, full): (bool, bool),
     json: bool,
 ) -> Result<i32, String> {
     let absolute = |p: &Path| {
@@ -62,7 +62,7 @@ pub(crate) fn checkpoint(
     let dir = dir.map(absolute).transpose()?;
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;
     let taken = client
-        .checkpoint(out.as_deref(), dir.as_deref(), strict)
+        .checkpoint(out.as_deref(), dir.as_deref(), strict, full)
         .map_err(|e| e.to_string())?;
     if json {
         println!(
@@ -71,8 +71,13 @@ pub(crate) fn checkpoint(
         );
     } else {
         println!(
-            "checkpoint {}: {} bytes ({} pages), strings paused {} µs, {:.1} ms in all",
+            "checkpoint {}: {}{} bytes ({} pages), strings paused {} µs, {:.1} ms in all",
             taken["path"].as_str().unwrap_or("?"),
+            if taken["incremental"] == true {
+                "incremental, "
+            } else {
+                ""
+            },
             taken["bytes"],
             taken["pages"],
             taken["pause_us"],
@@ -104,7 +109,7 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
     let file = image_path(path)?;
     ensure_fixed_layout()?;
     // Everything is read and verified before anything is changed.
-    let image = weaves_checkpoint::read_image(&file).map_err(|e| e.to_string())?;
+    let image = weaves_checkpoint::read_chain(&file).map_err(|e| e.to_string())?;
     let mut restored =
         weaves_tapestry::Tapestry::restore(&image).map_err(|e| format!("restore: {e}"))?;
     drop(image);

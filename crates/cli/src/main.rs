@@ -49,7 +49,8 @@ enum Command {
         /// Write it into this directory as its next image.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// A full image (every image is full for now).
+        /// A full image, even where an incremental one (only the pages written since the
+        /// previous image in the same directory) could be taken.
         #[arg(long)]
         full: bool,
         /// Refuse if the tapestry holds state that cannot be restored (sockets, pipes, devices).
@@ -156,10 +157,10 @@ fn main() -> ExitCode {
             id,
             output,
             dir,
-            full: _,
+            full,
             strict,
             json,
-        } => checkpoint::checkpoint(&id, output.as_deref(), dir.as_deref(), strict, json),
+        } => checkpoint::checkpoint(&id, output.as_deref(), dir.as_deref(), (strict, full), json),
         Command::Restore { path, stats } => checkpoint::restore(&path, stats),
         Command::Demo { dir } => demo::run(dir),
         Command::Ps { json } => monitor::ps(json),

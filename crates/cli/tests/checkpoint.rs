@@ -157,6 +157,21 @@ fn a_damaged_image_is_refused() {
     let cut = dir.join("cut.wvimg");
     std::fs::write(&cut, &good[..good.len() / 3]).expect("write cut image");
     restore(&cut).expect_error(&["damaged", "truncated"]);
+
+    // An incremental image whose parent is gone is refused too, naming it.
+    let state = image_state(&newest);
+    let head = image_header(&newest);
+    let parent = head["parent"]["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the newest of several images is incremental: {state}"))
+        .to_owned();
+    std::fs::remove_file(images.join(&parent)).expect("remove the parent");
+    let _ = std::fs::remove_file(&out);
+    let msg = restore(&newest)
+        .expect_error(&["is incremental", &parent, "missing", "nothing was restored"])
+        .to_owned();
+    assert!(!msg.contains("panicked"), "{msg}");
+    assert!(!out.exists(), "a refused image must not run anything");
 }
 
 fn team(out: &Path, with_checkpoints: bool) -> String {
@@ -235,14 +250,18 @@ args = ["auditor", "55"]
     )
 }
 
-/// The tapestry part of an image's header (the first section is JSON).
-fn image_state(path: &Path) -> serde_json::Value {
+/// An image's header (its first section, JSON).
+fn image_header(path: &Path) -> serde_json::Value {
     let bytes = std::fs::read(path).expect("image");
     assert_eq!(&bytes[..8], b"WVCKPT01");
     assert_eq!(&bytes[8..12], b"HEAD");
     let len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
-    let head: serde_json::Value = serde_json::from_slice(&bytes[24..24 + len]).expect("header");
-    head["tapestry"].clone()
+    serde_json::from_slice(&bytes[24..24 + len]).expect("header")
+}
+
+/// The tapestry part of an image's header.
+fn image_state(path: &Path) -> serde_json::Value {
+    image_header(path)["tapestry"].clone()
 }
 
 /// Must-show: a tapestry of four strings on two workers — a producer and a

@@ -174,11 +174,13 @@ impl Client {
         path: Option<&Path>,
         dir: Option<&Path>,
         strict: bool,
+        full: bool,
     ) -> Result<serde_json::Value, MonitorError> {
         self.request(&Request::Checkpoint {
             path: path.map(|p| p.display().to_string()),
             dir: dir.map(|p| p.display().to_string()),
             strict,
+            full,
         })
     }
 

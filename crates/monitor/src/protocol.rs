@@ -36,6 +36,9 @@ pub enum Request {
         path: Option<String>,
         dir: Option<String>,
         strict: bool,
+        /// A full image even where an incremental one could be taken.
+        #[serde(default)]
+        full: bool,
     },
 }
 

@@ -59,12 +59,26 @@ struct CheckpointSpec {
 
 /// The `[checkpoint]` table: the tapestry may be checkpointed, and maybe
 /// is, periodically.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CheckpointPlan {
     /// Directory for images (relative paths: to the tapestry file's).
     pub dir: Option<PathBuf>,
     pub interval_ms: Option<u64>,
     pub keep: usize,
+    /// Images after the first in a directory hold only the pages written
+    /// since the one before (on by default).
+    pub incremental: bool,
+}
+
+impl Default for CheckpointPlan {
+    fn default() -> CheckpointPlan {
+        CheckpointPlan {
+            dir: None,
+            interval_ms: None,
+            keep: 3,
+            incremental: true,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -732,14 +746,6 @@ fn checkpoint_plan(
     path: &Path,
     ctx: &Ctx<'_>,
 ) -> Result<CheckpointPlan, TapestryError> {
-    if let Some(i) = &c.incremental {
-        if *i.get_ref() {
-            return Err(ctx.err(
-                i.span().start,
-                "incremental = true is not supported yet: images are full",
-            ));
-        }
-    }
     if let Some(i) = &c.interval_ms {
         if *i.get_ref() == 0 {
             return Err(ctx.err(i.span().start, "interval_ms must be at least 1"));
@@ -758,6 +764,7 @@ fn checkpoint_plan(
         dir: c.dir.as_ref().map(|d| base.join(d.get_ref())),
         interval_ms: c.interval_ms.as_ref().map(|i| *i.get_ref()),
         keep: c.keep.as_ref().map_or(3, |k| *k.get_ref() as usize),
+        incremental: c.incremental.as_ref().is_none_or(|i| *i.get_ref()),
     })
 }
 

@@ -56,6 +56,7 @@ pub(crate) enum Change {
         path: Option<PathBuf>,
         dir: Option<PathBuf>,
         strict: bool,
+        full: bool,
     },
 }
 
@@ -232,10 +233,12 @@ impl Handler for LiveView {
                 ref path,
                 ref dir,
                 strict,
+                full,
             } => Some(Ok(Change::Checkpoint {
                 path: path.as_ref().map(PathBuf::from),
                 dir: dir.as_ref().map(PathBuf::from),
                 strict,
+                full,
             })),
             Request::Remove { ref kind, ref name } => {
                 Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {

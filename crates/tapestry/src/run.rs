@@ -116,7 +116,7 @@ impl Tapestry {
                     match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(e) => Some(e),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            if let Err(e) = self.checkpoint_to(&sched, None, None, false) {
+                            if let Err(e) = self.checkpoint_to(&sched, None, None, false, false) {
                                 eprintln!("weaves: periodic checkpoint: {e}");
                             }
                             next_periodic = interval.map(|i| Instant::now() + i);
@@ -130,7 +130,9 @@ impl Tapestry {
             match event {
                 None | Some(Event::Idle) => {}
                 Some(Event::CheckpointFor(slot)) => {
-                    let result = self.checkpoint_to(&sched, None, None, false).map(|_| ());
+                    let result = self
+                        .checkpoint_to(&sched, None, None, false, false)
+                        .map(|_| ());
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                 }
                 Some(Event::Change(change, answer)) => {
@@ -199,8 +201,13 @@ impl Tapestry {
             self.changed_live = true;
         }
         match change {
-            Change::Checkpoint { path, dir, strict } => {
-                let taken = self.checkpoint_to(sched, path, dir, strict)?;
+            Change::Checkpoint {
+                path,
+                dir,
+                strict,
+                full,
+            } => {
+                let taken = self.checkpoint_to(sched, path, dir, strict, full)?;
                 serde_json::to_value(taken).map_err(|e| e.to_string())
             }
             Change::Remove { kind, name } => self.remove(kind, &name, &sched.tasks(), handles),

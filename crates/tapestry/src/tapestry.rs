@@ -105,6 +105,8 @@ pub struct Tapestry {
     /// Whether a live change (apply, remove, script) was made: such a
     /// tapestry is not rebuilt by its description alone.
     pub(crate) changed_live: bool,
+    /// What earlier checkpoints of this run mean for the next one.
+    pub(crate) chain: crate::checkpoint::Chain,
 }
 
 impl Tapestry {
@@ -134,6 +136,7 @@ impl Tapestry {
             stats: BuildStats::default(),
             finalised: false,
             changed_live: false,
+            chain: Default::default(),
         };
         t.extend(plan, how)?;
         Ok(t)

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use weaves_arena::{existing_heap, Arena, PlacementState};
-use weaves_checkpoint::{image::Header, Layout, PageRun};
+use weaves_checkpoint::{image::Header, Layout, PageRun, Parent, WriteTracker, Written};
 use weaves_strings::{Entry, Mode, Outcome, Scheduler, Task};
 
 use crate::tapestry::Tapestry;
@@ -136,6 +136,96 @@ pub struct FileState {
     pub size: u64,
 }
 
+/// How many incremental images may follow a full one before the next is
+/// full again (a restore reads the whole chain; this bounds it).
+const MAX_DELTAS: usize = 8;
+
+/// What this process's checkpoints so far mean for the next one.
+#[derive(Default)]
+pub(crate) struct Chain {
+    /// Tracks writes since the last capture (made at the first one).
+    tracker: Option<WriteTracker>,
+    /// Why writes cannot be tracked here, once known.
+    untrackable: Option<String>,
+    /// The last image written: directory, file name, id, and how many
+    /// incremental images lead to it from a full one.
+    last: Option<(PathBuf, String, u64, usize)>,
+    seq: u64,
+}
+
+impl Chain {
+    /// The runs a capture stores for `vmas`: all present pages, or with a
+    /// parent only the written ones (and whole the mappings made since).
+    /// Arms write tracking for the next capture. Returns the runs, the
+    /// fresh ranges and the parent actually used.
+    fn pages_to_store(
+        &mut self,
+        vmas: &[weaves_checkpoint::Vma],
+        parent: Option<Parent>,
+    ) -> Result<StoredPages, String> {
+        let all = |vmas: &[weaves_checkpoint::Vma]| {
+            weaves_checkpoint::present_runs(vmas).map_err(|e| e.to_string())
+        };
+        let Some(tracker) = self.tracker.as_mut() else {
+            return Ok((all(vmas)?, Vec::new(), None));
+        };
+        let written = tracker
+            .collect(vmas)
+            .map_err(|e| format!("cannot read which pages were written: {e}"))?;
+        if parent.is_none() {
+            return Ok((all(vmas)?, Vec::new(), None));
+        }
+        let mut runs = Vec::new();
+        let mut fresh = Vec::new();
+        for (v, w) in vmas.iter().zip(written) {
+            match w {
+                Written::Runs(r) => runs.extend(r),
+                Written::Untracked => {
+                    fresh.push((v.addr, v.len));
+                    runs.extend(all(std::slice::from_ref(v))?);
+                }
+            }
+        }
+        runs.sort_unstable();
+        Ok((runs, fresh, parent))
+    }
+
+    /// Starts tracking writes if the tapestry wants incremental images and
+    /// the kernel can; says once why not.
+    fn arm(&mut self, incremental: bool) {
+        if !incremental || self.tracker.is_some() || self.untrackable.is_some() {
+            return;
+        }
+        match WriteTracker::new() {
+            Ok(t) => self.tracker = Some(t),
+            Err(e) => {
+                let why = format!(
+                    "checkpoints are full images: this kernel cannot track written pages \
+                     (userfaultfd write-protect with PAGEMAP_SCAN, Linux 6.7+: {e})"
+                );
+                eprintln!("weaves: {why}");
+                self.untrackable = Some(why);
+            }
+        }
+    }
+
+    /// The image a new one in `dir` may be a delta on.
+    fn parent_in(&self, dir: &Path) -> Option<(Parent, usize)> {
+        let (d, file, id, depth) = self.last.as_ref()?;
+        (self.tracker.is_some() && d == dir && *depth < MAX_DELTAS).then(|| {
+            (
+                Parent {
+                    file: file.clone(),
+                    id: *id,
+                },
+                *depth,
+            )
+        })
+    }
+}
+
+type StoredPages = (Vec<(u64, u64)>, Vec<(u64, u64)>, Option<Parent>);
+
 /// A checkpoint's figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct Taken {
@@ -161,7 +251,15 @@ pub struct Capture {
 impl Tapestry {
     /// Copies everything a restore needs, with every string at rest for the
     /// copy only.
-    pub(crate) fn capture(&self, sched: &Scheduler, strict: bool) -> Result<Capture, String> {
+    ///
+    /// With `parent`, the copy is a delta on that image: only pages written
+    /// since it was taken (and mappings made since, whole).
+    pub(crate) fn capture(
+        &mut self,
+        sched: &Scheduler,
+        strict: bool,
+        parent: Option<Parent>,
+    ) -> Result<Capture, String> {
         if self.changed_live {
             return Err(
                 "not supported: checkpoint of a tapestry changed while running \
@@ -184,7 +282,7 @@ impl Tapestry {
             ));
         }
         let vmas = weaves_checkpoint::capture_vmas().map_err(|e| e.to_string())?;
-        let runs = weaves_checkpoint::present_runs(&vmas).map_err(|e| e.to_string())?;
+        let (runs, fresh, parent) = self.chain.pages_to_store(&vmas, parent)?;
         let pages = weaves_checkpoint::copy_pages(&runs);
         let arena = Arena::global().map_err(|e| e.to_string())?;
         let placement = placement_of(&arena.placement_state());
@@ -240,13 +338,20 @@ impl Tapestry {
             queues,
             unrestorable: unrestorable.clone(),
         };
+        let taken_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        self.chain.seq += 1;
         let header = Header {
             layout: Layout::current(),
             vmas,
             tapestry: serde_json::to_value(&state).map_err(|e| e.to_string())?,
-            taken_us: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64),
+            taken_us,
+            id: taken_us.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                ^ (u64::from(std::process::id()) << 40)
+                ^ self.chain.seq,
+            parent,
+            fresh,
         };
         Ok(Capture {
             header,
@@ -364,6 +469,36 @@ pub fn images_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 
+/// Whether `path` is named like an image of a checkpoint directory.
+fn in_images_dir(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+}
+
+/// Deletes the images of `dir` beyond the newest `keep`, except those a
+/// kept incremental image builds on.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(all) = images_in(dir) else { return };
+    let mut needed: Vec<PathBuf> = Vec::new();
+    for newest in all.iter().rev().take(keep) {
+        let mut at = Some(newest.clone());
+        while let Some(p) = at {
+            if needed.contains(&p) {
+                break;
+            }
+            at = weaves_checkpoint::read_header(&p)
+                .ok()
+                .and_then(|h| h.parent)
+                .map(|parent| dir.join(parent.file));
+            needed.push(p);
+        }
+    }
+    for old in all.iter().filter(|p| !needed.contains(p)) {
+        let _ = std::fs::remove_file(old);
+    }
+}
+
 fn next_image_in(dir: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot make checkpoint directory {}: {e}", dir.display()))?;
@@ -392,6 +527,7 @@ impl Tapestry {
         path: Option<PathBuf>,
         dir: Option<PathBuf>,
         strict: bool,
+        full: bool,
     ) -> Result<Taken, String> {
         let t0 = Instant::now();
         let configured = self.plan.checkpoint.clone().unwrap_or_default();
@@ -407,7 +543,25 @@ impl Tapestry {
                 }
             },
         };
-        let capture = self.capture(sched, strict)?;
+        let target_dir = target
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        self.chain.arm(configured.incremental);
+        // A delta only on the previous image, in the same directory, when
+        // asked for neither a full image nor a file of its own.
+        let on = if !full && configured.incremental && in_images_dir(&target) {
+            self.chain.parent_in(&target_dir)
+        } else {
+            None
+        };
+        // Whatever happens now, the tracker's notion of "since" moves to
+        // this capture: only this image can be the next one's parent.
+        self.chain.last = None;
+        let depth = on.as_ref().map_or(0, |(_, d)| d + 1);
+        let capture = self.capture(sched, strict, on.map(|(p, _)| p))?;
+        let incremental = capture.header.parent.is_some();
         let pages: u64 = capture
             .runs
             .iter()
@@ -421,13 +575,11 @@ impl Tapestry {
                 write_pending_output(&capture.pending_output)
             });
         let bytes = written.map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
+            self.chain.last = Some((target_dir, name.to_owned(), capture.header.id, depth));
+        }
         if let Some(d) = keep_in {
-            if let Ok(all) = images_in(&d) {
-                let excess = all.len().saturating_sub(configured.keep.max(1));
-                for old in &all[..excess] {
-                    let _ = std::fs::remove_file(old);
-                }
-            }
+            prune(&d, configured.keep.max(1));
         }
         Ok(Taken {
             path: Some(target),
@@ -435,7 +587,7 @@ impl Tapestry {
             pages,
             pause_us: capture.pause.as_micros() as u64,
             total_ms: t0.elapsed().as_secs_f64() * 1e3,
-            incremental: false,
+            incremental,
             unrestorable: capture.unrestorable,
         })
     }
