@@ -263,6 +263,17 @@ pub(crate) fn report_run(
             tapestry.plan().workers,
             report.teardown_elapsed.as_secs_f64() * 1e3,
         );
+        for c in &report.checkpoints {
+            eprintln!(
+                "weaves: checkpoint {}: {}, {} pages, {} bytes, strings paused {} µs, {:.1} ms in all",
+                c.path.as_ref().map_or("?".into(), |p| p.display().to_string()),
+                if c.incremental { "incremental" } else { "full" },
+                c.pages,
+                c.bytes,
+                c.pause_us,
+                c.total_ms,
+            );
+        }
     }
     for s in &report.strings {
         if s.status != 0 {

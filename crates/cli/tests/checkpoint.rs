@@ -359,3 +359,92 @@ fn multi_string_tapestries_restore() {
         "no image caught messages in the queue; the test does not test queues"
     );
 }
+
+/// Must-show: with 256 MiB of heap of which 1 MiB changes between
+/// checkpoints, each image after the first holds only the changed pages
+/// (well under 8 MiB), and restoring the newest (reading its whole chain)
+/// ends with the same heap as the run that took them.
+#[test]
+fn incremental_images_hold_only_what_changed() {
+    let dir = scratch_dir("ckpt_incremental");
+    let _ = std::fs::remove_dir_all(dir.join("images"));
+    let text = format!(
+        r#"
+[tapestry]
+name = "big"
+workers = 1
+
+[checkpoint]
+dir = "images"
+keep = 1
+
+[[module]]
+name = "big"
+path = "{}"
+
+[[bead]]
+name = "big"
+module = "big"
+
+[[weave]]
+name = "w"
+beads = ["big"]
+
+[[string]]
+weave = "w"
+entry = "big_main"
+args = ["ckpt_big", "256", "3", "1024"]
+"#,
+        toml_escape(&module("ckpt_big.so"))
+    );
+    let file = write_tapestry(&dir, "big.toml", &text);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    cmd.arg("run").arg("--stats").arg(&file);
+    let run = run_command(cmd, "weaves run --stats big.toml".into());
+    run.expect_success();
+    let sum = run.line("ckpt_big: 256 MiB, 3 rounds, checksum").to_owned();
+    let taken: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("weaves: checkpoint "))
+        .collect();
+    assert_eq!(taken.len(), 4, "one full and three incremental\n{run}");
+    let number = |line: &str, after: &str| -> u64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|r| {
+                r.trim_start_matches([' ', ','])
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no number after `{after}` in `{line}`"))
+    };
+    assert!(taken[0].contains(": full,"), "{}", taken[0]);
+    assert!(number(taken[0], "full,") >= 65536, "{}", taken[0]);
+    for line in &taken[1..] {
+        assert!(line.contains(": incremental,"), "{line}");
+        let pages = number(line, "incremental,");
+        assert!((256..=300).contains(&pages), "1 MiB changed: {line}");
+        let bytes = number(line, "pages,");
+        assert!(bytes < 8 << 20, "a delta must be under 8 MiB: {line}");
+    }
+    // keep = 1 keeps the newest image and the chain it builds on.
+    let images = dir.join("images");
+    let on_disk: Vec<u64> = std::fs::read_dir(&images)
+        .expect("images")
+        .flatten()
+        .map(|e| e.metadata().expect("size").len())
+        .collect();
+    assert_eq!(on_disk.len(), 4, "the chain is kept whole: {on_disk:?}");
+    assert_eq!(on_disk.iter().filter(|&&b| b < 8 << 20).count(), 3);
+
+    let restored = restore(&images);
+    restored.expect_success();
+    assert_eq!(
+        restored.lines(),
+        vec!["ckpt_big: restored after round 3", sum.as_str()],
+        "{restored}"
+    );
+}

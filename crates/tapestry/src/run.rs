@@ -108,6 +108,7 @@ impl Tapestry {
             .and_then(|c| c.interval_ms)
             .map(std::time::Duration::from_millis);
         let mut next_periodic = interval.map(|i| Instant::now() + i);
+        let mut checkpoints = Vec::new();
         // Wait for the strings, making changes as they come. Strings that
         // bead code started (pthread_create) count too.
         while sched.live() > 0 {
@@ -116,8 +117,9 @@ impl Tapestry {
                     match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(e) => Some(e),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            if let Err(e) = self.checkpoint_to(&sched, None, None, false, false) {
-                                eprintln!("weaves: periodic checkpoint: {e}");
+                            match self.checkpoint_to(&sched, None, None, false, false) {
+                                Ok(taken) => checkpoints.push(taken),
+                                Err(e) => eprintln!("weaves: periodic checkpoint: {e}"),
                             }
                             next_periodic = interval.map(|i| Instant::now() + i);
                             None
@@ -132,7 +134,7 @@ impl Tapestry {
                 Some(Event::CheckpointFor(slot)) => {
                     let result = self
                         .checkpoint_to(&sched, None, None, false, false)
-                        .map(|_| ());
+                        .map(|taken| checkpoints.push(taken));
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                 }
                 Some(Event::Change(change, answer)) => {
@@ -184,6 +186,7 @@ impl Tapestry {
             strings: reports,
             strings_elapsed,
             teardown_elapsed: teardown.elapsed(),
+            checkpoints,
         })
     }
 

@@ -75,6 +75,9 @@ pub struct RunReport {
     pub strings_elapsed: Duration,
     /// Stopping the workers and running the beads' finalisers.
     pub teardown_elapsed: Duration,
+    /// The checkpoints the run took (periodic ones, and those bead code
+    /// asked for).
+    pub checkpoints: Vec<crate::Taken>,
 }
 
 impl RunReport {
