@@ -46,6 +46,14 @@ int wv_spawn(const char *weave, const char *entry, char *const argv[]);
  * [checkpoint] table). */
 int wv_checkpoint(void);
 
+/* Rolls the whole tapestry back to its latest checkpoint (the newest image
+ * this run took, on disk or, without a [checkpoint] dir, in memory; or the
+ * image it was restored from): every string goes back to where it was, and
+ * the wv_checkpoint() call that took the image returns 1 again. Does not
+ * return when it succeeds; returns -1 (the reason printed on stderr) when
+ * there is no checkpoint or the tapestry cannot be checkpointed. */
+int wv_rollback(void);
+
 /* The address of the exported symbol NAME in the running string's home bead
  * (the bead of its entry), or NULL. A bead shared by many strings finds each
  * one's own copy of a variable this way. */

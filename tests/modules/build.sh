@@ -71,6 +71,7 @@ build display.so display.c "${so_c[@]}" "${api[@]}"
 build ckpt_ledger.so ckpt_ledger.c "${so_c[@]}"
 build ckpt_team.so ckpt_team.c "${so_c[@]}" "${api[@]}"
 build ckpt_big.so ckpt_big.c "${so_c[@]}" "${api[@]}"
+build rollback_try.so rollback_try.c "${so_c[@]}" "${api[@]}"
 build fini_mod.so fini_mod.c "${so_c[@]}" "${api[@]}"
 build spawner.so spawner.c "${so_c[@]}" "${api[@]}"
 # A private DT_NEEDED dependency, found beside its user through $ORIGIN.

@@ -96,28 +96,7 @@ pub fn write_image(
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        w.write_all(MAGIC)?;
-        let mut sums = crc32fast::Hasher::new();
-        let mut total = MAGIC.len() as u64;
-        let head = serde_json::to_vec(header).map_err(std::io::Error::other)?;
-        total += section(&mut w, HEADER, &[&head], &mut sums)?;
-        let mut parts: Vec<Vec<u8>> = Vec::with_capacity(runs.len());
-        for r in runs {
-            let mut p = Vec::with_capacity(16);
-            p.extend_from_slice(&r.addr.to_le_bytes());
-            p.extend_from_slice(&(r.bytes.len() as u64).to_le_bytes());
-            parts.push(p);
-        }
-        let mut pieces: Vec<&[u8]> = Vec::with_capacity(runs.len() * 2);
-        for (p, r) in parts.iter().zip(runs) {
-            pieces.push(p);
-            pieces.push(&r.bytes);
-        }
-        total += section(&mut w, PAGES, &pieces, &mut sums)?;
-        w.write_all(END)?;
-        w.write_all(&2u32.to_le_bytes())?;
-        w.write_all(&sums.finalize().to_le_bytes())?;
-        total += 16;
+        let total = write_sections(&mut w, header, runs)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         if let Some(f) = before_commit.take() {
@@ -136,6 +115,54 @@ pub fn write_image(
         f();
     }
     result
+}
+
+/// Writes an image into `file` (an anonymous in-memory file, say) from its
+/// start, replacing what it held. Returns the bytes written.
+pub fn write_image_to(
+    file: &std::fs::File,
+    header: &Header,
+    runs: &[PageRun],
+) -> std::io::Result<u64> {
+    use std::io::Seek;
+    file.set_len(0)?;
+    let mut handle = file;
+    handle.rewind()?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, handle);
+    let total = write_sections(&mut w, header, runs)?;
+    w.flush()?;
+    Ok(total)
+}
+
+/// The image's bytes: magic, sections, trailer.
+fn write_sections(
+    mut w: &mut impl Write,
+    header: &Header,
+    runs: &[PageRun],
+) -> std::io::Result<u64> {
+    w.write_all(MAGIC)?;
+    let mut sums = crc32fast::Hasher::new();
+    let mut total = MAGIC.len() as u64;
+    let head = serde_json::to_vec(header).map_err(std::io::Error::other)?;
+    total += section(&mut w, HEADER, &[&head], &mut sums)?;
+    let mut parts: Vec<Vec<u8>> = Vec::with_capacity(runs.len());
+    for r in runs {
+        let mut p = Vec::with_capacity(16);
+        p.extend_from_slice(&r.addr.to_le_bytes());
+        p.extend_from_slice(&(r.bytes.len() as u64).to_le_bytes());
+        parts.push(p);
+    }
+    let mut pieces: Vec<&[u8]> = Vec::with_capacity(runs.len() * 2);
+    for (p, r) in parts.iter().zip(runs) {
+        pieces.push(p);
+        pieces.push(&r.bytes);
+    }
+    total += section(&mut w, PAGES, &pieces, &mut sums)?;
+    w.write_all(END)?;
+    w.write_all(&2u32.to_le_bytes())?;
+    w.write_all(&sums.finalize().to_le_bytes())?;
+    total += 16;
+    Ok(total)
 }
 
 fn section(

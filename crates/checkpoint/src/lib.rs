@@ -30,7 +30,9 @@ mod layout;
 pub mod track;
 
 pub use capture::{apply, capture_vmas, copy_pages, present_runs, PageRun, Vma};
-pub use image::{read_chain, read_header, read_image, write_image, Image, ImageError, Parent};
+pub use image::{
+    read_chain, read_header, read_image, write_image, write_image_to, Image, ImageError, Parent,
+};
 pub use layout::Layout;
 pub use track::{WriteTracker, Written};
 

@@ -113,6 +113,7 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
     let mut restored =
         weaves_tapestry::Tapestry::restore(&image).map_err(|e| format!("restore: {e}"))?;
     drop(image);
+    restored.tapestry.restored_from(&file);
     for u in &restored.unrestorable {
         eprintln!("weaves: restore: not restored: {u}");
     }
@@ -121,4 +122,17 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
         .map_err(|e| e.to_string())?;
     crate::report_run(&report, &restored.tapestry, stats);
     Ok(report.exit_status())
+}
+
+/// `weaves rollback ID PATH`: rolls the running tapestry back to the image
+/// at PATH (or a checkpoint directory's newest).
+pub(crate) fn rollback(id: &str, path: &Path) -> Result<i32, String> {
+    let path =
+        std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    client
+        .rollback(&path, std::time::Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    println!("rolled back to {}", path.display());
+    Ok(0)
 }

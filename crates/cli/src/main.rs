@@ -60,6 +60,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Roll a running tapestry back to a checkpoint image (it keeps its id).
+    Rollback {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// An image, or a checkpoint directory (its newest complete image).
+        path: PathBuf,
+    },
     /// Restore a checkpointed tapestry into this process and run it on.
     Restore {
         /// An image, or a checkpoint directory (its newest complete image).
@@ -162,6 +169,7 @@ fn main() -> ExitCode {
             json,
         } => checkpoint::checkpoint(&id, output.as_deref(), dir.as_deref(), (strict, full), json),
         Command::Restore { path, stats } => checkpoint::restore(&path, stats),
+        Command::Rollback { id, path } => checkpoint::rollback(&id, &path),
         Command::Demo { dir } => demo::run(dir),
         Command::Ps { json } => monitor::ps(json),
         Command::Inspect { id, json } => monitor::inspect(&id, json),

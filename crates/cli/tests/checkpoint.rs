@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::running::*;
 use common::*;
 
 fn tapestry(out: &Path, with_checkpoints: bool) -> String {
@@ -447,4 +448,114 @@ args = ["ckpt_big", "256", "3", "1024"]
         vec!["ckpt_big: restored after round 3", sum.as_str()],
         "{restored}"
     );
+}
+
+const TRY_BEAD: &str = r#"
+[[module]]
+name = "try"
+path = "@MODS@/rollback_try.so"
+
+[[bead]]
+name = "t"
+module = "try"
+
+[[weave]]
+name = "w"
+beads = ["t"]
+"#;
+
+/// Must-show: a weave-aware module takes a checkpoint, tries a path that
+/// changes a global, the heap and a file, rolls back, and takes another
+/// path: what it prints and writes after the rollback shows each as it
+/// was at the checkpoint. The in-memory image of a tapestry without a
+/// checkpoint directory is used.
+#[test]
+fn rollback_restores_state_and_another_path_is_taken() {
+    let dir = scratch_dir("ckpt_rollback_try");
+    let out = dir.join("try.out");
+    let text = format!(
+        "[tapestry]\nname = \"try\"\nworkers = 1\n{TRY_BEAD}\n[[string]]\nweave = \"w\"\n\
+         entry = \"try_main\"\nargs = [\"try\", \"{}\"]\n",
+        toml_escape(&out)
+    );
+    let file = write_tapestry(&dir, "try.toml", &text);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    cmd.arg("run").arg("--checkpointable").arg(&file);
+    let run = run_command(cmd, "weaves run --checkpointable try.toml".into());
+    run.expect_success();
+    assert_eq!(
+        run.lines(),
+        vec![
+            "try: path A: balance -150, attempts 1, note 'spent 250'",
+            "try: overdrawn; rolling back",
+            "try: rolled back: balance 100, attempts 0, note 'untouched'",
+            "try: path B: balance 50",
+        ],
+        "{run}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("output file"),
+        "before\npath B\n",
+        "the file is cut back to its size at the checkpoint"
+    );
+
+    // Without a checkpoint to go back to, wv_rollback refuses and returns.
+    let plain = format!(
+        "[tapestry]\nname = \"try\"\nworkers = 1\n{TRY_BEAD}\n[[string]]\nweave = \"w\"\n\
+         entry = \"try_main\"\nargs = [\"try\", \"{}\"]\n",
+        toml_escape(&out)
+    );
+    let file = write_tapestry(&dir, "plain.toml", &plain);
+    let refused = weaves_run(&file, None);
+    assert_ne!(refused.code(), 0, "{refused}");
+    assert!(
+        refused
+            .stderr
+            .contains("wv_checkpoint: not supported: this tapestry is not checkpointable"),
+        "{refused}"
+    );
+    assert!(refused.stdout.is_empty(), "{refused}");
+}
+
+/// `weaves rollback ID DIR` rewinds a running tapestry to its newest image:
+/// it keeps its id, its string resumes from the checkpoint, and its output
+/// file is cut back and written on as if the later ticks never happened.
+#[test]
+fn weaves_rollback_rewinds_a_running_tapestry() {
+    let scratch = scratch_dir("ckpt_rollback_cli");
+    let out = scratch.join("ticks.out");
+    let _ = std::fs::remove_dir_all(scratch.join("images"));
+    let text = format!(
+        "[tapestry]\nname = \"ticker\"\nworkers = 1\n\n[checkpoint]\ndir = \"images\"\n{TRY_BEAD}\n\
+         [[string]]\nweave = \"w\"\nentry = \"ticker_main\"\nargs = [\"ticker\", \"{}\", \"30\"]\n",
+        toml_escape(&out)
+    );
+    let (running, summary) = start_running("ckpt_rollback_cli", &text);
+    let id = summary["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&out).is_ok_and(|t| t.contains("tick 15\n")) {
+        assert!(
+            Instant::now() < deadline,
+            "the ticker never reached tick 15"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let images = running.dir.join("images");
+    let rolled = weaves_cmd(&running.rt, &["rollback", &id, images.to_str().unwrap()]);
+    rolled.expect_success();
+    assert!(rolled.stdout.starts_with("rolled back to"), "{rolled}");
+    let ps = json_of(&running.rt, &["ps", "--json"]);
+    assert_eq!(
+        ps[0]["id"].as_str(),
+        Some(id.as_str()),
+        "the tapestry keeps its id: {ps}"
+    );
+    let (status, stdout) = running.finish();
+    assert!(status.success(), "{stdout}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        vec!["ticker: resumed at tick 5", "ticker: 30 ticks"]
+    );
+    let expected: String = (0..30).map(|i| format!("tick {i}\n")).collect();
+    assert_eq!(std::fs::read_to_string(&out).expect("ticks"), expected);
 }

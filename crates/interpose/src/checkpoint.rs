@@ -10,7 +10,8 @@
 //!
 //! * condition waits, which return 0 after taking the mutex again (a
 //!   spurious wakeup, which callers must handle anyway), and
-//! * `wv_checkpoint`, which returns 1.
+//! * `wv_checkpoint`, which returns 1 (also after a rollback, which is a
+//!   restore of the latest checkpoint in place of the running tapestry).
 //!
 //! Message waits (`wv_recv`) are boundaries too: a receiver waiting on an
 //! empty queue takes its message after the restore (queues are saved with
@@ -26,12 +27,23 @@ use crate::{api, pthread, sleep};
 /// Result of a checkpoint a string asked for: `None` until it is taken.
 pub type Taken = Arc<Mutex<Option<Result<(), String>>>>;
 
-type Hook = Box<dyn Fn() -> Option<Taken> + Send + Sync>;
+/// What bead code asks of the tapestry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// `wv_checkpoint()`.
+    Checkpoint,
+    /// `wv_rollback()`: back to the latest checkpoint. Succeeding, it does
+    /// not come back: the slot is filled only with a refusal.
+    Rollback,
+}
+
+type Hook = Box<dyn Fn(Ask) -> Option<Taken> + Send + Sync>;
 
 static HOOK: Mutex<Option<Hook>> = Mutex::new(None);
 
-/// Sets who takes checkpoints that bead code asks for (`wv_checkpoint`):
-/// the hook starts one and hands back where its result will appear.
+/// Sets who takes checkpoints and rollbacks that bead code asks for
+/// (`wv_checkpoint`, `wv_rollback`): the hook starts one and hands back
+/// where its result will appear.
 pub fn set_checkpoint_hook(hook: Option<Hook>) {
     *HOOK.lock().unwrap_or_else(|e| e.into_inner()) = hook;
 }
@@ -154,8 +166,14 @@ checkpointable!(
     }
 );
 checkpointable!(weaves_cp_checkpoint, checkpoint_at, return_one(), |_r| {
-    take_checkpoint()
+    ask(Ask::Checkpoint)
 });
+checkpointable!(
+    weaves_cp_rollback,
+    rollback_at,
+    restart(weaves_cp_rollback),
+    |_r| ask(Ask::Rollback)
+);
 
 /// A condition wait resumed after a restore: the mutex is taken again and
 /// the wait ends as a spurious wakeup.
@@ -167,16 +185,22 @@ extern "C" fn cond_resume(_cond: *mut libc::c_void, mutex: *mut libc::c_void) ->
 
 /// `int wv_checkpoint(void)`: 0 once the checkpoint is taken, -1 if it
 /// could not be (the reason is printed), 1 in a restored process.
-fn take_checkpoint() -> u64 {
+/// `int wv_rollback(void)`: does not return if the tapestry rolls back;
+/// -1 (the reason printed) if it cannot.
+fn ask(what: Ask) -> u64 {
+    let call = match what {
+        Ask::Checkpoint => "wv_checkpoint",
+        Ask::Rollback => "wv_rollback",
+    };
     let taken = {
         let _rt = weaves_strings::RuntimeSection::enter();
         let hook = HOOK.lock().unwrap_or_else(|e| e.into_inner());
-        hook.as_ref().and_then(|h| h())
+        hook.as_ref().and_then(|h| h(what))
     };
     let Some(taken) = taken else {
         let _rt = weaves_strings::RuntimeSection::enter();
         eprintln!(
-            "weaves: wv_checkpoint: not supported: this tapestry is not checkpointable \
+            "weaves: {call}: not supported: this tapestry is not checkpointable \
              (run it with --checkpointable or give it a [checkpoint] table)"
         );
         return -1i64 as u64;
@@ -187,7 +211,7 @@ fn take_checkpoint() -> u64 {
                 Ok(()) => 0,
                 Err(e) => {
                     let _rt = weaves_strings::RuntimeSection::enter();
-                    eprintln!("weaves: wv_checkpoint: {e}");
+                    eprintln!("weaves: {call}: {e}");
                     -1i64 as u64
                 }
             };
@@ -202,7 +226,10 @@ fn take_checkpoint() -> u64 {
 
 /// The stub bead imports of `name` bind to in a checkpointable tapestry.
 pub(crate) fn lookup(name: &str) -> Option<u64> {
-    if !weaves_strings::quiesce::checkpointable() && name != "wv_checkpoint" {
+    if !weaves_strings::quiesce::checkpointable()
+        && name != "wv_checkpoint"
+        && name != "wv_rollback"
+    {
         return None;
     }
     let stub: unsafe extern "C" fn() = match name {
@@ -218,6 +245,7 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         "pthread_join" => weaves_cp_join,
         "wv_recv" => weaves_cp_wv_recv,
         "wv_checkpoint" => weaves_cp_checkpoint,
+        "wv_rollback" => weaves_cp_rollback,
         _ => return None,
     };
     Some(stub as *const () as u64)

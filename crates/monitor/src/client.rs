@@ -19,6 +19,7 @@ const CHANGE_WITHIN: Duration = Duration::from_secs(600);
 pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    socket: PathBuf,
 }
 
 impl Client {
@@ -70,6 +71,7 @@ impl Client {
         Ok(Client {
             reader: BufReader::new(stream),
             writer,
+            socket: path.to_owned(),
         })
     }
 
@@ -81,6 +83,7 @@ impl Client {
                 | Request::Remove { .. }
                 | Request::Script { .. }
                 | Request::Checkpoint { .. }
+                | Request::Rollback { .. }
         );
         let within = if changes {
             CHANGE_WITHIN
@@ -182,6 +185,37 @@ impl Client {
             strict,
             full,
         })
+    }
+
+    /// Rolls the tapestry back to the image at `path` (an image, or a
+    /// checkpoint directory: its newest). Returns once the tapestry answers
+    /// again after re-executing itself (within `within`).
+    pub fn rollback(&mut self, path: &Path, within: Duration) -> Result<(), MonitorError> {
+        let asked = self.request(&Request::Rollback {
+            path: path.display().to_string(),
+        });
+        match asked {
+            // The answer, or the connection closing as the process was
+            // replaced: either way, wait for it to answer again.
+            Ok(_) | Err(MonitorError::Io(_)) => {}
+            Err(refused) => return Err(refused),
+        }
+        let socket = self.socket.clone();
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            if let Ok(mut again) = Client::at(&socket) {
+                if again.summary().is_ok() {
+                    return Ok(());
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(MonitorError::Io(format!(
+                    "the tapestry did not answer within {} s after rolling back",
+                    within.as_secs()
+                )));
+            }
+        }
     }
 
     /// Takes a `bead`, `weave`, `string` or `binding` out of the tapestry

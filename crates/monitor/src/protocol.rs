@@ -40,6 +40,11 @@ pub enum Request {
         #[serde(default)]
         full: bool,
     },
+    /// Rolls the tapestry back to the image at `path` (absolute; an image
+    /// or a checkpoint directory): the process re-executes itself and
+    /// restores it, keeping its id. The answer may not come (the connection
+    /// closes as the process is replaced): ask again for the summary.
+    Rollback { path: String },
 }
 
 /// What `apply` added.

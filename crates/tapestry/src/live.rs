@@ -41,14 +41,20 @@ pub(crate) struct Parts {
 /// A change to the running tapestry, made by the thread that runs it.
 pub(crate) enum Change {
     /// Add what a fragment (tapestry schema, no `[tapestry]`) describes.
-    Apply { path: PathBuf, text: String },
+    Apply {
+        path: PathBuf,
+        text: String,
+    },
     /// Take out a bead, weave, string or binding.
     Remove {
         kind: crate::remove::Kind,
         name: String,
     },
     /// Run a reconfiguration script.
-    Script { path: PathBuf, text: String },
+    Script {
+        path: PathBuf,
+        text: String,
+    },
     /// Start a string (`wv_spawn` from bead code).
     Spawn(weaves_interpose::SpawnRequest),
     /// Take a checkpoint image.
@@ -57,6 +63,9 @@ pub(crate) enum Change {
         dir: Option<PathBuf>,
         strict: bool,
         full: bool,
+    },
+    Rollback {
+        path: PathBuf,
     },
 }
 
@@ -67,6 +76,9 @@ pub(crate) enum Event {
     /// Bead code asked for a checkpoint (`wv_checkpoint`): the result goes
     /// into the slot.
     CheckpointFor(weaves_interpose::checkpoint::Taken),
+    /// Bead code asked for a rollback (`wv_rollback`): a refusal goes into
+    /// the slot; success does not come back.
+    RollbackFor(weaves_interpose::checkpoint::Taken),
     Change(Change, Sender<Result<serde_json::Value, String>>),
 }
 
@@ -240,6 +252,9 @@ impl Handler for LiveView {
                 strict,
                 full,
             })),
+            Request::Rollback { ref path } => Some(Ok(Change::Rollback {
+                path: PathBuf::from(path),
+            })),
             Request::Remove { ref kind, ref name } => {
                 Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {
                     kind,
@@ -267,7 +282,8 @@ impl Handler for LiveView {
             Request::Apply { .. }
             | Request::Remove { .. }
             | Request::Script { .. }
-            | Request::Checkpoint { .. } => {
+            | Request::Checkpoint { .. }
+            | Request::Rollback { .. } => {
                 unreachable!("handled above")
             }
         };

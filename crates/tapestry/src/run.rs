@@ -9,6 +9,9 @@ use std::time::Instant;
 use weaves_monitor::protocol::Applied;
 use weaves_strings::{Entry, ExecCtx, Launch, Outcome, Scheduler, StringInfo, Task};
 
+use weaves_interpose::checkpoint::Ask;
+
+use crate::checkpoint::Destination;
 use crate::error::TapestryError;
 use crate::extend::Extension;
 use crate::live::{Change, Event, LiveView};
@@ -62,8 +65,25 @@ impl Tapestry {
             }));
         }
         weaves_interpose::set_spawn_hook(Some(spawn_hook(events.clone())));
+        // Before any string starts: one may ask for a checkpoint at once.
+        let checkpointing = self.plan.checkpoint.clone();
+        if checkpointing.is_some() || weaves_strings::quiesce::checkpointable() {
+            let events = std::sync::Mutex::new(events.clone());
+            weaves_interpose::checkpoint::set_checkpoint_hook(Some(Box::new(move |ask| {
+                let slot: weaves_interpose::checkpoint::Taken = Default::default();
+                let event = match ask {
+                    Ask::Checkpoint => Event::CheckpointFor(slot.clone()),
+                    Ask::Rollback => Event::RollbackFor(slot.clone()),
+                };
+                events
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .send(event)
+                    .ok()?;
+                Some(slot)
+            })));
+        }
         let started = Instant::now();
-        let hook_events = events.clone();
         let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
         let guard = monitor(view.clone());
         let mut handles: Vec<Option<Arc<Task>>> = vec![None; self.plan.strings.len()];
@@ -90,19 +110,6 @@ impl Tapestry {
             None => Vec::new(),
         };
         drop(by_id);
-        let checkpointing = self.plan.checkpoint.clone();
-        if checkpointing.is_some() || weaves_strings::quiesce::checkpointable() {
-            let events = std::sync::Mutex::new(hook_events);
-            weaves_interpose::checkpoint::set_checkpoint_hook(Some(Box::new(move || {
-                let slot: weaves_interpose::checkpoint::Taken = Default::default();
-                events
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .send(Event::CheckpointFor(slot.clone()))
-                    .ok()?;
-                Some(slot)
-            })));
-        }
         let interval = checkpointing
             .as_ref()
             .and_then(|c| c.interval_ms)
@@ -117,7 +124,8 @@ impl Tapestry {
                     match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(e) => Some(e),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            match self.checkpoint_to(&sched, None, None, false, false) {
+                            match self.checkpoint_to(&sched, Destination::Configured, false, false)
+                            {
                                 Ok(taken) => checkpoints.push(taken),
                                 Err(e) => eprintln!("weaves: periodic checkpoint: {e}"),
                             }
@@ -133,9 +141,23 @@ impl Tapestry {
                 None | Some(Event::Idle) => {}
                 Some(Event::CheckpointFor(slot)) => {
                     let result = self
-                        .checkpoint_to(&sched, None, None, false, false)
+                        .checkpoint_to(&sched, Destination::ConfiguredOrMemory, false, false)
                         .map(|taken| checkpoints.push(taken));
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                }
+                Some(Event::RollbackFor(slot)) => {
+                    let refused = self
+                        .roll_back(&sched, None, || {})
+                        .map(|never| match never {});
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
+                }
+                Some(Event::Change(Change::Rollback { path }, answer)) => {
+                    let ok = answer.clone();
+                    let refused = self.roll_back(&sched, Some(path), move || {
+                        let _ = ok.send(Ok(serde_json::json!({ "rolling_back": true })));
+                    });
+                    let Err(e) = refused;
+                    let _ = answer.send(Err(e));
                 }
                 Some(Event::Change(change, answer)) => {
                     let result = self.change(change, &sched, &mut handles);
@@ -210,10 +232,16 @@ impl Tapestry {
                 strict,
                 full,
             } => {
-                let taken = self.checkpoint_to(sched, path, dir, strict, full)?;
+                let to = match (path, dir) {
+                    (Some(p), _) => Destination::File(p),
+                    (None, Some(d)) => Destination::Dir(d),
+                    (None, None) => Destination::Configured,
+                };
+                let taken = self.checkpoint_to(sched, to, strict, full)?;
                 serde_json::to_value(taken).map_err(|e| e.to_string())
             }
             Change::Remove { kind, name } => self.remove(kind, &name, &sched.tasks(), handles),
+            Change::Rollback { .. } => Err("a rollback is made by the run loop".into()),
             Change::Apply { path, text } => {
                 let plan = self
                     .plan

@@ -60,7 +60,12 @@ pub(super) fn open_files() -> (Vec<FileState>, Vec<String>) {
         }
         let kind = st.st_mode & libc::S_IFMT;
         if kind == libc::S_IFREG {
-            if target.starts_with("/proc") {
+            let shown = target.to_string_lossy();
+            if shown.starts_with("/memfd:weaves-checkpoint") {
+                continue; // the runtime's in-memory image
+            }
+            if shown.starts_with("/memfd:") {
+                other.push(format!("fd {fd} (an anonymous in-memory file)"));
                 continue;
             }
             // SAFETY: plain queries on our own descriptor.
@@ -298,5 +303,28 @@ pub(super) fn write_pending_output(pending: &[(i32, Vec<u8>)]) {
             }
             rest = &rest[n as usize..];
         }
+    }
+}
+
+/// Marks every descriptor opened since the start (bead code's files,
+/// sockets; the runtime's own are close-on-exec already) close-on-exec,
+/// except `keep`: a rollback's re-execution must not leak them (the
+/// restore reopens the image's files itself).
+pub(super) fn close_on_exec_beyond_inherited(keep: Option<i32>) {
+    let inherited = INHERITED.get().cloned().unwrap_or_default();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        if fd <= 2 || inherited.contains(&fd) || Some(fd) == keep {
+            continue;
+        }
+        // SAFETY: setting a flag on a descriptor of ours (a stale number
+        // from the listing above just fails).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }

@@ -31,6 +31,7 @@ use crate::tapestry::Tapestry;
 
 mod external;
 mod restore;
+mod rollback;
 
 pub use external::note_inherited_descriptors;
 use external::{bead_streams, open_files, take_pending_output, write_pending_output};
@@ -151,6 +152,11 @@ pub(crate) struct Chain {
     /// incremental images lead to it from a full one.
     last: Option<(PathBuf, String, u64, usize)>,
     seq: u64,
+    /// The image a rollback goes back to: the newest this run took (or
+    /// restored from).
+    pub(crate) latest: Option<PathBuf>,
+    /// The anonymous file holding the in-memory image, once there is one.
+    memory: Option<std::fs::File>,
 }
 
 impl Chain {
@@ -225,6 +231,19 @@ impl Chain {
 }
 
 type StoredPages = (Vec<(u64, u64)>, Vec<(u64, u64)>, Option<Parent>);
+
+/// Where a checkpoint's image goes.
+pub(crate) enum Destination {
+    /// This file.
+    File(PathBuf),
+    /// The next image of this directory.
+    Dir(PathBuf),
+    /// The next image of the tapestry's `[checkpoint] dir`.
+    Configured,
+    /// There, or in memory if the tapestry has none (`wv_checkpoint`: for
+    /// rolling back to).
+    ConfiguredOrMemory,
+}
 
 /// A checkpoint's figures.
 #[derive(Clone, Debug, Serialize)]
@@ -524,24 +543,26 @@ impl Tapestry {
     pub(crate) fn checkpoint_to(
         &mut self,
         sched: &Scheduler,
-        path: Option<PathBuf>,
-        dir: Option<PathBuf>,
+        to: Destination,
         strict: bool,
         full: bool,
     ) -> Result<Taken, String> {
         let t0 = Instant::now();
         let configured = self.plan.checkpoint.clone().unwrap_or_default();
-        let (target, keep_in) = match (path, dir) {
-            (Some(p), _) => (p, None),
-            (None, Some(d)) => (next_image_in(&d)?, None),
-            (None, None) => match &configured.dir {
-                Some(d) => (next_image_in(d)?, Some(d.clone())),
-                None => {
-                    return Err("no place for the image: give -o PATH or --dir DIR, or the \
-                                tapestry a [checkpoint] dir"
-                        .into())
-                }
-            },
+        let (target, keep_in) = match (to, &configured.dir) {
+            (Destination::File(p), _) => (p, None),
+            (Destination::Dir(d), _) => (next_image_in(&d)?, None),
+            (Destination::Configured | Destination::ConfiguredOrMemory, Some(d)) => {
+                (next_image_in(d)?, Some(d.clone()))
+            }
+            (Destination::ConfiguredOrMemory, None) => {
+                return self.checkpoint_in_memory(sched, strict, t0)
+            }
+            (Destination::Configured, None) => {
+                return Err("no place for the image: give -o PATH or --dir DIR, or the \
+                            tapestry a [checkpoint] dir"
+                    .into())
+            }
         };
         let target_dir = target
             .parent()
@@ -578,6 +599,7 @@ impl Tapestry {
         if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
             self.chain.last = Some((target_dir, name.to_owned(), capture.header.id, depth));
         }
+        self.chain.latest = Some(target.clone());
         if let Some(d) = keep_in {
             prune(&d, configured.keep.max(1));
         }
@@ -590,5 +612,72 @@ impl Tapestry {
             incremental,
             unrestorable: capture.unrestorable,
         })
+    }
+}
+
+impl Tapestry {
+    /// Takes a full checkpoint into an anonymous in-memory file (kept open
+    /// across the re-execution of a rollback, which reads it back).
+    fn checkpoint_in_memory(
+        &mut self,
+        sched: &Scheduler,
+        strict: bool,
+        t0: Instant,
+    ) -> Result<Taken, String> {
+        if self.chain.memory.is_none() {
+            // Not close-on-exec: a rollback re-executes the process and
+            // restores from it.
+            // SAFETY: a plain system call with a NUL-terminated name.
+            let fd = unsafe { libc::memfd_create(c"weaves-checkpoint".as_ptr(), 0) };
+            if fd < 0 {
+                return Err(format!(
+                    "cannot make an in-memory image: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            // SAFETY: `fd` was just created and is owned by nothing else.
+            self.chain.memory =
+                Some(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        }
+        self.chain.last = None;
+        let capture = self.capture(sched, strict, None)?;
+        let file = self.chain.memory.as_ref().expect("made above");
+        let bytes = weaves_checkpoint::write_image_to(file, &capture.header, &capture.runs)
+            .map_err(|e| format!("cannot write the in-memory image: {e}"))?;
+        write_pending_output(&capture.pending_output);
+        let path = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(file)
+        ));
+        self.chain.latest = Some(path);
+        Ok(Taken {
+            path: None,
+            bytes,
+            pages: capture
+                .runs
+                .iter()
+                .map(|r| r.bytes.len() as u64 / 4096)
+                .sum(),
+            pause_us: capture.pause.as_micros() as u64,
+            total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            incremental: false,
+            unrestorable: capture.unrestorable,
+        })
+    }
+
+    /// Remembers the image this tapestry was restored from as the one a
+    /// rollback goes back to (adopting an in-memory image's descriptor).
+    pub fn restored_from(&mut self, image: &Path) {
+        if let Some(fd) = image
+            .to_str()
+            .and_then(|p| p.strip_prefix("/proc/self/fd/"))
+            .and_then(|n| n.parse::<i32>().ok())
+        {
+            // SAFETY: the descriptor of the in-memory image this process
+            // inherited across the rollback's exec; nothing else owns it.
+            self.chain.memory =
+                Some(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        }
+        self.chain.latest = Some(image.to_owned());
     }
 }
