@@ -10,6 +10,9 @@
 //!   is reported) and against `fork` of the whole process.
 //! * `mpi`: ping-pong latency and bandwidth between two in-process ranks
 //!   against two MPICH processes (see `bench_mpi`).
+//! * `checkpoint`: a full checkpoint of a large heap against `memcpy` of
+//!   the same bytes, and incremental ones by fraction of pages changed (see
+//!   `bench_checkpoint`).
 //! * `flows`: the seed paper's Figure 5: a calibrated amount of work done by
 //!   one flow, then split over n flows as strings, pthreads and processes,
 //!   all on one CPU; reported as overhead over the one-flow baseline.
@@ -42,9 +45,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "mpi" {
         return crate::bench_mpi::mpi(json, iterations);
     }
+    if name == "checkpoint" {
+        return crate::bench_checkpoint::checkpoint(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

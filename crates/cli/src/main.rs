@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_checkpoint;
 mod bench_more;
 mod bench_mpi;
 mod build_c;
@@ -139,11 +140,11 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch, beads, flows or mpi.
+        /// Which benchmark: switch, beads, flows, mpi or checkpoint.
         name: String,
         #[arg(long)]
         json: bool,
-        /// Iterations (for switch: yields per string).
+        /// Iterations (for switch: yields per string; for checkpoint: MiB of heap).
         #[arg(short = 'n', long)]
         iterations: Option<u64>,
     },

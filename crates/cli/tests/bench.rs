@@ -126,3 +126,26 @@ fn bench_mpi_reports_both_sides() {
         assert!(number(&json, key) > 0.0, "{key}: {json}");
     }
 }
+
+/// `weaves bench checkpoint` takes a full image and four incremental ones;
+/// the incremental images hold the pages changed, no more.
+#[test]
+fn bench_checkpoint_reports_full_and_incremental() {
+    let json = bench_json(&["bench", "checkpoint", "--json", "-n", "16"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let pages = 16 * 256;
+    assert!(v["full"]["pages"].as_u64().unwrap() >= pages, "{json}");
+    for key in ["pause_ms", "total_ms", "pause_gbps", "write_gbps"] {
+        assert!(v["full"][key].as_f64().unwrap() > 0.0, "{key}: {json}");
+    }
+    assert!(v["memcpy_ms"].as_f64().unwrap() > 0.0, "{json}");
+    let inc = v["incremental"].as_array().expect("incremental");
+    assert_eq!(inc.len(), 4, "{json}");
+    for d in inc {
+        assert_eq!(d["incremental"], true, "{json}");
+        let want = (d["dirty_fraction"].as_f64().unwrap() * pages as f64).max(1.0) as u64;
+        let got = d["pages"].as_u64().unwrap();
+        // The changed pages, plus a few of the bead's own (stack, globals).
+        assert!(got >= want && got <= want + 32, "{d} (want about {want})");
+    }
+}
