@@ -224,8 +224,19 @@ pub fn read_header(path: &Path) -> Result<Header, ImageError> {
 /// builds on (in its directory), each verified whole; returns one image
 /// with the memory they make together.
 pub fn read_chain(path: &Path) -> Result<Image, ImageError> {
+    read_chain_with(path, &|_| {})
+}
+
+/// [`read_chain`], telling `progress` how many bytes it has read so far
+/// (for a progress bar).
+pub fn read_chain_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, ImageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut chain = vec![read_image(path)?];
+    let read_so_far = std::cell::Cell::new(0u64);
+    let counted = |n: u64| {
+        read_so_far.set(read_so_far.get() + n);
+        progress(read_so_far.get());
+    };
+    let mut chain = vec![read_image_with(path, &counted)?];
     while let Some(parent) = chain.last().and_then(|i| i.header.parent.clone()) {
         let chain_err = |what: String| ImageError::Chain {
             path: path.to_owned(),
@@ -241,7 +252,7 @@ pub fn read_chain(path: &Path) -> Result<Image, ImageError> {
                 file.display()
             )));
         }
-        let image = read_image(&file).map_err(|e| {
+        let image = read_image_with(&file, &counted).map_err(|e| {
             chain_err(format!(
                 "the image it builds on cannot be used: {}",
                 e.to_string().trim_end_matches("; nothing was restored")
@@ -302,10 +313,30 @@ const PAGE_BYTES: usize = 4096;
 /// Reads and verifies the image at `path`: every checksum is checked before
 /// anything is handed back.
 pub fn read_image(path: &Path) -> Result<Image, ImageError> {
-    let data = std::fs::read(path).map_err(|source| ImageError::Io {
+    read_image_with(path, &|_| {})
+}
+
+/// [`read_image`], telling `progress` of each piece of bytes read.
+fn read_image_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, ImageError> {
+    use std::io::Read;
+    let io = |source| ImageError::Io {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_or(0, |m| m.len()) as usize;
+    let mut data = Vec::with_capacity(size);
+    loop {
+        let before = data.len();
+        let got = (&mut file)
+            .take(8 << 20)
+            .read_to_end(&mut data)
+            .map_err(io)?;
+        if got == 0 {
+            break;
+        }
+        progress((data.len() - before) as u64);
+    }
     if data.len() < MAGIC.len() || &data[..8] != MAGIC {
         return Err(damaged(
             path,

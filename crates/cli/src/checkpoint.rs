@@ -109,7 +109,7 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
     let file = image_path(path)?;
     ensure_fixed_layout()?;
     // Everything is read and verified before anything is changed.
-    let image = weaves_checkpoint::read_chain(&file).map_err(|e| e.to_string())?;
+    let image = read_with_progress(&file)?;
     let mut restored =
         weaves_tapestry::Tapestry::restore(&image).map_err(|e| format!("restore: {e}"))?;
     drop(image);
@@ -135,4 +135,38 @@ pub(crate) fn rollback(id: &str, path: &Path) -> Result<i32, String> {
         .map_err(|e| e.to_string())?;
     println!("rolled back to {}", path.display());
     Ok(0)
+}
+
+/// Reads (and verifies) the image and the chain it builds on; on a
+/// terminal, a large one shows a progress bar on stderr.
+fn read_with_progress(file: &Path) -> Result<weaves_checkpoint::Image, String> {
+    use std::io::IsTerminal;
+    const LARGE: u64 = 64 << 20;
+    let size = std::fs::metadata(file).map_or(0, |m| m.len());
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "weaves: reading {msg} {bytes} ({binary_bytes_per_sec}) {spinner}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(file.display().to_string());
+        bar
+    });
+    let shown = std::cell::Cell::new(size >= LARGE);
+    let image = weaves_checkpoint::read_chain_with(file, &|done| {
+        if let Some(bar) = &bar {
+            // Shown once it is worth it: a large image, or a long chain.
+            if shown.get() || done >= LARGE {
+                shown.set(true);
+                bar.set_position(done);
+            }
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    image.map_err(|e| e.to_string())
 }
