@@ -165,6 +165,7 @@ impl Scheduler {
                 .name(format!("weaves worker {i}"))
                 .stack_size(256 << 10)
                 .spawn(move || {
+                    let _fatal = EndsRunOnPanic(i);
                     if let Some(f) = on_start {
                         f();
                     }
@@ -597,6 +598,27 @@ impl Scheduler {
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         for w in workers {
             let _ = w.join();
+        }
+    }
+}
+
+/// Ends the process if a worker thread panics. The strings it held cannot
+/// go on, and the run would otherwise wait for them forever; release
+/// builds abort on panic anyway, this makes unoptimised ones do the same,
+/// with one line saying what happened after the panic's own message.
+struct EndsRunOnPanic(usize);
+
+impl Drop for EndsRunOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "weaves: internal error: worker thread {} panicked; the run cannot go on",
+                self.0
+            );
+            // SAFETY: ends the process at once, without running exit
+            // handlers (bead code's could wait on the strings this worker
+            // held).
+            unsafe { libc::_exit(70) };
         }
     }
 }
