@@ -448,6 +448,49 @@ args = ["ckpt_big", "256", "3", "1024"]
         vec!["ckpt_big: restored after round 3", sum.as_str()],
         "{restored}"
     );
+
+    // A long chain is compacted: after 8 deltas the newest image is
+    // rewritten whole, and what it replaced is pruned.
+    let _ = std::fs::remove_dir_all(&images);
+    let long = text.replace(r#""256", "3", "1024""#, r#""8", "10", "64""#);
+    let file = write_tapestry(&dir, "long.toml", &long);
+    let run = weaves_run(&file, None);
+    run.expect_success();
+    let sum = run.line("ckpt_big: 8 MiB, 10 rounds, checksum").to_owned();
+    let mut kept: Vec<_> = std::fs::read_dir(&images)
+        .expect("images")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    kept.sort();
+    let names: Vec<_> = kept
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ckpt-000009.wvimg",
+            "ckpt-000010.wvimg",
+            "ckpt-000011.wvimg"
+        ],
+        "the compacted image and the deltas on it"
+    );
+    assert!(
+        image_header(&kept[0])["parent"].is_null(),
+        "compacted: full"
+    );
+    assert_eq!(
+        image_header(&kept[2])["parent"]["file"],
+        "ckpt-000010.wvimg"
+    );
+    let restored = restore(&images);
+    restored.expect_success();
+    assert_eq!(
+        restored.lines(),
+        vec!["ckpt_big: restored after round 10", sum.as_str()],
+        "{restored}"
+    );
 }
 
 const TRY_BEAD: &str = r#"

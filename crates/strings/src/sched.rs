@@ -183,7 +183,14 @@ impl Scheduler {
 
     /// Starts a string.
     pub fn spawn(self: &Arc<Self>, launch: Launch) -> Result<Arc<Task>, String> {
-        let mode = launch.mode;
+        let task = self.prepare(launch);
+        self.launch(&task)?;
+        Ok(task)
+    }
+
+    /// Makes a string without starting it (it counts as live and is
+    /// listed): for callers that must publish it before it runs.
+    pub fn prepare(self: &Arc<Self>, launch: Launch) -> Arc<Task> {
         let task = Task::new(launch, Arc::downgrade(self));
         self.live.fetch_add(1, Ordering::AcqRel);
         self.spawned.fetch_add(1, Ordering::Relaxed);
@@ -194,7 +201,12 @@ impl Scheduler {
             }
             r.push(Arc::downgrade(&task));
         }
-        match mode {
+        task
+    }
+
+    /// Starts a string made by [`Scheduler::prepare`] (once).
+    pub fn launch(self: &Arc<Self>, task: &Arc<Task>) -> Result<(), String> {
+        match task.mode {
             Mode::Fiber => self.push(task.clone()),
             Mode::Thread => {
                 let t = task.clone();
@@ -206,7 +218,7 @@ impl Scheduler {
                     .map_err(|e| format!("cannot start its thread: {e}"))?;
             }
         }
-        Ok(task)
+        Ok(())
     }
 
     /// The strings started so far that still exist, in start order.

@@ -87,12 +87,12 @@ impl Tapestry {
         let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
         let guard = monitor(view.clone());
         let mut handles: Vec<Option<Arc<Task>>> = vec![None; self.plan.strings.len()];
+        // Every string is made first and started only once restored pthread
+        // ids name them again: a string restored inside pthread_join joins
+        // at once.
         let mut by_id = Vec::with_capacity(launches.len());
         for (id, launch) in launches {
-            let name = launch.ctx.info.name.clone();
-            let task = sched
-                .spawn(launch)
-                .map_err(|e| TapestryError::Run(format!("string `{name}`: cannot start: {e}")))?;
+            let task = sched.prepare(launch);
             if let Some(h) = handles.get_mut((id as usize).wrapping_sub(1)) {
                 *h = Some(task.clone());
             }
@@ -109,6 +109,14 @@ impl Tapestry {
             }
             None => Vec::new(),
         };
+        for (_, task) in &by_id {
+            sched.launch(task).map_err(|e| {
+                TapestryError::Run(format!(
+                    "string `{}`: cannot start: {e}",
+                    task.ctx.info.name
+                ))
+            })?;
+        }
         drop(by_id);
         let interval = checkpointing
             .as_ref()

@@ -137,8 +137,9 @@ pub struct FileState {
     pub size: u64,
 }
 
-/// How many incremental images may follow a full one before the next is
-/// full again (a restore reads the whole chain; this bounds it).
+/// How many incremental images may follow a full one before the chain is
+/// compacted: the newest is rewritten as a full image (a restore reads the
+/// whole chain; this bounds it).
 const MAX_DELTAS: usize = 8;
 
 /// What this process's checkpoints so far mean for the next one.
@@ -218,7 +219,7 @@ impl Chain {
     /// The image a new one in `dir` may be a delta on.
     fn parent_in(&self, dir: &Path) -> Option<(Parent, usize)> {
         let (d, file, id, depth) = self.last.as_ref()?;
-        (self.tracker.is_some() && d == dir && *depth < MAX_DELTAS).then(|| {
+        (self.tracker.is_some() && d == dir).then(|| {
             (
                 Parent {
                     file: file.clone(),
@@ -488,6 +489,17 @@ pub fn images_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 
+/// Rewrites the incremental image at `path` as a full one with the same
+/// memory (its chain put together), atomically.
+fn compact(path: &Path) -> Result<(), String> {
+    let mut image = weaves_checkpoint::read_chain(path).map_err(|e| e.to_string())?;
+    image.header.parent = None;
+    image.header.fresh.clear();
+    weaves_checkpoint::write_image(path, &image.header, &image.runs, || {})
+        .map(|_| ())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// Whether `path` is named like an image of a checkpoint directory.
 fn in_images_dir(path: &Path) -> bool {
     path.file_name()
@@ -596,6 +608,20 @@ impl Tapestry {
                 write_pending_output(&capture.pending_output)
             });
         let bytes = written.map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        // A long chain is compacted while strings run: the newest image is
+        // rewritten whole, keeping its name and id, so the next delta
+        // builds on it as it would have; older images become prunable.
+        let depth = if depth >= MAX_DELTAS {
+            match compact(&target) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("weaves: cannot compact the checkpoint chain: {e}");
+                    depth
+                }
+            }
+        } else {
+            depth
+        };
         if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
             self.chain.last = Some((target_dir, name.to_owned(), capture.header.id, depth));
         }
