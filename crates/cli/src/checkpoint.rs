@@ -61,9 +61,14 @@ pub(crate) fn checkpoint(
     let out = out.map(absolute).transpose()?;
     let dir = dir.map(absolute).transpose()?;
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    let waiting = spinner(&format!("checkpointing tapestry {id}"));
     let taken = client
         .checkpoint(out.as_deref(), dir.as_deref(), strict, full)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string());
+    if let Some(w) = waiting {
+        w.finish_and_clear();
+    }
+    let taken = taken?;
     if json {
         println!(
             "{}",
@@ -130,9 +135,14 @@ pub(crate) fn rollback(id: &str, path: &Path) -> Result<i32, String> {
     let path =
         std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;
-    client
+    let waiting = spinner(&format!("rolling tapestry {id} back"));
+    let done = client
         .rollback(&path, std::time::Duration::from_secs(30))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string());
+    if let Some(w) = waiting {
+        w.finish_and_clear();
+    }
+    done?;
     println!("rolled back to {}", path.display());
     Ok(0)
 }
@@ -169,4 +179,21 @@ fn read_with_progress(file: &Path) -> Result<weaves_checkpoint::Image, String> {
         bar.finish_and_clear();
     }
     image.map_err(|e| e.to_string())
+}
+
+/// On a terminal, a spinner on stderr while the tapestry's process does
+/// the work (it writes the image; a large one takes a while).
+fn spinner(what: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("weaves: {msg} {spinner} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    Some(bar)
 }
