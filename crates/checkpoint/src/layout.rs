@@ -66,11 +66,7 @@ impl Layout {
     /// `now`: the first object that moved or is missing.
     pub fn mismatch(&self, now: &Layout) -> Option<String> {
         for (name, id) in &self.build_ids {
-            let shown = if name.is_empty() {
-                "the weaves executable"
-            } else {
-                name
-            };
+            let shown = shown(name);
             match now.build_ids.iter().find(|(n, _)| n == name) {
                 Some((_, now_id)) if now_id != id => {
                     return Some(format!(
@@ -82,11 +78,7 @@ impl Layout {
             }
         }
         for (name, addr) in &self.objects {
-            let shown = if name.is_empty() {
-                "the weaves executable"
-            } else {
-                name
-            };
+            let shown = shown(name);
             match now.objects.iter().find(|(n, _)| n == name) {
                 Some((_, a)) if a == addr => {}
                 Some((_, a)) => {
@@ -99,6 +91,15 @@ impl Layout {
             }
         }
         None
+    }
+}
+
+/// How an object is named in messages.
+fn shown(name: &str) -> &str {
+    if name.is_empty() {
+        "the weaves executable"
+    } else {
+        name
     }
 }
 

@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 use common::running::*;
 use common::*;
 
+/// A `[checkpoint]` table into `images` every `interval_ms`, or none.
+fn checkpoint_table(interval_ms: Option<u32>) -> String {
+    interval_ms.map_or(String::new(), |ms| {
+        format!("[checkpoint]\ndir = \"images\"\ninterval_ms = {ms}\nkeep = 2\n")
+    })
+}
+
 fn tapestry(out: &Path, with_checkpoints: bool) -> String {
-    let table = if with_checkpoints {
-        "[checkpoint]\ndir = \"images\"\ninterval_ms = 30\nkeep = 2\n"
-    } else {
-        ""
-    };
+    let table = checkpoint_table(with_checkpoints.then_some(30));
     format!(
         r#"
 [tapestry]
@@ -176,11 +179,7 @@ fn a_damaged_image_is_refused() {
 }
 
 fn team(out: &Path, with_checkpoints: bool) -> String {
-    let table = if with_checkpoints {
-        "[checkpoint]\ndir = \"images\"\ninterval_ms = 25\nkeep = 2\n"
-    } else {
-        ""
-    };
+    let table = checkpoint_table(with_checkpoints.then_some(25));
     format!(
         r#"
 [tapestry]

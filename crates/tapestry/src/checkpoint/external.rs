@@ -98,34 +98,29 @@ fn runtime_descriptor(fd: i32, kind: u32, target: &Path) -> bool {
         return true;
     }
     if kind == libc::S_IFSOCK {
-        let mut listening: i32 = 0;
-        let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
-        // SAFETY: querying an option of our own socket into a local.
-        let ok = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ACCEPTCONN,
-                &mut listening as *mut i32 as *mut libc::c_void,
-                &mut len,
-            )
-        } == 0;
-        let mut domain: i32 = 0;
-        let mut dlen = std::mem::size_of::<i32>() as libc::socklen_t;
-        // SAFETY: as above.
-        let unix = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_DOMAIN,
-                &mut domain as *mut i32 as *mut libc::c_void,
-                &mut dlen,
-            )
-        } == 0
-            && domain == libc::AF_UNIX;
-        return unix && ((ok && listening != 0) || monitor_connection(fd));
+        let listening = socket_option(fd, libc::SO_ACCEPTCONN).is_some_and(|v| v != 0);
+        let unix = socket_option(fd, libc::SO_DOMAIN) == Some(libc::AF_UNIX);
+        return unix && (listening || monitor_connection(fd));
     }
     false
+}
+
+/// An integer `SOL_SOCKET` option of socket `fd`.
+fn socket_option(fd: i32, option: i32) -> Option<i32> {
+    let mut value: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: querying an option of our own socket into a local of the
+    // length passed.
+    let ok = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            &mut value as *mut i32 as *mut libc::c_void,
+            &mut len,
+        )
+    } == 0;
+    ok.then_some(value)
 }
 
 /// Whether `fd` is a connection to this process's control socket (its

@@ -280,13 +280,7 @@ impl Tapestry {
         strict: bool,
         parent: Option<Parent>,
     ) -> Result<Capture, String> {
-        if self.changed_live {
-            return Err(
-                "not supported: checkpoint of a tapestry changed while running \
-                        (apply, remove or script)"
-                    .into(),
-            );
-        }
+        self.refuse_if_changed_live("checkpoint")?;
         let modules = self.module_identities()?;
         let quiet = sched.quiesce(QUIESCE_WITHIN).map_err(|e| e.to_string())?;
         let paused = Instant::now();
@@ -380,6 +374,18 @@ impl Tapestry {
             pending_output,
             unrestorable,
         })
+    }
+
+    /// A restore rebuilds the tapestry from its description alone, which
+    /// a live change has left behind.
+    fn refuse_if_changed_live(&self, what: &str) -> Result<(), String> {
+        if self.changed_live {
+            return Err(format!(
+                "not supported: {what} of a tapestry changed while running \
+                 (apply, remove or script)"
+            ));
+        }
+        Ok(())
     }
 
     fn module_identities(&self) -> Result<Vec<ModuleIdentity>, String> {

@@ -32,13 +32,7 @@ impl Tapestry {
         path: Option<PathBuf>,
         about_to: impl FnOnce(),
     ) -> Result<Infallible, String> {
-        if self.changed_live {
-            return Err(
-                "not supported: rollback of a tapestry changed while running \
-                        (apply, remove or script)"
-                    .into(),
-            );
-        }
+        self.refuse_if_changed_live("rollback")?;
         let target = match path {
             Some(p) if p.is_dir() => images_in(&p)
                 .map_err(|e| format!("cannot list {}: {e}", p.display()))?
