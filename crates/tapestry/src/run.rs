@@ -87,12 +87,22 @@ impl Tapestry {
         let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
         let guard = monitor(view.clone());
         let mut handles: Vec<Option<Arc<Task>>> = vec![None; self.plan.strings.len()];
-        // Every string is made first and started only once restored pthread
-        // ids name them again: a string restored inside pthread_join joins
-        // at once.
+        // A restored tapestry's strings are made first and started only
+        // once restored pthread ids name them again (a string restored
+        // inside pthread_join joins at once); a fresh one's start as they
+        // are made, the first running while the rest are made.
+        let fresh = restored.is_none();
         let mut by_id = Vec::with_capacity(launches.len());
         for (id, launch) in launches {
             let task = sched.prepare(launch);
+            if fresh {
+                sched.launch(&task).map_err(|e| {
+                    TapestryError::Run(format!(
+                        "string `{}`: cannot start: {e}",
+                        task.ctx.info.name
+                    ))
+                })?;
+            }
             if let Some(h) = handles.get_mut((id as usize).wrapping_sub(1)) {
                 *h = Some(task.clone());
             }
@@ -109,7 +119,7 @@ impl Tapestry {
             }
             None => Vec::new(),
         };
-        for (_, task) in &by_id {
+        for (_, task) in by_id.iter().filter(|_| !fresh) {
             sched.launch(task).map_err(|e| {
                 TapestryError::Run(format!(
                     "string `{}`: cannot start: {e}",
