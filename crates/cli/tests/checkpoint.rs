@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,25 @@ fn kill_after(file: &Path, images: &Path, after_ms: u64) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Writes the tapestry `text(out)` into a fresh `dir/kill{k}` and runs it
+/// until killed after `after_ms` (see [`kill_after`]). Returns its output
+/// file's path, its images directory, and what it had printed.
+fn killed_run(
+    dir: &Path,
+    k: usize,
+    after_ms: u64,
+    text: impl Fn(&Path) -> String,
+) -> (PathBuf, PathBuf, String) {
+    let run_dir = dir.join(format!("kill{k}"));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::create_dir_all(&run_dir).expect("run dir");
+    let out = run_dir.join("out.txt");
+    let file = write_tapestry(&run_dir, "t.toml", &text(&out));
+    let images = run_dir.join("images");
+    let before = kill_after(&file, &images, after_ms);
+    (out, images, before)
+}
+
 fn restore(path: &Path) -> Outcome {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
     cmd.arg("restore").arg(path);
@@ -104,13 +123,7 @@ fn killed_runs_restore_to_the_uninterrupted_result() {
     assert!(reference.stdout.contains("400 steps"), "{reference}");
 
     for (k, kill_after_ms) in [70u64, 160, 260].into_iter().enumerate() {
-        let run_dir = dir.join(format!("kill{k}"));
-        let _ = std::fs::remove_dir_all(&run_dir);
-        std::fs::create_dir_all(&run_dir).expect("run dir");
-        let out = run_dir.join("out.txt");
-        let file = write_tapestry(&run_dir, "t.toml", &tapestry(&out, true));
-        let images = run_dir.join("images");
-        kill_after(&file, &images, kill_after_ms);
+        let (out, images, _) = killed_run(&dir, k, kill_after_ms, |out| tapestry(out, true));
         let partial = std::fs::read(&out).unwrap_or_default();
         assert_ne!(partial, expected_file, "killed before the end");
 
@@ -300,13 +313,7 @@ fn multi_string_tapestries_restore() {
 
     let mut queued_seen = 0;
     for (k, kill_after_ms) in [60u64, 110, 170].into_iter().enumerate() {
-        let run_dir = dir.join(format!("kill{k}"));
-        let _ = std::fs::remove_dir_all(&run_dir);
-        std::fs::create_dir_all(&run_dir).expect("run dir");
-        let out = run_dir.join("out.txt");
-        let file = write_tapestry(&run_dir, "t.toml", &team(&out, true));
-        let images = run_dir.join("images");
-        let before = kill_after(&file, &images, kill_after_ms);
+        let (out, images, before) = killed_run(&dir, k, kill_after_ms, |out| team(out, true));
         let newest = std::fs::read_dir(&images)
             .expect("images")
             .flatten()

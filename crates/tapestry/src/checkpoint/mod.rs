@@ -158,6 +158,8 @@ pub(crate) struct Chain {
     pub(crate) latest: Option<PathBuf>,
     /// The anonymous file holding the in-memory image, once there is one.
     memory: Option<std::fs::File>,
+    /// The modules' identities, once read.
+    identities: Option<Vec<ModuleIdentity>>,
 }
 
 impl Chain {
@@ -388,8 +390,14 @@ impl Tapestry {
         Ok(())
     }
 
-    fn module_identities(&self) -> Result<Vec<ModuleIdentity>, String> {
-        self.modules
+    /// The loaded modules' identities, read from their files once per run
+    /// (a live change, which could add modules, refuses checkpoints).
+    fn module_identities(&mut self) -> Result<Vec<ModuleIdentity>, String> {
+        if let Some(known) = &self.chain.identities {
+            return Ok(known.clone());
+        }
+        let found: Vec<ModuleIdentity> = self
+            .modules
             .iter()
             .map(|m| {
                 let path = m.module.path().to_owned();
@@ -402,7 +410,9 @@ impl Tapestry {
                     path,
                 })
             })
-            .collect()
+            .collect::<Result<_, String>>()?;
+        self.chain.identities = Some(found.clone());
+        Ok(found)
     }
 }
 
