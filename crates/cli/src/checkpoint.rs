@@ -149,7 +149,7 @@ pub(crate) fn rollback(id: &str, path: &Path) -> Result<i32, String> {
 
 /// Reads (and verifies) the image and the chain it builds on; on a
 /// terminal, a large one shows a progress bar on stderr.
-fn read_with_progress(file: &Path) -> Result<weaves_checkpoint::Image, String> {
+fn read_with_progress(file: &Path) -> Result<weaves_snapshot::Image, String> {
     use std::io::IsTerminal;
     const LARGE: u64 = 64 << 20;
     let size = std::fs::metadata(file).map_or(0, |m| m.len());
@@ -166,7 +166,7 @@ fn read_with_progress(file: &Path) -> Result<weaves_checkpoint::Image, String> {
         bar
     });
     let shown = std::cell::Cell::new(size >= LARGE);
-    let image = weaves_checkpoint::read_chain_with(file, &|done| {
+    let image = weaves_snapshot::read_chain_with(file, &|done| {
         if let Some(bar) = &bar {
             // Shown once it is worth it: a large image, or a long chain.
             if shown.get() || done >= LARGE {

@@ -61,7 +61,7 @@ pub(super) fn open_files() -> (Vec<FileState>, Vec<String>) {
         let kind = st.st_mode & libc::S_IFMT;
         if kind == libc::S_IFREG {
             let shown = target.to_string_lossy();
-            if shown.starts_with("/memfd:weaves-checkpoint") {
+            if shown.starts_with("/memfd:weaves-snapshot") {
                 continue; // the runtime's in-memory image
             }
             if shown.starts_with("/memfd:") {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use weaves_arena::{existing_heap, Arena, PlacementState};
-use weaves_checkpoint::{image::Header, Layout, PageRun, Parent, WriteTracker, Written};
+use weaves_snapshot::{image::Header, Layout, PageRun, Parent, WriteTracker, Written};
 use weaves_strings::{Entry, Mode, Outcome, Scheduler, Task};
 
 use crate::tapestry::Tapestry;
@@ -169,11 +169,11 @@ impl Chain {
     /// fresh ranges and the parent actually used.
     fn pages_to_store(
         &mut self,
-        vmas: &[weaves_checkpoint::Vma],
+        vmas: &[weaves_snapshot::Vma],
         parent: Option<Parent>,
     ) -> Result<StoredPages, String> {
-        let all = |vmas: &[weaves_checkpoint::Vma]| {
-            weaves_checkpoint::present_runs(vmas).map_err(|e| e.to_string())
+        let all = |vmas: &[weaves_snapshot::Vma]| {
+            weaves_snapshot::present_runs(vmas).map_err(|e| e.to_string())
         };
         let Some(tracker) = self.tracker.as_mut() else {
             return Ok((all(vmas)?, Vec::new(), None));
@@ -297,9 +297,9 @@ impl Tapestry {
                 unrestorable.join(", ")
             ));
         }
-        let vmas = weaves_checkpoint::capture_vmas().map_err(|e| e.to_string())?;
+        let vmas = weaves_snapshot::capture_vmas().map_err(|e| e.to_string())?;
         let (runs, fresh, parent) = self.chain.pages_to_store(&vmas, parent)?;
-        let pages = weaves_checkpoint::copy_pages(&runs);
+        let pages = weaves_snapshot::copy_pages(&runs);
         let arena = Arena::global().map_err(|e| e.to_string())?;
         let placement = placement_of(&arena.placement_state());
         let heaps = self
@@ -479,7 +479,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn crc32(b: &[u8]) -> u32 {
-    weaves_checkpoint::checksum(b)
+    weaves_snapshot::checksum(b)
 }
 
 /// Image files in a checkpoint directory are named `ckpt-NNNNNN.wvimg`.
@@ -508,10 +508,10 @@ pub fn images_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Rewrites the incremental image at `path` as a full one with the same
 /// memory (its chain put together), atomically.
 fn compact(path: &Path) -> Result<(), String> {
-    let mut image = weaves_checkpoint::read_chain(path).map_err(|e| e.to_string())?;
+    let mut image = weaves_snapshot::read_chain(path).map_err(|e| e.to_string())?;
     image.header.parent = None;
     image.header.fresh.clear();
-    weaves_checkpoint::write_image(path, &image.header, &image.runs, || {})
+    weaves_snapshot::write_image(path, &image.header, &image.runs, || {})
         .map(|_| ())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
@@ -534,7 +534,7 @@ fn prune(dir: &Path, keep: usize) {
             if needed.contains(&p) {
                 break;
             }
-            at = weaves_checkpoint::read_header(&p)
+            at = weaves_snapshot::read_header(&p)
                 .ok()
                 .and_then(|h| h.parent)
                 .map(|parent| dir.join(parent.file));
@@ -619,10 +619,9 @@ impl Tapestry {
         // Output made before the capture leaves just before the image
         // becomes visible (or when it could not be written): a crash
         // before that restores the previous image, which makes it again.
-        let written =
-            weaves_checkpoint::write_image(&target, &capture.header, &capture.runs, || {
-                write_pending_output(&capture.pending_output)
-            });
+        let written = weaves_snapshot::write_image(&target, &capture.header, &capture.runs, || {
+            write_pending_output(&capture.pending_output)
+        });
         let bytes = written.map_err(|e| format!("cannot write {}: {e}", target.display()))?;
         // A long chain is compacted while strings run: the newest image is
         // rewritten whole, keeping its name and id, so the next delta
@@ -670,7 +669,7 @@ impl Tapestry {
             // Not close-on-exec: a rollback re-executes the process and
             // restores from it.
             // SAFETY: a plain system call with a NUL-terminated name.
-            let fd = unsafe { libc::memfd_create(c"weaves-checkpoint".as_ptr(), 0) };
+            let fd = unsafe { libc::memfd_create(c"weaves-snapshot".as_ptr(), 0) };
             if fd < 0 {
                 return Err(format!(
                     "cannot make an in-memory image: {}",
@@ -684,7 +683,7 @@ impl Tapestry {
         self.chain.last = None;
         let capture = self.capture(sched, strict, None)?;
         let file = self.chain.memory.as_ref().expect("made above");
-        let bytes = weaves_checkpoint::write_image_to(file, &capture.header, &capture.runs)
+        let bytes = weaves_snapshot::write_image_to(file, &capture.header, &capture.runs)
             .map_err(|e| format!("cannot write the in-memory image: {e}"))?;
         write_pending_output(&capture.pending_output);
         let path = PathBuf::from(format!(

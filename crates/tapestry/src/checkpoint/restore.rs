@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::sync::Arc;
 
 use weaves_arena::{adopt_heap, Arena, PlacementState};
-use weaves_checkpoint::{Image, Layout};
+use weaves_snapshot::{Image, Layout};
 use weaves_strings::{Entry, ExecCtx, Launch, Mode, StringInfo};
 
 use super::external::{link_streams, reopen_files};
@@ -59,7 +59,7 @@ impl Tapestry {
         reopen_files(&state.files).map_err(fail)?;
         // SAFETY: the arena holds only the rebuilt beads (no initialiser
         // ran, no string started): the image's memory replaces theirs.
-        unsafe { weaves_checkpoint::apply(&image.header.vmas, &image.runs) }
+        unsafe { weaves_snapshot::apply(&image.header.vmas, &image.runs) }
             .map_err(|e| fail(format!("cannot write the image's memory back: {e}")))?;
         for &(owner, addr) in &state.heaps {
             // SAFETY: the heap's bytes were just restored at `addr`.

@@ -67,7 +67,7 @@ impl Tapestry {
 
     /// Refuses an image that is not a checkpoint of this very tapestry.
     fn check_rollback(&mut self, target: &Path) -> Result<(), String> {
-        let image = weaves_checkpoint::read_chain(target).map_err(|e| e.to_string())?;
+        let image = weaves_snapshot::read_chain(target).map_err(|e| e.to_string())?;
         let state: TapestryState = serde_json::from_value(image.header.tapestry.clone())
             .map_err(|e| format!("the image's tapestry state is unreadable: {e}"))?;
         drop(image.runs);
