@@ -46,8 +46,24 @@ pub fn yield_now() {
 /// Sleeps until `deadline`: a fiber string parks on a timer, anything else
 /// blocks its thread.
 pub fn sleep_until(deadline: Instant) {
+    if Instant::now() < deadline {
+        sleep_from_now(deadline);
+    }
+}
+
+/// Sleeps for `d` (see [`sleep_until`]).
+pub fn sleep_for(d: Duration) {
+    if !d.is_zero() {
+        sleep_from_now(Instant::now() + d);
+    }
+}
+
+/// [`sleep_until`] for a deadline known to lie ahead: parks first, reads
+/// the clock after each wake (thousands of strings sleeping briefly make
+/// the clock reads a noticeable part of a wake).
+fn sleep_from_now(deadline: Instant) {
     match current_task() {
-        Some(task) if task.mode == Mode::Fiber => {
+        Some(task) if task.mode == Mode::Fiber => loop {
             if task
                 .ctx
                 .stop_requested
@@ -57,30 +73,21 @@ pub fn sleep_until(deadline: Instant) {
                 crate::stop_point();
                 return;
             }
-            while Instant::now() < deadline {
-                if !Scheduler::add_timer_to(&task.sched, deadline, task.clone()) {
-                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                    return;
-                }
-                suspend(Suspend::Park);
-                if task
-                    .ctx
-                    .stop_requested
-                    .load(std::sync::atomic::Ordering::Acquire)
-                {
-                    drop(task);
-                    crate::stop_point();
-                    return;
-                }
+            if !Scheduler::add_timer_to(&task.sched, deadline, task.clone()) {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                return;
             }
-        }
+            suspend(Suspend::Park);
+            let stop = task
+                .ctx
+                .stop_requested
+                .load(std::sync::atomic::Ordering::Acquire);
+            if !stop && Instant::now() >= deadline {
+                return;
+            }
+        },
         _ => std::thread::sleep(deadline.saturating_duration_since(Instant::now())),
     }
-}
-
-/// Sleeps for `d` (see [`sleep_until`]).
-pub fn sleep_for(d: Duration) {
-    sleep_until(Instant::now() + d);
 }
 
 /// Parks the current string until `deadline` unless something wakes it

@@ -350,6 +350,16 @@ pub(crate) fn suspend(why: Suspend) {
     }
     // SAFETY: errno is the calling thread's.
     ctx.errno.set(unsafe { *libc::__errno_location() });
+    let task = ctx.task.get();
+    if !task.is_null() {
+        let here = 0u8;
+        // SAFETY: a non-null `task` is the live task running this context
+        // (it owns the context).
+        unsafe { &*task }.suspended_sp.store(
+            std::ptr::addr_of!(here) as usize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     // SAFETY: the yielder belongs to the fiber running right now on this
     // thread (set when its coroutine started); suspending hands control to
     // the driver that resumed it.

@@ -100,6 +100,26 @@ impl FiberStack {
         Ok(FiberStack { low, usable })
     }
 
+    /// Makes `count` stacks of at least `size` usable bytes ahead of need
+    /// and puts them on the free list, each with its guard installed and
+    /// its top page present: starting a string on one costs no system
+    /// call and no page fault. Stops early, with the error, if the arena
+    /// cannot hold more.
+    pub fn provision(size: usize, count: usize) -> Result<(), ArenaError> {
+        let mut made = Vec::with_capacity(count);
+        for _ in 0..count {
+            let stack = FiberStack::new(size)?;
+            let top = stack.low + STACK_GUARD + stack.usable - 64;
+            // SAFETY: the top line of a stack just made (committed
+            // read-write) that no fiber uses yet: writing it makes the page
+            // present; what a fiber later finds there does not matter.
+            unsafe { std::ptr::write_volatile(top as *mut u8, 0) };
+            made.push(stack);
+        }
+        // Dropped: onto the free list.
+        Ok(())
+    }
+
     /// The stack at `low` with `usable` bytes above its guard, as a string
     /// had it in the process an image was taken from. The address range
     /// must be placed in the arena already (restored placement); it is

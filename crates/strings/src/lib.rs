@@ -28,6 +28,7 @@ pub mod blocking;
 mod cputime;
 mod ctx;
 mod fiber;
+mod prefetch;
 pub mod quiesce;
 pub mod reactor;
 pub mod resume;

@@ -91,6 +91,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// A worker with strings of its own still looks for unstarted ones this
 /// often (in strings run), so new strings are not starved.
 const FRESH_EVERY: u32 = 61;
+/// Time-stamp counter ticks between clock reads of a busy worker (about a
+/// microsecond or two at the rates processors count at).
+const CLOCK_EVERY_TICKS: u64 = 4096;
 /// No home yet: the string has not run.
 pub(crate) const NO_HOME: usize = usize::MAX;
 
@@ -494,13 +497,24 @@ impl Scheduler {
         let mut due = Vec::new();
         let mut tick = 0u32;
         let mut yielded = false;
+        let mut now = 0;
+        let mut clock_read_at = 0u64;
         loop {
             if crate::quiesce::frozen() {
                 // A checkpoint is copying memory: run nothing, fire no timers.
                 self.park_frozen(index);
                 continue;
             }
-            let now = self.now();
+            let at = crate::cputime::ticks();
+            // Reading the clock costs about as much as a switch: between
+            // strings that run briefly, read it only every few microseconds
+            // (timers fire at most that late), and whenever this worker has
+            // none of its own strings left to run.
+            if at.wrapping_sub(clock_read_at) >= CLOCK_EVERY_TICKS || local.mine.borrow().is_empty()
+            {
+                now = self.now();
+                clock_read_at = at;
+            }
             self.fire(index, now, &mut due);
             self.fire(shared_heap, now, &mut due);
             tick = tick.wrapping_add(1);
@@ -511,6 +525,16 @@ impl Scheduler {
                 self.park(index, &local);
                 continue;
             };
+            {
+                // Warm the caches for the strings after this one.
+                let queue = local.mine.borrow();
+                if let Some(next) = queue.front() {
+                    next.prefetch_state();
+                }
+                if let Some(after) = queue.get(1) {
+                    after.prefetch_task();
+                }
+            }
             // From its first slice on, this worker is the string's home.
             task.home.store(index, Ordering::Release);
             task.state.store(RUNNING, Ordering::Release);

@@ -121,6 +121,9 @@ pub struct Task {
     /// Counter ticks spent running (on a worker or its own thread); see
     /// `cputime`.
     cpu_ticks: std::sync::atomic::AtomicU64,
+    /// About where its stack pointer was when it last suspended (see
+    /// `prefetch`): the frames it resumes into lie just above.
+    pub(crate) suspended_sp: std::sync::atomic::AtomicUsize,
     /// The worker it runs on once started (`sched::NO_HOME` before).
     pub(crate) home: std::sync::atomic::AtomicUsize,
     /// Whether it has run at all.
@@ -197,6 +200,7 @@ impl Task {
             parker: (Mutex::new(()), Condvar::new()),
             sched,
             cpu_ticks: std::sync::atomic::AtomicU64::new(0),
+            suspended_sp: std::sync::atomic::AtomicUsize::new(0),
             home: std::sync::atomic::AtomicUsize::new(crate::sched::NO_HOME),
             began: std::sync::atomic::AtomicBool::new(false),
             launched: (launch.entry, launch.stack_size),
@@ -448,6 +452,27 @@ impl Task {
     /// Time the string has spent running.
     pub fn cpu_time(&self) -> std::time::Duration {
         crate::cputime::to_duration(self.cpu_ticks.load(Ordering::Relaxed))
+    }
+
+    /// Asks for the cache lines of the task itself: the first step of
+    /// warming the caches for a string about to run (see `prefetch`).
+    pub(crate) fn prefetch_task(self: &Arc<Self>) {
+        // The Arc's counts sit just before the task.
+        let start = Arc::as_ptr(self) as usize - 2 * std::mem::size_of::<usize>();
+        let len = std::mem::size_of::<Task>() + 2 * std::mem::size_of::<usize>();
+        crate::prefetch::lines(start, len.div_ceil(64));
+    }
+
+    /// Asks for the lines the string touches as it resumes: its context
+    /// and the top of the frames it suspended in. Reads the task (warmed by
+    /// [`Task::prefetch_task`] a string earlier).
+    pub(crate) fn prefetch_state(&self) {
+        let ctx = Arc::as_ptr(&self.ctx) as usize;
+        crate::prefetch::lines(ctx, std::mem::size_of::<ExecCtx>().div_ceil(64));
+        let sp = self.suspended_sp.load(Ordering::Relaxed);
+        if sp != 0 {
+            crate::prefetch::lines(sp - 256, 12);
+        }
     }
 
     /// Adds a slice that began at counter value `began`.

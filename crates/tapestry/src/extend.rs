@@ -140,6 +140,14 @@ impl Tapestry {
         }
         self.stats.map += t0.elapsed();
         self.stats.beads += fresh.len();
+        // Fiber stacks for the strings are made while the beads are bound,
+        // relocated and initialised (not while they are mapped: the two
+        // would contend for the process's address-space lock).
+        let stacks = match how {
+            Extension::Initial => crate::stacks::make_ahead(&plan),
+            _ => None,
+        };
+        let _stacks = JoinOnDrop(stacks);
 
         // From here on a refusal must unmap the fresh beads again.
         match self.bind_and_relocate(&plan, &new_modules, fresh, how, b0, s0) {
@@ -538,5 +546,17 @@ fn unmap(beads: Vec<Bead>) {
         // SAFETY: the bead was mapped by this change and nothing of it ran:
         // no code or pointer refers into it.
         unsafe { b.image.unmap() };
+    }
+}
+
+/// Waits for a helper thread when dropped (on every way out of a
+/// function).
+struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(helper) = self.0.take() {
+            let _ = helper.join();
+        }
     }
 }

@@ -32,6 +32,7 @@ mod redirect;
 mod remove;
 mod run;
 mod script;
+mod stacks;
 mod system;
 mod tapestry;
 

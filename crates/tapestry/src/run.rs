@@ -84,8 +84,6 @@ impl Tapestry {
             })));
         }
         let started = Instant::now();
-        let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
-        let guard = monitor(view.clone());
         let mut handles: Vec<Option<Arc<Task>>> = vec![None; self.plan.strings.len()];
         // A restored tapestry's strings are made first and started only
         // once restored pthread ids name them again (a string restored
@@ -128,6 +126,11 @@ impl Tapestry {
             })?;
         }
         drop(by_id);
+        // The live view (a description of every bead and weave) and the
+        // monitor are made once the strings run: for a large tapestry that
+        // takes milliseconds the strings need not wait for.
+        let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
+        let guard = monitor(view.clone());
         let interval = checkpointing
             .as_ref()
             .and_then(|c| c.interval_ms)
