@@ -8,23 +8,33 @@
 //! `__errno_location` constant) and use it after a call that parked the
 //! string; had the string moved to another thread meanwhile, that address
 //! would be the old thread's. So only strings that have not run yet are
-//! shared out: they wait in a global injector (strings started from
-//! outside the workers) or in a worker's stealable queue (strings started by
-//! bead code), and idle workers take batches of them. Once a string runs,
+//! shared out: they wait in a global injector (strings started one by one
+//! from outside the workers), in one batch (a tapestry's strings, started
+//! together), or in a worker's stealable queue (strings started by bead
+//! code), and idle workers take slices of them. Once a string runs,
 //! its worker is its *home*: waking it from anywhere queues it there.
 //!
 //! ## Queues
 //!
 //! Each worker has a queue of its own strings (only it touches it), a
 //! remote queue other threads wake its strings into, a stealable queue of
-//! strings not started yet, and a timer heap for its sleeping strings (see
+//! strings not started yet, and a timer set for its sleeping strings (see
 //! [`crate::timers`]); threads that are not workers (thread-mode strings,
-//! the starting thread) use one more, shared heap.
+//! the starting thread) use one more, shared set.
+//!
+//! ## Warm caches
+//!
+//! Ten thousand strings that wake for a moment each are a memory-bound
+//! load: what a switch touches (the task, its context, the top of its
+//! stack) is a cache and TLB miss per string. Before running a string, a
+//! worker prefetches what the next one in its queue will touch (see
+//! [`crate::prefetch`]), and it reads the clock only every few
+//! microseconds while busy.
 //!
 //! ## Idle workers
 //!
 //! A worker with nothing to run parks on its own condition variable until
-//! its earliest timer (or the shared heap's) is due. Waking one of its
+//! its earliest timer (or the shared set's) is due. Waking one of its
 //! strings from elsewhere unparks it; new unstarted work unparks any
 //! parked worker. A parked worker raises its `parked` flag before its last
 //! look for work, and whoever adds work looks at the flags afterwards
@@ -66,9 +76,14 @@ struct Local {
 /// Runs strings.
 pub struct Scheduler {
     injector: Injector<Arc<Task>>,
+    /// Strings started together ([`Scheduler::launch_all`]), not yet taken
+    /// by a worker: one lock per batch instead of a push per string.
+    bulk: Mutex<VecDeque<Arc<Task>>>,
+    /// How many wait in `bulk` (read without its lock).
+    bulk_len: AtomicUsize,
     stealers: Vec<Stealer<Arc<Task>>>,
     shared: Vec<Shared>,
-    /// One heap per worker, then one for threads that are not workers.
+    /// One timer set per worker, then one for threads that are not workers.
     timers: Box<[Timers]>,
     epoch: Instant,
     live: AtomicUsize,
@@ -91,6 +106,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// A worker with strings of its own still looks for unstarted ones this
 /// often (in strings run), so new strings are not starved.
 const FRESH_EVERY: u32 = 61;
+/// Strings a worker takes at most from a batch started together.
+const BULK_SLICE: usize = 32;
 /// Time-stamp counter ticks between clock reads of a busy worker (about a
 /// microsecond or two at the rates processors count at).
 const CLOCK_EVERY_TICKS: u64 = 4096;
@@ -140,6 +157,8 @@ impl Scheduler {
             .collect();
         let s = Arc::new(Scheduler {
             injector: Injector::new(),
+            bulk: Mutex::new(VecDeque::new()),
+            bulk_len: AtomicUsize::new(0),
             stealers: locals.iter().map(|l| l.fresh.stealer()).collect(),
             shared: (0..workers)
                 .map(|_| Shared {
@@ -220,6 +239,30 @@ impl Scheduler {
                     .spawn(move || me.drive_on_own_thread(t))
                     .map_err(|e| format!("cannot start its thread: {e}"))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Starts strings made by [`Scheduler::prepare`] (each once), all at
+    /// once: fiber strings are handed to the workers in one batch, which
+    /// they take from in slices. Returns the first string that could not be
+    /// started, with why (the ones before it have started).
+    pub fn launch_all(self: &Arc<Self>, tasks: &[Arc<Task>]) -> Result<(), (usize, String)> {
+        let mut fibers = Vec::with_capacity(tasks.len());
+        for (i, task) in tasks.iter().enumerate() {
+            match task.mode {
+                Mode::Fiber => fibers.push(task.clone()),
+                Mode::Thread => self.launch(task).map_err(|e| (i, e))?,
+            }
+        }
+        if !fibers.is_empty() {
+            let n = fibers.len();
+            self.bulk
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(fibers);
+            self.bulk_len.fetch_add(n, Ordering::SeqCst);
+            self.unpark_all();
         }
         Ok(())
     }
@@ -344,7 +387,7 @@ impl Scheduler {
     pub fn add_timer(&self, at: Instant, task: Arc<Task>) {
         let at = on_grid(self.nanos(at));
         match self.mine() {
-            // The worker fires its own heap as soon as this string parks.
+            // The worker fires its own timers as soon as this string parks.
             Some(w) => {
                 self.timers[w.index].add(at, task);
             }
@@ -388,7 +431,7 @@ impl Scheduler {
         self.nanos(Instant::now())
     }
 
-    /// Fires the due timers of heap `h` (wake each string where it lives).
+    /// Fires the due timers of set `h` (wake each string where it lives).
     fn fire(&self, h: usize, now: u64, due: &mut Vec<Arc<Task>>) {
         self.timers[h].fire(now, due, true);
         for task in due.drain(..) {
@@ -427,6 +470,11 @@ impl Scheduler {
                 return Some(t);
             }
         }
+        if self.bulk_len.load(Ordering::Relaxed) > 0 {
+            if let Some(t) = self.take_bulk(local) {
+                return Some(t);
+            }
+        }
         // Looking is cheap; stealing costs fences: steal only from a queue
         // that has something.
         if self.injector.is_empty() && self.stealers.iter().all(Stealer::is_empty) {
@@ -453,11 +501,32 @@ impl Scheduler {
         }
     }
 
+    /// Takes a slice of the strings started together: one to run, the rest
+    /// into this worker's stealable queue.
+    fn take_bulk(&self, local: &Local) -> Option<Arc<Task>> {
+        let mut bulk = self.bulk.lock().unwrap_or_else(|e| e.into_inner());
+        // A share for each worker, in slices small enough that the strings
+        // of a slice start soon.
+        let n = (bulk.len() / self.worker_count)
+            .clamp(1, BULK_SLICE)
+            .min(bulk.len());
+        if n == 0 {
+            return None;
+        }
+        self.bulk_len.fetch_sub(n, Ordering::SeqCst);
+        let first = bulk.pop_front();
+        for t in bulk.drain(..n - 1) {
+            local.fresh.push(t);
+        }
+        first
+    }
+
     /// Whether worker `index` has anything to run.
     fn work_for(&self, index: usize, local: &Local) -> bool {
         !local.mine.borrow().is_empty()
             || !self.shared[index].remote.is_empty()
             || !local.fresh.is_empty()
+            || self.bulk_len.load(Ordering::SeqCst) > 0
             || !self.injector.is_empty()
             || self.stealers.iter().any(|s| !s.is_empty())
     }
@@ -493,19 +562,23 @@ impl Scheduler {
                 local: &local,
             }))
         });
-        let shared_heap = self.worker_count;
+        let shared_timers = self.worker_count;
         let mut due = Vec::new();
         let mut tick = 0u32;
         let mut yielded = false;
         let mut now = 0;
         let mut clock_read_at = 0u64;
+        let mut slice_end = crate::cputime::ticks();
         loop {
             if crate::quiesce::frozen() {
                 // A checkpoint is copying memory: run nothing, fire no timers.
                 self.park_frozen(index);
+                slice_end = crate::cputime::ticks();
+                clock_read_at = 0;
                 continue;
             }
-            let at = crate::cputime::ticks();
+            // The counter as the last slice ended (or now, after a park).
+            let at = slice_end;
             // Reading the clock costs about as much as a switch: between
             // strings that run briefly, read it only every few microseconds
             // (timers fire at most that late), and whenever this worker has
@@ -516,13 +589,16 @@ impl Scheduler {
                 clock_read_at = at;
             }
             self.fire(index, now, &mut due);
-            self.fire(shared_heap, now, &mut due);
+            self.fire(shared_timers, now, &mut due);
             tick = tick.wrapping_add(1);
             let Some(task) = self.next(index, &local, tick, yielded) else {
                 if self.stop.load(Ordering::SeqCst) && !self.work_for(index, &local) {
                     break;
                 }
                 self.park(index, &local);
+                // Time passed: read the clock before firing timers.
+                slice_end = crate::cputime::ticks();
+                clock_read_at = 0;
                 continue;
             };
             {
@@ -540,7 +616,7 @@ impl Scheduler {
             task.state.store(RUNNING, Ordering::Release);
             let began = crate::cputime::ticks();
             let end = task.run_slice();
-            task.add_cpu_since(began);
+            slice_end = task.add_cpu_since(began);
             yielded = matches!(end, SliceEnd::Yield);
             match end {
                 SliceEnd::Yield => {

@@ -83,28 +83,35 @@ impl Tapestry {
                 Some(slot)
             })));
         }
-        let started = Instant::now();
         let mut handles: Vec<Option<Arc<Task>>> = vec![None; self.plan.strings.len()];
-        // A restored tapestry's strings are made first and started only
-        // once restored pthread ids name them again (a string restored
-        // inside pthread_join joins at once); a fresh one's start as they
-        // are made, the first running while the rest are made.
+        // Every string is made before any starts: a restored one must wait
+        // until restored pthread ids name it again (a string restored inside
+        // pthread_join joins at once), and fresh ones then start in a burst
+        // of queue pushes, without the thread making them competing with
+        // the workers running them.
         let fresh = restored.is_none();
         let mut by_id = Vec::with_capacity(launches.len());
         for (id, launch) in launches {
             let task = sched.prepare(launch);
-            if fresh {
-                sched.launch(&task).map_err(|e| {
-                    TapestryError::Run(format!(
-                        "string `{}`: cannot start: {e}",
-                        task.ctx.info.name
-                    ))
-                })?;
-            }
             if let Some(h) = handles.get_mut((id as usize).wrapping_sub(1)) {
                 *h = Some(task.clone());
             }
             by_id.push((id, task));
+        }
+        // The live view (a description of every bead and weave) and the
+        // monitor are ready before any string starts.
+        let view = Arc::new(LiveView::new(self, sched.clone(), Instant::now(), events));
+        let guard = monitor(view.clone());
+        // What `strings_elapsed` measures: from the first string's start.
+        let started = Instant::now();
+        if fresh {
+            let tasks: Vec<Arc<Task>> = by_id.iter().map(|(_, t)| t.clone()).collect();
+            sched.launch_all(&tasks).map_err(|(i, e)| {
+                TapestryError::Run(format!(
+                    "string `{}`: cannot start: {e}",
+                    tasks[i].ctx.info.name
+                ))
+            })?;
         }
         let ended = match restored {
             Some((ended, threads)) => {
@@ -126,11 +133,6 @@ impl Tapestry {
             })?;
         }
         drop(by_id);
-        // The live view (a description of every bead and weave) and the
-        // monitor are made once the strings run: for a large tapestry that
-        // takes milliseconds the strings need not wait for.
-        let view = Arc::new(LiveView::new(self, sched.clone(), started, events));
-        let guard = monitor(view.clone());
         let interval = checkpointing
             .as_ref()
             .and_then(|c| c.interval_ms)
