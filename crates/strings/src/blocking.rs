@@ -73,16 +73,19 @@ fn sleep_from_now(deadline: Instant) {
                 crate::stop_point();
                 return;
             }
-            if !Scheduler::add_timer_to(&task.sched, deadline, task.clone()) {
+            let Some(at) = Scheduler::add_timer_to(&task.sched, deadline, task.clone()) else {
                 std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
                 return;
-            }
+            };
             suspend(Suspend::Park);
             let stop = task
                 .ctx
                 .stop_requested
                 .load(std::sync::atomic::Ordering::Acquire);
-            if !stop && Instant::now() >= deadline {
+            // Woken by its timer (the usual case), the sleep is over; woken
+            // otherwise, the clock says.
+            let passed = task.timer_passed.load(std::sync::atomic::Ordering::Relaxed) >= at;
+            if !stop && (passed || Instant::now() >= deadline) {
                 return;
             }
         },
@@ -97,7 +100,7 @@ pub fn park_until(deadline: Instant) -> bool {
     match current_task() {
         Some(task) => {
             // Timers wake thread-mode strings too (through their parker).
-            if Scheduler::add_timer_to(&task.sched, deadline, task.clone()) {
+            if Scheduler::add_timer_to(&task.sched, deadline, task.clone()).is_some() {
                 suspend(Suspend::Park);
             }
         }

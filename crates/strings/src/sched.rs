@@ -384,7 +384,9 @@ impl Scheduler {
     }
 
     /// Wakes `task` at `at` (it parks itself after calling this).
-    pub fn add_timer(&self, at: Instant, task: Arc<Task>) {
+    /// Returns the deadline on the scheduler's grid (see
+    /// [`Task::timer_passed`]).
+    pub fn add_timer(&self, at: Instant, task: Arc<Task>) -> u64 {
         let at = on_grid(self.nanos(at));
         match self.mine() {
             // The worker fires its own timers as soon as this string parks.
@@ -400,24 +402,22 @@ impl Scheduler {
                 }
             }
         }
+        at
     }
 
-    /// [`Scheduler::add_timer`] on the scheduler behind `sched`; false if it
-    /// has stopped.
-    pub(crate) fn add_timer_to(sched: &Weak<Scheduler>, at: Instant, task: Arc<Task>) -> bool {
+    /// [`Scheduler::add_timer`] on the scheduler behind `sched`; `None` if
+    /// it has stopped.
+    pub(crate) fn add_timer_to(
+        sched: &Weak<Scheduler>,
+        at: Instant,
+        task: Arc<Task>,
+    ) -> Option<u64> {
         match this_worker() {
             Some(w) if std::ptr::eq(w.sched, sched.as_ptr()) => {
                 // SAFETY: as in `push_to`.
-                unsafe { &*w.sched }.add_timer(at, task);
-                true
+                Some(unsafe { &*w.sched }.add_timer(at, task))
             }
-            _ => match sched.upgrade() {
-                Some(s) => {
-                    s.add_timer(at, task);
-                    true
-                }
-                None => false,
-            },
+            _ => sched.upgrade().map(|s| s.add_timer(at, task)),
         }
     }
 

@@ -124,6 +124,10 @@ pub struct Task {
     /// About where its stack pointer was when it last suspended (see
     /// `prefetch`): the frames it resumes into lie just above.
     pub(crate) suspended_sp: std::sync::atomic::AtomicUsize,
+    /// The latest deadline (on the scheduler's grid) of a timer that fired
+    /// for this string: the clock has passed it, so a sleep until then is
+    /// over without reading the clock again.
+    pub(crate) timer_passed: std::sync::atomic::AtomicU64,
     /// The worker it runs on once started (`sched::NO_HOME` before).
     pub(crate) home: std::sync::atomic::AtomicUsize,
     /// Whether it has run at all.
@@ -227,6 +231,7 @@ impl Task {
             sched,
             cpu_ticks: std::sync::atomic::AtomicU64::new(0),
             suspended_sp: std::sync::atomic::AtomicUsize::new(0),
+            timer_passed: std::sync::atomic::AtomicU64::new(0),
             home: std::sync::atomic::AtomicUsize::new(crate::sched::NO_HOME),
             began: std::sync::atomic::AtomicBool::new(false),
             launched: (launch.entry, launch.stack_size),

@@ -93,7 +93,12 @@ impl Timers {
             if *entry.key() > now {
                 break;
             }
+            let at = *entry.key();
             let mut slot = entry.remove();
+            for task in &slot {
+                task.timer_passed
+                    .fetch_max(at, std::sync::atomic::Ordering::Relaxed);
+            }
             out.append(&mut slot);
             if h.spare.len() < SPARE_SLOTS {
                 h.spare.push(slot);
