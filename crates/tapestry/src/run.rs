@@ -18,6 +18,9 @@ use crate::live::{Change, Event, LiveView};
 use crate::script::Runner;
 use crate::tapestry::{host_environment, RunReport, StringReport, Tapestry};
 
+/// Fresh strings are handed to the workers in batches of this many.
+const LAUNCH_BATCH: usize = 256;
+
 impl Tapestry {
     /// Runs every string to its end, then finalises the beads.
     pub fn run(&mut self) -> Result<RunReport, TapestryError> {
@@ -83,36 +86,46 @@ impl Tapestry {
                 Some(slot)
             })));
         }
+        // The live view (a description of every bead and weave) and the
+        // monitor are ready before any string is made.
+        let view = Arc::new(LiveView::new(self, sched.clone(), Instant::now(), events));
+        let guard = monitor(view.clone());
+        // What `strings_elapsed` measures: making the strings and running
+        // them.
+        let started = Instant::now();
         let mut handles: Vec<Option<Arc<Task>>> = vec![None; self.plan.strings.len()];
-        // Every string is made before any starts: a restored one must wait
-        // until restored pthread ids name it again (a string restored inside
-        // pthread_join joins at once), and fresh ones then start in a burst
-        // of queue pushes, without the thread making them competing with
-        // the workers running them.
+        // A restored string starts only once restored pthread ids name it
+        // again (a string restored inside pthread_join joins at once), so
+        // restored ones are all made first. Fresh ones are handed to the
+        // workers in batches as they are made: the first run while the
+        // rest are made, and the workers take each batch with one lock.
         let fresh = restored.is_none();
         let mut by_id = Vec::with_capacity(launches.len());
-        for (id, launch) in launches {
-            let task = sched.prepare(launch);
+        let mut batch = Vec::with_capacity(LAUNCH_BATCH);
+        let launch = |batch: &mut Vec<Arc<Task>>| {
+            let r = sched.launch_all(batch).map_err(|(i, e)| {
+                TapestryError::Run(format!(
+                    "string `{}`: cannot start: {e}",
+                    batch[i].ctx.info.name
+                ))
+            });
+            batch.clear();
+            r
+        };
+        for (id, launch_plan) in launches {
+            let task = sched.prepare(launch_plan);
             if let Some(h) = handles.get_mut((id as usize).wrapping_sub(1)) {
                 *h = Some(task.clone());
             }
+            if fresh {
+                batch.push(task.clone());
+                if batch.len() == LAUNCH_BATCH {
+                    launch(&mut batch)?;
+                }
+            }
             by_id.push((id, task));
         }
-        // The live view (a description of every bead and weave) and the
-        // monitor are ready before any string starts.
-        let view = Arc::new(LiveView::new(self, sched.clone(), Instant::now(), events));
-        let guard = monitor(view.clone());
-        // What `strings_elapsed` measures: from the first string's start.
-        let started = Instant::now();
-        if fresh {
-            let tasks: Vec<Arc<Task>> = by_id.iter().map(|(_, t)| t.clone()).collect();
-            sched.launch_all(&tasks).map_err(|(i, e)| {
-                TapestryError::Run(format!(
-                    "string `{}`: cannot start: {e}",
-                    tasks[i].ctx.info.name
-                ))
-            })?;
-        }
+        launch(&mut batch)?;
         let ended = match restored {
             Some((ended, threads)) => {
                 for (tid, sid) in threads {
