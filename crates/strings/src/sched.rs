@@ -9,8 +9,8 @@
 //! string; had the string moved to another thread meanwhile, that address
 //! would be the old thread's. So only strings that have not run yet are
 //! shared out: they wait in a global injector (strings started one by one
-//! from outside the workers), in one batch (a tapestry's strings, started
-//! together), or in a worker's stealable queue (strings started by bead
+//! from outside the workers), in batches (a tapestry's strings, started
+//! many at a time), or in a worker's stealable queue (strings started by bead
 //! code), and idle workers take slices of them. Once a string runs,
 //! its worker is its *home*: waking it from anywhere queues it there.
 //!
