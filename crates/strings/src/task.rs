@@ -582,3 +582,30 @@ impl Task {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::packed_argv;
+    use std::ffi::{CStr, CString};
+
+    #[test]
+    fn packed_argv_is_a_null_terminated_array_of_its_strings() {
+        let args: Vec<CString> = ["prog", "", "a longer argument with spaces"]
+            .iter()
+            .map(|a| CString::new(*a).unwrap())
+            .collect();
+        let block = packed_argv(&args);
+        let argv = block.as_ptr() as *const *const libc::c_char;
+        for (i, a) in args.iter().enumerate() {
+            // SAFETY: slot i of the array the block begins with.
+            let p = unsafe { *argv.add(i) };
+            let range = block.as_ptr() as usize..block.as_ptr() as usize + block.len() * 8;
+            assert!(range.contains(&(p as usize)), "argument {i} lies in the block");
+            // SAFETY: a NUL-terminated string inside the block.
+            assert_eq!(unsafe { CStr::from_ptr(p) }, a.as_c_str());
+        }
+        // SAFETY: the slot after the last argument.
+        assert!(unsafe { *argv.add(args.len()) }.is_null());
+        assert!(packed_argv(&[]).iter().all(|&w| w == 0), "empty argv is one NULL");
+    }
+}
