@@ -600,12 +600,18 @@ mod tests {
             // SAFETY: slot i of the array the block begins with.
             let p = unsafe { *argv.add(i) };
             let range = block.as_ptr() as usize..block.as_ptr() as usize + block.len() * 8;
-            assert!(range.contains(&(p as usize)), "argument {i} lies in the block");
+            assert!(
+                range.contains(&(p as usize)),
+                "argument {i} lies in the block"
+            );
             // SAFETY: a NUL-terminated string inside the block.
             assert_eq!(unsafe { CStr::from_ptr(p) }, a.as_c_str());
         }
         // SAFETY: the slot after the last argument.
         assert!(unsafe { *argv.add(args.len()) }.is_null());
-        assert!(packed_argv(&[]).iter().all(|&w| w == 0), "empty argv is one NULL");
+        assert!(
+            packed_argv(&[]).iter().all(|&w| w == 0),
+            "empty argv is one NULL"
+        );
     }
 }
