@@ -96,8 +96,7 @@ impl Timers {
             let at = *entry.key();
             let mut slot = entry.remove();
             for task in &slot {
-                task.timer_passed
-                    .fetch_max(at, std::sync::atomic::Ordering::Relaxed);
+                task.timer_passed.fetch_max(at, Ordering::Relaxed);
             }
             out.append(&mut slot);
             if h.spare.len() < SPARE_SLOTS {
