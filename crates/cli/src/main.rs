@@ -15,6 +15,11 @@ mod demo;
 mod monitor;
 mod mpirun;
 
+/// The runtime's Rust allocations never land in a bead's heap (see
+/// `weaves_interpose::RuntimeAllocator`).
+#[global_allocator]
+static RUNTIME_ALLOCATOR: weaves_interpose::RuntimeAllocator = weaves_interpose::RuntimeAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "weaves",
