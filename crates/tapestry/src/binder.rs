@@ -45,6 +45,17 @@ pub struct Binding {
     pub origins: Vec<Option<u32>>,
 }
 
+impl Binding {
+    /// The binding of a bead that is gone: nothing bound.
+    pub fn empty() -> Binding {
+        Binding {
+            targets: Vec::new(),
+            providers: Vec::new(),
+            origins: Vec::new(),
+        }
+    }
+}
+
 /// One resolved import.
 pub struct Resolved {
     pub target: Target,

@@ -116,6 +116,11 @@ pub(crate) fn check(
                     weaves.join(", ")
                 ));
             }
+            if plan.tuple_spaces.iter().any(|t| t.beads.contains(&b)) {
+                return Err(format!(
+                    "bead `{name}` shares variables through a tuple space: it stays while the tapestry runs"
+                ));
+            }
             let users: Vec<String> = beads
                 .iter()
                 .enumerate()
@@ -189,6 +194,22 @@ pub(crate) fn mark_removed(plan: &mut Plan, kind: Kind, i: usize) {
     };
 }
 
+/// Lets go of what only a live element needs; its index and name stay, so
+/// nothing is renumbered.
+fn shed(plan: &mut Plan, kind: Kind, i: usize) {
+    match kind {
+        Kind::Weave => plan.weaves[i].beads = Vec::new(),
+        Kind::String => {
+            let s = &mut plan.strings[i];
+            s.entry_bead = None;
+            s.args = Vec::new();
+            s.env = Vec::new();
+            s.entry_symbol = String::new();
+        }
+        Kind::Bead | Kind::Binding => {}
+    }
+}
+
 impl Tapestry {
     /// Removes `name`; `live` are the tasks of the strings started so far.
     pub(crate) fn remove(
@@ -217,9 +238,30 @@ impl Tapestry {
             }
         }
         mark_removed(&mut self.plan, kind, i);
+        shed(&mut self.plan, kind, i);
+        self.forget_trailing_removed_beads();
         Ok(
             serde_json::json!({ "removed": { "kind": format!("{kind:?}").to_lowercase(), "name": name } }),
         )
+    }
+
+    /// Forgets removed beads at the end of the list entirely: nothing refers
+    /// to their indices any more (a bead goes only when no weave, bead,
+    /// message binding or tuple space uses it, and removed weaves and
+    /// strings shed their references), so the next bead added takes the
+    /// place. A tapestry that adds and removes beads over and over then
+    /// stays the same size. (Weaves and strings keep their indices: ended
+    /// strings' reports name their weave through it.)
+    fn forget_trailing_removed_beads(&mut self) {
+        while let Some(b) = self.plan.beads.len().checked_sub(1) {
+            if !self.plan.removed.beads.remove(&b) {
+                break;
+            }
+            self.plan.beads.pop();
+            self.beads.pop();
+            self.bindings.pop();
+            self.init_order.retain(|&x| x != b);
+        }
     }
 
     /// Runs bead `b`'s finalisers and gives its memory back.
@@ -238,6 +280,14 @@ impl Tapestry {
             weaves_arena::Heap::destroy(bead.owner);
             bead.image.release();
         }
+        // The record keeps its index (nothing is renumbered) but gives up
+        // what only a live bead needs: a tapestry changed a thousand times
+        // must not hold a thousand beads' binding tables.
+        let bead = &mut self.beads[b];
+        bead.weaves = Vec::new();
+        bead.providers = Vec::new();
+        bead.imports = Default::default();
+        self.bindings[b] = crate::binder::Binding::empty();
         Ok(())
     }
 }

@@ -196,7 +196,7 @@ impl Tapestry {
                     let _ = answer.send(Err(e));
                 }
                 Some(Event::Change(change, answer)) => {
-                    let result = self.change(change, &sched, &mut handles);
+                    let result = self.change(change, &sched, &mut handles, &view);
                     view.refresh(self);
                     let _ = answer.send(result);
                 }
@@ -254,6 +254,7 @@ impl Tapestry {
         change: Change,
         sched: &Arc<Scheduler>,
         handles: &mut Vec<Option<Arc<Task>>>,
+        view: &LiveView,
     ) -> Result<serde_json::Value, String> {
         if matches!(
             change,
@@ -287,18 +288,20 @@ impl Tapestry {
                 let added = self
                     .extend(plan, Extension::Live)
                     .map_err(|e| e.to_string())?;
-                let mut runner = Runner::new(sched, handles);
+                let mut runner = Runner::new(sched, handles, view);
+                // The new weaves are in the view before their strings run.
+                view.refresh(self);
                 for i in added.first_string..self.plan.strings.len() {
                     self.start_string(i, &mut runner)?;
                 }
                 serde_json::to_value(before.added(self)).map_err(|e| e.to_string())
             }
             Change::Script { path, text } => {
-                let mut runner = Runner::new(sched, handles);
+                let mut runner = Runner::new(sched, handles, view);
                 self.run_script(&path, &text, &mut runner)
             }
             Change::Spawn(request) => {
-                let id = self.spawn_string(request, &mut Runner::new(sched, handles))?;
+                let id = self.spawn_string(request, &mut Runner::new(sched, handles, view))?;
                 Ok(serde_json::json!({ "id": id }))
             }
         }

@@ -17,8 +17,10 @@
 //! `move-queue FROM TO` (in-interfaces), `start STRING`, `stop STRING`
 //! (waits until it stopped), `wait STRING` (until it ends).
 //!
-//! Strings a script's `apply` adds start when the script ends — after the
-//! bindings later lines make — unless a `start` line starts them earlier.
+//! Every line takes effect in order. Strings an `apply` line adds start
+//! right after it; inside an `atomic { … }` block they start when the block
+//! has taken effect — after the bindings its later lines make — unless a
+//! `start` line in the block starts them earlier.
 //!
 //! An `atomic` block is checked as a whole before any of it takes effect:
 //! every name it uses, every fragment (parsed onto the plan as the block
@@ -33,6 +35,7 @@ use weaves_strings::{Scheduler, Task};
 
 use crate::config::{BindingPlan, Plan};
 use crate::extend::Extension;
+use crate::live::LiveView;
 use crate::remove::Kind;
 use crate::tapestry::Tapestry;
 
@@ -194,6 +197,9 @@ fn live_binding(plan: &Plan, from: &(usize, String)) -> Option<usize> {
 pub(crate) struct Runner<'a> {
     pub(crate) sched: &'a Arc<Scheduler>,
     pub(crate) handles: &'a mut Vec<Option<Arc<Task>>>,
+    /// The monitor's view, brought up to date before new strings start, so
+    /// that no inspection shows a string in a weave it does not list.
+    view: &'a LiveView,
     /// Strings added by this script's `apply` lines and not started yet.
     pending: Vec<usize>,
     done: Vec<String>,
@@ -203,10 +209,12 @@ impl<'a> Runner<'a> {
     pub(crate) fn new(
         sched: &'a Arc<Scheduler>,
         handles: &'a mut Vec<Option<Arc<Task>>>,
+        view: &'a LiveView,
     ) -> Runner<'a> {
         Runner {
             sched,
             handles,
+            view,
             pending: Vec::new(),
             done: Vec::new(),
         }
@@ -235,15 +243,14 @@ impl Tapestry {
                         }
                     }
                 }
+                // What the line or block added starts before the next one.
+                self.start_pending(runner)?;
             }
             Ok(())
         })();
-        // Strings added by the script start now, even after an error in a
-        // later line: what took effect stays in effect.
-        let pending = std::mem::take(&mut runner.pending);
-        for s in pending {
-            self.start_string(s, runner)?;
-        }
+        // Strings added by a line that took effect start even when a later
+        // line of its block failed: what took effect stays in effect.
+        self.start_pending(runner)?;
         match result {
             Ok(()) => Ok(serde_json::json!({ "done": runner.done })),
             Err(e) if runner.done.is_empty() => Err(e),
@@ -252,6 +259,18 @@ impl Tapestry {
                 runner.done.join("; ")
             )),
         }
+    }
+
+    /// Starts the strings added by `apply` lines and not started yet.
+    fn start_pending(&mut self, runner: &mut Runner<'_>) -> Result<(), String> {
+        let pending = std::mem::take(&mut runner.pending);
+        if !pending.is_empty() {
+            runner.view.refresh(self);
+        }
+        for s in pending {
+            self.start_string(s, runner)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn start_string(&mut self, s: usize, runner: &mut Runner<'_>) -> Result<(), String> {
@@ -293,9 +312,12 @@ impl Tapestry {
                     .extend(added.first_string..self.plan.strings.len());
             }
             Cmd::Remove(kind, name) => {
+                let waiting = waiting_strings_in(&self.plan, *kind, name, &runner.pending);
+                refuse_if_waiting(*kind, name, &waiting).map_err(at)?;
                 let tasks = runner.sched.tasks();
                 self.remove(*kind, name, &tasks, runner.handles)
                     .map_err(at)?;
+                runner.pending.retain(|s| !waiting.contains(s));
             }
             Cmd::Bind(from, to) => {
                 let from = end_of(&self.plan, from).map_err(at)?;
@@ -341,6 +363,7 @@ impl Tapestry {
                     )));
                 };
                 runner.pending.remove(k);
+                runner.view.refresh(self);
                 self.start_string(s, runner).map_err(at)?;
             }
             Cmd::Stop(name) => {
@@ -415,6 +438,14 @@ impl Tapestry {
                     applied = true;
                 }
                 Cmd::Remove(kind, name) => {
+                    let unstarted: Vec<usize> = added_strings
+                        .iter()
+                        .copied()
+                        .filter(|s| !stopped.contains(s))
+                        .collect();
+                    let waiting = waiting_strings_in(&model, *kind, name, &unstarted);
+                    refuse_if_waiting(*kind, name, &waiting).map_err(at)?;
+                    added_strings.retain(|s| !waiting.contains(s));
                     let i = crate::remove::check(&model, &self.beads, *kind, name, &live, &stopped)
                         .map_err(at)?;
                     crate::remove::mark_removed(&mut model, *kind, i);
@@ -477,6 +508,35 @@ impl Tapestry {
         }
         Ok(())
     }
+}
+
+/// The strings among `waiting` (added, not started yet) that removing
+/// `kind name` would concern: the string itself, or the strings of a weave.
+fn waiting_strings_in(plan: &Plan, kind: Kind, name: &str, waiting: &[usize]) -> Vec<usize> {
+    waiting
+        .iter()
+        .copied()
+        .filter(|&s| {
+            let string = &plan.strings[s];
+            match kind {
+                Kind::String => string.name == name,
+                Kind::Weave => plan.weaves[string.weave].name == name,
+                Kind::Bead | Kind::Binding => false,
+            }
+        })
+        .collect()
+}
+
+/// A weave whose strings wait to start cannot go: they would start in a
+/// weave that no longer exists. (Removing a waiting string itself is fine:
+/// it never starts.)
+fn refuse_if_waiting(kind: Kind, name: &str, waiting: &[usize]) -> Result<(), String> {
+    if kind == Kind::Weave && !waiting.is_empty() {
+        return Err(format!(
+            "weave `{name}` has strings this script added that have not started yet: remove them (or let the block end) first"
+        ));
+    }
+    Ok(())
 }
 
 /// Waits until `t` has ended; Err after `within`.
