@@ -110,7 +110,10 @@ fn strings_in_a_shared_bead_switch_only_at_safe_points() {
 
 #[test]
 fn without_preemption_the_first_string_runs_to_its_end() {
-    let out = run_tapestry("no_preempt_shared_bead", &reentry_tapestry(""));
+    let out = run_tapestry(
+        "no_preempt_shared_bead",
+        &reentry_tapestry("preempt_ms = 0"),
+    );
     out.expect_success();
     assert_eq!(
         out.sorted_lines(),
@@ -119,4 +122,111 @@ fn without_preemption_the_first_string_runs_to_its_end() {
             "reentry 1: reentries=0 resumed_after_other=yes",
         ]
     );
+}
+
+/// The bug: preemption was off unless `preempt_ms` was set, so one string
+/// spinning without a call starved every other string of its worker.
+#[test]
+fn a_spinning_string_does_not_starve_sleepers_by_default() {
+    for workers in [1, 2] {
+        let out = run_tapestry(
+            &format!("preempt_default_{workers}"),
+            &format!(
+                r#"
+[tapestry]
+name = "hog"
+workers = {workers}
+
+[[module]]
+name = "hog"
+path = "@MODS@/hog.so"
+
+[[bead]]
+name = "spin"
+module = "hog"
+
+[[bead]]
+name = "nap{{i}}"
+module = "hog"
+count = 3
+
+[[weave]]
+name = "ws"
+beads = ["spin"]
+
+[[weave]]
+name = "wn{{i}}"
+count = 3
+beads = ["nap{{i}}"]
+
+[[string]]
+name = "spinner"
+weave = "ws"
+entry = "hog_spin"
+args = ["hog", "3"]
+
+[[string]]
+name = "sleeper{{i}}"
+weave = "wn{{i}}"
+count = 3
+entry = "hog_sleep"
+args = ["hog", "{{i}}"]
+
+[[tuple_space]]
+variables = ["finished"]
+beads = ["spin", "nap0", "nap1", "nap2"]
+"#
+            ),
+        );
+        out.expect_success();
+        let lines = out.sorted_lines();
+        assert!(
+            lines.contains(&"hog: released after spinning".to_owned()),
+            "{out}"
+        );
+        for i in 0..3 {
+            assert!(lines.contains(&format!("sleeper {i}: done")), "{out}");
+        }
+    }
+}
+
+/// With preemption off, a string that holds its worker for seconds is named
+/// on stderr (once), and still finishes.
+#[test]
+fn the_watchdog_names_a_string_that_holds_its_worker() {
+    let out = run_tapestry(
+        "watchdog_line",
+        r#"
+[tapestry]
+name = "hog"
+workers = 1
+preempt_ms = 0
+
+[[module]]
+name = "hog"
+path = "@MODS@/hog.so"
+
+[[bead]]
+name = "h"
+module = "hog"
+
+[[weave]]
+name = "w"
+beads = ["h"]
+
+[[string]]
+name = "hogger"
+weave = "w"
+entry = "hog_spin_for"
+args = ["hog", "2600"]
+"#,
+    );
+    out.expect_success();
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("has held worker 0"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(contains_word(warnings[0], "hogger"), "{out}");
 }

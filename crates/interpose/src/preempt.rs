@@ -1,7 +1,8 @@
-//! Preemption at safe points (`[tapestry] preempt_ms = N`).
+//! Preemption at safe points (`[tapestry] preempt_ms = N`, 10 by default).
 //!
-//! Every worker thread has a timer that sends it `SIGURG` every N ms. The
-//! handler looks at where the running string was interrupted:
+//! The scheduler's watchdog (`weaves_strings::watchdog`) sends `SIGURG` to
+//! a worker whose string has run for N ms without letting go. The handler
+//! looks at where the running string was interrupted:
 //!
 //! * **Safe**: the interrupted instruction is in bead code that no other
 //!   string can be running (the bead belongs to the weaves of one declared
@@ -35,7 +36,7 @@ use crate::tls::XSAVE_BYTES;
 
 /// The signal ticks are delivered with (ignored by default, so a stray one
 /// harms nothing).
-const TICK: i32 = libc::SIGURG;
+pub const TICK: i32 = libc::SIGURG;
 
 /// Installs the tick handler (once).
 pub fn install() {
@@ -54,31 +55,6 @@ pub fn install() {
         action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(TICK, &action, std::ptr::null_mut());
-    }
-}
-
-/// Arms a timer that ticks the calling thread every `ms` milliseconds.
-pub fn arm_this_thread(ms: u64) {
-    // SAFETY: a zeroed sigevent filled in to target this thread (its kernel
-    // thread id) with TICK; the timer id is written by timer_create.
-    unsafe {
-        let mut ev: libc::sigevent = std::mem::zeroed();
-        ev.sigev_notify = libc::SIGEV_THREAD_ID;
-        ev.sigev_signo = TICK;
-        ev.sigev_notify_thread_id = libc::gettid();
-        let mut timer: libc::timer_t = std::mem::zeroed();
-        if libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) != 0 {
-            return;
-        }
-        let period = libc::timespec {
-            tv_sec: (ms / 1000) as i64,
-            tv_nsec: ((ms % 1000) * 1_000_000) as i64,
-        };
-        let spec = libc::itimerspec {
-            it_interval: period,
-            it_value: period,
-        };
-        libc::timer_settime(timer, 0, &spec, std::ptr::null_mut());
     }
 }
 

@@ -36,6 +36,7 @@ mod sched;
 mod task;
 mod timers;
 pub mod tls;
+pub mod watchdog;
 
 pub use ctx::{
     acting_bead, current, exit_current, exit_current_with, stop_point, ExecCtx, RuntimeSection,

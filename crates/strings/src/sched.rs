@@ -53,6 +53,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 
 use crate::task::{Launch, Mode, SliceEnd, Task, NOTIFIED, PARKED, QUEUED, RUNNING};
 use crate::timers::{on_grid, Timers, NONE};
+use crate::watchdog::SliceMark;
 
 /// What other threads may touch of a worker.
 struct Shared {
@@ -63,6 +64,8 @@ struct Shared {
     /// Set by an unpark; the worker clears it when it wakes.
     woken: Mutex<bool>,
     cv: Condvar,
+    /// The slice it runs, for the watchdog.
+    slice: SliceMark,
 }
 
 /// A worker's own state, on its thread.
@@ -95,10 +98,35 @@ pub struct Scheduler {
     worker_count: usize,
     /// Every string started, for inspection (pruned of ended strings
     /// nobody holds any more).
-    registry: Mutex<Vec<Weak<Task>>>,
+    registry: Mutex<Registry>,
     spawned: AtomicUsize,
     /// Called when the last string ends.
     on_idle: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// Every string started, as weak references (a `Weak` keeps its task's
+/// memory, so ended ones are pruned once the list has doubled since the
+/// last pruning: amortised O(1) per string, and never more than twice the
+/// strings still held).
+#[derive(Default)]
+struct Registry {
+    tasks: Vec<Weak<Task>>,
+    /// Length after the last pruning.
+    kept: usize,
+}
+
+impl Registry {
+    fn push(&mut self, task: Weak<Task>) {
+        if self.tasks.len() >= 64.max(2 * self.kept) {
+            self.prune();
+        }
+        self.tasks.push(task);
+    }
+
+    fn prune(&mut self) {
+        self.tasks.retain(|t| t.strong_count() > 0);
+        self.kept = self.tasks.len();
+    }
 }
 
 /// The longest an idle worker sleeps without looking at the timers.
@@ -166,6 +194,7 @@ impl Scheduler {
                     parked: AtomicBool::new(false),
                     woken: Mutex::new(false),
                     cv: Condvar::new(),
+                    slice: SliceMark::default(),
                 })
                 .collect(),
             timers: (0..=workers).map(|_| Timers::new()).collect(),
@@ -176,7 +205,7 @@ impl Scheduler {
             stop: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
             worker_count: workers,
-            registry: Mutex::new(Vec::new()),
+            registry: Mutex::new(Registry::default()),
             spawned: AtomicUsize::new(0),
             on_idle: Mutex::new(None),
         });
@@ -218,9 +247,6 @@ impl Scheduler {
         self.spawned.fetch_add(1, Ordering::Relaxed);
         {
             let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-            if r.len() >= 4096 && r.len().is_power_of_two() {
-                r.retain(|t| t.strong_count() > 0);
-            }
             r.push(Arc::downgrade(&task));
         }
         task
@@ -270,8 +296,18 @@ impl Scheduler {
     /// The strings started so far that still exist, in start order.
     pub fn tasks(&self) -> Vec<Arc<Task>> {
         let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-        r.retain(|t| t.strong_count() > 0);
-        r.iter().filter_map(Weak::upgrade).collect()
+        r.prune();
+        r.tasks.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// The workers' slice marks, for the watchdog.
+    pub(crate) fn slice_marks(&self) -> impl Iterator<Item = &SliceMark> {
+        self.shared.iter().map(|s| &s.slice)
+    }
+
+    /// Whether the scheduler is shutting down.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
 
     /// Has `hook` called whenever the last running string ends.
@@ -562,6 +598,8 @@ impl Scheduler {
                 local: &local,
             }))
         });
+        let mark = &self.shared[index].slice;
+        mark.register_thread();
         let shared_timers = self.worker_count;
         let mut due = Vec::new();
         let mut tick = 0u32;
@@ -615,7 +653,9 @@ impl Scheduler {
             task.home.store(index, Ordering::Release);
             task.state.store(RUNNING, Ordering::Release);
             let began = crate::cputime::ticks();
+            mark.begin(began, task.ctx.info.id);
             let end = task.run_slice();
+            mark.end();
             slice_end = task.add_cpu_since(began);
             yielded = matches!(end, SliceEnd::Yield);
             match end {

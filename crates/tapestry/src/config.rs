@@ -260,6 +260,8 @@ fn expand(s: &str, i: Option<u32>) -> String {
 pub const MAX_COUNT: u32 = 1 << 20;
 /// Most worker threads.
 pub const MAX_WORKERS: u32 = 1024;
+/// The preemption tick unless `[tapestry] preempt_ms` says otherwise.
+pub const DEFAULT_PREEMPT_MS: u64 = 10;
 /// Smallest and largest string stack, in KiB.
 pub const STACK_KIB: std::ops::RangeInclusive<u64> = 64..=(64 << 20);
 
@@ -458,14 +460,18 @@ impl Plan {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let preempt_ms = match spec.tapestry.as_ref().and_then(|t| t.preempt_ms.as_ref()) {
-            Some(p) if !(1..=1000).contains(p.get_ref()) => {
+            Some(p) if !(0..=1000).contains(p.get_ref()) => {
                 return Err(ctx.err(
                     p.span().start,
-                    format!("preempt_ms = {} is outside 1..=1000", p.get_ref()),
+                    format!(
+                        "preempt_ms = {} is outside 0..=1000 (0 turns preemption off)",
+                        p.get_ref()
+                    ),
                 ))
             }
+            Some(p) if *p.get_ref() == 0 => None,
             Some(p) => Some(*p.get_ref()),
-            None => None,
+            None => Some(DEFAULT_PREEMPT_MS),
         };
         let default_stack = stack_bytes(
             spec.tapestry.as_ref().and_then(|t| t.stack_kib.as_ref()),

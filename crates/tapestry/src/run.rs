@@ -53,13 +53,15 @@ impl Tapestry {
         restored: Option<crate::checkpoint::Resumed>,
         monitor: impl FnOnce(Arc<LiveView>) -> G,
     ) -> Result<RunReport, TapestryError> {
-        let on_start: Option<Arc<dyn Fn() + Send + Sync>> = self.plan.preempt_ms.map(|ms| {
-            weaves_interpose::preempt::install();
-            Arc::new(move || weaves_interpose::preempt::arm_this_thread(ms))
-                as Arc<dyn Fn() + Send + Sync>
-        });
-        let sched = Scheduler::start_with(self.plan.workers, on_start)
+        let sched = Scheduler::start(self.plan.workers)
             .map_err(|e| TapestryError::Run(format!("cannot start worker threads: {e}")))?;
+        let preempt = self.plan.preempt_ms.map(std::time::Duration::from_millis);
+        if preempt.is_some() {
+            weaves_interpose::preempt::install();
+        }
+        sched
+            .watch(preempt, weaves_interpose::preempt::TICK)
+            .map_err(|e| TapestryError::Run(format!("cannot start the watchdog thread: {e}")))?;
         let (events, inbox) = channel::<Event>();
         {
             let events = events.clone();
