@@ -30,6 +30,7 @@ mod error;
 mod image;
 mod module;
 mod reloc;
+mod slots;
 mod symbols;
 mod sys;
 
@@ -37,4 +38,5 @@ pub use error::LoadError;
 pub use image::BeadImage;
 pub use module::{Module, ModuleKind, TlsTemplate};
 pub use reloc::{Target, TlsResolver, HOST_TLS_FLAG};
+pub use slots::{ImportSlot, SlotKind};
 pub use symbols::{SymKind, Symbol};

@@ -28,6 +28,7 @@ mod deps;
 mod error;
 mod extend;
 mod live;
+mod rebind;
 mod redirect;
 mod remove;
 mod run;

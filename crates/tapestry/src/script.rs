@@ -14,6 +14,8 @@
 //!
 //! Commands: `apply FRAGMENT` (relative to the script), `remove KIND NAME`,
 //! `bind FROM TO` (rebinding FROM if bound), `unbind FROM`,
+//! `rebind BEAD SYMBOL PROVIDER` (one import of a running bead, see
+//! [`crate::rebind`]),
 //! `move-queue FROM TO` (in-interfaces), `start STRING`, `stop STRING`
 //! (waits until it stopped), `wait STRING` (until it ends).
 //!
@@ -50,6 +52,8 @@ enum Cmd {
     Start(String),
     Stop(String),
     Wait(String),
+    /// `rebind BEAD SYMBOL PROVIDER`: one import of a running bead.
+    Rebind(String, String, String),
 }
 
 #[derive(Clone, Debug)]
@@ -138,11 +142,15 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Item>, String> {
                 arity(1, "wait STRING")?;
                 Cmd::Wait(words[1].into())
             }
+            "rebind" => {
+                arity(3, "rebind BEAD SYMBOL PROVIDER_BEAD")?;
+                Cmd::Rebind(words[1].into(), words[2].into(), words[3].into())
+            }
             other => {
                 return Err(at(
                     number,
                     format!(
-                        "unknown command `{other}` (apply, remove, bind, unbind, move-queue, start, stop, wait, atomic {{ … }})"
+                        "unknown command `{other}` (apply, remove, bind, unbind, rebind, move-queue, start, stop, wait, atomic {{ … }})"
                     ),
                 ))
             }
@@ -386,6 +394,15 @@ impl Tapestry {
                     }
                 }
             }
+            Cmd::Rebind(bead, symbol, provider) => {
+                let r = self.check_rebind(bead, symbol, provider).map_err(at)?;
+                let slots = self.rebind(r).map_err(at)?;
+                runner.done.push(format!(
+                    "line {}: `{symbol}` of `{bead}` now binds to `{provider}` ({slots} slot(s))",
+                    line.number
+                ));
+                return Ok(());
+            }
             Cmd::Wait(name) => {
                 let s = string_index(&self.plan, name).map_err(at)?;
                 if let Some(t) = runner.handles.get(s).cloned().flatten() {
@@ -483,6 +500,12 @@ impl Tapestry {
                             "string `{name}` is not waiting to start (only strings this script added wait)"
                         )));
                     }
+                }
+                Cmd::Rebind(bead, symbol, provider) => {
+                    // Only beads that already run can be rebound; removals
+                    // later in the block are checked against the new wiring
+                    // when they take effect.
+                    self.check_rebind(bead, symbol, provider).map_err(at)?;
                 }
                 Cmd::Stop(name) | Cmd::Wait(name) => {
                     let s = string_index(&model, name).map_err(at)?;
