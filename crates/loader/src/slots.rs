@@ -88,7 +88,7 @@ impl BeadImage {
             .filter(|s| s.symbol == symbol)
             .collect();
         let base = self.base();
-        if let Some(s) = slots.iter().find(|s| (base + s.offset) % 8 != 0) {
+        if let Some(s) = slots.iter().find(|s| !(base + s.offset).is_multiple_of(8)) {
             return Err(LoadError::Map {
                 path: self.module().path().to_owned(),
                 what: format!(
