@@ -57,13 +57,15 @@ impl Tapestry {
             .copied()
             .find(|&i| module.symbol(i).name == symbol)
             .ok_or_else(|| format!("bead `{bead}` does not import `{symbol}`"))?;
-        match self.bindings[b].providers.get(import as usize).copied().flatten() {
-            Some(Provider::CopiedBy(_) | Provider::TupleSpace) => {
-                return Err(format!(
-                    "bead `{bead}`'s `{symbol}` is shared storage (a COPY relocation or a tuple space), not a binding that can change"
-                ))
-            }
-            _ => {}
+        let bound = self.bindings[b]
+            .providers
+            .get(import as usize)
+            .copied()
+            .flatten();
+        if let Some(Provider::CopiedBy(_) | Provider::TupleSpace) = bound {
+            return Err(format!(
+                "bead `{bead}`'s `{symbol}` is shared storage (a COPY relocation or a tuple space), not a binding that can change"
+            ));
         }
         let wanted = module.symbol(import);
         let pm = self.beads[p].image.module();
@@ -84,9 +86,11 @@ impl Tapestry {
             .own_target(origin, self.beads[p].tls_module)
         {
             Target::Address(a) => a,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "not supported: rebinding `{symbol}`, a thread-local variable or indirect function"
-            )),
+            ))
+            }
         };
         Ok(Rebinding {
             bead: b,
