@@ -13,6 +13,7 @@
 //! | [`fork`] | `fork`, `vfork`, `_Fork` | POSIX: the child continues with the calling string alone, as an ordinary single-threaded program |
 //! | [`wait`] | `wait`, `waitpid`, `wait3`, `wait4`, `waitid` | park the string; "any child" means the bead's own children |
 //! | [`spawn`] | `posix_spawn(p)`, `system`, `popen`, `pclose`, `daemon` | children are the bead's; waiting for them parks |
+//! | [`exec`] | the `exec` family | refused in the tapestry (`ENOTSUP`, one line); native in a forked child |
 //!
 //! In a forked child ([`weaves_strings::forked`]) every one of these is the
 //! C library's own: the child is an ordinary process.
@@ -21,6 +22,7 @@
 //! what was asked, and sets `errno`, so the program's own error handling
 //! runs as it would on a system that refused the call.
 
+mod exec;
 mod fork;
 mod spawn;
 mod wait;
@@ -38,6 +40,7 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
     fork::lookup(name)
         .or_else(|| wait::lookup(name))
         .or_else(|| spawn::lookup(name))
+        .or_else(|| exec::lookup(name))
         .map(|a| a as u64)
 }
 
@@ -99,6 +102,17 @@ fn set_errno(code: i32) {
 fn errno() -> i32 {
     // SAFETY: as above.
     unsafe { *libc::__errno_location() }
+}
+
+/// The C string at `p`, lossily, for a message (`"(null)"` for NULL).
+fn c_text(p: *const libc::c_char) -> String {
+    if p.is_null() {
+        return "(null)".to_owned();
+    }
+    // SAFETY: C passes a NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The home bead of the calling string (0 outside strings): the program
