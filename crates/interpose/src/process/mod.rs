@@ -14,6 +14,7 @@
 //! | [`wait`] | `wait`, `waitpid`, `wait3`, `wait4`, `waitid` | park the string; "any child" means the bead's own children |
 //! | [`spawn`] | `posix_spawn(p)`, `system`, `popen`, `pclose`, `daemon` | children are the bead's; waiting for them parks |
 //! | [`exec`] | the `exec` family | refused in the tapestry (`ENOTSUP`, one line); native in a forked child |
+//! | [`limits`] | `setrlimit`, `prlimit` | limits the runtime cannot live with are refused (`EPERM`, one line) |
 //!
 //! In a forked child ([`weaves_strings::forked`]) every one of these is the
 //! C library's own: the child is an ordinary process.
@@ -24,6 +25,7 @@
 
 mod exec;
 mod fork;
+mod limits;
 mod spawn;
 mod wait;
 
@@ -41,6 +43,7 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         .or_else(|| wait::lookup(name))
         .or_else(|| spawn::lookup(name))
         .or_else(|| exec::lookup(name))
+        .or_else(|| limits::lookup(name))
         .map(|a| a as u64)
 }
 
