@@ -103,6 +103,7 @@ pub use api::{set_spawn_hook, SpawnRequest};
 pub use exit::{finalize_bead, forget_bead};
 pub use getopt::register_copied_variable;
 pub use phdr::{mark_bead_shared, register_bead, unregister_bead, BeadRecord};
+pub use process::standard_output_lost;
 pub use real::init;
 pub use runtime_alloc::RuntimeAllocator;
 pub use table::{link_exports, lookup, GLOBAL_EXPORTS};

@@ -15,6 +15,7 @@
 //! | [`spawn`] | `posix_spawn(p)`, `system`, `popen`, `pclose`, `daemon` | children are the bead's; waiting for them parks |
 //! | [`exec`] | the `exec` family | refused in the tapestry (`ENOTSUP`, one line); native in a forked child |
 //! | [`limits`] | `setrlimit`, `prlimit` | limits the runtime cannot live with are refused (`EPERM`, one line) |
+//! | [`stdfds`] | `close`, `dup2`, `dup3`, `close_range`, `closefrom`, `fclose`, `freopen` | descriptors 0–2 belong to every string: not closed or replaced |
 //!
 //! In a forked child ([`weaves_strings::forked`]) every one of these is the
 //! C library's own: the child is an ordinary process.
@@ -27,11 +28,15 @@ mod exec;
 mod fork;
 mod limits;
 mod spawn;
+mod stdfds;
 mod wait;
 
 use weaves_strings::{current, RuntimeSection};
 
+pub use stdfds::standard_output_lost;
+
 extern "C" {
+    static mut stdin: *mut libc::FILE;
     static mut stdout: *mut libc::FILE;
     static mut stderr: *mut libc::FILE;
 }
@@ -44,6 +49,7 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         .or_else(|| spawn::lookup(name))
         .or_else(|| exec::lookup(name))
         .or_else(|| limits::lookup(name))
+        .or_else(|| stdfds::lookup(name))
         .map(|a| a as u64)
 }
 
