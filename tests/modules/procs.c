@@ -14,6 +14,7 @@
  *   fork_exec    fork; the child execs /bin/echo; the parent waits
  *   fork_wait    two children, reaped with wait() (any child)
  *   vfork_exec   vfork; the child execs /bin/echo; the parent waits
+ *   atfork       fork handlers that lock a mutex and allocate; fork
  *   spawn        posix_spawn of /bin/echo, waitpid
  *   system       system("echo ...; exit 5")
  *   popen        popen(..., "r") read line by line; popen("cat", "w")
@@ -28,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +152,55 @@ static int vfork_exec(void)
     return wait_for(pid, "vfork_exec");
 }
 
+static pthread_mutex_t forking = PTHREAD_MUTEX_INITIALIZER;
+static char *note;
+
+/* The usual shape of fork handlers: hold a lock across the fork, release
+ * it on both sides, and fix up state (allocating) in the child. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&forking);
+    free(note);
+    note = strdup("prepared");
+}
+
+static void in_parent(void)
+{
+    pthread_mutex_unlock(&forking);
+}
+
+static void in_child(void)
+{
+    pthread_mutex_unlock(&forking);
+    char *p = malloc(64);
+    snprintf(p, 64, "%s, then child", note);
+    free(note);
+    note = p;
+}
+
+static int atfork(void)
+{
+    static int registered;
+    if (!registered++)
+        pthread_atfork(before_fork, in_parent, in_child);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return printf("%s fork failed: %s\n", tag, strerror(errno)), 1;
+    if (pid == 0) {
+        pthread_mutex_lock(&forking);
+        printf("%s atfork: child sees %s\n", tag, note);
+        pthread_mutex_unlock(&forking);
+        fflush(stdout);
+        _exit(0);
+    }
+    int r = wait_for(pid, "atfork");
+    pthread_mutex_lock(&forking);
+    printf("%s atfork: parent sees %s\n", tag, note);
+    pthread_mutex_unlock(&forking);
+    return r;
+}
+
 static int spawn(void)
 {
     char *argv[] = {"echo", (char *)tag, "spawn: echo started by posix_spawn", NULL};
@@ -264,6 +315,8 @@ static int step(const char *s)
         return fork_wait();
     if (!strcmp(s, "vfork_exec"))
         return vfork_exec();
+    if (!strcmp(s, "atfork"))
+        return atfork();
     if (!strcmp(s, "spawn"))
         return spawn();
     if (!strcmp(s, "system"))
@@ -272,7 +325,7 @@ static int step(const char *s)
         return run_popen();
     if (!strcmp(s, "all")) {
         static const char *every[] = {"fork_exit", "fork_atexit", "fork_exec", "fork_wait",
-                                      "vfork_exec", "spawn", "system", "popen"};
+                                      "vfork_exec", "atfork", "spawn", "system", "popen"};
         int bad = 0;
         for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
             bad |= step(every[i]);

@@ -119,6 +119,22 @@ fn exit_in_a_forked_child_runs_its_atexit_handlers_and_ends_the_child() {
     );
 }
 
+/// Fork handlers a program registers (`pthread_atfork`: a mutex held
+/// across the fork, state fixed up by allocating in the child) run around
+/// its fork, as natively.
+#[test]
+fn fork_handlers_a_bead_registers_run_around_its_fork() {
+    let out = matches_native("atfork", &["atfork"], 4, 1, "fiber");
+    assert_eq!(
+        out.line("P1 atfork: child sees"),
+        "P1 atfork: child sees prepared, then child"
+    );
+    assert_eq!(
+        out.line("P1 atfork: parent sees"),
+        "P1 atfork: parent sees prepared"
+    );
+}
+
 /// `exec` in a forked (or vforked) child replaces the child with the
 /// program, as natively.
 #[test]

@@ -13,9 +13,10 @@
 //! ## Locks across the fork
 //!
 //! The child has one thread, so a lock another thread held at the moment
-//! of the fork would stay held in it forever. The forking thread therefore
-//! takes, before forking, the locks the child's own paths need, and
-//! releases them on both sides after:
+//! of the fork would stay held in it forever. The runtime's fork handlers
+//! (`pthread_atfork`, registered at start-up, acting only on forks made by
+//! bead code) therefore take, inside the C library's `fork`, the locks the
+//! child's own paths need, and release them on both sides after:
 //!
 //! ```text
 //!   stdio list lock (as glibc's fork takes it) → stdout → stderr
@@ -26,17 +27,24 @@
 //! The order is the one every other holder of two of them uses, so it
 //! cannot deadlock. stdout is flushed while held: what other strings left
 //! in its buffer is written once, by the parent, and never again by the
-//! child. Locks outside this list (another bead's heap, a pthread mutex
-//! held by another string) may be held in the child forever, as they may
-//! be in the child of any multi-threaded program.
+//! child. The child handler then makes the child a forked child.
+//!
+//! The beads' own fork handlers (`atfork`) run outside the C library's
+//! `fork`, before and after it, so they may allocate, print, lock or even
+//! park (a contended mutex) without meeting the runtime's locks; a bead's
+//! child handler already runs in a forked child, and blocks instead of
+//! parking. Locks outside the list above (another bead's heap, a pthread
+//! mutex held by another string) may be held in the child forever, as they
+//! may be in the child of any multi-threaded program.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use weaves_arena::{owner_of, ForkHold, OwnerId};
 use weaves_strings::forked::{become_forked_child, in_forked_child};
 use weaves_strings::{current, RuntimeSection};
 
-use super::{errno, set_errno, stderr, stdout};
+use super::{atfork, errno, set_errno, stderr, stdout};
 
 std::arch::global_asm!(
     ".globl weaves_fork",
@@ -73,31 +81,83 @@ extern "C" fn fork_from(ret: usize) -> libc::pid_t {
         // SAFETY: an ordinary process forking.
         return unsafe { libc::fork() };
     }
+    install();
     let caller = owner_of(ret).unwrap_or(0);
     let home = super::home_bead();
-    let held = Held::take([caller, home]);
+    // The beads' own fork handlers run here, outside the C library's fork:
+    // they may park (a contended mutex), and nothing may park between
+    // setting FORKING and the runtime's handlers reading it.
+    let handlers = atfork::snapshot();
+    atfork::prepare(&handlers);
+    FORKING.with(|f| f.set(Some([caller, home])));
     let pid = {
         // Anything the C library allocates while forking is its own.
         let _rt = RuntimeSection::enter();
-        // SAFETY: fork has no preconditions; the locks the child needs are
-        // held (see the module docs).
+        // SAFETY: fork has no preconditions; the runtime's fork handlers
+        // hold and release the locks the child needs (see the module docs).
         unsafe { libc::fork() }
     };
     let err = errno();
+    FORKING.with(|f| f.set(None));
     if pid == 0 {
-        held.release(Side::Child);
-        CHILD_BEADS[0].store(caller, Ordering::Relaxed);
-        CHILD_BEADS[1].store(home, Ordering::Relaxed);
-        become_forked_child(child_exit);
-        super::spawn::default_sigpipe_here();
+        // A forked child already (the child handler made it one).
+        atfork::child(&handlers);
     } else {
-        held.release(Side::Parent);
+        atfork::parent(&handlers);
         if pid > 0 {
             super::wait::adopt(pid, home);
         }
     }
     set_errno(err);
     pid
+}
+
+thread_local! {
+    /// Set while bead code on this thread forks: the calling and home
+    /// beads. Forks the runtime itself makes leave it unset, and the fork
+    /// handlers then do nothing.
+    static FORKING: Cell<Option<[OwnerId; 2]>> = const { Cell::new(None) };
+    /// The locks held from the prepare handler to the parent or child one,
+    /// and the beads the child belongs to.
+    static HELD: RefCell<Option<(Held, [OwnerId; 2])>> = const { RefCell::new(None) };
+}
+
+/// Registers the runtime's fork handlers with the C library, once (at
+/// start-up). They act only on forks made by bead code.
+pub(crate) fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering three handlers with no preconditions.
+        let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        assert_eq!(
+            r, 0,
+            "pthread_atfork: cannot register the runtime's fork handlers"
+        );
+    });
+}
+
+extern "C" fn prepare() {
+    if let Some(beads) = FORKING.with(Cell::get) {
+        let held = Held::take(beads);
+        HELD.with(|h| *h.borrow_mut() = Some((held, beads)));
+    }
+}
+
+extern "C" fn parent() {
+    if let Some((held, _)) = HELD.with(|h| h.borrow_mut().take()) {
+        held.release(Side::Parent);
+    }
+}
+
+extern "C" fn child() {
+    let Some((held, [caller, home])) = HELD.with(|h| h.borrow_mut().take()) else {
+        return;
+    };
+    held.release(Side::Child);
+    CHILD_BEADS[0].store(caller, Ordering::Relaxed);
+    CHILD_BEADS[1].store(home, Ordering::Relaxed);
+    become_forked_child(child_exit);
+    super::spawn::default_sigpipe_here();
 }
 
 #[derive(PartialEq, Eq)]

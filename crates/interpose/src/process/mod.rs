@@ -24,6 +24,7 @@
 //! what was asked, and sets `errno`, so the program's own error handling
 //! runs as it would on a system that refused the call.
 
+mod atfork;
 mod exec;
 mod fork;
 mod limits;
@@ -41,10 +42,22 @@ extern "C" {
     static mut stderr: *mut libc::FILE;
 }
 
+/// Forgets the fork handlers bead `owner` registered (it is going).
+pub(crate) fn forget_bead(owner: weaves_arena::OwnerId) {
+    atfork::forget_bead(owner);
+}
+
+/// Registers the runtime's fork handlers. Call at start-up, before any
+/// bead exists (see `fork`).
+pub(crate) fn install_fork_handlers() {
+    fork::install();
+}
+
 /// The runtime's definition of `name` for bead code, if it is one of the
 /// process-wide calls this module gives a meaning.
 pub(crate) fn lookup(name: &str) -> Option<u64> {
     fork::lookup(name)
+        .or_else(|| atfork::lookup(name))
         .or_else(|| wait::lookup(name))
         .or_else(|| spawn::lookup(name))
         .or_else(|| exec::lookup(name))
