@@ -11,8 +11,10 @@
 //! | module | calls | meaning |
 //! |---|---|---|
 //! | [`fork`] | `fork`, `vfork`, `_Fork` | POSIX: the child continues with the calling string alone, as an ordinary single-threaded program |
+//! | [`atfork`] | `pthread_atfork` | the process's handlers, as natively; they go with their bead |
 //! | [`wait`] | `wait`, `waitpid`, `wait3`, `wait4`, `waitid` | park the string; "any child" means the bead's own children |
-//! | [`spawn`] | `posix_spawn(p)`, `system`, `popen`, `pclose`, `daemon` | children are the bead's; waiting for them parks |
+//! | [`spawn`] | `posix_spawn(p)`, `system`, `daemon` | children are the bead's; waiting for them parks; `daemon` is refused |
+//! | [`popen`] | `popen`, `pclose` | the wait for the command parks |
 //! | [`exec`] | the `exec` family | refused in the tapestry (`ENOTSUP`, one line); native in a forked child |
 //! | [`limits`] | `setrlimit`, `prlimit` | limits the runtime cannot live with are refused (`EPERM`, one line) |
 //! | [`stdfds`] | `close`, `dup2`, `dup3`, `close_range`, `closefrom`, `fclose`, `freopen` | descriptors 0–2 belong to every string: not closed or replaced |
@@ -28,6 +30,7 @@ mod atfork;
 mod exec;
 mod fork;
 mod limits;
+mod popen;
 mod spawn;
 mod stdfds;
 mod wait;
@@ -60,6 +63,7 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         .or_else(|| atfork::lookup(name))
         .or_else(|| wait::lookup(name))
         .or_else(|| spawn::lookup(name))
+        .or_else(|| popen::lookup(name))
         .or_else(|| exec::lookup(name))
         .or_else(|| limits::lookup(name))
         .or_else(|| stdfds::lookup(name))
