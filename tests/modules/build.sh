@@ -90,6 +90,8 @@ build pthreads pthreads.c "$CC" "${cflags[@]}" -pthread
 build ckpt_compute ckpt_compute.c "$CC" "${cflags[@]}"
 build rwsem rwsem.c "$CC" "${cflags[@]}" -pthread
 build bigwrite bigwrite.c "$CC" "${cflags[@]}" -pthread
+# Process-wide calls (fork, exec, wait, system, popen, rlimits, fds 0-2).
+build procs procs.c "$CC" "${cflags[@]}"
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 
 # -J keeps gfortran's .mod files out of the source tree.
@@ -111,7 +113,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog copy_prog pthreads ckpt_compute rwsem bigwrite fortran_common fortran_stop; do
+for prog in pie_prog copy_prog pthreads ckpt_compute rwsem bigwrite procs fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

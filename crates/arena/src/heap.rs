@@ -69,7 +69,7 @@ struct Inner {
 /// `inner` is only touched while `lock` is held.
 pub struct Heap {
     owner: OwnerId,
-    lock: Mutex<()>,
+    pub(crate) lock: Mutex<()>,
     inner: UnsafeCell<Inner>,
 }
 
@@ -217,6 +217,12 @@ impl Heap {
         unsafe { g.tlsf.insert_free_block_ptr(NonNull::new(free)?) };
         drop(g);
         Some(heap)
+    }
+
+    /// Holds the heap's lock without touching its state (see
+    /// [`crate::ForkHold`]).
+    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn locked(&self) -> Locked<'_> {

@@ -25,11 +25,13 @@
 //! Nothing in this crate allocates through the global allocator on the paths
 //! that `malloc` may take: those paths must not re-enter `malloc`.
 
+mod fork;
 mod heap;
 mod owner;
 mod reserve;
 mod sys;
 
+pub use fork::ForkHold;
 pub use heap::{adopt_heap, existing_heap, heap_for, Heap, HeapStats};
 pub use owner::{owner_of, OwnerId};
 pub use reserve::{Arena, ArenaError, PlacementState, Region, ARENA_BASE, GRANULE, NODE_SPAN};

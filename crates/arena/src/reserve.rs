@@ -60,7 +60,7 @@ impl Region {
     }
 }
 
-struct Placement {
+pub(crate) struct Placement {
     /// Next never-used address.
     bump: usize,
     /// Returned regions, reused first-fit. A fixed array so that placing a
@@ -71,7 +71,7 @@ struct Placement {
 
 /// The reserved range and the placement of regions inside it.
 pub struct Arena {
-    placement: Mutex<Placement>,
+    pub(crate) placement: Mutex<Placement>,
     next_owner: AtomicU32,
 }
 
@@ -107,6 +107,12 @@ impl Arena {
             }),
             next_owner: AtomicU32::new(1),
         })
+    }
+
+    /// Holds the placement lock without placing anything (see
+    /// [`crate::ForkHold`]).
+    pub(crate) fn hold_placement(&self) -> std::sync::MutexGuard<'_, Placement> {
+        self.placement.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A fresh owner id for a new bead.

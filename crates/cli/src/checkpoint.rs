@@ -125,8 +125,7 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
     let report = restored
         .run_monitored(|view| weaves_monitor::Server::start(view).ok())
         .map_err(|e| e.to_string())?;
-    crate::report_run(&report, &restored.tapestry, stats);
-    Ok(report.exit_status())
+    Ok(crate::report_run(&report, &restored.tapestry, stats))
 }
 
 /// `weaves rollback ID PATH`: rolls the running tapestry back to the image

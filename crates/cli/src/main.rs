@@ -258,17 +258,17 @@ pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, 
             }
         })
         .map_err(|e| e.to_string())?;
-    report_run(&report, &tapestry, stats);
-    // C stdio of the beads is flushed by the process's exit.
-    Ok(report.exit_status())
+    Ok(report_run(&report, &tapestry, stats))
 }
 
-/// Prints what a run's strings did (and, with `stats`, its timings).
+/// Prints what a run's strings did (and, with `stats`, its timings), and
+/// returns the exit status for the process: the strings' (see
+/// `RunReport::exit_status`), or 1 if output they wrote was lost.
 pub(crate) fn report_run(
     report: &weaves_tapestry::RunReport,
     tapestry: &weaves_tapestry::Tapestry,
     stats: bool,
-) {
+) -> i32 {
     if stats {
         eprintln!(
             "weaves: {} strings ran in {:.3} ms on {} worker thread(s); teardown {:.3} ms",
@@ -300,6 +300,24 @@ pub(crate) fn report_run(
                 "weaves: string `{}` (weave `{}`) {how} {}",
                 s.name, s.weave, s.status
             );
+        }
+    }
+    output_checked(report.exit_status())
+}
+
+/// `status`, or 1 if what the strings wrote to standard output did not all
+/// reach it (one line says why). The beads' C stdout is flushed here, not
+/// by the process's exit, so that a failure is seen.
+fn output_checked(status: i32) -> i32 {
+    match weaves_interpose::standard_output_lost() {
+        None => status,
+        Some(why) => {
+            eprintln!("weaves: standard output: {why}; output of the strings was lost");
+            if status == 0 {
+                1
+            } else {
+                status
+            }
         }
     }
 }

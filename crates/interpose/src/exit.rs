@@ -9,18 +9,25 @@
 //!   reverse order of registration, exactly like a `dlclose`d library's.
 //! * `__cxa_thread_atexit_impl` handlers (C++ `thread_local`, Rust std TLS
 //!   destructors) belong to the string and run when it ends.
+//! * In the child of a `fork` made by bead code, the string *is* the
+//!   process: `exit` runs the program's handlers and ends the child process,
+//!   `_exit` ends it at once (see `process::fork`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use weaves_arena::{owner_of, OwnerId};
+use weaves_strings::forked::{exit_forked_child, in_forked_child};
 use weaves_strings::{acting_bead, current, exit_current, RuntimeSection};
 
 use crate::real::real;
 
 type Handler = (usize, usize);
 
-static HANDLERS: Mutex<Option<HashMap<OwnerId, Vec<Handler>>>> = Mutex::new(None);
+/// Exit handlers per bead, latest last.
+pub(crate) type Registry = Option<HashMap<OwnerId, Vec<Handler>>>;
+
+static HANDLERS: Mutex<Registry> = Mutex::new(None);
 
 /// `exit`: ends the current string, or the process outside strings.
 ///
@@ -28,14 +35,20 @@ static HANDLERS: Mutex<Option<HashMap<OwnerId, Vec<Handler>>>> = Mutex::new(None
 /// As for C's `exit`.
 #[no_mangle]
 pub unsafe extern "C" fn exit(status: i32) -> ! {
+    if in_forked_child() {
+        exit_forked_child(status);
+    }
     exit_current(status);
     // SAFETY: not in a string: this is the process's own exit.
     unsafe { (real().exit)(status) }
 }
 
 pub(crate) unsafe extern "C" fn bead_exit_immediately(status: i32) -> ! {
-    exit_current(status);
-    // SAFETY: not in a string: end the process without handlers, as `_exit`.
+    if !in_forked_child() {
+        exit_current(status);
+    }
+    // SAFETY: not in a string (or in a forked child, which is a process of
+    // its own): end the process without handlers, as `_exit`.
     unsafe { libc::_exit(status) }
 }
 
@@ -83,6 +96,12 @@ pub(crate) unsafe extern "C" fn cxa_thread_atexit_impl(func: usize, obj: usize, 
     }
 }
 
+/// Holds the registry of exit handlers (across a `fork`, so that the child
+/// can run its program's handlers whatever other threads were doing).
+pub(crate) fn hold_handlers() -> std::sync::MutexGuard<'static, Registry> {
+    HANDLERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs the exit handlers bead `owner` registered, latest first (including
 /// any registered while they run).
 pub fn finalize_bead(owner: OwnerId) {
@@ -102,8 +121,10 @@ pub fn finalize_bead(owner: OwnerId) {
     }
 }
 
-/// Drops whatever bead `owner` still had registered (after finalisation).
+/// Drops whatever bead `owner` still had registered (after finalisation):
+/// exit handlers, fork handlers.
 pub fn forget_bead(owner: OwnerId) {
+    crate::process::forget_bead(owner);
     let _rt = RuntimeSection::enter();
     if let Some(m) = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         m.remove(&owner);

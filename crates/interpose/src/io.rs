@@ -5,8 +5,8 @@
 //! string parks in the reactor until it is, then makes the call.
 //!
 //! Calls made outside fiber strings (thread mode, initialisers, host
-//! threads), and on descriptors the caller made non-blocking, go straight
-//! to the C library.
+//! threads, a forked child), and on descriptors the caller made
+//! non-blocking, go straight to the C library.
 //!
 //! A blocking `write` or `send` larger than a pipe's atomic size goes out in
 //! pieces the descriptor can take at once (stream sockets with

@@ -28,6 +28,12 @@
 //! coherent across beads that share a terminal, costs no memory per bead, and
 //! keeps bead instantiation in microseconds.
 //!
+//! ## Process-wide calls
+//!
+//! `fork`, `exec`, `wait`, `system`, `popen`, `setrlimit` and closing
+//! descriptors 0–2 would act on every string at once; `process` gives each
+//! a meaning for bead code (docs/process-semantics.md).
+//!
 //! ## Which heap?
 //!
 //! The malloc shims pass their own return address along: if it lies in a
@@ -83,6 +89,7 @@ mod io;
 pub mod messages;
 mod phdr;
 pub mod preempt;
+mod process;
 mod pthread;
 mod real;
 mod runtime_alloc;
@@ -96,6 +103,7 @@ pub use api::{set_spawn_hook, SpawnRequest};
 pub use exit::{finalize_bead, forget_bead};
 pub use getopt::register_copied_variable;
 pub use phdr::{mark_bead_shared, register_bead, unregister_bead, BeadRecord};
+pub use process::standard_output_lost;
 pub use real::init;
 pub use runtime_alloc::RuntimeAllocator;
 pub use table::{link_exports, lookup, GLOBAL_EXPORTS};

@@ -173,6 +173,15 @@ pub(crate) fn bead_name_at(addr: u64) -> Option<*const libc::c_char> {
     beads.as_ref()?.get(&owner).map(|b| b.name.as_ptr())
 }
 
+/// The name of bead `owner`, if it is registered.
+pub(crate) fn bead_name(owner: OwnerId) -> Option<String> {
+    let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+    beads
+        .as_ref()?
+        .get(&owner)
+        .map(|b| b.name.to_string_lossy().into_owned())
+}
+
 /// The address of the exported symbol `name` in bead `owner`.
 pub(crate) fn symbol_in(owner: OwnerId, name: &str) -> Option<u64> {
     let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());

@@ -19,7 +19,10 @@
 //!   (sharded to keep unrelated objects from contending).
 //!
 //! Outside strings (bead initialisers, host threads) the same calls work by
-//! polling with short sleeps.
+//! polling with short sleeps, and so they do in the child of a `fork` made
+//! by bead code (one thread, no scheduler; see `weaves_strings::forked`),
+//! where `pthread_create` fails with `EAGAIN` and `pthread_exit` ends the
+//! child process with status 0.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -581,6 +584,11 @@ pub(crate) unsafe extern "C" fn detach(thread: u64) -> i32 {
 }
 
 pub(crate) unsafe extern "C" fn exit(value: u64) {
+    if weaves_strings::forked::in_forked_child() {
+        // The only thread of a forked child: the process ends with 0, as
+        // when the last thread of a process calls pthread_exit.
+        weaves_strings::forked::exit_forked_child(0);
+    }
     exit_current_with(value as i64);
     // Not a string: glibc's own.
     // SAFETY: ending the calling OS thread, as pthread_exit does.

@@ -77,6 +77,7 @@ pub fn init() -> &'static Real {
     REAL.get_or_init(|| {
         line_buffer_stdout();
         crate::fault::install();
+        crate::process::install_fork_handlers();
         // SAFETY: each address is the C library's definition of the function
         // named, whose C signature is the one written in `Real`.
         unsafe {

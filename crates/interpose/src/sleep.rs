@@ -1,6 +1,6 @@
 //! Sleeping and yielding: a fiber string parks on a timer (its worker runs
-//! other strings meanwhile); a thread-mode string or code outside strings
-//! blocks its thread as usual.
+//! other strings meanwhile); a thread-mode string, code outside strings and
+//! the child of a `fork` made by bead code block their thread as usual.
 
 use std::time::Duration;
 

@@ -2,7 +2,9 @@
 //! instead of blocking its worker thread.
 //!
 //! Every function here works outside strings too (bead initialisers, host
-//! threads): there it falls back to blocking the OS thread.
+//! threads, the child of a `fork` made by bead code, whose context has no
+//! task: see [`crate::forked`]): there it falls back to blocking the OS
+//! thread.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

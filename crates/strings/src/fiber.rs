@@ -204,7 +204,13 @@ pub fn run_on_fiber(ctx: &ExecCtx, stack: &mut FiberStack, body: impl FnOnce() -
     ctx.stack.set(stack.bounds());
     let func = |y: &Yielder<(), Suspend>, ()| {
         ctx.yielder.set(y);
-        i64::from(body())
+        let status = body();
+        if crate::forked::in_forked_child() {
+            // A bead initialiser forked, and its child returned here: the
+            // child must not go on to build and run the tapestry.
+            crate::forked::exit_forked_child(status);
+        }
+        i64::from(status)
     };
     // SAFETY: `ctx`, `body`'s borrows and the stack outlive the coroutine,
     // which is finished or reset and dropped before this function returns.

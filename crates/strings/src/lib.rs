@@ -23,11 +23,16 @@
 //! Bead initialisers and finalisers run on fibers too ([`run_on_fiber`]),
 //! unscheduled, so `exit` or thread-local access inside a C++ constructor
 //! behaves as in a string.
+//!
+//! A `fork` made by bead code leaves a child process holding the calling
+//! string alone and no scheduler; [`forked`] makes that child behave as an
+//! ordinary single-threaded program.
 
 pub mod blocking;
 mod cputime;
 mod ctx;
 mod fiber;
+pub mod forked;
 mod prefetch;
 pub mod quiesce;
 pub mod reactor;

@@ -131,6 +131,9 @@ pub fn return_zero() -> u64 {
 /// Where `fiber_base` goes when the entry returns: the string ends with the
 /// entry's value.
 extern "C" fn fiber_returned(value: i64) -> ! {
+    if crate::forked::in_forked_child() {
+        crate::forked::entry_returned(value);
+    }
     crate::ctx::suspend(crate::ctx::Suspend::Return(value));
     // A string that ended is never resumed.
     std::process::abort()
