@@ -92,6 +92,10 @@ build rwsem rwsem.c "$CC" "${cflags[@]}" -pthread
 build bigwrite bigwrite.c "$CC" "${cflags[@]}" -pthread
 # Process-wide calls (fork, exec, wait, system, popen, rlimits, fds 0-2).
 build procs procs.c "$CC" "${cflags[@]}"
+# getopt state per bead: __posix_getopt (PIE, -D_POSIX_C_SOURCE) and getopt_long (.so).
+build getopts_posix getopts.c "$CC" "${cflags[@]}" -D_POSIX_C_SOURCE=200809L
+build getopts_long.so getopts.c "${so_c[@]}" -DWITH_LONG
+build getopts_long getopts.c "$CC" "${cflags[@]}" -DWITH_LONG
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 
 # -J keeps gfortran's .mod files out of the source tree.
@@ -113,7 +117,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog copy_prog pthreads ckpt_compute rwsem bigwrite procs fortran_common fortran_stop; do
+for prog in pie_prog copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

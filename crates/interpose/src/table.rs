@@ -80,6 +80,7 @@ pub fn lookup(name: &str) -> Option<u64> {
         "backtrace_symbols" => symbolize::backtrace_symbols as *const () as usize,
         "backtrace_symbols_fd" => symbolize::backtrace_symbols_fd as *const () as usize,
         "getopt" => getopt::weaves_getopt as *const () as usize,
+        "__posix_getopt" => getopt::weaves_posix_getopt as *const () as usize,
         "getopt_long" => getopt::weaves_getopt_long as *const () as usize,
         "getopt_long_only" => getopt::weaves_getopt_long_only as *const () as usize,
         "sleep" => sleep::sleep as *const () as usize,

@@ -338,6 +338,18 @@ impl Tapestry {
                 Err(e) => return Err((fresh, e)),
             }
         }
+        {
+            let refs: Vec<BeadRef<'_>> = fresh
+                .iter()
+                .map(|b| BeadRef {
+                    name: &b.name,
+                    owner: b.owner,
+                    module: &modules[b.module].module,
+                    base: b.image.base(),
+                })
+                .collect();
+            redirect::privatise_getopt_variables(&refs, &mut bindings);
+        }
         for (k, b) in bindings.iter().enumerate() {
             let i = b0 + k;
             let mut p: Vec<usize> = b

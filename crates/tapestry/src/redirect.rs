@@ -108,6 +108,50 @@ pub(crate) fn apply_copies(
     Ok(())
 }
 
+/// libc's getopt variables a shared-object bead reaches through its GOT.
+const GETOPT_VARIABLES: [&str; 4] = ["optind", "optarg", "opterr", "optopt"];
+
+/// Gives every bead that imports libc's getopt variables through its GOT
+/// (a shared object; PIE executables have COPY relocations instead) storage
+/// of its own in its heap, starting from libc's current values: getopt's
+/// state is per bead (`weaves_interpose`'s getopt keeps it in step), and a
+/// bead never reads another bead's `optarg`.
+pub(crate) fn privatise_getopt_variables(beads: &[BeadRef<'_>], bindings: &mut [Binding]) {
+    for (p, bead) in beads.iter().enumerate() {
+        for &i in bead.module.imports() {
+            let sym = bead.module.symbol(i);
+            let k = i as usize;
+            if !GETOPT_VARIABLES.contains(&sym.name.as_str())
+                || bead.module.copy_imports().contains(&i)
+                || bindings[p].providers[k] != Some(Provider::System)
+            {
+                continue;
+            }
+            let Some(Target::Address(libc_var)) = bindings[p].targets[k] else {
+                continue;
+            };
+            let Some(heap) = weaves_arena::heap_for(bead.owner) else {
+                continue;
+            };
+            let storage = heap.allocate(8);
+            if storage.is_null() {
+                continue;
+            }
+            // SAFETY: `storage` is a fresh 8-byte block of the bead's heap
+            // (16-byte aligned); `libc_var` is libc's variable of the same
+            // name, at least 4 bytes (an int) or 8 (`optarg`).
+            unsafe {
+                let bytes = if sym.name == "optarg" { 8 } else { 4 };
+                std::ptr::write_bytes(storage, 0, 8);
+                std::ptr::copy_nonoverlapping(libc_var as *const u8, storage, bytes);
+            }
+            weaves_interpose::register_copied_variable(bead.owner, &sym.name, storage as u64);
+            bindings[p].targets[k] = Some(Target::Address(storage as u64));
+            bindings[p].providers[k] = Some(Provider::Runtime);
+        }
+    }
+}
+
 /// Storage made for the tuple spaces, and what to copy into it once the
 /// beads are relocated: (storage, initial value's address, bytes).
 pub(crate) struct TupleSpaces {
