@@ -91,6 +91,7 @@ mod phdr;
 pub mod preempt;
 mod process;
 mod pthread;
+mod random;
 mod real;
 mod runtime_alloc;
 mod rwsem;
