@@ -86,6 +86,7 @@ mod fault;
 mod fortran;
 mod getopt;
 mod io;
+mod locks;
 pub mod messages;
 mod phdr;
 pub mod preempt;

@@ -35,6 +35,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::random::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::locks::lookup(name) {
+        return Some(f);
+    }
     let a = match name {
         "malloc" => alloc::malloc as *const () as usize,
         "free" => alloc::free as *const () as usize,

@@ -68,6 +68,8 @@ unsafe extern "C" fn close(fd: i32) -> i32 {
         refuse(&format!("close({fd})"), libc::EPERM, SHARED);
         return -1;
     }
+    // Closing any descriptor of a file drops the program's record locks.
+    crate::locks::on_close(fd);
     // SAFETY: the caller's own argument.
     unsafe { libc::close(fd) }
 }
