@@ -29,8 +29,11 @@ use std::time::Duration;
 use weaves_arena::OwnerId;
 use weaves_strings::RuntimeSection;
 
-/// One program's open file descriptions, by (program, device, inode).
-static OFDS: Mutex<Option<HashMap<(OwnerId, u64, u64), i32>>> = Mutex::new(None);
+/// (program, device, inode): whose description of which file.
+type OfdKey = (OwnerId, u64, u64);
+
+/// The programs' open file descriptions.
+static OFDS: Mutex<Option<HashMap<OfdKey, i32>>> = Mutex::new(None);
 
 /// The program locks are held for: the calling string's home bead (0:
 /// not in a string, or in a forked child).
