@@ -133,9 +133,9 @@ fn record_lock(owner: OwnerId, fd: i32, cmd: i32, lock: *mut libc::flock) -> Res
                 user.l_whence = l.l_whence;
                 user.l_start = l.l_start;
                 user.l_len = l.l_len;
-                // SAFETY: getpid has no preconditions.
+                // An OFD lock has no pid: another program of this process.
                 user.l_pid = if l.l_pid <= 0 {
-                    unsafe { libc::getpid() }
+                    std::process::id() as libc::pid_t
                 } else {
                     l.l_pid
                 };
