@@ -135,7 +135,7 @@ fn load_one(plan: &Plan, m: &ModulePlan) -> Result<Module, TapestryError> {
         file: plan.path.clone(),
         line: m.line,
         module: m.name.clone(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -16,7 +16,7 @@ pub enum TapestryError {
         file: PathBuf,
         line: usize,
         module: String,
-        source: weaves_loader::LoadError,
+        source: Box<weaves_loader::LoadError>,
     },
     #[error("{0}")]
     Bind(String),
