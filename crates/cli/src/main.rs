@@ -254,7 +254,18 @@ pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, 
     // monitor cannot start still runs, and says why it cannot be inspected.
     let report = tapestry
         .run_monitored(|view| match weaves_monitor::Server::start(view) {
-            Ok(server) => Some(server),
+            Ok(server) => {
+                if let Some(why) = server.refused_dir() {
+                    eprintln!(
+                        "weaves: warning: {why}; serving the control socket in {} instead",
+                        server
+                            .path()
+                            .parent()
+                            .map_or("?".into(), |d| d.display().to_string())
+                    );
+                }
+                Some(server)
+            }
             Err(e) => {
                 eprintln!("weaves: warning: no monitor for this run: {e}");
                 None

@@ -6,6 +6,9 @@ use weaves_monitor::Client;
 
 /// `weaves ps [--json]`.
 pub(crate) fn ps(json: bool) -> Result<i32, String> {
+    if let Some(why) = weaves_monitor::refused_dir() {
+        eprintln!("weaves: warning: {why}; listing its private fallbacks only");
+    }
     let all = weaves_monitor::list().map_err(|e| e.to_string())?;
     if json {
         outln!("{}", to_json(&all)?);

@@ -43,7 +43,7 @@ pub mod protocol;
 mod server;
 
 pub use client::{list, Client};
-pub use dir::{socket_dir, socket_path};
+pub use dir::{refused_dir, serving_dir, socket_dir, socket_dirs, socket_path, ServingDir};
 pub use protocol::{Request, Response};
 pub use server::{Handler, Server};
 

@@ -22,6 +22,7 @@ pub struct Server {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     accept: Option<std::thread::JoinHandle<()>>,
+    refused: Option<String>,
 }
 
 /// The longest a request line may be: requests are small; this keeps a
@@ -29,10 +30,12 @@ pub struct Server {
 const MAX_REQUEST: usize = 1 << 20;
 
 impl Server {
-    /// Serves `handler` on this process's socket in [`crate::socket_dir`].
+    /// Serves `handler` on this process's socket in [`crate::socket_dir`]
+    /// (a private fallback if the configured directory is squatted: see
+    /// [`Server::refused_dir`]).
     pub fn start(handler: Arc<dyn Handler>) -> Result<Server, MonitorError> {
-        let dir = crate::socket_dir()?;
-        let path = crate::socket_path(&dir, std::process::id());
+        let dir = crate::serving_dir()?;
+        let path = crate::socket_path(&dir.path, std::process::id());
         // A socket left by an earlier process with our pid is stale: that
         // process is gone.
         let _ = std::fs::remove_file(&path);
@@ -55,7 +58,15 @@ impl Server {
             path,
             stop,
             accept: Some(accept),
+            refused: dir.refused,
         })
+    }
+
+    /// Why the configured socket directory was passed over for the private
+    /// fallback this server uses, if it was (worth a warning: someone may
+    /// be squatting its name).
+    pub fn refused_dir(&self) -> Option<&str> {
+        self.refused.as_deref()
     }
 
     /// The socket's path.
