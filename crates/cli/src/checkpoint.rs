@@ -118,6 +118,8 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
     let mut restored =
         weaves_tapestry::Tapestry::restore(&image).map_err(|e| format!("restore: {e}"))?;
     drop(image);
+    weaves_tapestry::checkpoint::prepare_configured_dir(restored.tapestry.plan())
+        .map_err(|e| format!("restore: {e}"))?;
     restored.tapestry.restored_from(&file);
     for u in &restored.unrestorable {
         eprintln!("weaves: restore: not restored: {u}");

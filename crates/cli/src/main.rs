@@ -224,6 +224,9 @@ pub(crate) fn run(
     let plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
     if checkpointable || plan.checkpoint.is_some() {
         checkpoint::ensure_fixed_layout()?;
+        // A checkpoint directory that cannot take images is refused now,
+        // not discovered at the first checkpoint.
+        weaves_tapestry::checkpoint::prepare_configured_dir(&plan).map_err(|e| e.to_string())?;
         weaves_strings_checkpointable();
     }
     run_plan(plan, stats)
@@ -302,6 +305,15 @@ pub(crate) fn report_run(
                 c.total_ms,
             );
         }
+    }
+    if let Some(first) = report.checkpoint_failures.first() {
+        let n = report.checkpoint_failures.len();
+        eprintln!(
+            "weaves: {n} periodic checkpoint{} could not be taken (the first: {first}); \
+             exit status {} unless a string failed",
+            if n == 1 { "" } else { "s" },
+            weaves_tapestry::CHECKPOINT_FAILED_STATUS
+        );
     }
     for s in &report.strings {
         if s.status != 0 {

@@ -63,6 +63,8 @@ struct CheckpointSpec {
 pub struct CheckpointPlan {
     /// Directory for images (relative paths: to the tapestry file's).
     pub dir: Option<PathBuf>,
+    /// The line of the tapestry file that names `dir` (0 if none does).
+    pub dir_line: usize,
     pub interval_ms: Option<u64>,
     pub keep: usize,
     /// Images after the first in a directory hold only the pages written
@@ -74,6 +76,7 @@ impl Default for CheckpointPlan {
     fn default() -> CheckpointPlan {
         CheckpointPlan {
             dir: None,
+            dir_line: 0,
             interval_ms: None,
             keep: 3,
             incremental: true,
@@ -762,6 +765,7 @@ fn checkpoint_plan(
     let base = path.parent().unwrap_or(Path::new("."));
     Ok(CheckpointPlan {
         dir: c.dir.as_ref().map(|d| base.join(d.get_ref())),
+        dir_line: c.dir.as_ref().map_or(0, |d| ctx.line(d.span().start)),
         interval_ms: c.interval_ms.as_ref().map(|i| *i.get_ref()),
         keep: c.keep.as_ref().map_or(3, |k| *k.get_ref() as usize),
         incremental: c.incremental.as_ref().is_none_or(|i| *i.get_ref()),
