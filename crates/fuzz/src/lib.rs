@@ -105,6 +105,24 @@ pub struct Report {
     /// The slowest input: its number and how long it took.
     pub slowest: (u64, Duration),
     pub seed: u64,
+    /// Whether this was a rerun of one input (`WEAVES_FUZZ_ONLY`).
+    pub rerun: bool,
+}
+
+impl Report {
+    /// Fails unless the inputs went deep enough to mean something: at
+    /// least `accepted` of them were accepted (mutations that keep an input
+    /// valid reach the code behind the checks) and at least `rejections`
+    /// different refusals were seen. A rerun of one input passes.
+    pub fn expect_depth(&self, accepted: u64, rejections: usize) {
+        if self.rerun {
+            return;
+        }
+        assert!(
+            self.accepted >= accepted && self.rejections >= rejections,
+            "too shallow (wanted {accepted} accepted, {rejections} kinds of refusal): {self}"
+        );
+    }
 }
 
 impl std::fmt::Display for Report {
@@ -220,6 +238,7 @@ impl Fuzzer {
             elapsed: Duration::ZERO,
             slowest: (0, Duration::ZERO),
             seed,
+            rerun: only.is_some(),
         };
         let mut kinds: HashSet<String> = HashSet::new();
         for i in range {

@@ -47,7 +47,8 @@ pub fn interesting(rng: &mut Rng) -> u64 {
 pub fn get_le(data: &[u8], at: usize, width: usize) -> u64 {
     let mut v = 0u64;
     for k in 0..width.min(8) {
-        v |= u64::from(data.get(at + k).copied().unwrap_or(0)) << (8 * k);
+        let byte = at.checked_add(k).and_then(|i| data.get(i)).copied();
+        v |= u64::from(byte.unwrap_or(0)) << (8 * k);
     }
     v
 }
@@ -56,7 +57,7 @@ pub fn get_le(data: &[u8], at: usize, width: usize) -> u64 {
 /// past the end is dropped).
 pub fn put_le(data: &mut [u8], at: usize, width: usize, v: u64) {
     for k in 0..width.min(8) {
-        if let Some(b) = data.get_mut(at + k) {
+        if let Some(b) = at.checked_add(k).and_then(|i| data.get_mut(i)) {
             *b = (v >> (8 * k)) as u8;
         }
     }

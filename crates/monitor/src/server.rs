@@ -106,28 +106,47 @@ fn serve(conn: UnixStream, handler: &dyn Handler) {
         return;
     };
     let mut reader = BufReader::new(conn);
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        match (&mut reader).take(MAX_REQUEST as u64).read_line(&mut line) {
+        match (&mut reader)
+            .take(MAX_REQUEST as u64 + 1)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        if line.trim().is_empty() {
+        let too_long = line.len() > MAX_REQUEST;
+        if !too_long && line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let response = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => handler.handle(request),
-            Err(e) => Response::error(unknown_request(&line, &e)),
+        let response = if too_long {
+            Response::error(format!(
+                "bad request: longer than {MAX_REQUEST} bytes; closing the connection"
+            ))
+        } else {
+            match decode_request(&line) {
+                Ok(request) => handler.handle(request),
+                Err(why) => Response::error(why),
+            }
         };
         let Ok(mut text) = serde_json::to_string(&response) else {
             return;
         };
         text.push('\n');
-        if out.write_all(text.as_bytes()).is_err() {
+        if out.write_all(text.as_bytes()).is_err() || too_long {
             return;
         }
     }
+}
+
+/// Decodes one request line as the server does: JSON text of a
+/// [`Request`]; anything else is the one-line message the client gets
+/// (naming an unknown `op`). Never panics, whatever the bytes.
+pub fn decode_request(line: &[u8]) -> Result<Request, String> {
+    let text =
+        std::str::from_utf8(line).map_err(|e| format!("bad request: not UTF-8 text ({e})"))?;
+    serde_json::from_str::<Request>(text).map_err(|e| unknown_request(text, &e))
 }
 
 /// The message for a request that does not parse: names an unknown `op`.

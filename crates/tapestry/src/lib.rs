@@ -40,6 +40,8 @@ pub use checkpoint::{Restored, Taken};
 pub use config::{CheckpointPlan, Plan, StringPlan};
 pub use error::TapestryError;
 pub use live::LiveView;
+#[doc(hidden)]
+pub use script::parse_script;
 pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry, CHECKPOINT_FAILED_STATUS};
 
 /// Declares this process's tapestry checkpointable, before it is built:
