@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// ckpt_compute, checkpointing every `interval_ms` into `dir` (line 5 of
-/// the text names `dir`).
+/// the text names `dir`). Full images: on a kernel that cannot track
+/// written pages, incremental ones would add a line saying so.
 fn compute_tapestry(dir: &str, out: &Path, steps: u32, interval_ms: u32) -> String {
     format!(
         r#"[tapestry]
@@ -25,6 +26,7 @@ workers = 1
 [checkpoint]
 dir = "{dir}"
 interval_ms = {interval_ms}
+incremental = false
 
 [[module]]
 name = "c"
