@@ -83,7 +83,7 @@ fn switch(dir: &std::path::Path, json: bool, n: u64) -> Result<i32, String> {
         process_ns,
     };
     if json {
-        println!(
+        outln!(
             "{{\"weaves_ns\": {:.1}, \"pthread_ns\": {:.1}, \"process_ns\": {:.1}, \"ratio_vs_pthread\": {:.4}, \"ratio_vs_process\": {:.4}, \"switches\": {}}}",
             r.weaves_ns,
             r.pthread_ns,
@@ -93,14 +93,14 @@ fn switch(dir: &std::path::Path, json: bool, n: u64) -> Result<i32, String> {
             2 * n
         );
     } else {
-        println!("switch: one switch between two flows of control on one CPU");
-        println!("  strings (fibers, sched_yield)  {:>10.1} ns", r.weaves_ns);
-        println!(
+        outln!("switch: one switch between two flows of control on one CPU");
+        outln!("  strings (fibers, sched_yield)  {:>10.1} ns", r.weaves_ns);
+        outln!(
             "  pthreads (mutex + condvar)     {:>10.1} ns   strings are {:.3}x",
             r.pthread_ns,
             r.weaves_ns / r.pthread_ns
         );
-        println!(
+        outln!(
             "  processes (pipes)              {:>10.1} ns   strings are {:.3}x",
             r.process_ns,
             r.weaves_ns / r.process_ns

@@ -82,32 +82,32 @@ pub(crate) fn checkpoint(json: bool, mib: Option<u64>) -> Result<i32, String> {
             "pause_vs_memcpy": pause_ms / memcpy_ms.max(1e-9),
             "incremental": incremental,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
         );
         return Ok(0);
     }
-    println!(
+    outln!(
         "checkpoint of a {mib} MiB heap ({} pages in the image):",
         full.pages
     );
-    println!(
+    outln!(
         "  full:   strings paused {pause_ms:.1} ms ({:.2} GB/s); written and synced in {:.1} ms \
          ({:.2} GB/s)",
         gb(copied, pause_ms),
         full.total_ms,
         gb(full.bytes, full.total_ms),
     );
-    println!(
+    outln!(
         "  memcpy of the same bytes into fresh memory: {memcpy_ms:.1} ms ({:.2} GB/s); \
          pause / memcpy = {:.2}",
         gb(copied, memcpy_ms),
         pause_ms / memcpy_ms.max(1e-9)
     );
-    println!("  incremental, by fraction of pages changed:");
+    outln!("  incremental, by fraction of pages changed:");
     for (f, d) in FRACTIONS.iter().zip(deltas) {
-        println!(
+        outln!(
             "    {:>5.1} %: {:>7} pages, image {:>9.2} MB, paused {:>7.2} ms ({:>5.1} % of full), \
              {:.1} ms in all",
             f * 100.0,

@@ -69,16 +69,16 @@ pub(crate) fn beads(dir: &Path, json: bool, n: u64) -> Result<i32, String> {
     tapestry.finalise().map_err(|e| e.to_string())?;
 
     if json {
-        println!(
+        outln!(
             "{{\"beads\": {n}, \"weaves_us\": {weaves_us:.2}, \"dlmopen_us\": {dlmopen_us:.2}, \"dlmopen_limit\": {dlmopen_limit}, \"fork_us\": {fork_us:.2}, \"ratio_vs_dlmopen\": {:.4}, \"ratio_vs_fork\": {:.4}}}",
             weaves_us / dlmopen_us,
             weaves_us / fork_us
         );
     } else {
-        println!("beads: one instance of a module with 100 KiB of data");
-        println!("  weaves bead (map, bind, relocate, init)  {weaves_us:>9.2} µs   ({n} beads)");
-        println!("  dlmopen (new namespace)                  {dlmopen_us:>9.2} µs   beads are {:.3}x; glibc allowed only {dlmopen_limit} namespaces", weaves_us / dlmopen_us);
-        println!(
+        outln!("beads: one instance of a module with 100 KiB of data");
+        outln!("  weaves bead (map, bind, relocate, init)  {weaves_us:>9.2} µs   ({n} beads)");
+        outln!("  dlmopen (new namespace)                  {dlmopen_us:>9.2} µs   beads are {:.3}x; glibc allowed only {dlmopen_limit} namespaces", weaves_us / dlmopen_us);
+        outln!(
             "  fork (whole process)                     {fork_us:>9.2} µs   beads are {:.3}x",
             weaves_us / fork_us
         );
@@ -168,19 +168,22 @@ pub(crate) fn flows(dir: &Path, json: bool, only: Option<u64>) -> Result<i32, St
             .iter()
             .map(|(n, th, pr, st)| format!("{{\"n\": {n}, \"strings_overhead_pct\": {:.2}, \"pthread_overhead_pct\": {:.2}, \"process_overhead_pct\": {:.2}}}", pct(*st), pct(*th), pct(*pr)))
             .collect();
-        println!(
+        outln!(
             "{{\"baseline_ms\": {:.2}, \"flows\": [{}]}}",
             baseline.as_secs_f64() * 1e3,
             items.join(", ")
         );
     } else {
-        println!("flows: {:.1} ms of work as one flow, then split over n flows, one CPU; overhead over the one flow", baseline.as_secs_f64() * 1e3);
-        println!(
+        outln!("flows: {:.1} ms of work as one flow, then split over n flows, one CPU; overhead over the one flow", baseline.as_secs_f64() * 1e3);
+        outln!(
             "  {:>6}  {:>10}  {:>10}  {:>10}",
-            "n", "strings", "pthreads", "processes"
+            "n",
+            "strings",
+            "pthreads",
+            "processes"
         );
         for (n, th, pr, st) in &rows {
-            println!(
+            outln!(
                 "  {n:>6}  {:>9.2}%  {:>9.2}%  {:>9.2}%",
                 pct(*st),
                 pct(*th),

@@ -61,7 +61,7 @@ pub(crate) fn mpi(json: bool, rounds: Option<u64>) -> Result<i32, String> {
         .map_err(|e| format!("cannot run MPICH's mpirun (install mpich): {e}"))?;
     let theirs = parse("mpirun", &theirs)?;
     if json {
-        println!(
+        outln!(
             "{{\"weaves_latency_us\": {:.3}, \"mpich_latency_us\": {:.3}, \"latency_ratio\": {:.4}, \"weaves_bandwidth_MBps\": {:.1}, \"mpich_bandwidth_MBps\": {:.1}, \"bandwidth_ratio\": {:.3}}}",
             ours.latency_us,
             theirs.latency_us,
@@ -71,16 +71,16 @@ pub(crate) fn mpi(json: bool, rounds: Option<u64>) -> Result<i32, String> {
             ours.bandwidth_mbps / theirs.bandwidth_mbps
         );
     } else {
-        println!(
+        outln!(
             "mpi: ping-pong between two ranks ({rounds} round trips of 8 bytes; 1 MiB messages)"
         );
-        println!(
+        outln!(
             "  latency    weaves (one process) {:9.3} µs   MPICH (two processes) {:9.3} µs   weaves is {:.3}x",
             ours.latency_us,
             theirs.latency_us,
             ours.latency_us / theirs.latency_us
         );
-        println!(
+        outln!(
             "  bandwidth  weaves (one process) {:9.1} MB/s MPICH (two processes) {:9.1} MB/s weaves is {:.2}x",
             ours.bandwidth_mbps,
             theirs.bandwidth_mbps,

@@ -70,12 +70,12 @@ pub(crate) fn checkpoint(
     }
     let taken = taken?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&taken).map_err(|e| e.to_string())?
         );
     } else {
-        println!(
+        outln!(
             "checkpoint {}: {}{} bytes ({} pages), strings paused {} µs, {:.1} ms in all",
             taken["path"].as_str().unwrap_or("?"),
             if taken["incremental"] == true {
@@ -90,7 +90,7 @@ pub(crate) fn checkpoint(
         );
         if let Some(u) = taken["unrestorable"].as_array().filter(|u| !u.is_empty()) {
             let list: Vec<&str> = u.iter().filter_map(|x| x.as_str()).collect();
-            println!("not restorable: {}", list.join(", "));
+            outln!("not restorable: {}", list.join(", "));
         }
     }
     Ok(0)
@@ -118,6 +118,8 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
     let mut restored =
         weaves_tapestry::Tapestry::restore(&image).map_err(|e| format!("restore: {e}"))?;
     drop(image);
+    weaves_tapestry::checkpoint::prepare_configured_dir(restored.tapestry.plan())
+        .map_err(|e| format!("restore: {e}"))?;
     restored.tapestry.restored_from(&file);
     for u in &restored.unrestorable {
         eprintln!("weaves: restore: not restored: {u}");
@@ -142,7 +144,7 @@ pub(crate) fn rollback(id: &str, path: &Path) -> Result<i32, String> {
         w.finish_and_clear();
     }
     done?;
-    println!("rolled back to {}", path.display());
+    outln!("rolled back to {}", path.display());
     Ok(0)
 }
 

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod output;
+
 mod bench;
 mod bench_checkpoint;
 mod bench_more;
@@ -221,6 +224,9 @@ pub(crate) fn run(
     let plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
     if checkpointable || plan.checkpoint.is_some() {
         checkpoint::ensure_fixed_layout()?;
+        // A checkpoint directory that cannot take images is refused now,
+        // not discovered at the first checkpoint.
+        weaves_tapestry::checkpoint::prepare_configured_dir(&plan).map_err(|e| e.to_string())?;
         weaves_strings_checkpointable();
     }
     run_plan(plan, stats)
@@ -251,7 +257,18 @@ pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, 
     // monitor cannot start still runs, and says why it cannot be inspected.
     let report = tapestry
         .run_monitored(|view| match weaves_monitor::Server::start(view) {
-            Ok(server) => Some(server),
+            Ok(server) => {
+                if let Some(why) = server.refused_dir() {
+                    eprintln!(
+                        "weaves: warning: {why}; serving the control socket in {} instead",
+                        server
+                            .path()
+                            .parent()
+                            .map_or("?".into(), |d| d.display().to_string())
+                    );
+                }
+                Some(server)
+            }
             Err(e) => {
                 eprintln!("weaves: warning: no monitor for this run: {e}");
                 None
@@ -288,6 +305,15 @@ pub(crate) fn report_run(
                 c.total_ms,
             );
         }
+    }
+    if let Some(first) = report.checkpoint_failures.first() {
+        let n = report.checkpoint_failures.len();
+        eprintln!(
+            "weaves: {n} periodic checkpoint{} could not be taken (the first: {first}); \
+             exit status {} unless a string failed",
+            if n == 1 { "" } else { "s" },
+            weaves_tapestry::CHECKPOINT_FAILED_STATUS
+        );
     }
     for s in &report.strings {
         if s.status != 0 {

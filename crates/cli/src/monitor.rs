@@ -6,21 +6,30 @@ use weaves_monitor::Client;
 
 /// `weaves ps [--json]`.
 pub(crate) fn ps(json: bool) -> Result<i32, String> {
+    if let Some(why) = weaves_monitor::refused_dir() {
+        eprintln!("weaves: warning: {why}; listing its private fallbacks only");
+    }
     let all = weaves_monitor::list().map_err(|e| e.to_string())?;
     if json {
-        println!("{}", to_json(&all)?);
+        outln!("{}", to_json(&all)?);
         return Ok(0);
     }
     if all.is_empty() {
-        println!("no running tapestries");
+        outln!("no running tapestries");
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:>8}  {:<20} {:>7} {:>7} {:>9} {:>7} {:>10}  FILE",
-        "ID", "NAME", "BEADS", "WEAVES", "STRINGS", "LIVE", "UPTIME"
+        "ID",
+        "NAME",
+        "BEADS",
+        "WEAVES",
+        "STRINGS",
+        "LIVE",
+        "UPTIME"
     );
     for s in &all {
-        println!(
+        outln!(
             "{:>8}  {:<20} {:>7} {:>7} {:>9} {:>7} {:>10}  {}",
             s.id,
             s.name,
@@ -40,7 +49,7 @@ pub(crate) fn inspect(id: &str, json: bool) -> Result<i32, String> {
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;
     let i = client.inspect().map_err(|e| e.to_string())?;
     if json {
-        println!("{}", to_json(&i)?);
+        outln!("{}", to_json(&i)?);
     } else {
         print_inspection(&i);
     }
@@ -52,15 +61,15 @@ pub(crate) fn apply(id: &str, fragment: &std::path::Path, json: bool) -> Result<
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;
     let applied = client.apply(fragment).map_err(|e| e.to_string())?;
     if json {
-        println!("{}", to_json(&applied)?);
+        outln!("{}", to_json(&applied)?);
         return Ok(0);
     }
     let list = |what: &str, names: &[String]| {
         if !names.is_empty() {
-            println!("  {what}: {}", names.join(", "));
+            outln!("  {what}: {}", names.join(", "));
         }
     };
-    println!("applied {}:", fragment.display());
+    outln!("applied {}:", fragment.display());
     list("modules", &applied.modules);
     list("beads", &applied.beads);
     list("weaves", &applied.weaves);
@@ -73,7 +82,7 @@ pub(crate) fn apply(id: &str, fragment: &std::path::Path, json: bool) -> Result<
 pub(crate) fn remove(id: &str, kind: &str, name: &str) -> Result<i32, String> {
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;
     client.remove(kind, name).map_err(|e| e.to_string())?;
-    println!("removed {kind} {name}");
+    outln!("removed {kind} {name}");
     Ok(0)
 }
 
@@ -81,7 +90,7 @@ pub(crate) fn remove(id: &str, kind: &str, name: &str) -> Result<i32, String> {
 pub(crate) fn script(id: &str, file: &std::path::Path) -> Result<i32, String> {
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;
     for line in client.script(file).map_err(|e| e.to_string())? {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(0)
 }
@@ -96,7 +105,7 @@ fn uptime(s: &Summary) -> String {
 
 fn print_inspection(i: &Inspection) {
     let live = i.strings.iter().filter(|s| s.state != "done").count();
-    println!(
+    outln!(
         "tapestry {} (id {}, {}): {} beads, {} weaves, {} strings ({live} live) on {} workers, up {:.1} s",
         i.name,
         i.id,
@@ -107,9 +116,9 @@ fn print_inspection(i: &Inspection) {
         i.workers,
         i.uptime_ms as f64 / 1e3
     );
-    println!("\nmodules");
+    outln!("\nmodules");
     for m in &i.modules {
-        println!(
+        outln!(
             "  {:<16} {} ({}, {} beads, build id {})",
             m.name,
             m.path,
@@ -118,9 +127,9 @@ fn print_inspection(i: &Inspection) {
             m.build_id.as_deref().unwrap_or("none")
         );
     }
-    println!("\nbeads");
+    outln!("\nbeads");
     for b in &i.beads {
-        println!(
+        outln!(
             "  {:<16} {:<12} base {} data {} B, heap {} B of {} B; weaves {}",
             b.name,
             b.module,
@@ -131,7 +140,7 @@ fn print_inspection(i: &Inspection) {
             b.weaves.join(", ")
         );
         for w in &b.imports.beads {
-            println!(
+            outln!(
                 "      {} -> {} ({})",
                 w.symbol,
                 w.bead.as_deref().unwrap_or("-"),
@@ -139,29 +148,34 @@ fn print_inspection(i: &Inspection) {
             );
         }
     }
-    println!("\nweaves");
+    outln!("\nweaves");
     for w in &i.weaves {
-        println!("  {:<16} {}", w.name, w.beads.join(" -> "));
+        outln!("  {:<16} {}", w.name, w.beads.join(" -> "));
     }
     if !i.tuple_spaces.is_empty() {
-        println!("\ntuple spaces");
+        outln!("\ntuple spaces");
         for t in &i.tuple_spaces {
-            println!(
+            outln!(
                 "  {} shared by {}",
                 t.variables.join(", "),
                 t.beads.join(", ")
             );
         }
     }
-    println!("\nstrings");
+    outln!("\nstrings");
     for st in &i.strings {
         let status = st
             .status
             .map(|s| format!(" status {s}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {:>6} {:<16} weave {:<14} {:<7} {:<6} cpu {:.3} ms{status}",
-            st.id, st.name, st.weave, st.state, st.mode, st.cpu_ms
+            st.id,
+            st.name,
+            st.weave,
+            st.state,
+            st.mode,
+            st.cpu_ms
         );
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn run(
         library_dir: &dir,
     });
     if print_tapestry {
-        print!("{text}");
+        out!("{text}");
         return Ok(0);
     }
     // Errors name the run, and lines of the tapestry `--print-tapestry`

@@ -10,6 +10,10 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A directory, FIFO, device or socket: refused before it is opened
+    /// for reading (a FIFO would wait for a writer, a device never ends).
+    #[error("{path} is {kind}, not an ELF module file")]
+    NotRegularFile { path: PathBuf, kind: &'static str },
     #[error("{path}: not an ELF file")]
     NotElf { path: PathBuf },
     #[error("{path}: malformed ELF: {what}")]

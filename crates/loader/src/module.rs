@@ -197,6 +197,31 @@ impl Parser<'_> {
     }
 }
 
+/// Refuses anything but a regular file, naming what it is.
+fn refuse_unless_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), LoadError> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(LoadError::NotRegularFile {
+        path: path.to_owned(),
+        kind,
+    })
+}
+
 fn machine_name(m: u16) -> &'static str {
     match m {
         abi::EM_386 => "x86 (32-bit)",
@@ -214,14 +239,43 @@ fn machine_name(m: u16) -> &'static str {
 
 impl Module {
     /// Reads and validates the module at `path`.
+    ///
+    /// Only a regular file is opened for reading: a directory, FIFO, device
+    /// or socket is refused from its `stat` (opening a FIFO would wait for a
+    /// writer; `/dev/zero` never ends). The file is then mapped, not read:
+    /// the parser touches the header first and afterwards only what the
+    /// headers point at, so a large file that is not ELF is refused after
+    /// its first page, whatever its size.
     pub fn load(path: &Path) -> Result<Module, LoadError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let io = |source| LoadError::Io {
             path: path.to_owned(),
             source,
         };
-        let data = std::fs::read(path).map_err(io)?;
-        let file = File::open(path).map_err(io)?;
-        Module::parse(path, &data, file)
+        refuse_unless_regular(path, &std::fs::metadata(path).map_err(io)?)?;
+        // O_NONBLOCK: should the path have become a FIFO since the stat,
+        // the open returns at once instead of waiting for a writer.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        refuse_unless_regular(path, &meta)?;
+        let mapped = crate::sys::MappedFile::new(&file, meta.len()).map_err(io)?;
+        Module::parse(path, mapped.bytes(), file)
+    }
+
+    /// Parses module bytes already in memory, as [`Module::load`] parses a
+    /// file's (for fuzzing the parser). The result has no file behind it: it
+    /// can be inspected, but a bead of it maps `/dev/null`.
+    #[doc(hidden)]
+    pub fn parse_bytes(path: &Path, data: &[u8]) -> Result<Module, LoadError> {
+        let file = File::open("/dev/null").map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Module::parse(path, data, file)
     }
 
     fn parse(path: &Path, data: &[u8], file: File) -> Result<Module, LoadError> {
@@ -842,15 +896,19 @@ impl Module {
     /// glibc's `_start` passes `main` in `%rdi` via `lea main(%rip), %rdi`:
     /// find that instruction in the first bytes of the entry point.
     fn main_from_start(&self) -> Option<u64> {
-        let data = std::fs::read(&self.path).ok()?;
-        let header = FileHeader64::<LE>::parse(&*data).ok()?;
+        use std::os::unix::fs::FileExt;
+        let mut head = [0u8; std::mem::size_of::<FileHeader64<LE>>()];
+        self.file.read_exact_at(&mut head, 0).ok()?;
+        let header = FileHeader64::<LE>::parse(&head[..]).ok()?;
         let entry = header.e_entry(LE);
         let seg = self
             .segments
             .iter()
-            .find(|s| entry >= s.vaddr && entry < s.vaddr + s.filesz)?;
-        let off = (seg.offset + entry - seg.vaddr) as usize;
-        let code = data.get(off..off + 64)?;
+            .find(|s| entry >= s.vaddr && entry < s.vaddr.saturating_add(s.filesz))?;
+        let mut code = [0u8; 64];
+        self.file
+            .read_exact_at(&mut code, seg.offset.checked_add(entry - seg.vaddr)?)
+            .ok()?;
         (0..code.len() - 7).find_map(|i| {
             (code[i..i + 3] == [0x48, 0x8d, 0x3d]).then(|| {
                 let disp = i32::from_le_bytes(code[i + 3..i + 7].try_into().ok()?);

@@ -26,17 +26,21 @@ impl Client {
     /// Connects to the tapestry `id_or_name`: a process id as `weaves ps`
     /// lists it, or a tapestry name that only one running tapestry has.
     pub fn connect(id_or_name: &str) -> Result<Client, MonitorError> {
-        let dir = crate::socket_dir()?;
+        let dirs = crate::socket_dirs()?;
         if let Ok(pid) = id_or_name.parse::<u32>() {
-            let path = crate::socket_path(&dir, pid);
-            if path.exists() {
-                return Client::at(&path);
+            for dir in &dirs {
+                let path = crate::socket_path(dir, pid);
+                if path.exists() {
+                    return Client::at(&path);
+                }
             }
         }
-        let all = list_in(&dir)?;
-        let matching: Vec<&Summary> = all.iter().filter(|s| s.name == id_or_name).collect();
+        let all = list_in(&dirs)?;
+        let matching: Vec<&(Summary, PathBuf)> =
+            all.iter().filter(|(s, _)| s.name == id_or_name).collect();
+        let all: Vec<&Summary> = all.iter().map(|(s, _)| s).collect();
         match matching.as_slice() {
-            [one] => Client::at(&crate::socket_path(&dir, one.pid)),
+            [(_, socket)] => Client::at(socket),
             [] => Err(MonitorError::NotFound(if all.is_empty() {
                 format!("no running tapestry `{id_or_name}`: none is running")
             } else {
@@ -52,7 +56,7 @@ impl Client {
                 "{} running tapestries are named `{id_or_name}` (ids {}): give an id",
                 many.len(),
                 many.iter()
-                    .map(|s| s.id.as_str())
+                    .map(|(s, _)| s.id.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),
@@ -231,20 +235,26 @@ impl Client {
 /// Every running tapestry of this user, by process id. Sockets whose
 /// process has gone are removed.
 pub fn list() -> Result<Vec<Summary>, MonitorError> {
-    list_in(&crate::socket_dir()?)
+    let mut all: Vec<Summary> = list_in(&crate::socket_dirs()?)?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    all.sort_by_key(|s| s.pid);
+    Ok(all)
 }
 
-fn list_in(dir: &Path) -> Result<Vec<Summary>, MonitorError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| MonitorError::Dir(format!("cannot list {}: {e}", dir.display())))?;
-    let mut sockets: Vec<(u32, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
+/// The tapestries serving sockets in `dirs`, with their sockets.
+fn list_in(dirs: &[PathBuf]) -> Result<Vec<(Summary, PathBuf)>, MonitorError> {
+    let mut sockets: Vec<(u32, PathBuf)> = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| MonitorError::Dir(format!("cannot list {}: {e}", dir.display())))?;
+        sockets.extend(entries.filter_map(Result::ok).filter_map(|e| {
             let name = e.file_name();
             let pid = name.to_str()?.strip_suffix(".sock")?.parse::<u32>().ok()?;
             Some((pid, e.path()))
-        })
-        .collect();
+        }));
+    }
     sockets.sort();
     let mut out = Vec::new();
     for (pid, path) in sockets {
@@ -254,7 +264,7 @@ fn list_in(dir: &Path) -> Result<Vec<Summary>, MonitorError> {
         }
         // A tapestry that is ending may close its socket meanwhile: skip it.
         if let Ok(summary) = Client::at(&path).and_then(|mut c| c.summary()) {
-            out.push(summary);
+            out.push((summary, path));
         }
     }
     Ok(out)

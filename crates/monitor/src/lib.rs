@@ -43,9 +43,9 @@ pub mod protocol;
 mod server;
 
 pub use client::{list, Client};
-pub use dir::{socket_dir, socket_path};
+pub use dir::{refused_dir, serving_dir, socket_dir, socket_dirs, socket_path, ServingDir};
 pub use protocol::{Request, Response};
-pub use server::{Handler, Server};
+pub use server::{decode_request, Handler, Server};
 
 /// What can go wrong talking to a monitor.
 #[derive(Debug)]

@@ -22,6 +22,7 @@ pub struct Server {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     accept: Option<std::thread::JoinHandle<()>>,
+    refused: Option<String>,
 }
 
 /// The longest a request line may be: requests are small; this keeps a
@@ -29,10 +30,12 @@ pub struct Server {
 const MAX_REQUEST: usize = 1 << 20;
 
 impl Server {
-    /// Serves `handler` on this process's socket in [`crate::socket_dir`].
+    /// Serves `handler` on this process's socket in [`crate::socket_dir`]
+    /// (a private fallback if the configured directory is squatted: see
+    /// [`Server::refused_dir`]).
     pub fn start(handler: Arc<dyn Handler>) -> Result<Server, MonitorError> {
-        let dir = crate::socket_dir()?;
-        let path = crate::socket_path(&dir, std::process::id());
+        let dir = crate::serving_dir()?;
+        let path = crate::socket_path(&dir.path, std::process::id());
         // A socket left by an earlier process with our pid is stale: that
         // process is gone.
         let _ = std::fs::remove_file(&path);
@@ -55,7 +58,15 @@ impl Server {
             path,
             stop,
             accept: Some(accept),
+            refused: dir.refused,
         })
+    }
+
+    /// Why the configured socket directory was passed over for the private
+    /// fallback this server uses, if it was (worth a warning: someone may
+    /// be squatting its name).
+    pub fn refused_dir(&self) -> Option<&str> {
+        self.refused.as_deref()
     }
 
     /// The socket's path.
@@ -95,28 +106,47 @@ fn serve(conn: UnixStream, handler: &dyn Handler) {
         return;
     };
     let mut reader = BufReader::new(conn);
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        match (&mut reader).take(MAX_REQUEST as u64).read_line(&mut line) {
+        match (&mut reader)
+            .take(MAX_REQUEST as u64 + 1)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        if line.trim().is_empty() {
+        let too_long = line.len() > MAX_REQUEST;
+        if !too_long && line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let response = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => handler.handle(request),
-            Err(e) => Response::error(unknown_request(&line, &e)),
+        let response = if too_long {
+            Response::error(format!(
+                "bad request: longer than {MAX_REQUEST} bytes; closing the connection"
+            ))
+        } else {
+            match decode_request(&line) {
+                Ok(request) => handler.handle(request),
+                Err(why) => Response::error(why),
+            }
         };
         let Ok(mut text) = serde_json::to_string(&response) else {
             return;
         };
         text.push('\n');
-        if out.write_all(text.as_bytes()).is_err() {
+        if out.write_all(text.as_bytes()).is_err() || too_long {
             return;
         }
     }
+}
+
+/// Decodes one request line as the server does: JSON text of a
+/// [`Request`]; anything else is the one-line message the client gets
+/// (naming an unknown `op`). Never panics, whatever the bytes.
+pub fn decode_request(line: &[u8]) -> Result<Request, String> {
+    let text =
+        std::str::from_utf8(line).map_err(|e| format!("bad request: not UTF-8 text ({e})"))?;
+    serde_json::from_str::<Request>(text).map_err(|e| unknown_request(text, &e))
 }
 
 /// The message for a request that does not parse: names an unknown `op`.

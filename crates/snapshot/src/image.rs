@@ -45,7 +45,7 @@ pub struct Parent {
 }
 
 /// A read, verified image.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Image {
     pub header: Header,
     pub runs: Vec<PageRun>,
@@ -245,6 +245,19 @@ pub fn read_chain_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, Ima
         if chain.len() > 10_000 {
             return Err(chain_err("its chain of parents does not end".into()));
         }
+        // A parent is a file of the same directory: a name with a path
+        // in it (`../x`, `/dev/zero`) is not one this writer made.
+        let plain = Path::new(&parent.file)
+            .components()
+            .map(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect::<Vec<_>>()
+            == [true];
+        if !plain {
+            return Err(chain_err(format!(
+                "it names its parent `{}`, which is not a file name in its directory",
+                parent.file
+            )));
+        }
         let file = dir.join(&parent.file);
         if !file.exists() {
             return Err(chain_err(format!(
@@ -266,46 +279,75 @@ pub fn read_chain_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, Ima
         }
         chain.push(image);
     }
-    if chain.len() == 1 {
-        return Ok(chain.pop().expect("one image"));
+    let newest = chain.remove(0);
+    Ok(merge_chain(newest, chain))
+}
+
+/// The memory a chain of images makes together: `newest`, then `older`
+/// (each the image the one before builds on). A newer image's pages
+/// replace older ones', and its fresh ranges drop what older ones held
+/// there. The result has the newest image's header.
+pub fn merge_chain(newest: Image, older: Vec<Image>) -> Image {
+    if older.is_empty() {
+        return newest;
     }
+    let mut chain = older;
+    chain.insert(0, newest);
     // Oldest first: each image's pages replace what older ones held there,
     // and its fresh ranges drop what older ones held in them.
     let mut pages: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
     let newest_header = chain[0].header.clone();
     for image in chain.into_iter().rev() {
         for &(addr, len) in &image.header.fresh {
-            let stale: Vec<u64> = pages.range(addr..addr + len).map(|(&a, _)| a).collect();
+            // A crafted range may run past the end of the address space:
+            // it then covers everything from `addr` on.
+            let stale: Vec<u64> = match addr.checked_add(len) {
+                Some(end) => pages.range(addr..end).map(|(&a, _)| a).collect(),
+                None => pages.range(addr..).map(|(&a, _)| a).collect(),
+            };
             for a in stale {
                 pages.remove(&a);
             }
         }
         for run in image.runs {
             for (i, page) in run.bytes.chunks(PAGE_BYTES).enumerate() {
-                pages.insert(run.addr + (i * PAGE_BYTES) as u64, page.to_vec());
+                // Runs were checked to lie inside their image's mappings,
+                // so this cannot overflow; wrapping keeps a crafted one
+                // from panicking anyway.
+                pages.insert(
+                    run.addr.wrapping_add((i * PAGE_BYTES) as u64),
+                    page.to_vec(),
+                );
             }
         }
     }
     let vmas = &newest_header.vmas;
     let mut runs: Vec<PageRun> = Vec::new();
     for (addr, bytes) in pages {
-        if !vmas
-            .iter()
-            .any(|v| addr >= v.addr && addr + bytes.len() as u64 <= v.addr + v.len)
-        {
+        if !within(vmas, addr, bytes.len() as u64) {
             continue; // unmapped since
         }
         match runs.last_mut() {
-            Some(last) if last.addr + last.bytes.len() as u64 == addr => {
+            Some(last) if last.addr.checked_add(last.bytes.len() as u64) == Some(addr) => {
                 last.bytes.extend_from_slice(&bytes)
             }
             _ => runs.push(PageRun { addr, bytes }),
         }
     }
-    Ok(Image {
+    Image {
         header: newest_header,
         runs,
-    })
+    }
+}
+
+/// Whether `[addr, addr + len)` lies inside one of `vmas` (no arithmetic
+/// here can overflow, whatever a damaged header holds).
+fn within(vmas: &[crate::capture::Vma], addr: u64, len: u64) -> bool {
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    vmas.iter()
+        .any(|v| addr >= v.addr && v.addr.checked_add(v.len).is_some_and(|v_end| end <= v_end))
 }
 
 const PAGE_BYTES: usize = 4096;
@@ -319,12 +361,28 @@ pub fn read_image(path: &Path) -> Result<Image, ImageError> {
 /// [`read_image`], telling `progress` of each piece of bytes read.
 fn read_image_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, ImageError> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| ImageError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_or(0, |m| m.len()) as usize;
+    // Only a regular file is read: a FIFO would wait for a writer and a
+    // device never end (O_NONBLOCK: should the path become a FIFO between
+    // the check and the open, the open does not wait).
+    let not_regular = || damaged(path, "it is not a regular file");
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let size = meta.len() as usize;
     let mut data = Vec::with_capacity(size);
     loop {
         let before = data.len();
@@ -337,6 +395,22 @@ fn read_image_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, ImageEr
         }
         progress((data.len() - before) as u64);
     }
+    decode_image(path, &data)
+}
+
+/// The bytes an image file holds for `header` and `runs` (what
+/// [`write_image`] writes).
+pub fn encode_image(header: &Header, runs: &[PageRun]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_sections(&mut out, header, runs)?;
+    Ok(out)
+}
+
+/// Verifies and decodes an image's bytes (`path` only names it in errors):
+/// every checksum is checked before anything is handed back, and no
+/// length field — checksummed or not — can make it read out of bounds,
+/// overflow or allocate more than the bytes given.
+pub fn decode_image(path: &Path, data: &[u8]) -> Result<Image, ImageError> {
     if data.len() < MAGIC.len() || &data[..8] != MAGIC {
         return Err(damaged(
             path,
@@ -347,7 +421,7 @@ fn read_image_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, ImageEr
     let mut sums = crc32fast::Hasher::new();
     let mut sections: Vec<(&[u8], &[u8])> = Vec::new();
     loop {
-        if data.len() < at + 16 {
+        if data.len().saturating_sub(at) < 16 {
             return Err(damaged(path, format!("truncated at byte {at}")));
         }
         if &data[at..at + 8] == END {
@@ -395,30 +469,52 @@ fn read_image_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, ImageEr
     let head = find(HEADER).ok_or_else(|| damaged(path, "no header section"))?;
     let header: Header = serde_json::from_slice(head)
         .map_err(|e| damaged(path, format!("unreadable header: {e}")))?;
+    // A restore makes these writable and writes into them: they must be
+    // whole pages of this node's arena, and nothing else.
+    let (lo, hi) = (
+        weaves_arena::ARENA_BASE as u64,
+        (weaves_arena::ARENA_BASE + weaves_arena::NODE_SPAN) as u64,
+    );
+    for v in &header.vmas {
+        let aligned = v.addr % PAGE_BYTES as u64 == 0 && v.len % PAGE_BYTES as u64 == 0;
+        let inside = v.addr >= lo && v.addr.checked_add(v.len).is_some_and(|end| end <= hi);
+        if !aligned || !inside || v.len == 0 {
+            return Err(damaged(
+                path,
+                format!(
+                    "mapping at {:#x} (+{:#x}) is not whole pages of the arena",
+                    v.addr, v.len
+                ),
+            ));
+        }
+    }
     let pages = find(PAGES).ok_or_else(|| damaged(path, "no page section"))?;
     let mut runs = Vec::new();
     let mut p = 0usize;
     while p < pages.len() {
-        if pages.len() < p + 16 {
+        let rest = &pages[p..];
+        if rest.len() < 16 {
             return Err(damaged(path, "a page run is cut short"));
         }
-        let addr = u64::from_le_bytes(pages[p..p + 8].try_into().expect("8"));
-        let len = u64::from_le_bytes(pages[p + 8..p + 16].try_into().expect("8")) as usize;
-        let inside = header
-            .vmas
-            .iter()
-            .any(|v| addr >= v.addr && addr + len as u64 <= v.addr + v.len);
-        if !inside || pages.len() < p + 16 + len {
+        let addr = u64::from_le_bytes(rest[0..8].try_into().expect("8"));
+        let len = u64::from_le_bytes(rest[8..16].try_into().expect("8"));
+        // The length is checked against the bytes that are there before it
+        // is used for anything (it is checksummed, but a checksum only
+        // says the writer meant it).
+        let bytes = usize::try_from(len)
+            .ok()
+            .and_then(|l| rest.get(16..16usize.checked_add(l)?));
+        let Some(bytes) = bytes.filter(|_| within(&header.vmas, addr, len)) else {
             return Err(damaged(
                 path,
                 format!("page run at {addr:#x} lies outside its mappings"),
             ));
-        }
+        };
         runs.push(PageRun {
             addr,
-            bytes: pages[p + 16..p + 16 + len].to_vec(),
+            bytes: bytes.to_vec(),
         });
-        p += 16 + len;
+        p += 16 + bytes.len();
     }
     Ok(Image { header, runs })
 }

@@ -31,8 +31,8 @@ pub mod track;
 
 pub use capture::{apply, capture_vmas, copy_pages, present_runs, PageRun, Vma};
 pub use image::{
-    read_chain, read_chain_with, read_header, read_image, write_image, write_image_to, Image,
-    ImageError, Parent,
+    decode_image, encode_image, merge_chain, read_chain, read_chain_with, read_header, read_image,
+    write_image, write_image_to, Image, ImageError, Parent,
 };
 pub use layout::Layout;
 pub use track::{WriteTracker, Written};

@@ -63,6 +63,8 @@ struct CheckpointSpec {
 pub struct CheckpointPlan {
     /// Directory for images (relative paths: to the tapestry file's).
     pub dir: Option<PathBuf>,
+    /// The line of the tapestry file that names `dir` (0 if none does).
+    pub dir_line: usize,
     pub interval_ms: Option<u64>,
     pub keep: usize,
     /// Images after the first in a directory hold only the pages written
@@ -74,6 +76,7 @@ impl Default for CheckpointPlan {
     fn default() -> CheckpointPlan {
         CheckpointPlan {
             dir: None,
+            dir_line: 0,
             interval_ms: None,
             keep: 3,
             incremental: true,
@@ -298,33 +301,65 @@ fn stack_bytes(kib: Option<&Spanned<u64>>, ctx: &Ctx<'_>) -> Result<Option<usize
     }
 }
 
-/// A known name close to `wanted`, for "did you mean" hints.
+/// A known name close to `wanted`, for "did you mean" hints: the nearest
+/// within an edit distance of 2 (or a quarter of its length), ties going
+/// to the name that sorts first.
+///
+/// Its cost stays linear in the number of names: a tapestry of a million
+/// replicated beads with one misspelt name made the plain quadratic edit
+/// distance against every name take seconds (found by the tapestry fuzz
+/// target). Candidates whose length alone rules them out are skipped, and
+/// the distance stops as soon as a row exceeds the bound.
 pub(crate) fn suggest<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> String {
-    let best = known
-        .map(|k| (edit_distance(wanted, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min_by_key(|(d, _)| *d);
+    let wanted: Vec<char> = wanted.chars().collect();
+    let mut rows = (Vec::new(), Vec::new());
+    let mut best: Option<(usize, &str)> = None;
+    for k in known {
+        let bound = 2.max(k.len() / 4);
+        if k.len().abs_diff(wanted.len()) > bound * 4 {
+            continue; // more than `bound` edits even at 4 bytes a char
+        }
+        let Some(d) = bounded_edit_distance(&wanted, k, bound, &mut rows) else {
+            continue;
+        };
+        if best.is_none_or(|(bd, bk)| d < bd || (d == bd && k < bk)) {
+            best = Some((d, k));
+        }
+    }
     match best {
         Some((_, k)) => format!(" (did you mean `{k}`?)"),
         None => String::new(),
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
+/// The edit distance between `a` and `b` if it is at most `bound`.
+fn bounded_edit_distance(
+    a: &[char],
+    b: &str,
+    bound: usize,
+    (prev, cur): &mut (Vec<usize>, Vec<usize>),
+) -> Option<usize> {
+    let b_len = b.chars().count();
+    if a.len().abs_diff(b_len) > bound {
+        return None;
     }
-    prev[b.len()]
+    prev.clear();
+    prev.extend(0..=b_len);
+    for (i, ca) in a.iter().enumerate() {
+        cur.clear();
+        cur.push(i + 1);
+        for (j, cb) in b.chars().enumerate() {
+            let v = (prev[j] + usize::from(*ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+            cur.push(v);
+        }
+        if cur.iter().min().is_some_and(|&m| m > bound) {
+            return None;
+        }
+        std::mem::swap(prev, cur);
+    }
+    Some(prev[b_len]).filter(|&d| d <= bound)
 }
 
 fn index_of(
@@ -768,6 +803,7 @@ fn checkpoint_plan(
     let base = path.parent().unwrap_or(Path::new("."));
     Ok(CheckpointPlan {
         dir: c.dir.as_ref().map(|d| base.join(d.get_ref())),
+        dir_line: c.dir.as_ref().map_or(0, |d| ctx.line(d.span().start)),
         interval_ms: c.interval_ms.as_ref().map(|i| *i.get_ref()),
         keep: c.keep.as_ref().map_or(3, |k| *k.get_ref() as usize),
         incremental: c.incremental.as_ref().is_none_or(|i| *i.get_ref()),
@@ -846,6 +882,27 @@ beads = ["telnet0", "telnet1"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 3") && e.contains("stack_kib"), "{e}");
+    }
+
+    /// Found by the tapestry fuzz target: one misspelt name among a
+    /// million replicated beads took seconds (debug builds: over ten) to
+    /// report, because the "did you mean" search computed a full edit
+    /// distance against every name. It is linear and bounded now; the bound
+    /// asserted here only tells a hang from an answer.
+    #[test]
+    fn misspelt_bead_among_a_million_replicated_ones_is_reported_at_once() {
+        let text = "[[module]]\nname = \"m\"\npath = \"m.so\"\n\n\
+                    [[bead]]\nname = \"app{i}\"\nmodule = \"m\"\ncount = 1000000\n\n\
+                    [[weave]]\nname = \"w\"\nbeads = [\"apq77\"]\n";
+        let started = std::time::Instant::now();
+        let err = Plan::parse(Path::new("big.toml"), text)
+            .unwrap_err()
+            .to_string();
+        let took = started.elapsed();
+        assert!(err.contains("line 12: unknown bead `apq77`"), "{err}");
+        assert!(err.contains("(did you mean `app77`?)"), "{err}");
+        eprintln!("reported in {took:?}");
+        assert!(took < std::time::Duration::from_secs(60), "{took:?}");
     }
 
     #[test]

@@ -131,18 +131,12 @@ pub(crate) fn load_modules_from(
 }
 
 fn load_one(plan: &Plan, m: &ModulePlan) -> Result<Module, TapestryError> {
-    if m.path.is_dir() {
-        return Err(TapestryError::Config {
-            path: plan.path.clone(),
-            message: format!(
-                "line {}: module `{}`: {} is a directory, not an ELF module",
-                m.line,
-                m.name,
-                m.path.display()
-            ),
-        });
-    }
-    Ok(Module::load(&m.path)?)
+    Module::load(&m.path).map_err(|source| TapestryError::Module {
+        file: plan.path.clone(),
+        line: m.line,
+        module: m.name.clone(),
+        source: Box::new(source),
+    })
 }
 
 /// A non-system library `needed` by `module`: in its run path or beside it.

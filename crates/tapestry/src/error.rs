@@ -9,6 +9,15 @@ pub enum TapestryError {
     Config { path: PathBuf, message: String },
     #[error(transparent)]
     Load(#[from] weaves_loader::LoadError),
+    /// A module the tapestry (or a fragment) names cannot be loaded: the
+    /// file and line that name it, then why.
+    #[error("{file}: line {line}: module `{module}`: {source}")]
+    Module {
+        file: PathBuf,
+        line: usize,
+        module: String,
+        source: Box<weaves_loader::LoadError>,
+    },
     #[error("{0}")]
     Bind(String),
     #[error("{0}")]

@@ -41,7 +41,9 @@ pub use checkpoint::{Restored, Taken};
 pub use config::{CheckpointPlan, Plan, StringPlan};
 pub use error::TapestryError;
 pub use live::LiveView;
-pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry};
+#[doc(hidden)]
+pub use script::parse_script;
+pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry, CHECKPOINT_FAILED_STATUS};
 
 /// Declares this process's tapestry checkpointable, before it is built:
 /// checkpointable calls bind to boundary stubs and strings keep their

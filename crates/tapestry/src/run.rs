@@ -154,6 +154,7 @@ impl Tapestry {
             .map(std::time::Duration::from_millis);
         let mut next_periodic = interval.map(|i| Instant::now() + i);
         let mut checkpoints = Vec::new();
+        let mut checkpoint_failures = Vec::new();
         // Wait for the strings, making changes as they come. Strings that
         // bead code started (pthread_create) count too.
         while sched.live() > 0 {
@@ -165,7 +166,7 @@ impl Tapestry {
                             match self.checkpoint_to(&sched, Destination::Configured, false, false)
                             {
                                 Ok(taken) => checkpoints.push(taken),
-                                Err(e) => eprintln!("weaves: periodic checkpoint: {e}"),
+                                Err(e) => checkpoint_failures.push(e),
                             }
                             next_periodic = interval.map(|i| Instant::now() + i);
                             None
@@ -247,6 +248,7 @@ impl Tapestry {
             strings_elapsed,
             teardown_elapsed: teardown.elapsed(),
             checkpoints,
+            checkpoint_failures,
         })
     }
 

@@ -73,6 +73,13 @@ enum Item {
 const STOP_WITHIN: Duration = Duration::from_secs(10);
 const WAIT_WITHIN: Duration = Duration::from_secs(60);
 
+/// Parses a script without running it; returns how many top-level items
+/// (commands and `atomic` blocks) it has. For fuzzing the parser.
+#[doc(hidden)]
+pub fn parse_script(path: &Path, text: &str) -> Result<usize, String> {
+    parse(path, text).map(|items| items.len())
+}
+
 fn parse(path: &Path, text: &str) -> Result<Vec<Item>, String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let at = |n: usize, m: String| format!("{}: line {n}: {m}", path.display());

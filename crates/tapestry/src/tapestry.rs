@@ -78,16 +78,29 @@ pub struct RunReport {
     /// The checkpoints the run took (periodic ones, and those bead code
     /// asked for).
     pub checkpoints: Vec<crate::Taken>,
+    /// Why each periodic checkpoint that could not be taken or written
+    /// failed, in order. The run goes on after one (its strings lose
+    /// nothing), but ends with [`CHECKPOINT_FAILED_STATUS`].
+    pub checkpoint_failures: Vec<String>,
 }
 
+/// The exit status of a run whose strings all returned 0 but some of whose
+/// periodic checkpoints failed (`EX_IOERR`).
+pub const CHECKPOINT_FAILED_STATUS: i32 = 74;
+
 impl RunReport {
-    /// The first non-zero status, in declaration order, or 0.
+    /// The first non-zero status, in declaration order; else
+    /// [`CHECKPOINT_FAILED_STATUS`] if a periodic checkpoint failed; else 0.
     pub fn exit_status(&self) -> i32 {
         self.strings
             .iter()
             .map(|s| s.status)
             .find(|&s| s != 0)
-            .unwrap_or(0)
+            .unwrap_or(if self.checkpoint_failures.is_empty() {
+                0
+            } else {
+                CHECKPOINT_FAILED_STATUS
+            })
     }
 }
 

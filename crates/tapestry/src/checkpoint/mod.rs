@@ -29,9 +29,12 @@ use weaves_strings::{Entry, Mode, Outcome, Scheduler, Task};
 
 use crate::tapestry::Tapestry;
 
+mod dir;
 mod external;
 mod restore;
 mod rollback;
+
+pub use dir::{prepare_configured_dir, prepare_dir};
 
 pub use external::note_inherited_descriptors;
 use external::{bead_streams, open_files, take_pending_output, write_pending_output};
@@ -549,6 +552,7 @@ fn prune(dir: &Path, keep: usize) {
 fn next_image_in(dir: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot make checkpoint directory {}: {e}", dir.display()))?;
+    dir::remove_stale_temporaries(dir);
     let last = images_in(dir)
         .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
         .last()

@@ -22,14 +22,24 @@ impl Tapestry {
         let state: TapestryState = serde_json::from_value(image.header.tapestry.clone())
             .map_err(|e| fail(format!("the image's tapestry state is unreadable: {e}")))?;
         for m in &state.modules {
-            let bytes = std::fs::read(&m.path)
-                .map_err(|e| fail(format!("module {} of the image: {e}", m.path.display())))?;
-            if bytes.len() as u64 != m.size || crc32(&bytes) != m.crc32 {
-                return Err(fail(format!(
+            let changed = || {
+                fail(format!(
                     "module {} changed since the checkpoint (size or checksum differs); \
                      restore needs the same files",
                     m.path.display()
-                )));
+                ))
+            };
+            // Size and type first: a path that is now a device or a FIFO,
+            // or a file of another size, is refused without reading it.
+            let meta = std::fs::metadata(&m.path)
+                .map_err(|e| fail(format!("module {} of the image: {e}", m.path.display())))?;
+            if !meta.is_file() || meta.len() != m.size {
+                return Err(changed());
+            }
+            let bytes = std::fs::read(&m.path)
+                .map_err(|e| fail(format!("module {} of the image: {e}", m.path.display())))?;
+            if bytes.len() as u64 != m.size || crc32(&bytes) != m.crc32 {
+                return Err(changed());
             }
         }
         crate::set_checkpointable();
