@@ -20,15 +20,21 @@
 //! `Header::offset` is `user - raw`, which is how `free(user)` finds the TLSF
 //! block without knowing the alignment the block was allocated with (C's
 //! `free` is not told).
+//!
+//! The child `lock` is the heap's lock, which a fault handler can take from
+//! a string that will never release it.
+
+mod lock;
 
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use rlsf::Tlsf;
 
+pub use self::lock::abandon_held_heap;
+use self::lock::HeapLock;
 use crate::owner::OwnerId;
 use crate::reserve::{round_up, Arena, Region, GRANULE};
 use crate::sys::Protection;
@@ -69,7 +75,11 @@ struct Inner {
 /// `inner` is only touched while `lock` is held.
 pub struct Heap {
     owner: OwnerId,
-    lock: Mutex<()>,
+    /// A string stopped inside an operation of this heap (see `lock`): its
+    /// free lists cannot be trusted. It allocates nothing more and ignores
+    /// frees.
+    poisoned: AtomicBool,
+    lock: HeapLock,
     inner: UnsafeCell<Inner>,
 }
 
@@ -79,10 +89,16 @@ unsafe impl Sync for Heap {}
 // SAFETY: as above.
 unsafe impl Send for Heap {}
 
-/// Exclusive access to a heap's state.
+/// Exclusive access to a heap's state; unlocks when dropped.
 struct Locked<'a> {
-    _guard: std::sync::MutexGuard<'a, ()>,
+    heap: &'a Heap,
     inner: &'a mut Inner,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.heap.lock.unlock();
+    }
 }
 
 impl std::ops::Deref for Locked<'_> {
@@ -199,7 +215,8 @@ impl Heap {
         // Regions (plain integers).
         unsafe {
             std::ptr::addr_of_mut!((*heap).owner).write(owner);
-            std::ptr::addr_of_mut!((*heap).lock).write(Mutex::new(()));
+            std::ptr::addr_of_mut!((*heap).poisoned).write(AtomicBool::new(false));
+            std::ptr::addr_of_mut!((*heap).lock).write(HeapLock::new());
             let inner = std::ptr::addr_of_mut!((*heap).inner).cast::<Inner>();
             std::ptr::copy_nonoverlapping(&EMPTY_INDEX, std::ptr::addr_of_mut!((*inner).tlsf), 1);
             std::ptr::addr_of_mut!((*inner).extents).write(extents);
@@ -220,24 +237,31 @@ impl Heap {
     }
 
     fn locked(&self) -> Locked<'_> {
-        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.lock.lock(self);
         // SAFETY: `inner` is only reached through `locked`, which holds the
         // lock for the reference's whole life.
         let inner = unsafe { &mut *self.inner.get() };
-        Locked {
-            _guard: guard,
-            inner,
-        }
+        Locked { heap: self, inner }
     }
 
-    /// The bead this heap belongs to.
     /// Where the heap lives (its first extent).
     pub fn address(&self) -> usize {
         self as *const Heap as usize
     }
 
+    /// The bead this heap belongs to.
     pub fn owner(&self) -> OwnerId {
         self.owner
+    }
+
+    /// Whether a string stopped inside an operation of this heap (it then
+    /// allocates nothing and ignores frees).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
     }
 
     /// Current counters.
@@ -257,7 +281,7 @@ impl Heap {
     /// `aligned_alloc`/`memalign`: `size` bytes aligned to `align` (a power of
     /// two), or null.
     pub fn allocate_aligned(&self, size: usize, align: usize) -> *mut u8 {
-        if !align.is_power_of_two() {
+        if !align.is_power_of_two() || self.is_poisoned() {
             return std::ptr::null_mut();
         }
         let align = align.max(MIN_ALIGN);
@@ -314,6 +338,9 @@ impl Heap {
         let h = unsafe { (ptr as *const Header).sub(1).read() };
         let raw = ptr as usize - h.offset;
         let mut g = self.locked();
+        if self.is_poisoned() {
+            return;
+        }
         g.in_use -= h.size;
         // SAFETY: `raw` is the start of a block this heap's TLSF allocated
         // with alignment MIN_ALIGN (see allocate_aligned).
@@ -469,6 +496,28 @@ mod tests {
             heap.free(aligned);
         }
         assert_eq!(heap.stats().in_use, 0);
+        // SAFETY: nothing uses the heap any more.
+        unsafe { Heap::destroy(owner) };
+    }
+
+    #[test]
+    fn an_abandoned_lock_poisons_its_heap_instead_of_hanging_it() {
+        let _serial = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let owner = Arena::global().unwrap().new_owner();
+        let heap = heap_for(owner).unwrap();
+        let p = heap.allocate(10);
+        assert_eq!(abandon_held_heap(), None, "this thread holds no heap");
+        // A string stopped inside a heap operation: the lock is never
+        // given back by its holder.
+        std::mem::forget(heap.locked());
+        assert_eq!(abandon_held_heap(), Some(owner));
+        assert!(heap.is_poisoned());
+        assert!(
+            heap.allocate(10).is_null(),
+            "a poisoned heap allocates nothing"
+        );
+        // SAFETY: ignored by the poisoned heap.
+        unsafe { heap.free(p) };
         // SAFETY: nothing uses the heap any more.
         unsafe { Heap::destroy(owner) };
     }
