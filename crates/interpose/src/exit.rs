@@ -102,10 +102,12 @@ pub fn finalize_bead(owner: OwnerId) {
     }
 }
 
-/// Drops whatever bead `owner` still had registered (after finalisation).
+/// Drops whatever bead `owner` still had registered (after finalisation):
+/// exit handlers, and its own fault handlers.
 pub fn forget_bead(owner: OwnerId) {
     let _rt = RuntimeSection::enter();
     if let Some(m) = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         m.remove(&owner);
     }
+    crate::fault::forget(owner);
 }

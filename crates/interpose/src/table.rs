@@ -22,12 +22,16 @@ pub const GLOBAL_EXPORTS: &[&str] = &[
     "exit",
     "dl_iterate_phdr",
     "_dl_find_object",
+    "signal",
 ];
 
 /// The runtime's definition of `name` for bead code, if it interposes it.
 pub fn lookup(name: &str) -> Option<u64> {
     if let Some(stub) = crate::checkpoint::lookup(name) {
         return Some(stub);
+    }
+    if let Some(a) = crate::fault::lookup(name) {
+        return Some(a);
     }
     let a = match name {
         "malloc" => alloc::malloc as *const () as usize,
