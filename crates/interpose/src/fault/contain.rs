@@ -141,6 +141,11 @@ impl Report {
         });
     }
 
+    /// Records that state of a bead shared by several weaves is involved.
+    pub(crate) fn involves_shared_state(&mut self) {
+        self.shared = true;
+    }
+
     /// Whether the string alone can end (nothing else is affected).
     fn contained(&self) -> bool {
         match self.site {

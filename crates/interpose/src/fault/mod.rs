@@ -20,7 +20,8 @@
 //! code, on the nearest bead frame of the string's stack (see `blame`).
 //!
 //! Misuse that interposed calls find without a signal ends strings the same
-//! way: `abort()` from bead code (see `misuse`).
+//! way: `abort()` from bead code, and a bead heap refusing a pointer handed
+//! to `free` or `realloc` (see `misuse`).
 //!
 //! The handler runs on the thread's alternate signal stack (`SA_ONSTACK`;
 //! Rust's runtime gives every thread it starts one), composes its line in a
@@ -52,6 +53,7 @@ use weaves_strings::STACK_GUARD;
 use self::blame::{with_culprit, Culprit};
 use self::contain::{Report, Site};
 pub use self::line::take_fault_report;
+pub(crate) use self::misuse::{heap_misuse, heap_of, in_arena, Op};
 pub use self::own::forget;
 use self::own::SIGNALS;
 
