@@ -289,6 +289,9 @@ pub(crate) fn report_run(
             );
         }
     }
+    for f in &report.finalisers {
+        eprintln!("weaves: {f}");
+    }
     for s in &report.strings {
         if s.status != 0 {
             let how = if s.exited {

@@ -40,7 +40,7 @@ pub use checkpoint::{Restored, Taken};
 pub use config::{CheckpointPlan, Plan, StringPlan};
 pub use error::TapestryError;
 pub use live::LiveView;
-pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry};
+pub use tapestry::{BuildStats, FinaliserFault, RunReport, StringReport, Tapestry};
 
 /// Declares this process's tapestry checkpointable, before it is built:
 /// checkpointable calls bind to boundary stubs and strings keep their

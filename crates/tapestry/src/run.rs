@@ -239,12 +239,13 @@ impl Tapestry {
         drop(handles);
         let teardown = Instant::now();
         sched.shutdown();
-        self.finalise()?;
+        let finalisers = self.finalise()?;
         Ok(RunReport {
             strings: reports,
             strings_elapsed,
             teardown_elapsed: teardown.elapsed(),
             checkpoints,
+            finalisers,
         })
     }
 
