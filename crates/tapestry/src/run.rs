@@ -340,8 +340,13 @@ impl Tapestry {
             weave: weave.name.clone(),
             home,
         };
+        let weave_beads = weave.beads.iter().map(|&b| self.beads[b].owner).collect();
         Ok(Launch {
-            ctx: Arc::new(ExecCtx::new(info, env).with_args(argv)),
+            ctx: Arc::new(
+                ExecCtx::new(info, env)
+                    .with_args(argv)
+                    .with_weave_beads(weave_beads),
+            ),
             entry: Entry::Main(self.entries[i]),
             stack_size: s.stack_size,
             stack_at: None,

@@ -125,7 +125,8 @@ fn find<'a>(
         return Some(Culprit { bead, at, direct });
     }
     let ctx = ctx?;
-    if let Some((bead, at)) = nearest_bead_frame(beads, sp, ctx.stack_bounds()) {
+    let weave = ctx.weave_beads().map(|b| &b[..]);
+    if let Some((bead, at)) = nearest_bead_frame(beads, weave, sp, ctx.stack_bounds()) {
         return Some(Culprit {
             bead,
             at,
@@ -146,12 +147,18 @@ fn bead_at(beads: &HashMap<OwnerId, BeadRecord>, addr: u64) -> Option<&BeadRecor
 }
 
 /// The first return address into bead code on the stack `(low, high)`
-/// above `sp`.
-fn nearest_bead_frame(
-    beads: &HashMap<OwnerId, BeadRecord>,
+/// above `sp`, into one of the beads of `weave` if they are known.
+///
+/// Stacks are reused, so a frame's unwritten slots can hold return
+/// addresses of a string that ran on the stack before, into beads of
+/// another weave: those are skipped. (One of the string's own weave could
+/// still mislead the function named, not the bead blamed.)
+fn nearest_bead_frame<'a>(
+    beads: &'a HashMap<OwnerId, BeadRecord>,
+    weave: Option<&[OwnerId]>,
     sp: usize,
     (low, high): (usize, usize),
-) -> Option<(&BeadRecord, u64)> {
+) -> Option<(&'a BeadRecord, u64)> {
     if sp < low + STACK_GUARD || sp >= high {
         return None;
     }
@@ -161,7 +168,7 @@ fn nearest_bead_frame(
         // committed read-write memory.
         let word = unsafe { *(at as *const u64) };
         if let Some(b) = bead_at(beads, word) {
-            if is_return_address(b, word) {
+            if weave.is_none_or(|w| w.contains(&b.owner)) && is_return_address(b, word) {
                 return Some((b, word));
             }
         }
