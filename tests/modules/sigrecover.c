@@ -1,18 +1,20 @@
 /* A program that recovers from its own faults, as some real programs do:
- * a SIGSEGV handler (sigaction, SA_SIGINFO) and a SIGFPE handler (signal)
- * that siglongjmp back, and a SIGSEGV handler that unprotects a page and
- * returns (a write barrier, as garbage collectors have), after which the
- * faulting store runs again. Its output must be the same natively and as a
- * bead.
+ * handlers that siglongjmp back, for SIGSEGV (sigaction, SA_SIGINFO), SIGFPE
+ * (signal) and SIGABRT (sysv_signal: reset once delivered), and a SIGSEGV
+ * handler that unprotects a page and returns (a write barrier, as garbage
+ * collectors have), after which the faulting store runs again. Its output
+ * must be the same natively and as a bead.
  *
  *   sigrecover [linger]   with "linger", naps 300 ms after installing its
  *                         handler (while other beads fault) and reports
  *                         whether any foreign fault reached it.
  */
+#define _GNU_SOURCE /* sysv_signal */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -43,6 +45,13 @@ static void on_fpe(int sig)
     calls++;
     caught = sig;
     siglongjmp(env, 2);
+}
+
+static void on_abrt(int sig)
+{
+    calls++;
+    caught = sig;
+    siglongjmp(env, 3);
 }
 
 __attribute__((noinline)) static void poke(volatile int *where) { *where = 7; }
@@ -92,6 +101,13 @@ int main(int argc, char **argv)
         printf("recovered from signal %d (division by zero)\n", (int)caught);
     previous = signal(SIGFPE, SIG_DFL);
     printf("signal() handed back our SIGFPE handler: %s\n", previous == on_fpe ? "yes" : "no");
+    sysv_signal(SIGABRT, on_abrt);
+    if (sigsetjmp(env, 1) == 0)
+        abort();
+    else
+        printf("recovered from signal %d (abort)\n", (int)caught);
+    previous = signal(SIGABRT, SIG_DFL);
+    printf("the SIGABRT handler was reset on delivery: %s\n", previous == SIG_DFL ? "yes" : "no");
     printf("handler calls: %d\n", (int)calls);
     return 0;
 }
