@@ -17,6 +17,7 @@ const EXPORTS: &[&str] = &[
     "exit",
     "dl_iterate_phdr",
     "_dl_find_object",
+    "signal",
 ];
 
 fn main() {

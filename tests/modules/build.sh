@@ -62,6 +62,11 @@ build spin.so spin.c "${so_c[@]}"
 build reentry.so reentry.c "${so_c[@]}"
 build echo.so echo.c "${so_c[@]}"
 build crash.so crash.c "${so_c[@]}"
+# Every fault, trap, abort and heap misuse a bead can commit (the fault
+# matrix), and initialisers and finalisers that fault.
+build faultmatrix.so faultmatrix.c "${so_c[@]}"
+build ctor_abort.so ctor_abort.c "${so_c[@]}"
+build dtor_fault.so dtor_fault.c "${so_c[@]}"
 build env_mod.so env_mod.c "${so_c[@]}"
 # The message-interface (POLYLITH) example: sensor -> compute -> display.
 api=(-I"$here/../../include")
@@ -86,6 +91,8 @@ build heap_paths.so heap_paths.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build globals_gnu2.so globals.c "${so_c[@]}" -mtls-dialect=gnu2
 build tlsdesc_vec.so tlsdesc_vec.c "${so_c[@]}" -mavx -mtls-dialect=gnu2
 build pie_prog pie_prog.c "$CC" "${cflags[@]}"
+# A program with its own SIGSEGV/SIGFPE handlers, run natively and as a bead.
+build sigrecover sigrecover.c "$CC" "${cflags[@]}"
 build pthreads pthreads.c "$CC" "${cflags[@]}" -pthread
 build ckpt_compute ckpt_compute.c "$CC" "${cflags[@]}"
 build rwsem rwsem.c "$CC" "${cflags[@]}" -pthread
@@ -120,7 +127,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker fortran_common fortran_stop; do
+for prog in pie_prog sigrecover copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -23,7 +23,7 @@ use crate::reserve::{Arena, Placement};
 pub struct ForkHold {
     // Dropped in declaration order: placement first, then the heaps.
     _placement: Option<MutexGuard<'static, Placement>>,
-    _heaps: [Option<MutexGuard<'static, ()>>; 2],
+    _heaps: [Option<crate::heap::HeapHold<'static>>; 2],
 }
 
 impl ForkHold {
@@ -59,8 +59,8 @@ mod tests {
         let (a, b) = (arena.new_owner(), arena.new_owner());
         let (ha, hb) = (heap_for(a).unwrap(), heap_for(b).unwrap());
         let hold = ForkHold::take([b, a]);
-        assert!(ha.lock.try_lock().is_err(), "heap a held");
-        assert!(hb.lock.try_lock().is_err(), "heap b held");
+        assert!(ha.is_locked(), "heap a held");
+        assert!(hb.is_locked(), "heap b held");
         assert!(arena.placement.try_lock().is_err(), "placement held");
         drop(hold);
         assert!(!ha.allocate(64).is_null());

@@ -32,7 +32,9 @@ mod reserve;
 mod sys;
 
 pub use fork::ForkHold;
-pub use heap::{adopt_heap, existing_heap, heap_for, Heap, HeapStats};
+pub use heap::{
+    abandon_held_heap, adopt_heap, existing_heap, heap_for, Heap, HeapMisuse, HeapStats,
+};
 pub use owner::{owner_of, OwnerId};
 pub use reserve::{Arena, ArenaError, PlacementState, Region, ARENA_BASE, GRANULE, NODE_SPAN};
 pub use sys::{page_size, Protection};

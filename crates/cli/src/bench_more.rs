@@ -66,7 +66,9 @@ pub(crate) fn beads(dir: &Path, json: bool, n: u64) -> Result<i32, String> {
     let text = format!("[tapestry]\nname = \"bench-beads\"\n\n[[module]]\nname = \"m\"\npath = \"data100k.so\"\n\n[[bead]]\nname = \"b{{i}}\"\nmodule = \"m\"\ncount = {n}\n");
     let mut tapestry = build(dir, "beads.toml", &text)?;
     let weaves_us = tapestry.stats().per_bead().as_secs_f64() * 1e6;
-    tapestry.finalise().map_err(|e| e.to_string())?;
+    if let Some(fault) = tapestry.finalise().map_err(|e| e.to_string())?.first() {
+        return Err(fault.to_string());
+    }
 
     if json {
         outln!(

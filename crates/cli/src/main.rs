@@ -315,6 +315,9 @@ pub(crate) fn report_run(
             weaves_tapestry::CHECKPOINT_FAILED_STATUS
         );
     }
+    for f in &report.finalisers {
+        eprintln!("weaves: {f}");
+    }
     for s in &report.strings {
         if s.status != 0 {
             let how = if s.exited {

@@ -12,9 +12,20 @@
 //!  posix_memalign(pp, a, s) -> posix_memalign_from(pp, a, s, ret)
 //!  aligned_alloc(a, s), memalign(a, s) -> memalign_from(a, s, ret)
 //!  valloc(s), pvalloc(s)    -> valloc_from(s, ret)
+//!  free(p)                  -> free_from(p, ret)
 //! ```
+//!
+//! `free` and `realloc` route by the address: arena memory to the heap of
+//! the bead owning it, anything else to the C library. A bead heap checks
+//! what it is handed (see `weaves_arena`'s heap); a pointer it refuses, or
+//! arena memory that no heap handed out (a string's stack, a bead's
+//! globals), is reported as the calling bead's misuse, which ends the
+//! string (see `fault`), instead of corrupting the heap or reaching the C
+//! library, which would abort the whole process.
 
-use weaves_arena::{heap_for, owner_of, Heap};
+use weaves_arena::{heap_for, owner_of, Heap, HeapMisuse};
+
+use crate::fault::{heap_misuse, heap_of, in_arena, Op};
 
 extern "C" {
     fn __libc_malloc(size: usize) -> *mut u8;
@@ -46,6 +57,7 @@ shim!("aligned_alloc", "rdx", memalign_from);
 shim!("memalign", "rdx", memalign_from);
 shim!("valloc", "rsi", valloc_from);
 shim!("pvalloc", "rsi", pvalloc_from);
+shim!("free", "rsi", free_from);
 
 /// The heap an allocation requested from `ret` should come from, or `None`
 /// for the C library's heap.
@@ -69,12 +81,16 @@ fn set_enomem(p: *mut u8) -> *mut u8 {
 }
 
 extern "C" fn malloc_from(size: usize, ret: usize) -> *mut u8 {
-    if owner_of(ret).is_some() {
-        // Called by bead code itself (not by the runtime or a system
-        // library, which may hold locks): a safe point.
-        weaves_strings::blocking::preempt_point();
-    }
-    match heap_for_caller(ret) {
+    let heap = match owner_of(ret) {
+        Some(owner) => {
+            // Called by bead code itself (not by the runtime or a system
+            // library, which may hold locks): a safe point.
+            weaves_strings::blocking::preempt_point();
+            heap_for(owner)
+        }
+        None => heap_for_caller(ret),
+    };
+    match heap {
         Some(h) => set_enomem(h.allocate(size)),
         // SAFETY: plain forwarding to the C library's allocator.
         None => unsafe { __libc_malloc(size) },
@@ -104,20 +120,48 @@ extern "C" fn realloc_from(p: *mut u8, size: usize, ret: usize) -> *mut u8 {
     if p.is_null() {
         return malloc_from(size, ret);
     }
-    match owner_of(p as usize).and_then(heap_for) {
-        Some(h) => {
-            if size == 0 {
-                // SAFETY: `p` is a live allocation of `h` (it lies in `h`'s
-                // extents; C requires realloc's argument to be live).
-                unsafe { h.free(p) };
-                return std::ptr::null_mut();
-            }
-            // SAFETY: as above.
-            set_enomem(unsafe { h.reallocate(p, size) })
-        }
-        // SAFETY: `p` is not arena memory, so the C library allocated it.
-        None => unsafe { __libc_realloc(p, size) },
+    if !in_arena(p as usize) {
+        // SAFETY: not arena memory, so the C library allocated it (or the
+        // C library reports what it is).
+        return unsafe { __libc_realloc(p, size) };
     }
+    let Some(h) = heap_of(p as usize) else {
+        refuse(
+            HeapMisuse::NotInHeap { ptr: p as usize },
+            Op::Realloc,
+            ret,
+            None,
+        )
+    };
+    if size == 0 {
+        // SAFETY: `h` checks that `p` is one of its live blocks; the caller
+        // does not use `p` after realloc(p, 0).
+        if let Err(m) = unsafe { h.free(p) } {
+            refuse(m, Op::Realloc, ret, Some(h))
+        }
+        return std::ptr::null_mut();
+    }
+    // SAFETY: as above; `p` is not used after a successful realloc.
+    match unsafe { h.reallocate(p, size) } {
+        Ok(fresh) => set_enomem(fresh),
+        Err(m) => refuse(m, Op::Realloc, ret, Some(h)),
+    }
+}
+
+/// Ends the string for handing heap `h` (if any) the pointer it refused.
+fn refuse(misuse: HeapMisuse, op: Op, ret: usize, h: Option<&Heap>) -> ! {
+    // A pointer outside the heap is described by where it lies instead.
+    let heap = h
+        .filter(|_| !matches!(misuse, HeapMisuse::NotInHeap { .. }))
+        .map(Heap::owner);
+    let ptr = match misuse {
+        HeapMisuse::NotInHeap { ptr }
+        | HeapMisuse::NotABlock { ptr }
+        | HeapMisuse::DoubleFree { ptr }
+        | HeapMisuse::Overflow { ptr, .. }
+        | HeapMisuse::OverrunFromBefore { ptr } => ptr,
+    };
+    heap_misuse(misuse, op, ptr, ret, heap)
 }
 
 extern "C" fn memalign_from(align: usize, size: usize, ret: usize) -> *mut u8 {
@@ -151,19 +195,30 @@ extern "C" fn pvalloc_from(size: usize, ret: usize) -> *mut u8 {
 }
 
 /// `free`: by the address freed, to its bead's heap or the C library.
-///
-/// # Safety
-/// As for C's `free`.
-#[no_mangle]
-pub unsafe extern "C" fn free(p: *mut u8) {
+extern "C" fn free_from(p: *mut u8, ret: usize) {
     if p.is_null() {
         return;
     }
-    match owner_of(p as usize).and_then(heap_for) {
-        // SAFETY: `p` lies in the extents of `h`, so `h` allocated it.
-        Some(h) => unsafe { h.free(p) },
-        // SAFETY: not arena memory: the C library allocated it.
-        None => unsafe { __libc_free(p) },
+    if !in_arena(p as usize) {
+        // SAFETY: not arena memory: the C library allocated it (or the C
+        // library reports what it is, and the fault handler ends the string
+        // that handed it over).
+        return unsafe { __libc_free(p) };
+    }
+    match heap_of(p as usize) {
+        Some(h) => {
+            // SAFETY: `h` checks that `p` is one of its live blocks; the
+            // caller does not use `p` after free.
+            if let Err(m) = unsafe { h.free(p) } {
+                refuse(m, Op::Free, ret, Some(h))
+            }
+        }
+        None => refuse(
+            HeapMisuse::NotInHeap { ptr: p as usize },
+            Op::Free,
+            ret,
+            None,
+        ),
     }
 }
 
@@ -186,6 +241,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut u8) -> usize {
 
 extern "C" {
     pub(crate) fn malloc(size: usize) -> *mut u8;
+    pub(crate) fn free(p: *mut u8);
     pub(crate) fn calloc(n: usize, size: usize) -> *mut u8;
     pub(crate) fn realloc(p: *mut u8, size: usize) -> *mut u8;
     pub(crate) fn posix_memalign(out: *mut *mut u8, align: usize, size: usize) -> i32;

@@ -122,7 +122,8 @@ pub fn finalize_bead(owner: OwnerId) {
 }
 
 /// Drops whatever bead `owner` still had registered (after finalisation):
-/// exit handlers, fork handlers.
+/// exit handlers, fork handlers, getopt and random state, record locks,
+/// and its own fault handlers.
 pub fn forget_bead(owner: OwnerId) {
     crate::process::forget_bead(owner);
     crate::getopt::forget_bead(owner);
@@ -132,4 +133,5 @@ pub fn forget_bead(owner: OwnerId) {
     if let Some(m) = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         m.remove(&owner);
     }
+    crate::fault::forget(owner);
 }

@@ -103,6 +103,7 @@ mod tls;
 
 pub use api::{set_spawn_hook, SpawnRequest};
 pub use exit::{finalize_bead, forget_bead};
+pub use fault::take_fault_report;
 pub use getopt::register_copied_variable;
 pub use phdr::{mark_bead_shared, register_bead, unregister_bead, BeadRecord};
 pub use process::standard_output_lost;

@@ -268,3 +268,17 @@ pub(crate) fn with_bead_at(pc: u64, f: impl FnOnce(&BeadRecord, Option<(&str, u6
         f(b, b.module.function_at(pc - b.base));
     }
 }
+
+/// Calls `f` with every registered bead, by owner, without allocating. For
+/// the fault handler: it never waits for the registry's lock for long (a
+/// writer holds it for a few instructions; this thread may be that writer),
+/// and gives `None` if it cannot have it.
+pub(crate) fn with_registry<R>(f: impl FnOnce(&HashMap<OwnerId, BeadRecord>) -> R) -> Option<R> {
+    for _ in 0..10_000 {
+        if let Ok(beads) = BEADS.try_read() {
+            return beads.as_ref().map(f);
+        }
+        std::hint::spin_loop();
+    }
+    None
+}

@@ -501,7 +501,11 @@ pub(crate) unsafe extern "C" fn create(
         home: parent.info.home,
     };
     let env = parent.environ_block().map(|(env, _)| env);
-    let ctx = Arc::new(ExecCtx::new(info, env).with_args(parent.args().to_vec()));
+    let mut ctx = ExecCtx::new(info, env).with_args(parent.args().to_vec());
+    if let Some(beads) = parent.weave_beads() {
+        ctx = ctx.with_weave_beads(beads.clone());
+    }
+    let ctx = Arc::new(ctx);
     // Parent and child now share their weave's beads: neither may be
     // preempted at arbitrary points any more.
     parent.has_siblings.store(true, Ordering::Relaxed);

@@ -22,6 +22,7 @@ pub const GLOBAL_EXPORTS: &[&str] = &[
     "exit",
     "dl_iterate_phdr",
     "_dl_find_object",
+    "signal",
 ];
 
 /// The runtime's definition of `name` for bead code, if it interposes it.
@@ -37,6 +38,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     }
     if let Some(f) = crate::locks::lookup(name) {
         return Some(f);
+    }
+    if let Some(a) = crate::fault::lookup(name) {
+        return Some(a);
     }
     let a = match name {
         "malloc" => alloc::malloc as *const () as usize,

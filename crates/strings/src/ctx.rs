@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use weaves_arena::OwnerId;
 
@@ -70,6 +70,11 @@ pub struct ExecCtx {
     /// the stack and the function a restored string enters instead of the
     /// call (see `resume`); (0, 0) elsewhere.
     pub(crate) boundary: Cell<(usize, u64)>,
+    /// The beads of the string's weave, if known: the only beads whose
+    /// code the string can run, so the only ones a fault of the string can
+    /// be blamed on. Set before the string starts, then only read (also by
+    /// the fault handler).
+    weave_beads: Option<Arc<[OwnerId]>>,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -100,7 +105,19 @@ impl ExecCtx {
             has_siblings: std::sync::atomic::AtomicBool::new(false),
             stop_requested: std::sync::atomic::AtomicBool::new(false),
             boundary: Cell::new((0, 0)),
+            weave_beads: None,
         }
+    }
+
+    /// Gives the string the beads of its weave.
+    pub fn with_weave_beads(mut self, beads: Arc<[OwnerId]>) -> ExecCtx {
+        self.weave_beads = Some(beads);
+        self
+    }
+
+    /// The beads of the string's weave, if known.
+    pub fn weave_beads(&self) -> Option<&Arc<[OwnerId]>> {
+        self.weave_beads.as_ref()
     }
 
     /// Gives the string its command line (`argv[0]` first).

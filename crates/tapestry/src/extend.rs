@@ -475,6 +475,12 @@ impl Tapestry {
                 ctx.finish();
                 0
             });
+            if let Some(what) = weaves_interpose::take_fault_report() {
+                return Err(TapestryError::Run(format!(
+                    "bead `{}` failed in its initialiser: {what}",
+                    bead.name
+                )));
+            }
             if let Outcome::Exited(s) = outcome {
                 return Err(TapestryError::Run(format!(
                     "bead `{}` called exit({s}) while initialising",

@@ -43,7 +43,9 @@ pub use error::TapestryError;
 pub use live::LiveView;
 #[doc(hidden)]
 pub use script::parse_script;
-pub use tapestry::{BuildStats, RunReport, StringReport, Tapestry, CHECKPOINT_FAILED_STATUS};
+pub use tapestry::{
+    BuildStats, FinaliserFault, RunReport, StringReport, Tapestry, CHECKPOINT_FAILED_STATUS,
+};
 
 /// Declares this process's tapestry checkpointable, before it is built:
 /// checkpointable calls bind to boundary stubs and strings keep their

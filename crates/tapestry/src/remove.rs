@@ -268,7 +268,10 @@ impl Tapestry {
     fn release_bead(&mut self, b: usize) -> Result<(), String> {
         let mut stack =
             FiberStack::new(weaves_strings::DEFAULT_STACK).map_err(|e| e.to_string())?;
-        self.finalise_bead(b, &mut stack);
+        if let Some(fault) = self.finalise_bead(b, &mut stack) {
+            // The bead goes all the same; its removal is the change asked for.
+            eprintln!("weaves: {fault}");
+        }
         let bead = &self.beads[b];
         weaves_interpose::unregister_bead(bead.owner);
         weaves_strings::tls::unregister(bead.owner);

@@ -242,13 +242,14 @@ impl Tapestry {
         drop(handles);
         let teardown = Instant::now();
         sched.shutdown();
-        self.finalise()?;
+        let finalisers = self.finalise()?;
         Ok(RunReport {
             strings: reports,
             strings_elapsed,
             teardown_elapsed: teardown.elapsed(),
             checkpoints,
             checkpoint_failures,
+            finalisers,
         })
     }
 
@@ -346,8 +347,13 @@ impl Tapestry {
             weave: weave.name.clone(),
             home,
         };
+        let weave_beads = weave.beads.iter().map(|&b| self.beads[b].owner).collect();
         Ok(Launch {
-            ctx: Arc::new(ExecCtx::new(info, env).with_args(argv)),
+            ctx: Arc::new(
+                ExecCtx::new(info, env)
+                    .with_args(argv)
+                    .with_weave_beads(weave_beads),
+            ),
             entry: Entry::Main(self.entries[i]),
             stack_size: s.stack_size,
             stack_at: None,

@@ -82,6 +82,8 @@ pub struct RunReport {
     /// failed, in order. The run goes on after one (its strings lose
     /// nothing), but ends with [`CHECKPOINT_FAILED_STATUS`].
     pub checkpoint_failures: Vec<String>,
+    /// Finalisers that failed.
+    pub finalisers: Vec<FinaliserFault>,
 }
 
 /// The exit status of a run whose strings all returned 0 but some of whose
@@ -89,12 +91,14 @@ pub struct RunReport {
 pub const CHECKPOINT_FAILED_STATUS: i32 = 74;
 
 impl RunReport {
-    /// The first non-zero status, in declaration order; else
-    /// [`CHECKPOINT_FAILED_STATUS`] if a periodic checkpoint failed; else 0.
+    /// The first non-zero status, in declaration order; else that of the
+    /// first finaliser that failed; else [`CHECKPOINT_FAILED_STATUS`] if a
+    /// periodic checkpoint failed; else 0.
     pub fn exit_status(&self) -> i32 {
         self.strings
             .iter()
             .map(|s| s.status)
+            .chain(self.finalisers.iter().map(|f| f.status))
             .find(|&s| s != 0)
             .unwrap_or(if self.checkpoint_failures.is_empty() {
                 0
@@ -102,6 +106,18 @@ impl RunReport {
                 CHECKPOINT_FAILED_STATUS
             })
     }
+}
+
+/// A bead's finaliser that a fault, `abort` or heap misuse ended (the
+/// rest of that bead's finalisers did not run).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("bead `{bead}` failed in its finaliser: {what}")]
+pub struct FinaliserFault {
+    pub bead: String,
+    /// The fault's diagnostic.
+    pub what: String,
+    /// 128 + signal (134 for `abort` and heap misuse).
+    pub status: i32,
 }
 
 /// A built tapestry: beads mapped, bound, relocated and initialised.
@@ -167,26 +183,29 @@ impl Tapestry {
     }
 
     /// Runs finalisers in reverse initialisation order: `DT_FINI_ARRAY`,
-    /// `DT_FINI`, then exit handlers the bead registered.
-    pub fn finalise(&mut self) -> Result<(), TapestryError> {
+    /// `DT_FINI`, then exit handlers the bead registered. A finaliser that
+    /// faults ends its bead's finalisation (and is returned); the other
+    /// beads are finalised still.
+    pub fn finalise(&mut self) -> Result<Vec<FinaliserFault>, TapestryError> {
         if self.finalised {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.finalised = true;
         let mut stack = FiberStack::new(weaves_strings::DEFAULT_STACK)
             .map_err(|e| TapestryError::Run(e.to_string()))?;
+        let mut faults = Vec::new();
         for k in (0..self.init_order.len()).rev() {
             let b = self.init_order[k];
             if !self.plan.removed.beads.contains(&b) {
-                self.finalise_bead(b, &mut stack);
+                faults.extend(self.finalise_bead(b, &mut stack));
             }
         }
-        Ok(())
+        Ok(faults)
     }
 
     /// Runs one bead's finalisers: `DT_FINI_ARRAY`, `DT_FINI`, then the exit
-    /// handlers it registered.
-    pub(crate) fn finalise_bead(&self, b: usize, stack: &mut FiberStack) {
+    /// handlers it registered. Returns what ended them, if a fault did.
+    pub(crate) fn finalise_bead(&self, b: usize, stack: &mut FiberStack) -> Option<FinaliserFault> {
         let bead = &self.beads[b];
         let ctx = ExecCtx::new(
             StringInfo {
@@ -199,7 +218,7 @@ impl Tapestry {
         );
         let funcs = bead.image.fini_functions();
         let owner = bead.owner;
-        run_on_fiber(&ctx, stack, || {
+        let outcome = run_on_fiber(&ctx, stack, || {
             for &f in &funcs {
                 // SAFETY: a finaliser of this bead, which is still mapped.
                 let f: extern "C" fn() = unsafe { std::mem::transmute(f as usize) };
@@ -209,6 +228,11 @@ impl Tapestry {
             0
         });
         weaves_interpose::forget_bead(owner);
+        weaves_interpose::take_fault_report().map(|what| FinaliserFault {
+            bead: bead.name.clone(),
+            what,
+            status: outcome.status(),
+        })
     }
 
     /// Names of the tapestry's beads, in declaration order, with their bases.

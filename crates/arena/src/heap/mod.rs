@@ -13,22 +13,35 @@
 //!  extent 0: | Heap (lock, TLSF index, extent list) | free space managed by TLSF ... |
 //!  extent k: | free space managed by TLSF ......................................... |
 //!
-//!  allocation: | TLSF block header | pad | Header{offset, size} | user bytes ...  |
-//!                                  ^raw                         ^user (aligned)
+//!  allocation: | TLSF block header | pad | Header{size, offset, check} | user bytes | canary |
+//!                                  ^raw                                ^user (aligned)
 //! ```
 //!
 //! `Header::offset` is `user - raw`, which is how `free(user)` finds the TLSF
 //! block without knowing the alignment the block was allocated with (C's
-//! `free` is not told).
+//! `free` is not told). `check` and the canary let the heap refuse what it
+//! did not hand out, blocks freed twice and blocks written past their end
+//! ([`check`] explains how), instead of corrupting itself.
+//!
+//! The children: `check` (headers, canaries, validation of a freed
+//! pointer) and `lock` (the heap's lock, which a fault handler can take
+//! from a string that will never release it).
+
+mod check;
+mod lock;
+pub(crate) use lock::HeapHold;
 
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use rlsf::Tlsf;
 
+pub use self::check::HeapMisuse;
+use self::check::{seal, validate, HEADER};
+pub use self::lock::abandon_held_heap;
+use self::lock::HeapLock;
 use crate::owner::OwnerId;
 use crate::reserve::{round_up, Arena, Region, GRANULE};
 use crate::sys::Protection;
@@ -36,8 +49,9 @@ use crate::sys::Protection;
 const FIRST_EXTENT: usize = 256 << 10;
 const MAX_GROWTH_STEP: usize = 64 << 20;
 const MAX_EXTENTS: usize = 512;
-const HEADER: usize = 16;
 const MIN_ALIGN: usize = 16;
+/// Largest alignment a block may ask for (`Header::offset` is 32 bits).
+const MAX_ALIGN: usize = 1 << 30;
 const MAX_OWNERS: usize = 1 << 20;
 
 /// Largest block: `32 << 28` = 8 GiB (a larger request gets null).
@@ -47,12 +61,6 @@ type Index = Tlsf<'static, u32, u16, 28, 16>;
 /// heaps are created lazily inside `malloc`, on whatever stack the bead's
 /// code runs on).
 const EMPTY_INDEX: Index = Tlsf::new();
-
-#[repr(C)]
-struct Header {
-    offset: usize,
-    size: usize,
-}
 
 struct Inner {
     tlsf: Index,
@@ -69,7 +77,14 @@ struct Inner {
 /// `inner` is only touched while `lock` is held.
 pub struct Heap {
     owner: OwnerId,
-    pub(crate) lock: Mutex<()>,
+    /// Secret of this heap's block digests (kept in the heap, so a heap
+    /// restored from a checkpoint checks its blocks as before).
+    key: u64,
+    /// A string stopped inside an operation of this heap (see `lock`): its
+    /// free lists cannot be trusted. It allocates nothing more and ignores
+    /// frees.
+    poisoned: AtomicBool,
+    lock: HeapLock,
     inner: UnsafeCell<Inner>,
 }
 
@@ -79,10 +94,16 @@ unsafe impl Sync for Heap {}
 // SAFETY: as above.
 unsafe impl Send for Heap {}
 
-/// Exclusive access to a heap's state.
+/// Exclusive access to a heap's state; unlocks when dropped.
 struct Locked<'a> {
-    _guard: std::sync::MutexGuard<'a, ()>,
+    heap: &'a Heap,
     inner: &'a mut Inner,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.heap.lock.unlock();
+    }
 }
 
 impl std::ops::Deref for Locked<'_> {
@@ -199,7 +220,9 @@ impl Heap {
         // Regions (plain integers).
         unsafe {
             std::ptr::addr_of_mut!((*heap).owner).write(owner);
-            std::ptr::addr_of_mut!((*heap).lock).write(Mutex::new(()));
+            std::ptr::addr_of_mut!((*heap).key).write(fresh_key(region.addr));
+            std::ptr::addr_of_mut!((*heap).poisoned).write(AtomicBool::new(false));
+            std::ptr::addr_of_mut!((*heap).lock).write(HeapLock::new());
             let inner = std::ptr::addr_of_mut!((*heap).inner).cast::<Inner>();
             std::ptr::copy_nonoverlapping(&EMPTY_INDEX, std::ptr::addr_of_mut!((*inner).tlsf), 1);
             std::ptr::addr_of_mut!((*inner).extents).write(extents);
@@ -221,29 +244,42 @@ impl Heap {
 
     /// Holds the heap's lock without touching its state (see
     /// [`crate::ForkHold`]).
-    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn hold(&self) -> lock::HeapHold<'_> {
+        lock::HeapHold::new(self)
+    }
+
+    /// Whether someone holds the heap's lock (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.lock.is_held()
     }
 
     fn locked(&self) -> Locked<'_> {
-        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.lock.lock(self);
         // SAFETY: `inner` is only reached through `locked`, which holds the
         // lock for the reference's whole life.
         let inner = unsafe { &mut *self.inner.get() };
-        Locked {
-            _guard: guard,
-            inner,
-        }
+        Locked { heap: self, inner }
     }
 
-    /// The bead this heap belongs to.
     /// Where the heap lives (its first extent).
     pub fn address(&self) -> usize {
         self as *const Heap as usize
     }
 
+    /// The bead this heap belongs to.
     pub fn owner(&self) -> OwnerId {
         self.owner
+    }
+
+    /// Whether a string stopped inside an operation of this heap (it then
+    /// allocates nothing and ignores frees).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
     }
 
     /// Current counters.
@@ -263,7 +299,7 @@ impl Heap {
     /// `aligned_alloc`/`memalign`: `size` bytes aligned to `align` (a power of
     /// two), or null.
     pub fn allocate_aligned(&self, size: usize, align: usize) -> *mut u8 {
-        if !align.is_power_of_two() {
+        if !align.is_power_of_two() || align > MAX_ALIGN || self.is_poisoned() {
             return std::ptr::null_mut();
         }
         let align = align.max(MIN_ALIGN);
@@ -290,15 +326,9 @@ impl Heap {
         drop(g);
         let raw = raw.as_ptr() as usize;
         let user = round_up(raw + HEADER, align);
-        // SAFETY: `user - HEADER >= raw` and `user + size <= raw + total`, so
-        // the header and the user bytes lie inside the block just allocated;
-        // `user` is 16-aligned so the header is 8-aligned.
-        unsafe {
-            ((user - HEADER) as *mut Header).write(Header {
-                offset: user - raw,
-                size,
-            })
-        };
+        // SAFETY: `raw` is the block TLSF just allocated for `total` bytes:
+        // `user - HEADER >= raw` and `user + size <= raw + total`.
+        unsafe { seal(self.key, raw, user, size) };
         user as *mut u8
     }
 
@@ -307,45 +337,59 @@ impl Heap {
     /// # Safety
     /// `ptr` must be a live allocation of some [`Heap`].
     pub unsafe fn usable_size(ptr: *mut u8) -> usize {
-        // SAFETY: every allocation is preceded by its Header (caller contract).
-        unsafe { (*(ptr as *const Header).sub(1)).size }
+        // SAFETY: every allocation is preceded by its header (caller contract).
+        unsafe { (*(ptr as *const check::Header).sub(1)).size }
     }
 
-    /// `free`.
+    /// `free`: takes the block at `ptr` back, after checking that it is a
+    /// live block of this heap, whole (see [`check`]). A block that fails
+    /// the check is left alone (it may be in use, or damaged) and the misuse
+    /// is returned. A poisoned heap ignores frees.
     ///
     /// # Safety
-    /// `ptr` must be a live allocation of this heap.
-    pub unsafe fn free(&self, ptr: *mut u8) {
-        // SAFETY: caller contract: a live allocation preceded by its Header.
-        let h = unsafe { (ptr as *const Header).sub(1).read() };
-        let raw = ptr as usize - h.offset;
+    /// A block freed successfully must not be used afterwards.
+    pub unsafe fn free(&self, ptr: *mut u8) -> Result<(), HeapMisuse> {
         let mut g = self.locked();
-        g.in_use -= h.size;
-        // SAFETY: `raw` is the start of a block this heap's TLSF allocated
-        // with alignment MIN_ALIGN (see allocate_aligned).
+        if self.is_poisoned() {
+            return Ok(());
+        }
+        // SAFETY: the extents are this heap's committed memory; we hold its
+        // lock.
+        let block = unsafe { validate(self.key, g.extents(), ptr as usize) }?;
+        g.in_use -= block.size;
+        // SAFETY: validated just above under the same lock; `raw` is the
+        // start of a block this heap's TLSF allocated with alignment
+        // MIN_ALIGN (see allocate_aligned).
         unsafe {
+            check::mark_freed(ptr as usize);
             g.tlsf
-                .deallocate(NonNull::new_unchecked(raw as *mut u8), MIN_ALIGN)
+                .deallocate(NonNull::new_unchecked(block.raw as *mut u8), MIN_ALIGN)
         };
+        Ok(())
     }
 
-    /// `realloc` of a live allocation (`ptr` non-null) to `size` bytes.
+    /// `realloc` of an allocation (`ptr` non-null) to `size` bytes: a new
+    /// block (null if none), or the misuse `ptr` is (see [`Heap::free`]).
     ///
     /// # Safety
-    /// `ptr` must be a live allocation of this heap.
-    pub unsafe fn reallocate(&self, ptr: *mut u8, size: usize) -> *mut u8 {
-        // SAFETY: caller contract.
-        let old = unsafe { (ptr as *const Header).sub(1).read() };
+    /// As for [`Heap::free`]: `ptr` is not used afterwards unless this
+    /// returns null or an error.
+    pub unsafe fn reallocate(&self, ptr: *mut u8, size: usize) -> Result<*mut u8, HeapMisuse> {
+        let old = {
+            let g = self.locked();
+            // SAFETY: as in `free`.
+            unsafe { validate(self.key, g.extents(), ptr as usize) }?
+        };
         let fresh = self.allocate(size);
         if fresh.is_null() {
-            return fresh;
+            return Ok(fresh);
         }
         // SAFETY: both blocks are live, distinct, and at least
         // min(old.size, size) bytes long.
         unsafe { std::ptr::copy_nonoverlapping(ptr, fresh, old.size.min(size)) };
         // SAFETY: caller contract; `ptr` is not used after this.
-        unsafe { self.free(ptr) };
-        fresh
+        unsafe { self.free(ptr) }?;
+        Ok(fresh)
     }
 
     /// Returns every extent of the heap of `owner` to the arena.
@@ -383,6 +427,27 @@ impl Heap {
             arena.release(first);
         }
     }
+}
+
+/// A secret for a new heap's digests: the clock, the heap's address and a
+/// process-wide random seed (so no two heaps, or runs, share a key).
+fn fresh_key(addr: usize) -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let mut b = [0u8; 8];
+        // SAFETY: getrandom writes at most `b.len()` bytes into `b`; on
+        // failure `b` keeps zeros and the clock below still varies the key.
+        unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+        u64::from_ne_bytes(b)
+    });
+    let mut t: libc::timespec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    (seed ^ (addr as u64).rotate_left(32) ^ t.tv_nsec as u64 ^ (t.tv_sec as u64) << 30)
+        .wrapping_mul(0xbf58_476d_1ce4_e5b9)
 }
 
 impl Inner {
@@ -465,17 +530,187 @@ mod tests {
         // SAFETY: all pointers are live allocations of `heap`.
         unsafe {
             assert_eq!(Heap::usable_size(ptrs[10]), 110);
-            let r = heap.reallocate(ptrs[10], 5000);
+            let r = heap.reallocate(ptrs[10], 5000).unwrap();
             assert_eq!(*r.add(109), 10);
             ptrs[10] = r;
             for p in ptrs {
-                heap.free(p);
+                heap.free(p).unwrap();
             }
-            heap.free(big);
-            heap.free(aligned);
+            heap.free(big).unwrap();
+            heap.free(aligned).unwrap();
         }
         assert_eq!(heap.stats().in_use, 0);
         // SAFETY: nothing uses the heap any more.
         unsafe { Heap::destroy(owner) };
+    }
+
+    /// A fresh heap of its own for one test, destroyed when dropped (and
+    /// holding the arena's test lock until then).
+    struct Scratch(
+        OwnerId,
+        #[allow(dead_code, reason = "held, not read")] std::sync::MutexGuard<'static, ()>,
+    );
+
+    impl Scratch {
+        fn new() -> Scratch {
+            let serial = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            Scratch(Arena::global().unwrap().new_owner(), serial)
+        }
+        fn heap(&self) -> &'static Heap {
+            heap_for(self.0).unwrap()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            // SAFETY: the test is done with the heap.
+            unsafe { Heap::destroy(self.0) };
+        }
+    }
+
+    #[test]
+    fn a_second_free_of_a_block_is_refused_as_a_double_free() {
+        let s = Scratch::new();
+        let heap = s.heap();
+        let before = heap.allocate(48);
+        let p = heap.allocate(32);
+        let after = heap.allocate(48);
+        // SAFETY: each block is freed once before the refused second frees.
+        unsafe {
+            heap.free(p).unwrap();
+            assert_eq!(
+                heap.free(p),
+                Err(HeapMisuse::DoubleFree { ptr: p as usize })
+            );
+            // Freed after its neighbour was: TLSF merges it into the block
+            // before, and its own header (marked freed) stays.
+            heap.free(after).unwrap();
+            heap.free(before).unwrap();
+            assert_eq!(
+                heap.free(after),
+                Err(HeapMisuse::DoubleFree {
+                    ptr: after as usize
+                })
+            );
+            assert_eq!(
+                heap.free(before),
+                Err(HeapMisuse::DoubleFree {
+                    ptr: before as usize
+                })
+            );
+        }
+        assert_eq!(heap.stats().in_use, 0);
+    }
+
+    #[test]
+    fn pointers_that_are_not_block_starts_are_refused() {
+        let s = Scratch::new();
+        let heap = s.heap();
+        let p = heap.allocate(100);
+        let on_stack = 0u64;
+        // SAFETY: none of these frees succeeds; `p` is freed once at the end.
+        unsafe {
+            assert_eq!(
+                heap.free(p.add(32)),
+                Err(HeapMisuse::NotABlock {
+                    ptr: p as usize + 32
+                })
+            );
+            assert_eq!(
+                heap.free(p.add(3)),
+                Err(HeapMisuse::NotABlock {
+                    ptr: p as usize + 3
+                })
+            );
+            let stack = std::ptr::addr_of!(on_stack) as *mut u8;
+            assert_eq!(
+                heap.free(stack),
+                Err(HeapMisuse::NotInHeap {
+                    ptr: stack as usize
+                })
+            );
+            assert!(heap.reallocate(p.add(16), 10).is_err());
+            heap.free(p).unwrap();
+        }
+    }
+
+    #[test]
+    fn writes_past_a_blocks_end_are_caught_when_it_is_freed() {
+        let s = Scratch::new();
+        let heap = s.heap();
+        // 24 bytes: the block has 8 bytes of slack, which hold the canary.
+        let a = heap.allocate(24);
+        let b = heap.allocate(24);
+        let c = heap.allocate(24);
+        // SAFETY: the test writes past `a` and `b` on purpose, within the
+        // heap's committed memory; the damaged blocks are never freed.
+        unsafe {
+            *a.add(24) = 0;
+            assert_eq!(
+                heap.free(a),
+                Err(HeapMisuse::Overflow {
+                    ptr: a as usize,
+                    size: 24,
+                    into_next: false
+                })
+            );
+            b.write_bytes(b'x', 64);
+            assert_eq!(
+                heap.free(b),
+                Err(HeapMisuse::Overflow {
+                    ptr: b as usize,
+                    size: 24,
+                    into_next: true
+                })
+            );
+            // `c`'s own header was overwritten too: it is no block any more.
+            assert_eq!(heap.free(c), Err(HeapMisuse::NotABlock { ptr: c as usize }));
+            // The block after `c` would be merged with it: refused.
+            let d = heap.allocate(24);
+            assert_eq!(
+                heap.free(d),
+                Err(HeapMisuse::OverrunFromBefore { ptr: d as usize })
+            );
+        }
+    }
+
+    #[test]
+    fn aligned_blocks_and_blocks_without_slack_check_out_whole() {
+        let s = Scratch::new();
+        let heap = s.heap();
+        let d = heap.allocate_aligned(100, 256);
+        let e = heap.allocate(32);
+        let f = heap.allocate(0);
+        // SAFETY: live blocks, each filled to its size and freed once.
+        unsafe {
+            d.write_bytes(1, 100);
+            e.write_bytes(1, 32);
+            heap.free(d).unwrap();
+            heap.free(e).unwrap();
+            heap.free(f).unwrap();
+            assert_eq!(
+                heap.free(f),
+                Err(HeapMisuse::DoubleFree { ptr: f as usize })
+            );
+        }
+    }
+
+    #[test]
+    fn an_abandoned_lock_poisons_its_heap_instead_of_hanging_it() {
+        let s = Scratch::new();
+        let heap = s.heap();
+        let p = heap.allocate(10);
+        assert_eq!(abandon_held_heap(), None, "this thread holds no heap");
+        // A string stopped inside a heap operation: the lock is never
+        // given back by its holder.
+        std::mem::forget(heap.locked());
+        assert_eq!(abandon_held_heap(), Some(s.0));
+        assert!(heap.is_poisoned());
+        assert!(
+            heap.allocate(10).is_null(),
+            "a poisoned heap allocates nothing"
+        );
+        // SAFETY: ignored by the poisoned heap.
+        assert_eq!(unsafe { heap.free(p) }, Ok(()));
     }
 }
