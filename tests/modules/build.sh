@@ -106,6 +106,7 @@ build getopts_long getopts.c "$CC" "${cflags[@]}" -DWITH_LONG
 build randoms randoms.c "$CC" "${cflags[@]}"
 build randoms.so randoms.c "${so_c[@]}"
 build locker locker.c "$CC" "${cflags[@]}"
+build bigalloc bigalloc.c "$CC" "${cflags[@]}"
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 
 # -J keeps gfortran's .mod files out of the source tree.

@@ -103,13 +103,7 @@ extern "C" fn calloc_from(n: usize, size: usize, ret: usize) -> *mut u8 {
             let Some(total) = n.checked_mul(size) else {
                 return set_enomem(std::ptr::null_mut());
             };
-            let p = set_enomem(h.allocate(total));
-            if !p.is_null() {
-                // SAFETY: `p` is a fresh allocation of `total` bytes (TLSF
-                // reuses freed blocks, so it must be zeroed).
-                unsafe { std::ptr::write_bytes(p, 0, total) };
-            }
-            p
+            set_enomem(h.allocate_zeroed(total))
         }
         // SAFETY: plain forwarding.
         None => unsafe { __libc_calloc(n, size) },

@@ -166,6 +166,61 @@ pub(super) unsafe fn seal(key: u64, raw: usize, user: usize, size: usize) {
     }
 }
 
+/// Writes the header and tail canary of a huge block (see `huge`): its
+/// region starts at `raw`, its user bytes at `user`, and 8 bytes after them
+/// are the region's.
+///
+/// # Safety
+/// `[user - HEADER, user + size + 8)` must be writable memory of the region.
+pub(super) unsafe fn seal_huge(key: u64, raw: usize, user: usize, size: usize) {
+    let offset = (user - raw) as u32;
+    // SAFETY: caller contract.
+    unsafe {
+        ((user - HEADER) as *mut Header).write(Header {
+            size,
+            offset,
+            check: digest(key, user, size, offset),
+        });
+        ((user + size) as *mut [u8; 8]).write_unaligned(canary(key, user));
+    }
+}
+
+/// Checks that `user` is the live huge block of `region`, whole; its size.
+///
+/// # Safety
+/// `region` must be committed memory of the heap, whose lock the caller
+/// holds.
+pub(super) unsafe fn validate_huge(
+    key: u64,
+    region: Region,
+    user: usize,
+) -> Result<usize, HeapMisuse> {
+    if user < region.addr + HEADER || !user.is_multiple_of(16) {
+        return Err(HeapMisuse::NotABlock { ptr: user });
+    }
+    // SAFETY: `user - HEADER` lies in the region (checked above), 8-aligned.
+    let h = unsafe { ((user - HEADER) as *const Header).read() };
+    let live = digest(key, user, h.size, h.offset);
+    if h.check != live {
+        return Err(if h.check == live ^ FREED {
+            HeapMisuse::DoubleFree { ptr: user }
+        } else {
+            HeapMisuse::NotABlock { ptr: user }
+        });
+    }
+    // The digest matched: size and offset are the sealed ones, so the
+    // canary lies in the region.
+    // SAFETY: `[user + size, + 8)` lies in the region (allocate_huge).
+    if unsafe { ((user + h.size) as *const [u8; 8]).read_unaligned() } != canary(key, user) {
+        return Err(HeapMisuse::Overflow {
+            ptr: user,
+            size: h.size,
+            into_next: false,
+        });
+    }
+    Ok(h.size)
+}
+
 /// Whether the canary after the user bytes `[user, tail)` of a block ending
 /// at `end` is intact.
 ///

@@ -28,6 +28,7 @@
 //! from a string that will never release it).
 
 mod check;
+mod huge;
 mod lock;
 pub(crate) use lock::HeapHold;
 
@@ -68,6 +69,10 @@ struct Inner {
     /// right after the Heap.
     extents: *mut Region,
     n_extents: usize,
+    /// Huge blocks' regions: an array of MAX_HUGE after the extent list
+    /// (see `huge`).
+    huge: *mut Region,
+    n_huge: usize,
     next_step: usize,
     in_use: usize,
 }
@@ -210,8 +215,12 @@ impl Heap {
             .ok()?;
         let heap = region.addr as *mut Heap;
         let extents = round_up(region.addr + std::mem::size_of::<Heap>(), 64) as *mut Region;
-        let start = round_up(
+        let huge = round_up(
             extents as usize + MAX_EXTENTS * std::mem::size_of::<Region>(),
+            64,
+        ) as *mut Region;
+        let start = round_up(
+            huge as usize + huge::MAX_HUGE * std::mem::size_of::<Region>(),
             64,
         );
         // SAFETY: `heap` points at freshly committed, zeroed, writable memory
@@ -227,6 +236,8 @@ impl Heap {
             std::ptr::copy_nonoverlapping(&EMPTY_INDEX, std::ptr::addr_of_mut!((*inner).tlsf), 1);
             std::ptr::addr_of_mut!((*inner).extents).write(extents);
             std::ptr::addr_of_mut!((*inner).n_extents).write(1);
+            std::ptr::addr_of_mut!((*inner).huge).write(huge);
+            std::ptr::addr_of_mut!((*inner).n_huge).write(0);
             std::ptr::addr_of_mut!((*inner).next_step).write(FIRST_EXTENT * 2);
             std::ptr::addr_of_mut!((*inner).in_use).write(0);
             extents.write(region);
@@ -287,13 +298,26 @@ impl Heap {
         let g = self.locked();
         HeapStats {
             in_use: g.in_use,
-            reserved: g.extents().iter().map(|r| r.len).sum(),
+            reserved: g.extents().iter().chain(g.huge()).map(|r| r.len).sum(),
         }
     }
 
     /// `malloc`: `size` bytes aligned to 16, or null.
     pub fn allocate(&self, size: usize) -> *mut u8 {
         self.allocate_aligned(size, MIN_ALIGN)
+    }
+
+    /// `calloc`: `size` zeroed bytes aligned to 16, or null. A huge block
+    /// is fresh memory, zero already: it is not touched (a large `calloc`
+    /// of which little is used costs little, as natively).
+    pub fn allocate_zeroed(&self, size: usize) -> *mut u8 {
+        let p = self.allocate(size);
+        if !p.is_null() && size + HEADER < huge::HUGE {
+            // SAFETY: `p` is a fresh block of `size` bytes (TLSF reuses
+            // freed blocks, so it must be zeroed).
+            unsafe { std::ptr::write_bytes(p, 0, size) };
+        }
+        p
     }
 
     /// `aligned_alloc`/`memalign`: `size` bytes aligned to `align` (a power of
@@ -306,6 +330,9 @@ impl Heap {
         let Some(total) = size.checked_add(HEADER + align - MIN_ALIGN) else {
             return std::ptr::null_mut();
         };
+        if total >= huge::HUGE {
+            return self.allocate_huge(size, align);
+        }
         let Ok(layout) = Layout::from_size_align(total, MIN_ALIGN) else {
             return std::ptr::null_mut();
         };
@@ -353,6 +380,9 @@ impl Heap {
         if self.is_poisoned() {
             return Ok(());
         }
+        if let Some(k) = g.huge_holding(ptr as usize) {
+            return self.free_huge(&mut g, k, ptr as usize);
+        }
         // SAFETY: the extents are this heap's committed memory; we hold its
         // lock.
         let block = unsafe { validate(self.key, g.extents(), ptr as usize) }?;
@@ -375,10 +405,18 @@ impl Heap {
     /// As for [`Heap::free`]: `ptr` is not used afterwards unless this
     /// returns null or an error.
     pub unsafe fn reallocate(&self, ptr: *mut u8, size: usize) -> Result<*mut u8, HeapMisuse> {
-        let old = {
-            let g = self.locked();
-            // SAFETY: as in `free`.
-            unsafe { validate(self.key, g.extents(), ptr as usize) }?
+        let old_size = {
+            let mut g = self.locked();
+            match g.huge_holding(ptr as usize) {
+                Some(k) => {
+                    if let Some(moved) = self.reallocate_huge(&mut g, k, ptr as usize, size)? {
+                        return Ok(moved);
+                    }
+                    self.huge_size(&g, k, ptr as usize)?
+                }
+                // SAFETY: as in `free`.
+                None => unsafe { validate(self.key, g.extents(), ptr as usize) }?.size,
+            }
         };
         let fresh = self.allocate(size);
         if fresh.is_null() {
@@ -386,7 +424,7 @@ impl Heap {
         }
         // SAFETY: both blocks are live, distinct, and at least
         // min(old.size, size) bytes long.
-        unsafe { std::ptr::copy_nonoverlapping(ptr, fresh, old.size.min(size)) };
+        unsafe { std::ptr::copy_nonoverlapping(ptr, fresh, old_size.min(size)) };
         // SAFETY: caller contract; `ptr` is not used after this.
         unsafe { self.free(ptr) }?;
         Ok(fresh)
@@ -419,6 +457,9 @@ impl Heap {
             let g = (*heap).locked();
             let extents = g.extents().as_ptr();
             let n = g.n_extents;
+            for &r in g.huge() {
+                arena.release(r);
+            }
             drop(g);
             let first = *extents;
             for k in (1..n).rev() {
@@ -542,6 +583,45 @@ mod tests {
         assert_eq!(heap.stats().in_use, 0);
         // SAFETY: nothing uses the heap any more.
         unsafe { Heap::destroy(owner) };
+    }
+
+    #[test]
+    fn huge_blocks_are_lazy_move_without_copying_and_are_checked() {
+        let s = Scratch::new();
+        let heap = s.heap();
+        let size = 5usize << 30; // past TLSF's largest class
+        let p = heap.allocate(size);
+        assert!(!p.is_null());
+        // SAFETY: p is a live block of `size` bytes.
+        unsafe {
+            p.write(1);
+            p.add(size - 1).write(2);
+        }
+        assert!(
+            heap.stats().reserved < size + (1 << 20),
+            "one region, not grown extents"
+        );
+        let z = heap.allocate_zeroed(size);
+        // SAFETY: a live zeroed block.
+        assert_eq!(unsafe { z.add(size / 2).read() }, 0);
+        // SAFETY: p is live; afterwards only the returned block is used.
+        let q = unsafe { heap.reallocate(p, size + (1 << 30)) }.unwrap();
+        assert!(!q.is_null());
+        // SAFETY: q is live, at least `size` bytes, with p's contents.
+        unsafe {
+            assert_eq!(q.read(), 1);
+            assert_eq!(q.add(size - 1).read(), 2);
+            heap.free(q).unwrap();
+            heap.free(z).unwrap();
+        }
+        assert_eq!(heap.stats().in_use, 0);
+        let r = heap.allocate(size);
+        // SAFETY: overrunning the block by one byte into its canary, then
+        // freeing it: the heap must refuse it.
+        unsafe {
+            r.add(size).write(0x55);
+            assert!(matches!(heap.free(r), Err(HeapMisuse::Overflow { .. })));
+        }
     }
 
     /// A fresh heap of its own for one test, destroyed when dropped (and
