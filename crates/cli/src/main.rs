@@ -10,10 +10,14 @@ mod bench_checkpoint;
 mod bench_more;
 mod bench_mpi;
 mod build_c;
+mod check;
 mod checkpoint;
 mod demo;
+mod exit;
+mod log;
 mod monitor;
 mod mpirun;
+mod stop;
 
 /// The runtime's Rust allocations never land in a bead's heap (see
 /// `weaves_interpose::RuntimeAllocator`).
@@ -27,6 +31,15 @@ static RUNTIME_ALLOCATOR: weaves_interpose::RuntimeAllocator = weaves_interpose:
     about = "Load unmodified ELF modules many times into one process, wire them into weaves, run strings through them"
 )]
 struct Cli {
+    /// Say more about what the runtime does on stderr: -v build phases,
+    /// bindings, checkpoint phases and live-change steps; -vv every import.
+    /// RUST_LOG (e.g. RUST_LOG=weaves=debug) wins when set.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors from the runtime itself on stderr (not the strings'
+    /// output). RUST_LOG wins when set.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +93,30 @@ enum Command {
         /// Print timings to stderr.
         #[arg(long)]
         stats: bool,
+        /// When the run first started (a rollback passes it on, for the
+        /// monitor's uptime).
+        #[arg(long, hide = true)]
+        started_at_ms: Option<u64>,
+    },
+    /// End a running tapestry as SIGTERM does: strings end at their next
+    /// safe point, finalisers run, `weaves run` exits with 143.
+    Stop {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// Kill it (SIGKILL) if it has not ended after this many seconds;
+        /// `weaves stop` then exits with 124.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
+    /// Check a tapestry without running it: parse, load, map, bind and
+    /// relocate everything, find every entry; 0 if `weaves run` would start
+    /// it, 1 if it would refuse it (what is wrong goes to stderr).
+    Check {
+        /// The tapestry file (TOML).
+        tapestry: PathBuf,
+        /// One object: file, ok, counts, errors, warnings.
+        #[arg(long)]
+        json: bool,
     },
     /// Build the bundled example modules with the system C compiler and run the showcase.
     Demo {
@@ -92,6 +129,16 @@ enum Command {
         /// An array of objects (see docs/monitor.md).
         #[arg(long)]
         json: bool,
+        /// Only tapestries whose KEY matches VALUE: id=ID, name=PATTERN,
+        /// file=PATTERN (`*` and `?` match any text and any one character).
+        /// Repeat to narrow further.
+        #[arg(long, short = 'f', value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Print only these columns, tab-separated, without a header: a
+        /// comma-separated list of id, pid, name, beads, weaves, strings,
+        /// live, workers, uptime, uptime_ms, file.
+        #[arg(long, value_name = "COLUMNS", conflicts_with = "json")]
+        format: Option<String>,
     },
     /// Show one running tapestry: modules, beads, weaves, wiring, strings.
     Inspect {
@@ -117,12 +164,15 @@ enum Command {
         id: String,
         /// bead, weave, string (ended ones) or binding (named by its `bead.iface` out-interface).
         kind: String,
+        /// The element's name (a binding's: its out-interface, `bead.iface`).
         name: String,
     },
     /// Run a reconfiguration script (one monitor command per line; `atomic { … }` blocks).
     Script {
         /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
         id: String,
+        /// The script (see docs/monitor.md); fragments it applies are
+        /// relative to it.
         file: PathBuf,
     },
     /// Run an MPI program (built with MPICH's mpicc/mpif77/mpif90) as N ranks in one tapestry.
@@ -147,6 +197,7 @@ enum Command {
     Bench {
         /// Which benchmark: switch, beads, flows, mpi or checkpoint.
         name: String,
+        /// One JSON object of the figures instead of the report.
         #[arg(long)]
         json: bool,
         /// Iterations (for switch: yields per string; for checkpoint: MiB of heap).
@@ -159,7 +210,11 @@ fn main() -> ExitCode {
     // Keep the interposed definitions in the binary (see build.rs).
     std::hint::black_box(weaves_interpose::link_exports());
     weaves_interpose::init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit::usage(&e),
+    };
+    log::init(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Run {
             tapestry,
@@ -174,10 +229,20 @@ fn main() -> ExitCode {
             strict,
             json,
         } => checkpoint::checkpoint(&id, output.as_deref(), dir.as_deref(), (strict, full), json),
-        Command::Restore { path, stats } => checkpoint::restore(&path, stats),
+        Command::Restore {
+            path,
+            stats,
+            started_at_ms,
+        } => checkpoint::restore(&path, stats, started_at_ms),
+        Command::Stop { id, timeout } => stop::stop(&id, timeout),
+        Command::Check { tapestry, json } => check::check(&tapestry, json),
         Command::Rollback { id, path } => checkpoint::rollback(&id, &path),
         Command::Demo { dir } => demo::run(dir),
-        Command::Ps { json } => monitor::ps(json),
+        Command::Ps {
+            json,
+            filter,
+            format,
+        } => monitor::ps(json, &filter, format.as_deref()),
         Command::Inspect { id, json } => monitor::inspect(&id, json),
         Command::Apply { id, fragment, json } => monitor::apply(&id, &fragment, json),
         Command::Remove { id, kind, name } => monitor::remove(&id, &kind, &name),
@@ -196,19 +261,11 @@ fn main() -> ExitCode {
         } => bench::run(&name, json, iterations),
     };
     match result {
-        Ok(code) => exit_code(code),
+        Ok(code) => exit::of_run(code),
         Err(message) => {
             eprintln!("weaves: {message}");
-            ExitCode::from(2)
+            ExitCode::from(exit::OWN_ERROR)
         }
-    }
-}
-
-fn exit_code(status: i32) -> ExitCode {
-    match status {
-        0 => ExitCode::SUCCESS,
-        s if (1..=255).contains(&s) => ExitCode::from(s as u8),
-        _ => ExitCode::from(1),
     }
 }
 
@@ -223,7 +280,7 @@ pub(crate) fn run(
         checkpoint::ensure_fixed_layout()?;
         weaves_strings_checkpointable();
     }
-    run_plan(plan, stats)
+    run_plan(plan, stats, false)
 }
 
 /// Strings keep what a checkpoint needs in the arena from the start.
@@ -231,8 +288,14 @@ fn weaves_strings_checkpointable() {
     weaves_tapestry::set_checkpointable();
 }
 
-/// Builds and runs a planned tapestry, serving its monitor.
-pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, String> {
+/// Builds and runs a planned tapestry, serving its monitor. Its status is
+/// the first failed string's, or with `combined` (`weaves mpirun`) every
+/// string's ORed together, as MPICH's `mpirun` reports its ranks'.
+pub(crate) fn run_plan(
+    plan: weaves_tapestry::Plan,
+    stats: bool,
+    combined: bool,
+) -> Result<i32, String> {
     let mut tapestry = weaves_tapestry::Tapestry::build(plan).map_err(|e| e.to_string())?;
     if stats {
         let s = tapestry.stats();
@@ -251,16 +314,23 @@ pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, 
     // monitor cannot start still runs, and says why it cannot be inspected.
     let report = tapestry
         .run_monitored(|view| match weaves_monitor::Server::start(view) {
-            Ok(server) => Some(server),
+            Ok(server) => {
+                tracing::debug!("monitor: serving {}", server.path().display());
+                Some(server)
+            }
             Err(e) => {
-                eprintln!("weaves: warning: no monitor for this run: {e}");
+                tracing::warn!("no monitor for this run: {e}");
                 None
             }
         })
         .map_err(|e| e.to_string())?;
     report_run(&report, &tapestry, stats);
     // C stdio of the beads is flushed by the process's exit.
-    Ok(report.exit_status())
+    Ok(if combined {
+        report.combined_status()
+    } else {
+        report.exit_status()
+    })
 }
 
 /// Prints what a run's strings did (and, with `stats`, its timings).
@@ -301,5 +371,13 @@ pub(crate) fn report_run(
                 s.name, s.weave, s.status
             );
         }
+    }
+    if let Some(signal) = report.ended_by {
+        let stopped = report.strings.iter().filter(|s| s.stopped).count();
+        tracing::info!(
+            "ended by {}: {stopped} string(s) stopped at a safe point, the beads finalised; exit status {}",
+            weaves_tapestry::stop::signal_name(signal),
+            128 + signal
+        );
     }
 }
