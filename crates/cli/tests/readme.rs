@@ -17,8 +17,12 @@ fn readme() -> String {
 
 /// The README between `<!-- tour -->` and `<!-- /tour -->`.
 fn tour(readme: &str) -> &str {
-    let start = readme.find("<!-- tour -->").expect("a <!-- tour --> marker");
-    let end = readme.find("<!-- /tour -->").expect("a <!-- /tour --> marker");
+    let start = readme
+        .find("<!-- tour -->")
+        .expect("a <!-- tour --> marker");
+    let end = readme
+        .find("<!-- /tour -->")
+        .expect("a <!-- /tour --> marker");
     &readme[start..end]
 }
 
@@ -197,7 +201,10 @@ fn the_readme_tour_runs_as_written() {
         }
         if let Some(status) = line.strip_prefix("@@= ") {
             if status != "0" {
-                failed.push(format!("`{}` exited with {status}", commands[current.unwrap()]));
+                failed.push(format!(
+                    "`{}` exited with {status}",
+                    commands[current.unwrap()]
+                ));
             }
             continue;
         }
@@ -218,9 +225,7 @@ fn the_readme_tour_runs_as_written() {
     let bindings = t.of("weaves -v check counters.toml");
     for (app, counter) in [("app0", "shared"), ("app1", "shared"), ("app2", "own")] {
         assert!(
-            bindings.contains(&format!(
-                "bead `{app}`: counter_next -> bead `{counter}`"
-            )),
+            bindings.contains(&format!("bead `{app}`: counter_next -> bead `{counter}`")),
             "{t}"
         );
     }
@@ -250,10 +255,7 @@ fn the_readme_tour_runs_as_written() {
     let ps = t.of("weaves ps --format");
     let row: Vec<&str> = ps.trim().split('\t').collect();
     assert_eq!(&row[1..], ["live", "2", "2"], "{t}");
-    assert!(
-        t.of("weaves inspect live").contains("tapestry live"),
-        "{t}"
-    );
+    assert!(t.of("weaves inspect live").contains("tapestry live"), "{t}");
     let applied = t.of("weaves apply live more.toml");
     assert!(
         applied.contains("applied more.toml:") && applied.contains("strings started: late"),
@@ -283,10 +285,7 @@ fn the_readme_tour_runs_as_written() {
             .contains("removed bead own2"),
         "{t}"
     );
-    assert!(
-        t.of("weaves stop live").contains("stopped tapestry"),
-        "{t}"
-    );
+    assert!(t.of("weaves stop live").contains("stopped tapestry"), "{t}");
     assert!(
         t.of("wait $!").contains("weaves run exited with 143"),
         "{t}"
@@ -312,8 +311,9 @@ fn the_readme_tour_runs_as_written() {
     std::thread::sleep(Duration::from_millis(10));
     let left = run_command(
         {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_weaves"));
-            c.args(["ps", "--format", "id"]).env("WEAVES_RUNTIME_DIR", &rt);
+            let mut c = weaves_command();
+            c.args(["ps", "--format", "id"])
+                .env("WEAVES_RUNTIME_DIR", &rt);
             c
         },
         "weaves ps".into(),
@@ -328,7 +328,10 @@ fn the_readme_shows_the_tour_files_as_they_are() {
     let tomls = blocks(tour(&readme), "toml");
     let counters =
         std::fs::read_to_string(repo_root().join("examples/tour/counters.toml")).unwrap();
-    assert_eq!(tomls[0], counters, "README's counters.toml differs from the file");
+    assert_eq!(
+        tomls[0], counters,
+        "README's counters.toml differs from the file"
+    );
     let shared = std::fs::read_to_string(repo_root().join("examples/tour/shared.toml")).unwrap();
     assert!(
         shared.contains(&tomls[1]),

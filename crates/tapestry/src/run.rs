@@ -309,7 +309,7 @@ impl Tapestry {
         ) {
             self.changed_live = true;
         }
-        let span = tracing::debug_span!("change", what = change.what());
+        let span = tracing::debug_span!("change", what = %change.what());
         let _span = span.enter();
         let result = self.make_change(change, sched, handles, view);
         match &result {
