@@ -1,7 +1,8 @@
 //! Exports the runtime's interposed symbols from the `weaves` executable, so
 //! that the system loader binds every shared library (libc's own `fopen`,
 //! libstdc++'s `operator new`, libgfortran's `STOP`) to them. The list must
-//! match `weaves_interpose::GLOBAL_EXPORTS` (a test checks it).
+//! match `weaves_interpose::GLOBAL_EXPORTS` (`tests/exports.rs` checks it, and
+//! that the built binary exports each one).
 
 const EXPORTS: &[&str] = &[
     "malloc",

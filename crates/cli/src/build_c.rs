@@ -62,12 +62,17 @@ pub(crate) fn build_with(
         if fresh {
             continue;
         }
-        if !quiet {
-            eprintln!(
-                "weaves: {cc} -O2 -fPIC -shared {} {src} -o {out}   (in {})",
-                extra.join(" "),
-                dir.display()
-            );
+        let line = format!(
+            "{cc} -O2 -fPIC -shared {} {src} -o {out}   (in {}, once)",
+            extra.join(" "),
+            dir.display()
+        );
+        // Quiet builds (the MPI library) say so on a terminal, where the
+        // pause would otherwise be unexplained, and with -v anywhere.
+        if !quiet || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            tracing::info!("{line}");
+        } else {
+            tracing::debug!("{line}");
         }
         let tmp = format!(".{out}.{}", std::process::id());
         let status = Command::new(&cc)

@@ -110,7 +110,7 @@ fn image_path(path: &Path) -> Result<PathBuf, String> {
 
 /// `weaves restore PATH`: rebuilds the tapestry of an image in this
 /// process and runs it on from where it was.
-pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
+pub(crate) fn restore(path: &Path, stats: bool, started_at_ms: Option<u64>) -> Result<i32, String> {
     let file = image_path(path)?;
     ensure_fixed_layout()?;
     // Everything is read and verified before anything is changed.
@@ -121,13 +121,23 @@ pub(crate) fn restore(path: &Path, stats: bool) -> Result<i32, String> {
     weaves_tapestry::checkpoint::prepare_configured_dir(restored.tapestry.plan())
         .map_err(|e| format!("restore: {e}"))?;
     restored.tapestry.restored_from(&file);
+    if let Some(ms) = started_at_ms {
+        restored
+            .tapestry
+            .started_at(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+    }
     for u in &restored.unrestorable {
-        eprintln!("weaves: restore: not restored: {u}");
+        tracing::warn!("restore: not restored: {u}");
     }
     let report = restored
         .run_monitored(|view| weaves_monitor::Server::start(view).ok())
         .map_err(|e| e.to_string())?;
-    Ok(crate::report_run(&report, &restored.tapestry, stats))
+    Ok(crate::report_run(
+        &report,
+        &restored.tapestry,
+        stats,
+        report.exit_status(),
+    ))
 }
 
 /// `weaves rollback ID PATH`: rolls the running tapestry back to the image

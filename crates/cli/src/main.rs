@@ -13,10 +13,14 @@ mod bench_checkpoint;
 mod bench_more;
 mod bench_mpi;
 mod build_c;
+mod check;
 mod checkpoint;
 mod demo;
+mod exit;
+mod log;
 mod monitor;
 mod mpirun;
+mod stop;
 
 /// The runtime's Rust allocations never land in a bead's heap (see
 /// `weaves_interpose::RuntimeAllocator`).
@@ -30,6 +34,15 @@ static RUNTIME_ALLOCATOR: weaves_interpose::RuntimeAllocator = weaves_interpose:
     about = "Load unmodified ELF modules many times into one process, wire them into weaves, run strings through them"
 )]
 struct Cli {
+    /// Say more about what the runtime does on stderr: -v build phases,
+    /// bindings, checkpoint phases and live-change steps; -vv every import.
+    /// RUST_LOG (e.g. RUST_LOG=weaves=debug) wins when set.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors from the runtime itself on stderr (not the strings'
+    /// output). RUST_LOG wins when set.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +96,30 @@ enum Command {
         /// Print timings to stderr.
         #[arg(long)]
         stats: bool,
+        /// When the run first started (a rollback passes it on, for the
+        /// monitor's uptime).
+        #[arg(long, hide = true)]
+        started_at_ms: Option<u64>,
+    },
+    /// End a running tapestry as SIGTERM does: strings end at their next
+    /// safe point, finalisers run, `weaves run` exits with 143.
+    Stop {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// Kill it (SIGKILL) if it has not ended after this many seconds;
+        /// `weaves stop` then exits with 124.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
+    /// Check a tapestry without running it: parse, load, map, bind and
+    /// relocate everything, find every entry; 0 if `weaves run` would start
+    /// it, 1 if it would refuse it (what is wrong goes to stderr).
+    Check {
+        /// The tapestry file (TOML).
+        tapestry: PathBuf,
+        /// One object: file, ok, counts, errors, warnings.
+        #[arg(long)]
+        json: bool,
     },
     /// Build the bundled example modules with the system C compiler and run the showcase.
     Demo {
@@ -95,6 +132,16 @@ enum Command {
         /// An array of objects (see docs/monitor.md).
         #[arg(long)]
         json: bool,
+        /// Only tapestries whose KEY matches VALUE: id=ID, name=PATTERN,
+        /// file=PATTERN (`*` and `?` match any text and any one character).
+        /// Repeat to narrow further.
+        #[arg(long, short = 'f', value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Print only these columns, tab-separated, without a header: a
+        /// comma-separated list of id, pid, name, beads, weaves, strings,
+        /// live, workers, uptime, uptime_ms, file.
+        #[arg(long, value_name = "COLUMNS", conflicts_with = "json")]
+        format: Option<String>,
     },
     /// Show one running tapestry: modules, beads, weaves, wiring, strings.
     Inspect {
@@ -120,12 +167,15 @@ enum Command {
         id: String,
         /// bead, weave, string (ended ones) or binding (named by its `bead.iface` out-interface).
         kind: String,
+        /// The element's name (a binding's: its out-interface, `bead.iface`).
         name: String,
     },
     /// Run a reconfiguration script (one monitor command per line; `atomic { … }` blocks).
     Script {
         /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
         id: String,
+        /// The script (see docs/monitor.md); fragments it applies are
+        /// relative to it.
         file: PathBuf,
     },
     /// Run an MPI program (built with MPICH's mpicc/mpif77/mpif90) as N ranks in one tapestry.
@@ -150,6 +200,7 @@ enum Command {
     Bench {
         /// Which benchmark: switch, beads, flows, mpi or checkpoint.
         name: String,
+        /// One JSON object of the figures instead of the report.
         #[arg(long)]
         json: bool,
         /// Iterations (for switch: yields per string; for checkpoint: MiB of heap).
@@ -162,7 +213,11 @@ fn main() -> ExitCode {
     // Keep the interposed definitions in the binary (see build.rs).
     std::hint::black_box(weaves_interpose::link_exports());
     weaves_interpose::init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit::usage(&e),
+    };
+    log::init(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Run {
             tapestry,
@@ -177,10 +232,20 @@ fn main() -> ExitCode {
             strict,
             json,
         } => checkpoint::checkpoint(&id, output.as_deref(), dir.as_deref(), (strict, full), json),
-        Command::Restore { path, stats } => checkpoint::restore(&path, stats),
+        Command::Restore {
+            path,
+            stats,
+            started_at_ms,
+        } => checkpoint::restore(&path, stats, started_at_ms),
+        Command::Stop { id, timeout } => stop::stop(&id, timeout),
+        Command::Check { tapestry, json } => check::check(&tapestry, json),
         Command::Rollback { id, path } => checkpoint::rollback(&id, &path),
         Command::Demo { dir } => demo::run(dir),
-        Command::Ps { json } => monitor::ps(json),
+        Command::Ps {
+            json,
+            filter,
+            format,
+        } => monitor::ps(json, &filter, format.as_deref()),
         Command::Inspect { id, json } => monitor::inspect(&id, json),
         Command::Apply { id, fragment, json } => monitor::apply(&id, &fragment, json),
         Command::Remove { id, kind, name } => monitor::remove(&id, &kind, &name),
@@ -199,19 +264,11 @@ fn main() -> ExitCode {
         } => bench::run(&name, json, iterations),
     };
     match result {
-        Ok(code) => exit_code(code),
+        Ok(code) => exit::of_run(code),
         Err(message) => {
             eprintln!("weaves: {message}");
-            ExitCode::from(2)
+            ExitCode::from(exit::OWN_ERROR)
         }
-    }
-}
-
-fn exit_code(status: i32) -> ExitCode {
-    match status {
-        0 => ExitCode::SUCCESS,
-        s if (1..=255).contains(&s) => ExitCode::from(s as u8),
-        _ => ExitCode::from(1),
     }
 }
 
@@ -229,7 +286,7 @@ pub(crate) fn run(
         weaves_tapestry::checkpoint::prepare_configured_dir(&plan).map_err(|e| e.to_string())?;
         weaves_strings_checkpointable();
     }
-    run_plan(plan, stats)
+    run_plan(plan, stats, false)
 }
 
 /// Strings keep what a checkpoint needs in the arena from the start.
@@ -237,8 +294,14 @@ fn weaves_strings_checkpointable() {
     weaves_tapestry::set_checkpointable();
 }
 
-/// Builds and runs a planned tapestry, serving its monitor.
-pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, String> {
+/// Builds and runs a planned tapestry, serving its monitor. Its status is
+/// the first failed string's, or with `combined` (`weaves mpirun`) every
+/// string's ORed together, as MPICH's `mpirun` reports its ranks'.
+pub(crate) fn run_plan(
+    plan: weaves_tapestry::Plan,
+    stats: bool,
+    combined: bool,
+) -> Result<i32, String> {
     let mut tapestry = weaves_tapestry::Tapestry::build(plan).map_err(|e| e.to_string())?;
     if stats {
         let s = tapestry.stats();
@@ -267,24 +330,31 @@ pub(crate) fn run_plan(plan: weaves_tapestry::Plan, stats: bool) -> Result<i32, 
                             .map_or("?".into(), |d| d.display().to_string())
                     );
                 }
+                tracing::debug!("monitor: serving {}", server.path().display());
                 Some(server)
             }
             Err(e) => {
-                eprintln!("weaves: warning: no monitor for this run: {e}");
+                tracing::warn!("no monitor for this run: {e}");
                 None
             }
         })
         .map_err(|e| e.to_string())?;
-    Ok(report_run(&report, &tapestry, stats))
+    let status = if combined {
+        report.combined_status()
+    } else {
+        report.exit_status()
+    };
+    Ok(report_run(&report, &tapestry, stats, status))
 }
 
 /// Prints what a run's strings did (and, with `stats`, its timings), and
-/// returns the exit status for the process: the strings' (see
-/// `RunReport::exit_status`), or 1 if output they wrote was lost.
+/// returns the exit status for the process: `status` (the run's, see
+/// `RunReport::exit_status`), or 1 if output the strings wrote was lost.
 pub(crate) fn report_run(
     report: &weaves_tapestry::RunReport,
     tapestry: &weaves_tapestry::Tapestry,
     stats: bool,
+    status: i32,
 ) -> i32 {
     if stats {
         eprintln!(
@@ -331,7 +401,15 @@ pub(crate) fn report_run(
             );
         }
     }
-    output_checked(report.exit_status())
+    if let Some(signal) = report.ended_by {
+        let stopped = report.strings.iter().filter(|s| s.stopped).count();
+        tracing::info!(
+            "ended by {}: {stopped} string(s) stopped at a safe point, the beads finalised; exit status {}",
+            weaves_tapestry::stop::signal_name(signal),
+            128 + signal
+        );
+    }
+    output_checked(status)
 }
 
 /// `status`, or 1 if what the strings wrote to standard output did not all

@@ -4,14 +4,47 @@
 use weaves_monitor::protocol::{Inspection, Summary};
 use weaves_monitor::Client;
 
-/// `weaves ps [--json]`.
-pub(crate) fn ps(json: bool) -> Result<i32, String> {
+use crate::check::plural;
+
+/// The columns `weaves ps --format` knows, in the order of the table.
+const COLUMNS: &[&str] = &[
+    "id",
+    "pid",
+    "name",
+    "beads",
+    "weaves",
+    "strings",
+    "live",
+    "workers",
+    "uptime",
+    "uptime_ms",
+    "file",
+];
+
+/// `weaves ps [--json] [--filter KEY=VALUE]… [--format COLUMNS]`.
+pub(crate) fn ps(json: bool, filters: &[String], format: Option<&str>) -> Result<i32, String> {
+    let filters = filters
+        .iter()
+        .map(|f| Filter::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let columns = format.map(parse_columns).transpose()?;
     if let Some(why) = weaves_monitor::refused_dir() {
         eprintln!("weaves: warning: {why}; listing its private fallbacks only");
     }
-    let all = weaves_monitor::list().map_err(|e| e.to_string())?;
+    let all: Vec<Summary> = weaves_monitor::list()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|s| filters.iter().all(|f| f.matches(s)))
+        .collect();
     if json {
         outln!("{}", to_json(&all)?);
+        return Ok(0);
+    }
+    if let Some(columns) = columns {
+        for s in &all {
+            let row: Vec<String> = columns.iter().map(|c| cell(s, c)).collect();
+            outln!("{}", row.join("\t"));
+        }
         return Ok(0);
     }
     if all.is_empty() {
@@ -42,6 +75,111 @@ pub(crate) fn ps(json: bool) -> Result<i32, String> {
         );
     }
     Ok(0)
+}
+
+fn parse_columns(list: &str) -> Result<Vec<&'static str>, String> {
+    list.split(',')
+        .map(str::trim)
+        .map(|c| {
+            COLUMNS.iter().copied().find(|k| *k == c).ok_or_else(|| {
+                format!(
+                    "ps --format: unknown column `{c}`{}; the columns are {}",
+                    near(c, COLUMNS),
+                    COLUMNS.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+fn cell(s: &Summary, column: &str) -> String {
+    match column {
+        "id" => s.id.clone(),
+        "pid" => s.pid.to_string(),
+        "name" => s.name.clone(),
+        "beads" => s.beads.to_string(),
+        "weaves" => s.weaves.to_string(),
+        "strings" => s.strings.to_string(),
+        "live" => s.strings_live.to_string(),
+        "workers" => s.workers.to_string(),
+        "uptime" => format!("{:.1}", s.uptime_ms as f64 / 1e3),
+        "uptime_ms" => s.uptime_ms.to_string(),
+        "file" => s.path.clone(),
+        _ => unreachable!("columns are checked by parse_columns"),
+    }
+}
+
+/// One `--filter KEY=VALUE`.
+struct Filter {
+    key: &'static str,
+    pattern: String,
+}
+
+impl Filter {
+    const KEYS: &'static [&'static str] = &["id", "name", "file"];
+
+    fn parse(text: &str) -> Result<Filter, String> {
+        let (key, pattern) = text.split_once('=').ok_or_else(|| {
+            format!("ps --filter {text}: give KEY=VALUE, with KEY one of id, name, file")
+        })?;
+        let key = Filter::KEYS
+            .iter()
+            .copied()
+            .find(|k| *k == key)
+            .ok_or_else(|| {
+                format!(
+                    "ps --filter {text}: unknown key `{key}`{}; the keys are id, name, file",
+                    near(key, Filter::KEYS)
+                )
+            })?;
+        Ok(Filter {
+            key,
+            pattern: pattern.to_owned(),
+        })
+    }
+
+    fn matches(&self, s: &Summary) -> bool {
+        let value = match self.key {
+            "id" => &s.id,
+            "name" => &s.name,
+            _ => &s.path,
+        };
+        glob(&self.pattern, value)
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any text and `?`
+/// for any one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Classic two-pointer match with backtracking to the last `*`.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+/// ` (did you mean `X`?)` for the entry of `known` closest to `wanted`.
+fn near(wanted: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .find(|k| k.starts_with(wanted) || wanted.starts_with(**k))
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
 }
 
 /// `weaves inspect ID [--json]`.
@@ -106,24 +244,24 @@ fn uptime(s: &Summary) -> String {
 fn print_inspection(i: &Inspection) {
     let live = i.strings.iter().filter(|s| s.state != "done").count();
     outln!(
-        "tapestry {} (id {}, {}): {} beads, {} weaves, {} strings ({live} live) on {} workers, up {:.1} s",
+        "tapestry {} (id {}, {}): {}, {}, {} ({live} live) on {}, up {:.1} s",
         i.name,
         i.id,
         i.path,
-        i.beads.len(),
-        i.weaves.len(),
-        i.strings.len(),
-        i.workers,
+        plural(i.beads.len(), "bead"),
+        plural(i.weaves.len(), "weave"),
+        plural(i.strings.len(), "string"),
+        plural(i.workers, "worker"),
         i.uptime_ms as f64 / 1e3
     );
     outln!("\nmodules");
     for m in &i.modules {
         outln!(
-            "  {:<16} {} ({}, {} beads, build id {})",
+            "  {:<16} {} ({}, {}, build id {})",
             m.name,
             m.path,
             m.kind,
-            m.beads,
+            plural(m.beads, "bead"),
             m.build_id.as_deref().unwrap_or("none")
         );
     }
@@ -176,6 +314,32 @@ fn print_inspection(i: &Inspection) {
             st.state,
             st.mode,
             st.cpu_ms
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{glob, parse_columns};
+
+    #[test]
+    fn globs_match_whole_names() {
+        assert!(glob("count*", "counters"));
+        assert!(glob("*ers", "counters"));
+        assert!(glob("c?unters", "counters"));
+        assert!(glob("*", ""));
+        assert!(!glob("count", "counters"));
+        assert!(!glob("*x*", "counters"));
+        assert!(glob("a*b*c", "aXbYbc"));
+    }
+
+    #[test]
+    fn unknown_columns_are_named_with_the_list() {
+        assert_eq!(parse_columns("id, name").unwrap(), ["id", "name"]);
+        let e = parse_columns("id,str").unwrap_err();
+        assert!(
+            e.contains("`str`") && e.contains("did you mean `strings`"),
+            "{e}"
         );
     }
 }

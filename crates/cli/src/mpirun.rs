@@ -36,7 +36,7 @@ pub(crate) fn run(
     // shows.
     let label = PathBuf::from(format!("mpirun -n {ranks} {}", program.display()));
     let plan = weaves_tapestry::Plan::parse(&label, &text).map_err(|e| e.to_string())?;
-    crate::run_plan(plan, stats)
+    crate::run_plan(plan, stats, true)
 }
 
 /// The program as mpirun finds it: a path (with a `/`), else a file in the

@@ -2,12 +2,12 @@
 //! reports them with the documented keys (no assertion on the figures:
 //! speed is shown by the benchmark, not tested).
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn bench_switch_reports_all_keys() {
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
-    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let out = common::weaves_command()
         .args(["bench", "switch", "--json", "-n", "20000"])
         .env("XDG_CACHE_HOME", &cache)
         .output()
@@ -37,7 +37,7 @@ fn bench_switch_reports_all_keys() {
 
 fn bench_json(args: &[&str]) -> String {
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
-    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let out = common::weaves_command()
         .args(args)
         .env("XDG_CACHE_HOME", &cache)
         .output()
@@ -98,11 +98,12 @@ fn bench_flows_reports_each_kind_of_flow() {
 
 #[test]
 fn unknown_benchmark_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let out = common::weaves_command()
         .args(["bench", "nosuch"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // weaves' own error, not a string's status (docs/exit-status.md).
+    assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("nosuch") && err.contains("switch") && err.lines().count() == 1,

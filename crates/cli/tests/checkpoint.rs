@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::running::*;
@@ -52,7 +52,7 @@ args = ["ckpt_compute", "{}", "400", "400"]
 /// SIGKILL once an image exists and `after_ms` have passed. Returns what
 /// the killed run had printed.
 fn kill_after(file: &Path, images: &Path, after_ms: u64) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let mut child = common::weaves_command()
         .arg("run")
         .arg(file)
         .stdin(Stdio::null())
@@ -103,7 +103,7 @@ fn killed_run(
 }
 
 fn restore(path: &Path) -> Outcome {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    let mut cmd = common::weaves_command();
     cmd.arg("restore").arg(path);
     run_command(cmd, format!("weaves restore {}", path.display()))
 }
@@ -417,7 +417,7 @@ args = ["ckpt_big", "256", "3", "1024"]
         toml_escape(&module("ckpt_big.so"))
     );
     let file = write_tapestry(&dir, "big.toml", &text);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    let mut cmd = common::weaves_command();
     cmd.arg("run").arg("--stats").arg(&file);
     let run = run_command(cmd, "weaves run --stats big.toml".into());
     run.expect_success();
@@ -540,7 +540,7 @@ fn rollback_restores_state_and_another_path_is_taken() {
         toml_escape(&out)
     );
     let file = write_tapestry(&dir, "try.toml", &text);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    let mut cmd = common::weaves_command();
     cmd.arg("run").arg("--checkpointable").arg(&file);
     let run = run_command(cmd, "weaves run --checkpointable try.toml".into());
     run.expect_success();

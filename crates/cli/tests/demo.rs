@@ -2,12 +2,12 @@
 //! runs the showcase: two apps over one shared stack bead, one over its own,
 //! and a tuple space shared by both stacks.
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn demo_builds_and_shows_shared_and_private_stacks() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-test");
-    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let out = common::weaves_command()
         .args(["demo", "--dir"])
         .arg(&dir)
         .output()

@@ -23,7 +23,7 @@ fn require_mpich() {
 }
 
 fn weaves_mpirun(n: u32, program: &str, args: &[&str]) -> Outcome {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    let mut cmd = common::weaves_command();
     cmd.args(["mpirun", "-n", &n.to_string(), "--workers", "2"])
         .arg(module(program))
         .args(args);
@@ -219,7 +219,7 @@ fn the_abi_is_mpichs() {
 #[test]
 fn an_mpi_run_is_a_tapestry() {
     require_mpich();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    let mut cmd = common::weaves_command();
     cmd.args(["mpirun", "-n", "3", "--print-tapestry"])
         .arg(module("mpi_ring"));
     let printed = run_command(cmd, "weaves mpirun --print-tapestry".into());

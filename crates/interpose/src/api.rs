@@ -194,8 +194,8 @@ pub(crate) unsafe extern "C" fn wv_spawn(
             args,
         }
     };
-    // Not held while the hook waits: the string may park and resume on
-    // another thread.
+    // Not held while the hook waits: the string parks meanwhile, and a lock
+    // held across a park would block any string of its worker that takes it.
     let hook = SPAWN.read().unwrap_or_else(|e| e.into_inner()).clone();
     let Some(hook) = hook else {
         return set_errno(libc::ENOTSUP);

@@ -128,17 +128,32 @@ pub fn preempt_point() {
             .preempt_pending
             .swap(false, std::sync::atomic::Ordering::Relaxed)
         {
+            if tapestry_ending() {
+                crate::stop_point();
+            }
             yield_now();
         }
     }
 }
 
 /// Yields from a preemption tick at a safe program counter (called by the
-/// runtime's preemption stub with the interrupted registers saved).
+/// runtime's preemption stub with the interrupted registers saved). A
+/// string of a tapestry that is ending ends here instead.
 pub fn preempted() {
     if current_task().is_some_and(|t| t.mode == Mode::Fiber) {
+        if tapestry_ending() {
+            crate::stop_point();
+        }
         suspend(Suspend::Yield);
     }
+}
+
+/// Whether the running string's scheduler is ending every string
+/// ([`Scheduler::end_all`]). Holds no reference when it returns.
+fn tapestry_ending() -> bool {
+    current_task()
+        .and_then(|t| t.scheduler())
+        .is_some_and(|s| s.ending())
 }
 
 /// Runs `f`, then a [`preempt_point`]: for interposed calls that must

@@ -381,7 +381,7 @@ pub(crate) fn suspend(why: Suspend) {
     // thread (set when its coroutine started); suspending hands control to
     // the driver that resumed it.
     unsafe { (*y).suspend(why) };
-    // Possibly on another thread now: restore the string's errno there.
+    // Other strings ran on this thread meanwhile: restore the string's errno.
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = ctx.errno.get() };
 }

@@ -94,6 +94,9 @@ pub struct Scheduler {
     idle: Condvar,
     idle_lock: Mutex<()>,
     stop: AtomicBool,
+    /// Set by [`Scheduler::end_all`]: the tapestry is ending, every string
+    /// (and every string started from now on) ends at its next safe point.
+    ending: AtomicBool,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     worker_count: usize,
     /// Every string started, for inspection (pruned of ended strings
@@ -203,6 +206,7 @@ impl Scheduler {
             idle: Condvar::new(),
             idle_lock: Mutex::new(()),
             stop: AtomicBool::new(false),
+            ending: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
             worker_count: workers,
             registry: Mutex::new(Registry::default()),
@@ -249,7 +253,31 @@ impl Scheduler {
             let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
             r.push(Arc::downgrade(&task));
         }
+        if self.ending() {
+            task.request_stop();
+        }
         task
+    }
+
+    /// Ends the tapestry as SIGTERM would end a process: asks every string
+    /// to end at its next safe point, and every string started from now on
+    /// to end before it starts. Besides the reconfiguration points a
+    /// script's `stop` waits for, a string that is ending also stops at a
+    /// preemption tick taken in its own bead code, or deferred to its next
+    /// interposed call: its frames are abandoned as `exit` abandons them.
+    /// Returns how many strings were asked.
+    pub fn end_all(&self) -> usize {
+        self.ending.store(true, Ordering::SeqCst);
+        let tasks = self.tasks();
+        for t in &tasks {
+            t.request_stop();
+        }
+        tasks.iter().filter(|t| !t.is_done()).count()
+    }
+
+    /// Whether [`Scheduler::end_all`] was called.
+    pub fn ending(&self) -> bool {
+        self.ending.load(Ordering::Acquire)
     }
 
     /// Starts a string made by [`Scheduler::prepare`] (once).

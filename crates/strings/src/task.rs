@@ -138,8 +138,9 @@ pub struct Task {
 
 // SAFETY: `body` (the fiber and the raw pointers the entry receives) is only
 // touched by the one driver that holds the task in state RUNNING; everything
-// else is atomics or locks. Fibers may be resumed on any thread: per-thread
-// state the string needs (TLS of bead code, errno) is kept per string.
+// else is atomics or locks. A started fiber is resumed only on its home
+// worker (see `sched`), but a task is handed between threads before it
+// starts and inspected from any thread.
 unsafe impl Send for Task {}
 // SAFETY: as above.
 unsafe impl Sync for Task {}
@@ -305,6 +306,13 @@ impl Task {
         // SAFETY: the caller holds the task in state RUNNING: no one else
         // touches the body.
         let body = unsafe { &mut *self.body.get() };
+        if body.pending.is_some() && self.ctx.stop_requested.load(Ordering::Acquire) {
+            // Asked to stop before it ever ran: it ends without running.
+            body.pending = None;
+            *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(Outcome::Stopped);
+            body.phase = Phase::Done;
+            return SliceEnd::Done;
+        }
         if let Some((entry, size)) = body.pending.take() {
             self.began.store(true, Ordering::Release);
             let stack = match body.stack_at {

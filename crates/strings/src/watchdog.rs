@@ -142,8 +142,8 @@ fn warn_held(s: &Scheduler, string: u32, worker: usize, held: Duration) {
         .find(|t| t.ctx.info.id == string)
         .map(|t| (t.ctx.info.name.clone(), t.ctx.info.weave.clone()))
         .unwrap_or_else(|| (format!("#{string}"), String::from("?")));
-    eprintln!(
-        "weaves: string `{name}` (weave `{weave}`) has held worker {worker} for {:.1} s without reaching a safe point; the other strings of that worker wait (it spins in code other strings share, or blocks in a call weaves does not park)",
+    tracing::warn!(
+        "string `{name}` (weave `{weave}`) has held worker {worker} for {:.1} s without reaching a safe point; the other strings of that worker wait (it spins in code other strings share, or blocks in a call weaves does not park)",
         held.as_secs_f64()
     );
 }

@@ -1,6 +1,6 @@
 //! Binding: what each undefined symbol of a bead refers to.
 //!
-//! Lookup order (DESIGN §3.1): the beads of the bead's weave in declared
+//! Lookup order (docs/architecture.md, *Binding*): the beads of the bead's weave in declared
 //! order, then the runtime's interposition table, then the host's system
 //! libraries. A bead's references to symbols it defines itself bind to its
 //! own definitions (as with `-Bsymbolic`): that keeps a bead shared by
@@ -129,14 +129,15 @@ pub fn resolve_import(
 }
 
 /// Binds every symbol bead `me` needs, in the context of `weave`. Returns
-/// the binding and the names of the symbols found nowhere.
+/// the binding and the symbols (indices in the bead's module) found
+/// nowhere.
 pub fn bind(
     me: usize,
     own_refs: &[u32],
     weave: &[usize],
     beads: &[BeadView<'_>],
     system: &dyn Fn(u32) -> Option<u64>,
-) -> (Binding, Vec<String>) {
+) -> (Binding, Vec<u32>) {
     let image = beads[me].image;
     let module = image.module();
     let n = module.symbols().len();
@@ -158,7 +159,7 @@ pub fn bind(
                 b.providers[i as usize] = Some(r.provider);
                 b.origins[i as usize] = r.origin;
             }
-            None => missing.push(module.symbol(i).display_name()),
+            None => missing.push(i),
         }
     }
     // COPY relocations: the initial contents come from the definition found
@@ -179,7 +180,7 @@ pub fn bind(
                 b.providers[i as usize] = Some(provider);
                 b.origins[i as usize] = origin;
             }
-            _ => missing.push(module.symbol(i).display_name()),
+            _ => missing.push(i),
         }
     }
     (b, missing)

@@ -1,4 +1,5 @@
-//! The tapestry file (DESIGN §4.2) and its expansion into a [`Plan`].
+//! The tapestry file (docs/tapestry-format.md) and its expansion into a
+//! [`Plan`].
 //!
 //! Replication: a `[[bead]]`, `[[weave]]` or `[[string]]` with `count = N`
 //! stands for N entries, with `{i}` replaced by 0..N in every string field.
@@ -656,7 +657,7 @@ impl Plan {
                 }
                 let name = match &s.name {
                     Some(n) => expand(n.get_ref(), i),
-                    None => format!("{weave_name}.{}", strings.len()),
+                    None => default_string_name(&weave_name, weave, &strings, &string_names),
                 };
                 let at = s
                     .name
@@ -782,6 +783,24 @@ impl Plan {
     }
 }
 
+/// `WEAVE.N`, N counting the strings of that weave (0 for its first),
+/// skipping names already taken.
+pub(crate) fn default_string_name(
+    weave_name: &str,
+    weave: usize,
+    strings: &[StringPlan],
+    taken: &HashMap<String, usize>,
+) -> String {
+    let mut n = strings.iter().filter(|s| s.weave == weave).count();
+    loop {
+        let name = format!("{weave_name}.{n}");
+        if !taken.contains_key(&name) {
+            return name;
+        }
+        n += 1;
+    }
+}
+
 fn checkpoint_plan(
     c: &CheckpointSpec,
     path: &Path,
@@ -865,6 +884,20 @@ beads = ["telnet0", "telnet1"]
         assert_eq!(p.strings[1].args, ["telnet", "peer-1"]);
         assert_eq!(p.strings[1].weave, 1);
         assert_eq!(p.tuple_spaces[0].beads, vec![1, 2]);
+    }
+
+    /// Unnamed strings were numbered across all strings (`w1.1`, `w2.2`):
+    /// now each weave counts its own, from 0.
+    #[test]
+    fn regression_default_string_names_count_per_weave() {
+        let text = GOOD.replace("name = \"client{i}\"\n", "")
+            + "\n[[string]]\nweave = \"host1\"\n\n[[string]]\nname = \"host0.1\"\nweave = \"host0\"\n\n[[string]]\nweave = \"host0\"\n";
+        let p = Plan::parse(Path::new("t.toml"), &text).unwrap();
+        let names: Vec<_> = p.strings.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["host0.0", "host1.0", "host1.1", "host0.1", "host0.2"]
+        );
     }
 
     #[test]

@@ -131,12 +131,45 @@ pub(crate) fn load_modules_from(
 }
 
 fn load_one(plan: &Plan, m: &ModulePlan) -> Result<Module, TapestryError> {
-    Module::load(&m.path).map_err(|source| TapestryError::Module {
-        file: plan.path.clone(),
-        line: m.line,
-        module: m.name.clone(),
-        source: Box::new(source),
+    Module::load(&m.path).map_err(|source| {
+        let hint = match &source {
+            weaves_loader::LoadError::Io { source: e, .. }
+                if e.kind() == std::io::ErrorKind::NotFound =>
+            {
+                near_file(&m.path)
+            }
+            _ => String::new(),
+        };
+        TapestryError::Module(Box::new(crate::error::ModuleError {
+            tapestry: plan.path.clone(),
+            line: m.line,
+            name: m.name.clone(),
+            source,
+            hint,
+        }))
     })
+}
+
+/// ` (did you mean `FILE`?)` for a file beside the missing `path` whose
+/// name is close to its name, or nothing.
+fn near_file(path: &Path) -> String {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return String::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return String::new();
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    crate::config::suggest(&name.to_string_lossy(), names.iter().map(String::as_str))
 }
 
 /// A non-system library `needed` by `module`: in its run path or beside it.

@@ -40,6 +40,31 @@ pub(crate) enum Extension {
     /// The initial build of a tapestry restored from an image: as Initial,
     /// but no initialiser runs (the image holds initialised memory).
     Restore,
+    /// An initial build checked but not made (`weaves check`): as Initial
+    /// up to relocation, then unmapped again; no initialiser runs.
+    Verify,
+}
+
+impl Extension {
+    /// Whether this extends a running tapestry (rather than building one).
+    fn live(self) -> bool {
+        matches!(self, Extension::Live | Extension::Check)
+    }
+
+    /// Whether the beads are unmapped again once bound and relocated.
+    fn dry_run(self) -> bool {
+        matches!(self, Extension::Check | Extension::Verify)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Extension::Initial => "build",
+            Extension::Live => "apply",
+            Extension::Check => "check-block",
+            Extension::Restore => "rebuild",
+            Extension::Verify => "check",
+        }
+    }
 }
 
 /// What an extension added.
@@ -54,7 +79,9 @@ impl Tapestry {
         mut plan: Plan,
         how: Extension,
     ) -> Result<Added, TapestryError> {
-        let live = !matches!(how, Extension::Initial | Extension::Restore);
+        let span = tracing::debug_span!("build", tapestry = %plan.name, how = %how.name());
+        let _span = span.enter();
+        let live = how.live();
         let (b0, s0, k0) = (
             self.beads.len(),
             self.plan.strings.len(),
@@ -66,6 +93,19 @@ impl Tapestry {
         let t0 = Instant::now();
         let new_modules = crate::deps::load_modules_from(&mut plan, &self.modules, live)?;
         self.stats.load_modules += t0.elapsed();
+        tracing::debug!(
+            "load: {} module(s) in {:.3} ms",
+            new_modules.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+        for (m, loaded) in plan.modules[self.modules.len()..].iter().zip(&new_modules) {
+            tracing::trace!(
+                "load: module `{}` from {} ({} imports)",
+                m.name,
+                m.path.display(),
+                loaded.module.imports().len()
+            );
+        }
         if live {
             refuse_live_only(&plan, self, &new_modules)?;
         }
@@ -140,6 +180,11 @@ impl Tapestry {
         }
         self.stats.map += t0.elapsed();
         self.stats.beads += fresh.len();
+        tracing::debug!(
+            "map: {} bead(s) in {:.3} ms",
+            fresh.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
         // Fiber stacks for the strings are made while the beads are bound,
         // relocated and initialised (not while they are mapped: the two
         // would contend for the process's address-space lock).
@@ -151,7 +196,7 @@ impl Tapestry {
 
         // From here on a refusal must unmap the fresh beads again.
         match self.bind_and_relocate(&plan, &new_modules, fresh, how, b0, s0) {
-            Ok((fresh, _, _, _)) if how == Extension::Check => {
+            Ok((fresh, _, _, _)) if how.dry_run() => {
                 unmap(fresh);
                 Ok(Added { first_string: s0 })
             }
@@ -210,7 +255,7 @@ impl Tapestry {
         (Vec<Bead>, Vec<Binding>, Vec<u64>, Vec<weaves_arena::Region>),
         (Vec<Bead>, TapestryError),
     > {
-        let live = !matches!(how, Extension::Initial | Extension::Restore);
+        let live = how.live();
         for (w, weave) in plan.weaves.iter().enumerate().skip(self.plan.weaves.len()) {
             for &b in &weave.beads {
                 if b >= b0 {
@@ -229,7 +274,7 @@ impl Tapestry {
                 tls_module: b.tls_module,
             })
             .collect();
-        let bind_one = |i: usize, weave: &[usize]| -> (Binding, Vec<String>) {
+        let bind_one = |i: usize, weave: &[usize]| -> (Binding, Vec<u32>) {
             let loaded = modules[all[i].module];
             let system = |idx: u32| -> Option<u64> {
                 let mut cache = loaded
@@ -266,7 +311,7 @@ impl Tapestry {
         };
 
         let mut bindings: Vec<Binding> = Vec::with_capacity(fresh.len());
-        let mut missing: Vec<String> = Vec::new();
+        let mut missing: Vec<crate::error::Unresolved> = Vec::new();
         let mut refusal: Option<TapestryError> = None;
         for i in b0..all.len() {
             let bead = all[i];
@@ -275,12 +320,16 @@ impl Tapestry {
             let first = weaves.first().map_or(&empty, |&w| &plan.weaves[w].beads);
             let (binding, lost) = bind_one(i, first);
             if !lost.is_empty() {
-                missing.push(format!(
-                    "bead `{}` ({}) needs {}",
-                    bead.name,
-                    modules[bead.module].module.path().display(),
-                    lost.join(", ")
-                ));
+                let module = &modules[bead.module].module;
+                missing.push(crate::error::Unresolved {
+                    bead: bead.name.clone(),
+                    module: module.path().to_owned(),
+                    symbols: lost
+                        .iter()
+                        .map(|&k| module.symbol(k).display_name())
+                        .collect(),
+                    functions: lost.iter().map(|&k| only_called(module, k)).collect(),
+                });
             }
             for &w in weaves.iter().skip(1) {
                 let (other, _) = bind_one(i, &plan.weaves[w].beads);
@@ -306,10 +355,7 @@ impl Tapestry {
             return Err((fresh, e));
         }
         if !missing.is_empty() {
-            return Err((
-                fresh,
-                TapestryError::Bind(format!("unresolved symbols: {}", missing.join("; "))),
-            ));
+            return Err((fresh, TapestryError::Unresolved(missing)));
         }
 
         // COPY relocations and tuple spaces: one storage per variable. They
@@ -376,6 +422,36 @@ impl Tapestry {
             drop(all);
             for (bead, imports) in fresh.iter_mut().zip(summaries) {
                 bead.imports = imports;
+                log_binding(bead);
+            }
+            if tracing::enabled!(tracing::Level::TRACE) {
+                for (k, b) in bindings.iter().enumerate() {
+                    let bead = &fresh[k];
+                    let module = &modules[bead.module].module;
+                    for &idx in module.imports() {
+                        let to = match b.providers.get(idx as usize).copied().flatten() {
+                            Some(Provider::Bead(p)) | Some(Provider::CopiedBy(p)) => {
+                                let name = if p < b0 {
+                                    &self.beads[p].name
+                                } else {
+                                    &fresh[p - b0].name
+                                };
+                                format!("bead `{name}`")
+                            }
+                            Some(Provider::Own) => "itself".into(),
+                            Some(Provider::Runtime) => "the runtime".into(),
+                            Some(Provider::System) => "a system library".into(),
+                            Some(Provider::TupleSpace) => "a tuple space".into(),
+                            Some(Provider::Absent) => "nothing (weak: 0)".into(),
+                            None => "?".into(),
+                        };
+                        tracing::trace!(
+                            "bind: bead `{}`: {} -> {to}",
+                            bead.name,
+                            module.symbol(idx).display_name()
+                        );
+                    }
+                }
             }
         }
 
@@ -394,6 +470,11 @@ impl Tapestry {
             }
         }
         self.stats.bind += t0.elapsed();
+        tracing::debug!(
+            "bind: {} bead(s) in {:.3} ms",
+            fresh.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
 
         // Relocate the fresh beads, providers first: COPY relocations read
         // relocated data, and IFUNC resolvers run relocated code.
@@ -437,6 +518,11 @@ impl Tapestry {
             };
         }
         self.stats.relocate += t0.elapsed();
+        tracing::debug!(
+            "relocate: {} bead(s) in {:.3} ms",
+            fresh.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
         Ok((fresh, bindings, entries, tuple_regions))
     }
 
@@ -489,8 +575,55 @@ impl Tapestry {
             }
         }
         self.stats.init += t0.elapsed();
+        tracing::debug!(
+            "init: {} bead(s) in {:.3} ms",
+            order.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
         Ok(())
     }
+}
+
+/// One debug line per bead: which beads its imports bound to, and how many
+/// went to the runtime and to system libraries.
+fn log_binding(bead: &Bead) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let i = &bead.imports;
+    let wires: Vec<String> = i
+        .beads
+        .iter()
+        .map(|w| match (&w.bead, w.via.as_str()) {
+            (Some(b), "bead") => format!("{} -> bead `{b}`", w.symbol),
+            (Some(b), via) => format!("{} -> bead `{b}` ({via})", w.symbol),
+            (None, via) => format!("{} -> {via}", w.symbol),
+        })
+        .collect();
+    tracing::debug!(
+        "bind: bead `{}`: {}{}{} to the runtime, {} to system libraries{}",
+        bead.name,
+        wires.join(", "),
+        if wires.is_empty() { "" } else { "; " },
+        i.runtime,
+        i.system,
+        if i.absent > 0 {
+            format!(", {} weak ones found nowhere", i.absent)
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Whether the module only ever calls symbol `k` (every slot for it is a
+/// PLT slot, or the symbol is typed as a function): what native lazy
+/// binding would look up at its first call.
+fn only_called(module: &weaves_loader::Module, k: u32) -> bool {
+    let mut slots = module.import_slots().filter(|s| s.symbol == k).peekable();
+    if slots.peek().is_none() {
+        return module.symbol(k).kind == weaves_loader::SymKind::Func;
+    }
+    slots.all(|s| s.kind == weaves_loader::SlotKind::Plt)
 }
 
 /// The address of string `s`'s entry.

@@ -19,9 +19,17 @@
 //!   initialisers in dependency order. Every missing symbol and every
 //!   conflict is reported before any bead code runs.
 //! * [`Tapestry::run`] starts the strings and waits for them, then runs the
-//!   beads' finalisers.
+//!   beads' finalisers. A `SIGTERM` (`weaves stop`) or `SIGINT` ends every
+//!   string at its next safe point first ([`stop`]).
+//! * [`Tapestry::check`] does everything [`Tapestry::build`] does short of
+//!   running bead code, then takes it down again (`weaves check`).
+//!
+//! With `tracing` enabled at debug level (`weaves -v`), building logs its
+//! phases and each bead's bindings, checkpoints their phases, and live
+//! changes each step.
 
 pub mod binder;
+mod check;
 pub mod checkpoint;
 pub mod config;
 mod deps;
@@ -34,12 +42,14 @@ mod remove;
 mod run;
 mod script;
 mod stacks;
+pub mod stop;
 mod system;
 mod tapestry;
 
+pub use check::Checked;
 pub use checkpoint::{Restored, Taken};
 pub use config::{CheckpointPlan, Plan, StringPlan};
-pub use error::TapestryError;
+pub use error::{ModuleError, TapestryError, Unresolved};
 pub use live::LiveView;
 #[doc(hidden)]
 pub use script::parse_script;

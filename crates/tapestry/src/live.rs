@@ -69,6 +69,20 @@ pub(crate) enum Change {
     },
 }
 
+impl Change {
+    /// What kind of change this is, for logs.
+    pub(crate) fn what(&self) -> &'static str {
+        match self {
+            Change::Apply { .. } => "apply",
+            Change::Remove { .. } => "remove",
+            Change::Script { .. } => "script",
+            Change::Spawn(_) => "spawn",
+            Change::Checkpoint { .. } => "checkpoint",
+            Change::Rollback { .. } => "rollback",
+        }
+    }
+}
+
 /// What the thread running the tapestry waits for.
 pub(crate) enum Event {
     /// The last string ended (look again: a change may have added more).
@@ -80,6 +94,10 @@ pub(crate) enum Event {
     /// the slot; success does not come back.
     RollbackFor(weaves_interpose::checkpoint::Taken),
     Change(Change, Sender<Result<serde_json::Value, String>>),
+    /// A signal that ends the tapestry arrived (`SIGTERM`, as `weaves stop`
+    /// sends, `SIGINT`, `SIGHUP`): every string ends at its next safe
+    /// point, then the beads are finalised (see [`crate::stop`]).
+    Stop(i32),
 }
 
 /// How long a change may take before the client is told it did not answer
@@ -108,9 +126,16 @@ impl LiveView {
         started: Instant,
         changes: Sender<Event>,
     ) -> LiveView {
+        // A file is shown by its absolute path, wherever `weaves ps` runs;
+        // a label (`mpirun -n 4 …`) as it is.
+        let path = if t.plan.path.is_file() {
+            std::path::absolute(&t.plan.path).unwrap_or_else(|_| t.plan.path.clone())
+        } else {
+            t.plan.path.clone()
+        };
         LiveView {
             name: t.plan.name.clone(),
-            path: t.plan.path.display().to_string(),
+            path: path.display().to_string(),
             workers: t.plan.workers,
             parts: RwLock::new(t.parts()),
             sched,
@@ -306,7 +331,10 @@ impl Tapestry {
             .enumerate()
             .map(|(i, (mp, loaded))| ModuleInfo {
                 name: mp.name.clone(),
-                path: loaded.module.path().display().to_string(),
+                path: std::path::absolute(loaded.module.path())
+                    .unwrap_or_else(|_| loaded.module.path().to_owned())
+                    .display()
+                    .to_string(),
                 build_id: loaded
                     .module
                     .build_id()

@@ -63,6 +63,7 @@ impl Tapestry {
             .watch(preempt, weaves_interpose::preempt::TICK)
             .map_err(|e| TapestryError::Run(format!("cannot start the watchdog thread: {e}")))?;
         let (events, inbox) = channel::<Event>();
+        let signals = crate::stop::watch(events.clone());
         {
             let events = events.clone();
             sched.on_idle(Box::new(move || {
@@ -88,10 +89,20 @@ impl Tapestry {
                 Some(slot)
             })));
         }
-        // The live view (a description of every bead and weave) and the
-        // monitor are ready before any string is made.
-        let view = Arc::new(LiveView::new(self, sched.clone(), Instant::now(), events));
-        let guard = monitor(view.clone());
+        // The live view (a description of every bead and weave) is ready
+        // before any string is made; the monitor serves it once they all
+        // are, so `weaves ps` never counts a tapestry's strings half made.
+        // Uptime counts from the run's first start (a rollback goes on).
+        let started_at = *self
+            .started_at
+            .get_or_insert_with(std::time::SystemTime::now);
+        let since = std::time::SystemTime::now()
+            .duration_since(started_at)
+            .unwrap_or_default();
+        let first_start = Instant::now()
+            .checked_sub(since)
+            .unwrap_or_else(Instant::now);
+        let view = Arc::new(LiveView::new(self, sched.clone(), first_start, events));
         // What `strings_elapsed` measures: making the strings and running
         // them.
         let started = Instant::now();
@@ -148,6 +159,7 @@ impl Tapestry {
             })?;
         }
         drop(by_id);
+        let guard = monitor(view.clone());
         let interval = checkpointing
             .as_ref()
             .and_then(|c| c.interval_ms)
@@ -155,10 +167,12 @@ impl Tapestry {
         let mut next_periodic = interval.map(|i| Instant::now() + i);
         let mut checkpoints = Vec::new();
         let mut checkpoint_failures = Vec::new();
+        // The signal that is ending the tapestry, once one came.
+        let mut ending: Option<i32> = None;
         // Wait for the strings, making changes as they come. Strings that
         // bead code started (pthread_create) count too.
         while sched.live() > 0 {
-            let event = match next_periodic {
+            let event = match next_periodic.filter(|_| ending.is_none()) {
                 Some(at) => {
                     match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(e) => Some(e),
@@ -176,8 +190,35 @@ impl Tapestry {
                 }
                 None => inbox.recv().ok(),
             };
+            let event = match (event, ending) {
+                (Some(Event::Stop(signal)), _) => {
+                    let asked = sched.end_all();
+                    if ending.is_none() {
+                        tracing::info!(
+                            "{}: ending the tapestry: {asked} string(s) asked to end at their next safe point; then the beads' finalisers run",
+                            crate::stop::signal_name(signal)
+                        );
+                    }
+                    ending.get_or_insert(signal);
+                    None
+                }
+                // Nothing changes while the tapestry ends.
+                (Some(Event::Change(_, answer)), Some(signal)) => {
+                    let _ = answer.send(Err(format!(
+                        "the tapestry is ending ({})",
+                        crate::stop::signal_name(signal)
+                    )));
+                    None
+                }
+                (Some(Event::CheckpointFor(slot) | Event::RollbackFor(slot)), Some(_)) => {
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(Err("the tapestry is ending".into()));
+                    None
+                }
+                (event, _) => event,
+            };
             match event {
-                None | Some(Event::Idle) => {}
+                None | Some(Event::Idle) | Some(Event::Stop(_)) => {}
                 Some(Event::CheckpointFor(slot)) => {
                     let result = self
                         .checkpoint_to(&sched, Destination::ConfiguredOrMemory, false, false)
@@ -205,6 +246,7 @@ impl Tapestry {
                 }
             }
         }
+        drop(signals);
         weaves_interpose::checkpoint::set_checkpoint_hook(None);
         let strings_elapsed = started.elapsed();
         weaves_interpose::set_spawn_hook(None);
@@ -225,6 +267,7 @@ impl Tapestry {
                         weave: self.plan.weaves[s.weave].name.clone(),
                         status: outcome.status(),
                         exited: matches!(outcome, Outcome::Exited(_)),
+                        stopped: matches!(outcome, Outcome::Stopped),
                     })
                 }
                 None => ended
@@ -235,6 +278,7 @@ impl Tapestry {
                         weave: e.weave.clone(),
                         status: e.status,
                         exited: e.exited,
+                        stopped: false,
                     }),
             })
             .collect();
@@ -250,6 +294,7 @@ impl Tapestry {
             checkpoints,
             checkpoint_failures,
             finalisers,
+            ended_by: ending,
         })
     }
 
@@ -267,6 +312,23 @@ impl Tapestry {
         ) {
             self.changed_live = true;
         }
+        let span = tracing::debug_span!("change", what = %change.what());
+        let _span = span.enter();
+        let result = self.make_change(change, sched, handles, view);
+        match &result {
+            Ok(v) => tracing::debug!("done: {v}"),
+            Err(e) => tracing::debug!("refused: {e}"),
+        }
+        result
+    }
+
+    fn make_change(
+        &mut self,
+        change: Change,
+        sched: &Arc<Scheduler>,
+        handles: &mut Vec<Option<Arc<Task>>>,
+        view: &LiveView,
+    ) -> Result<serde_json::Value, String> {
         match change {
             Change::Checkpoint {
                 path,
@@ -293,6 +355,11 @@ impl Tapestry {
                 let added = self
                     .extend(plan, Extension::Live)
                     .map_err(|e| e.to_string())?;
+                tracing::debug!(
+                    "apply {}: added, starting {} string(s)",
+                    path.display(),
+                    self.plan.strings.len() - added.first_string
+                );
                 let mut runner = Runner::new(sched, handles, view);
                 // The new weaves are in the view before their strings run.
                 view.refresh(self);

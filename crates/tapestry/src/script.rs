@@ -251,6 +251,10 @@ impl Tapestry {
                     Item::One(line) => self.execute(path, line, runner)?,
                     Item::Atomic(lines) => {
                         self.check_block(path, lines, runner)?;
+                        tracing::debug!(
+                            "atomic block of {} line(s) passed its check; taking effect",
+                            lines.len()
+                        );
                         for line in lines {
                             self.execute(path, line, runner).map_err(|e| {
                                 format!("{e} (the atomic block passed its check, but failed while taking effect)")
@@ -368,6 +372,7 @@ impl Tapestry {
                 runner
                     .done
                     .push(format!("line {}: moved {n} message(s)", line.number));
+                tracing::debug!("line {}: {}: moved {n} message(s)", line.number, line.text);
                 return Ok(());
             }
             Cmd::Start(name) => {
@@ -408,6 +413,10 @@ impl Tapestry {
                     "line {}: `{symbol}` of `{bead}` now binds to `{provider}` ({slots} slot(s))",
                     line.number
                 ));
+                tracing::debug!(
+                    "line {}: rebind: `{symbol}` of `{bead}` now binds to `{provider}` ({slots} slot(s), one atomic store each)",
+                    line.number
+                );
                 return Ok(());
             }
             Cmd::Wait(name) => {
@@ -425,6 +434,7 @@ impl Tapestry {
         runner
             .done
             .push(format!("line {}: {}", line.number, line.text));
+        tracing::debug!("line {}: {}: took effect", line.number, line.text);
         Ok(())
     }
 
@@ -610,8 +620,16 @@ impl Tapestry {
         };
         let mut next = plan.clone();
         let n = next.strings.len();
+        let taken = next
+            .strings
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !next.removed.strings.contains(i))
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        let name = crate::config::default_string_name(&request.weave, weave, &next.strings, &taken);
         next.strings.push(crate::config::StringPlan {
-            name: format!("{}.{n}", request.weave),
+            name,
             weave,
             entry_bead,
             entry_symbol,

@@ -65,6 +65,9 @@ pub struct StringReport {
     pub weave: String,
     pub status: i32,
     pub exited: bool,
+    /// Ended at a safe point because it was asked to (a script's `stop`,
+    /// or the tapestry ending by `SIGTERM`).
+    pub stopped: bool,
 }
 
 /// How a run ended.
@@ -84,6 +87,9 @@ pub struct RunReport {
     pub checkpoint_failures: Vec<String>,
     /// Finalisers that failed.
     pub finalisers: Vec<FinaliserFault>,
+    /// The signal that ended the run (`SIGTERM`, as `weaves stop` sends,
+    /// `SIGINT`, `SIGHUP`), if one did.
+    pub ended_by: Option<i32>,
 }
 
 /// The exit status of a run whose strings all returned 0 but some of whose
@@ -91,10 +97,14 @@ pub struct RunReport {
 pub const CHECKPOINT_FAILED_STATUS: i32 = 74;
 
 impl RunReport {
-    /// The first non-zero status, in declaration order; else that of the
-    /// first finaliser that failed; else [`CHECKPOINT_FAILED_STATUS`] if a
-    /// periodic checkpoint failed; else 0.
+    /// 128 + the signal that ended the run, as a shell reports a process a
+    /// signal ended; else the first non-zero status, in declaration order;
+    /// else that of the first finaliser that failed; else
+    /// [`CHECKPOINT_FAILED_STATUS`] if a periodic checkpoint failed; else 0.
     pub fn exit_status(&self) -> i32 {
+        if let Some(signal) = self.ended_by {
+            return 128 + signal;
+        }
         self.strings
             .iter()
             .map(|s| s.status)
@@ -105,6 +115,24 @@ impl RunReport {
             } else {
                 CHECKPOINT_FAILED_STATUS
             })
+    }
+
+    /// What MPICH's `mpirun` exits with: 128 + the signal that ended the
+    /// run, else the bitwise OR of every string's status (each taken modulo
+    /// 256, as a process's is) — or 1 if that OR is 0 although a string
+    /// failed.
+    pub fn combined_status(&self) -> i32 {
+        if let Some(signal) = self.ended_by {
+            return 128 + signal;
+        }
+        let or = self
+            .strings
+            .iter()
+            .fold(0, |acc, s| acc | (s.status & 0xff));
+        match or {
+            0 if self.strings.iter().any(|s| s.status != 0) => 1,
+            or => or,
+        }
     }
 }
 
@@ -139,6 +167,9 @@ pub struct Tapestry {
     pub(crate) changed_live: bool,
     /// What earlier checkpoints of this run mean for the next one.
     pub(crate) chain: crate::checkpoint::Chain,
+    /// When the run's strings first started (kept across a rollback, for
+    /// the monitor's uptime).
+    pub(crate) started_at: Option<std::time::SystemTime>,
 }
 
 impl Tapestry {
@@ -154,7 +185,7 @@ impl Tapestry {
         Tapestry::build_as(plan, Extension::Restore)
     }
 
-    fn build_as(plan: Plan, how: Extension) -> Result<Tapestry, TapestryError> {
+    pub(crate) fn build_as(plan: Plan, how: Extension) -> Result<Tapestry, TapestryError> {
         weaves_interpose::init();
         let mut t = Tapestry {
             plan: plan.skeleton(),
@@ -169,6 +200,7 @@ impl Tapestry {
             finalised: false,
             changed_live: false,
             chain: Default::default(),
+            started_at: None,
         };
         t.extend(plan, how)?;
         Ok(t)
@@ -180,6 +212,12 @@ impl Tapestry {
 
     pub fn stats(&self) -> BuildStats {
         self.stats
+    }
+
+    /// Counts the run's uptime from `at` (a rolled-back run goes on from
+    /// when it first started).
+    pub fn started_at(&mut self, at: std::time::SystemTime) {
+        self.started_at = Some(at);
     }
 
     /// Runs finalisers in reverse initialisation order: `DT_FINI_ARRAY`,

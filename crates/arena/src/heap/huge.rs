@@ -181,4 +181,3 @@ impl Heap {
         unsafe { check::validate_huge(self.key, g.huge()[k], p) }
     }
 }
-

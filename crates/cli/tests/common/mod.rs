@@ -138,9 +138,35 @@ pub fn run_tapestry(test: &str, text: &str) -> Outcome {
     weaves_run(&file, None)
 }
 
+/// The control-socket directory of this test binary's `weaves` runs: never
+/// the user's own, so no test's tapestry shows in the user's `weaves ps`
+/// (and no user's tapestry in a test's).
+pub fn runtime_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rt-{}", env!("CARGO_CRATE_NAME")));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        // The monitor refuses a directory others may enter.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap_or_else(|e| panic!("cannot restrict {}: {e}", dir.display()));
+        dir
+    })
+}
+
+/// A `weaves` command with this test binary's own [`runtime_dir`]. Every
+/// test runs `weaves` through this (or through `running::weaves`, which
+/// gives a run a directory of its own).
+pub fn weaves_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    cmd.env("WEAVES_RUNTIME_DIR", runtime_dir());
+    cmd
+}
+
 /// `weaves run FILE`, optionally from another working directory.
 pub fn weaves_run(file: &Path, cwd: Option<&Path>) -> Outcome {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    let mut cmd = weaves_command();
     cmd.arg("run").arg(file);
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);

@@ -140,6 +140,11 @@ pub struct FileState {
     pub size: u64,
 }
 
+/// Milliseconds to the microsecond (`2.015`, not `2.0150569999999997`).
+fn millis(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1e3
+}
+
 /// How many incremental images may follow a full one before the chain is
 /// compacted: the newest is rewritten as a full image (a restore reads the
 /// whole chain; this bounds it).
@@ -215,28 +220,50 @@ impl Chain {
                     "checkpoints are full images: this kernel cannot track written pages \
                      (userfaultfd write-protect with PAGEMAP_SCAN, Linux 6.7+: {e})"
                 );
-                eprintln!("weaves: {why}");
+                tracing::warn!("{why}");
                 self.untrackable = Some(why);
             }
         }
     }
 
-    /// The image a new one in `dir` may be a delta on.
-    fn parent_in(&self, dir: &Path) -> Option<(Parent, usize)> {
-        let (d, file, id, depth) = self.last.as_ref()?;
-        (self.tracker.is_some() && d == dir).then(|| {
-            (
-                Parent {
-                    file: file.clone(),
-                    id: *id,
-                },
-                *depth,
-            )
-        })
+    /// The image a new one in `dir` may be a delta on: the previous
+    /// checkpoint of this run — whoever asked for it: `weaves checkpoint`,
+    /// the periodic timer, `wv_checkpoint` — when it went into the same
+    /// directory (however the directory was named) and is still there.
+    fn parent_in(&self, dir: &Path) -> Result<(Parent, usize), &'static str> {
+        if self.tracker.is_none() {
+            return Err("written pages are not tracked here");
+        }
+        let Some((d, file, id, depth)) = self.last.as_ref() else {
+            return Err("the previous checkpoint of this run was not written into a directory");
+        };
+        if !same_dir(d, dir) {
+            return Err("the previous checkpoint of this run went into another directory");
+        }
+        if !d.join(file).is_file() {
+            return Err("the previous image of this run is gone");
+        }
+        Ok((
+            Parent {
+                file: file.clone(),
+                id: *id,
+            },
+            *depth,
+        ))
     }
 }
 
 type StoredPages = (Vec<(u64, u64)>, Vec<(u64, u64)>, Option<Parent>);
+
+/// Whether `a` and `b` name one directory (`images`, `./images` and its
+/// absolute path do).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+}
 
 /// Where a checkpoint's image goes.
 pub(crate) enum Destination {
@@ -287,8 +314,14 @@ impl Tapestry {
     ) -> Result<Capture, String> {
         self.refuse_if_changed_live("checkpoint")?;
         let modules = self.module_identities()?;
+        let asked = Instant::now();
         let quiet = sched.quiesce(QUIESCE_WITHIN).map_err(|e| e.to_string())?;
         let paused = Instant::now();
+        tracing::debug!(
+            "quiesce: {} string(s) at rest after {} µs",
+            quiet.tasks.len(),
+            (paused - asked).as_micros()
+        );
         let pending_output = take_pending_output();
         // SAFETY: flushing every stdio stream; strings are at rest, so none
         // is inside a stdio call holding a stream's lock.
@@ -337,6 +370,11 @@ impl Tapestry {
             .collect();
         let pause = paused.elapsed();
         drop(quiet);
+        tracing::debug!(
+            "capture: {} page run(s) copied; strings held {} µs",
+            runs.len(),
+            pause.as_micros()
+        );
         let state = TapestryState {
             source: self.plan.source.clone(),
             source_path: self.plan.path.clone(),
@@ -601,14 +639,28 @@ impl Tapestry {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_owned();
+        let span = tracing::debug_span!("checkpoint", to = %target.display());
+        let _span = span.enter();
         self.chain.arm(configured.incremental);
         // A delta only on the previous image, in the same directory, when
         // asked for neither a full image nor a file of its own.
-        let on = if !full && configured.incremental && in_images_dir(&target) {
-            self.chain.parent_in(&target_dir)
-        } else {
-            None
+        let on = match (full, configured.incremental, in_images_dir(&target)) {
+            (true, _, _) => Err("--full"),
+            (_, false, _) => Err("[checkpoint] incremental = false"),
+            (_, _, false) => {
+                Err("the image is a file of its own (-o), not the next of a directory")
+            }
+            _ => self.chain.parent_in(&target_dir),
         };
+        match &on {
+            Ok((parent, depth)) => tracing::debug!(
+                "incremental on {} ({} delta(s) deep)",
+                parent.file,
+                depth + 1
+            ),
+            Err(why) => tracing::debug!("full image: {why}"),
+        }
+        let on = on.ok();
         // Whatever happens now, the tracker's notion of "since" moves to
         // this capture: only this image can be the next one's parent.
         self.chain.last = None;
@@ -627,6 +679,11 @@ impl Tapestry {
             write_pending_output(&capture.pending_output)
         });
         let bytes = written.map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        tracing::debug!(
+            "write: {bytes} bytes, {pages} pages, {} in {:.3} ms in all",
+            if incremental { "incremental" } else { "full" },
+            millis(t0.elapsed())
+        );
         // A long chain is compacted while strings run: the newest image is
         // rewritten whole, keeping its name and id, so the next delta
         // builds on it as it would have; older images become prunable.
@@ -634,7 +691,7 @@ impl Tapestry {
             match compact(&target) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("weaves: cannot compact the checkpoint chain: {e}");
+                    tracing::warn!("cannot compact the checkpoint chain: {e}");
                     depth
                 }
             }
@@ -653,7 +710,7 @@ impl Tapestry {
             bytes,
             pages,
             pause_us: capture.pause.as_micros() as u64,
-            total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            total_ms: millis(t0.elapsed()),
             incremental,
             unrestorable: capture.unrestorable,
         })
@@ -704,7 +761,7 @@ impl Tapestry {
                 .map(|r| r.bytes.len() as u64 / 4096)
                 .sum(),
             pause_us: capture.pause.as_micros() as u64,
-            total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            total_ms: millis(t0.elapsed()),
             incremental: false,
             unrestorable: capture.unrestorable,
         })

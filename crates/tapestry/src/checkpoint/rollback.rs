@@ -58,9 +58,16 @@ impl Tapestry {
         about_to();
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
-        let err = std::os::unix::process::CommandExt::exec(
-            std::process::Command::new(exe).arg("restore").arg(&target),
-        );
+        let mut restore = std::process::Command::new(exe);
+        restore.arg("restore");
+        // The monitor's uptime goes on from the run's first start.
+        if let Some(since) = self
+            .started_at
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        {
+            restore.arg(format!("--started-at-ms={}", since.as_millis()));
+        }
+        let err = std::os::unix::process::CommandExt::exec(restore.arg(&target));
         drop(quiet);
         Err(format!("cannot re-execute to roll back: {err}"))
     }
