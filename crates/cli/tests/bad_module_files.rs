@@ -124,7 +124,7 @@ fn run_refuses_devices_fifos_directories_sockets_and_huge_files_at_once() {
     for (name, path, kind) in &cases {
         let file = dir.join(format!("{name}.toml"));
         std::fs::write(&file, tapestry_with_module(path)).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+        let mut cmd = weaves_command();
         cmd.arg("run").arg(&file);
         let (out, took) = run_bounded(cmd, &format!("weaves run {name}.toml"));
         let line = out.expect_error(&[&format!("{name}.toml"), "line 6", "app"]);
@@ -208,7 +208,7 @@ fn module_padded_to_2gib_loads_without_reading_the_padding() {
         .unwrap();
     let file = dir.join("padded.toml");
     std::fs::write(&file, tapestry_with_module(&padded)).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+    let mut cmd = weaves_command();
     cmd.arg("run").arg(&file);
     let (out, took) = run_bounded(cmd, "weaves run padded.toml");
     eprintln!("padded module ran in {:.1} ms", took.as_secs_f64() * 1e3);

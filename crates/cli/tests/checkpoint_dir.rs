@@ -127,7 +127,7 @@ fn periodic_checkpoint_that_cannot_be_written_fails_the_run() {
         "t.toml",
         &compute_tapestry("images", &out_file, 1500, 20),
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let child = weaves_command()
         .arg("run")
         .arg(&file)
         .stdin(Stdio::null())
@@ -196,7 +196,7 @@ args = ["ckpt_big", "64", "40", "4096"]
         toml_escape(&module("ckpt_big.so"))
     );
     let file = write_tapestry(&dir, "big.toml", &big);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let mut child = weaves_command()
         .arg("run")
         .arg(&file)
         .stdin(Stdio::null())

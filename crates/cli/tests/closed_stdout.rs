@@ -105,7 +105,7 @@ fn inspect_into_a_closed_pipe_does_not_panic() {
 fn bench_into_a_closed_pipe_does_not_panic() {
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
     for json in [true, false] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weaves"));
+        let mut cmd = weaves_command();
         cmd.args(["bench", "switch", "-n", "1000"])
             .env("XDG_CACHE_HOME", &cache);
         if json {

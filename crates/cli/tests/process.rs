@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::*;
 
@@ -386,7 +386,7 @@ fn lost_standard_output_makes_the_run_fail() {
         .write(true)
         .open("/dev/full")
         .expect("/dev/full (a standard Linux device) opens");
-    let out = Command::new(env!("CARGO_BIN_EXE_weaves"))
+    let out = weaves_command()
         .arg("run")
         .arg(&file)
         .stdin(Stdio::null())
