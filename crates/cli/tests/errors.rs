@@ -104,6 +104,7 @@ fn missing_symbols_are_all_listed() {
         r#"
 [tapestry]
 name = "missing"
+bind = "now"
 
 [[module]]
 name = "missing"
@@ -125,6 +126,98 @@ args = ["missing"]
     );
     out.expect_error(&["no_such_fn_a", "no_such_fn_b", "lonely"]);
     assert!(out.stdout.is_empty(), "{out}");
+}
+
+fn lazy_tapestry(how: &str) -> String {
+    format!(
+        r#"
+[tapestry]
+name = "lazy"
+workers = 2
+
+[[module]]
+name = "missing"
+path = "@MODS@/missing.so"
+
+[[module]]
+name = "sleeper"
+path = "@MODS@/sleeper.so"
+
+[[bead]]
+name = "lonely{{i}}"
+module = "missing"
+count = 2
+
+[[bead]]
+name = "nap"
+module = "sleeper"
+
+[[weave]]
+name = "w{{i}}"
+count = 2
+beads = ["lonely{{i}}"]
+
+[[weave]]
+name = "wn"
+beads = ["nap"]
+
+[[string]]
+name = "caller{{i}}"
+weave = "w{{i}}"
+count = 2
+entry = "missing_main"
+args = ["missing", "{how}"]
+
+[[string]]
+name = "napper"
+weave = "wn"
+entry = "sleeper_main"
+args = ["sleeper", "n", "20", "1000"]
+"#
+    )
+}
+
+/// The bug: a module that merely references a function nothing defines
+/// was refused at load, where natively lazy binding fails only at a call.
+#[test]
+fn functions_found_nowhere_fail_only_when_called() {
+    let out = run_tapestry("lazy_never_called", &lazy_tapestry("never"));
+    out.expect_success();
+    assert_eq!(
+        out.sorted_lines(),
+        ["missing: never called them", "missing: never called them"]
+    );
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("no_such_fn_a"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "one warning per bead at load:\n{out}");
+    assert!(
+        warnings[0].contains("no_such_fn_b") && warnings[0].contains("bind = \"now\""),
+        "{out}"
+    );
+
+    let out = run_tapestry("lazy_called", &lazy_tapestry("call"));
+    assert_eq!(
+        out.code(),
+        127,
+        "ld.so's status for a symbol lookup error\n{out}"
+    );
+    assert_eq!(out.sorted_lines(), ["missing: calling", "missing: calling"]);
+    for s in ["caller0", "caller1"] {
+        assert!(
+            out.stderr.lines().any(|l| l.contains("symbol lookup error")
+                && contains_word(l, s)
+                && l.contains("undefined symbol: no_such_fn_a")
+                && l.contains("missing_main+0x")),
+            "{out}"
+        );
+    }
+    assert!(
+        !out.stderr.contains("napper"),
+        "the unrelated string finished:\n{out}"
+    );
 }
 
 #[test]

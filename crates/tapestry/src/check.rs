@@ -22,8 +22,10 @@ pub struct Checked {
 impl Tapestry {
     /// Builds `plan` as a run would, up to the point where bead code would
     /// start, and takes it down again. The error is the one `weaves run`
-    /// would give.
-    pub fn check(plan: Plan) -> Result<Checked, TapestryError> {
+    /// would give — with `bind = "now"`: a function found nowhere, which a
+    /// run binds lazily, is reported here.
+    pub fn check(mut plan: Plan) -> Result<Checked, TapestryError> {
+        plan.bind_now = true;
         let checked = Checked {
             modules: plan.modules.len(),
             beads: plan.beads.len(),

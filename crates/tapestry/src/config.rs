@@ -41,8 +41,11 @@ struct TapestrySpec {
     stack_kib: Option<Spanned<u64>>,
     /// Worker threads running fiber strings (default: one per CPU).
     workers: Option<Spanned<u32>>,
-    /// Preemption tick in milliseconds (default: none).
+    /// Preemption period in milliseconds (default 10; 0 turns it off).
     preempt_ms: Option<Spanned<u64>>,
+    /// `"lazy"` (default): functions found nowhere fail at their first
+    /// call; `"now"`: they are load-time errors.
+    bind: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +230,9 @@ pub struct Plan {
     pub workers: usize,
     /// Preemption tick, if any.
     pub preempt_ms: Option<u64>,
+    /// `[tapestry] bind = "now"`: a function found nowhere is a load-time
+    /// error, instead of failing at its first call.
+    pub bind_now: bool,
     /// Checkpointing, if the tapestry asks for it.
     pub checkpoint: Option<CheckpointPlan>,
 }
@@ -422,6 +428,7 @@ impl Plan {
             name: self.name.clone(),
             workers: self.workers,
             preempt_ms: self.preempt_ms,
+            bind_now: self.bind_now,
             checkpoint: self.checkpoint.clone(),
             modules: Vec::new(),
             beads: Vec::new(),
@@ -523,14 +530,28 @@ impl Plan {
             Some(c) => Some(checkpoint_plan(c, path, &ctx)?),
             None => None,
         };
-        let (name, workers, preempt_ms, checkpoint) = match base {
+        let bind_now = match spec.tapestry.as_ref().and_then(|t| t.bind.as_ref()) {
+            Some(b) => match b.get_ref().as_str() {
+                "now" => true,
+                "lazy" => false,
+                other => {
+                    return Err(ctx.err(
+                        b.span().start,
+                        format!("bind = \"{other}\": say \"lazy\" (the default) or \"now\""),
+                    ))
+                }
+            },
+            None => false,
+        };
+        let (name, workers, preempt_ms, bind_now, checkpoint) = match base {
             Some(b) => (
                 b.name.clone(),
                 b.workers,
                 b.preempt_ms,
+                b.bind_now,
                 b.checkpoint.clone(),
             ),
-            None => (name, workers, preempt_ms, checkpoint),
+            None => (name, workers, preempt_ms, bind_now, checkpoint),
         };
         let base_given = base.is_some();
         let empty = Plan::default();
@@ -766,6 +787,7 @@ impl Plan {
             bindings,
             workers,
             preempt_ms,
+            bind_now,
             checkpoint,
             source: if base_given {
                 base.source.clone()

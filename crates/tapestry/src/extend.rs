@@ -310,15 +310,48 @@ impl Tapestry {
             ))
         };
 
+        // Functions found nowhere, bound lazily (unless `bind = "now"`):
+        // each PLT slot gets a stub that fails at the first call, as the
+        // system loader's lazy binding would.
+        let bind_lazily = |i: usize, binding: &mut Binding, lost: &mut Vec<u32>| -> Vec<String> {
+            if plan.bind_now {
+                return Vec::new();
+            }
+            let module = &modules[all[i].module].module;
+            let (functions, data): (Vec<u32>, Vec<u32>) =
+                lost.iter().partition(|&&k| only_called(module, k));
+            let names: Vec<String> = functions
+                .iter()
+                .map(|&k| module.symbol(k).name.clone())
+                .collect();
+            let path = module.path().display().to_string();
+            let Some(stubs) = weaves_interpose::lazy_stubs_for(&path, &names) else {
+                return Vec::new();
+            };
+            for (&k, stub) in functions.iter().zip(stubs) {
+                binding.targets[k as usize] = Some(weaves_loader::Target::Address(stub));
+                binding.providers[k as usize] = Some(Provider::Absent);
+            }
+            *lost = data;
+            functions
+                .iter()
+                .map(|&k| module.symbol(k).display_name())
+                .collect()
+        };
         let mut bindings: Vec<Binding> = Vec::with_capacity(fresh.len());
         let mut missing: Vec<crate::error::Unresolved> = Vec::new();
+        let mut lazily: Vec<(usize, Vec<String>)> = Vec::new();
         let mut refusal: Option<TapestryError> = None;
         for i in b0..all.len() {
             let bead = all[i];
             let weaves = &fresh[i - b0].weaves;
             let empty = Vec::new();
             let first = weaves.first().map_or(&empty, |&w| &plan.weaves[w].beads);
-            let (binding, lost) = bind_one(i, first);
+            let (mut binding, mut lost) = bind_one(i, first);
+            let lazy = bind_lazily(i, &mut binding, &mut lost);
+            if !lazy.is_empty() {
+                lazily.push((i, lazy));
+            }
             if !lost.is_empty() {
                 let module = &modules[bead.module].module;
                 missing.push(crate::error::Unresolved {
@@ -332,17 +365,29 @@ impl Tapestry {
                 });
             }
             for &w in weaves.iter().skip(1) {
-                let (other, _) = bind_one(i, &plan.weaves[w].beads);
+                let (mut other, mut lost) = bind_one(i, &plan.weaves[w].beads);
+                bind_lazily(i, &mut other, &mut lost);
                 if other != binding && refusal.is_none() {
                     refusal = Some(conflict(i, weaves[0], w, &binding, &other));
                 }
             }
             bindings.push(binding);
         }
+        if !lazily.is_empty() && missing.is_empty() && how != Extension::Check {
+            for (i, names) in &lazily {
+                tracing::warn!(
+                    "bead `{}` ({}) calls functions no bead or library defines: {}; it fails only if it calls one (bind = \"now\" refuses them at load)",
+                    all[*i].name,
+                    modules[all[*i].module].module.path().display(),
+                    names.join(", ")
+                );
+            }
+        }
         // Existing beads in new weaves must bind there as they are bound.
         for (w, weave) in plan.weaves.iter().enumerate().skip(self.plan.weaves.len()) {
             for &b in weave.beads.iter().filter(|&&b| b < b0) {
-                let (other, _) = bind_one(b, &weave.beads);
+                let (mut other, mut lost) = bind_one(b, &weave.beads);
+                bind_lazily(b, &mut other, &mut lost);
                 if other != self.bindings[b] && refusal.is_none() {
                     let first = self.beads[b].weaves.first().copied().unwrap_or(w);
                     refusal = Some(conflict(b, first, w, &self.bindings[b], &other));
