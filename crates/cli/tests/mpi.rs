@@ -235,3 +235,24 @@ fn an_mpi_run_is_a_tapestry() {
         weaves_mpirun(3, "mpi_ring", &[]).sorted_lines()
     );
 }
+
+/// The bug: with two ranks or more, a program using `stdout` directly
+/// (a COPY relocation in the executable) was refused at load ("bead `mpi`
+/// is in weaves `rank0` and `rank1`, which bind `stdout` to bead `rank0`
+/// and to bead `rank1`"), and one merely referencing an MPI function the
+/// in-process MPI lacks was refused although it never called it.
+#[test]
+fn programs_using_stdout_and_referencing_missing_functions_run_as_ranks() {
+    require_mpich();
+    for n in [1, 2, 4, 7] {
+        let ours = weaves_mpirun(n, "mpi_stdout", &[]);
+        ours.expect_success();
+        let theirs = mpich_mpirun(n, "mpi_stdout");
+        theirs.expect_success();
+        assert_eq!(ours.sorted_lines(), theirs.sorted_lines(), "{n} ranks");
+        assert!(
+            ours.stderr.contains("MPI_Comm_idup") && ours.stderr.contains("only a call fails"),
+            "one warning names what is missing:\n{ours}"
+        );
+    }
+}

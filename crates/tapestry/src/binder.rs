@@ -68,6 +68,14 @@ pub struct Resolved {
 
 /// Finds `index` (a symbol of `module`) among `weave` (bead indices,
 /// skipping `me`), then the runtime, then the system libraries.
+///
+/// An executable's COPY of a *system library's* variable (`stdout`,
+/// `environ`, `optind` in a PIE) is that executable's own: other beads'
+/// references go to the system library's definition, never to one
+/// program's copy — so a library bead shared by several programs (the MPI
+/// bead of every rank) binds the same way in every weave. (A COPY of a
+/// *bead's* variable does become the variable, as with the system loader:
+/// see `redirect::apply_copies`.)
 pub fn resolve_import(
     me: usize,
     module: &Module,
@@ -83,6 +91,9 @@ pub fn resolve_import(
         }
         let other = beads[b].image.module();
         if let Some(i) = other.find_export(&sym.name, sym.version.as_deref()) {
+            if other.copy_imports().contains(&i) && system(index).is_some() {
+                continue;
+            }
             return Some(Resolved {
                 target: beads[b].image.own_target(i, beads[b].tls_module),
                 provider: Provider::Bead(b),

@@ -374,12 +374,25 @@ impl Tapestry {
             bindings.push(binding);
         }
         if !lazily.is_empty() && missing.is_empty() && how != Extension::Check {
+            // One line per module and set of functions (an MPI program's
+            // sixteen ranks are one line).
+            let mut by_module: std::collections::BTreeMap<(String, String), Vec<&str>> =
+                Default::default();
             for (i, names) in &lazily {
+                let path = modules[all[*i].module].module.path().display().to_string();
+                by_module
+                    .entry((path, names.join(", ")))
+                    .or_default()
+                    .push(&all[*i].name);
+            }
+            for ((path, names), beads) in by_module {
+                let who = match beads.as_slice() {
+                    [one] => format!("bead `{one}`"),
+                    many => format!("beads `{}`", many.join("`, `")),
+                };
                 tracing::warn!(
-                    "bead `{}` ({}) calls functions no bead or library defines: {}; it fails only if it calls one (bind = \"now\" refuses them at load)",
-                    all[*i].name,
-                    modules[all[*i].module].module.path().display(),
-                    names.join(", ")
+                    "{who} ({path}) call{} functions no bead or library defines: {names}; only a call fails (bind = \"now\" refuses them at load)",
+                    if beads.len() == 1 { "s" } else { "" }
                 );
             }
         }
