@@ -192,6 +192,10 @@ enum Command {
         /// Print build timings to stderr.
         #[arg(long)]
         stats: bool,
+        /// NAME=VALUE in every rank's environment (also spelt as MPICH's
+        /// `-genv NAME VALUE`, `-env NAME VALUE`, or `-x NAME[=VALUE]`).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -213,7 +217,7 @@ fn main() -> ExitCode {
     // Keep the interposed definitions in the binary (see build.rs).
     std::hint::black_box(weaves_interpose::link_exports());
     weaves_interpose::init();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(mpirun::mpich_spellings(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => return exit::usage(&e),
     };
@@ -255,8 +259,9 @@ fn main() -> ExitCode {
             workers,
             print_tapestry,
             stats,
+            env,
             command,
-        } => mpirun::run(ranks, workers, print_tapestry, stats, &command),
+        } => mpirun::run(ranks, workers, print_tapestry, stats, &env, &command),
         Command::Bench {
             name,
             json,

@@ -256,3 +256,32 @@ fn programs_using_stdout_and_referencing_missing_functions_run_as_ranks() {
         );
     }
 }
+
+/// The bug: `weaves mpirun -np 4` was refused (`--np` required), and
+/// `-genv`/`-env`/`-x`/`--oversubscribe` were not understood.
+#[test]
+fn mpirun_takes_mpichs_spellings() {
+    require_mpich();
+    let mut cmd = common::weaves_command();
+    cmd.args([
+        "mpirun",
+        "-np",
+        "3",
+        "-genv",
+        "X",
+        "1",
+        "-x",
+        "Y=two",
+        "--oversubscribe",
+    ])
+    .arg(module("mpi_env"));
+    let ours = run_command(cmd, "weaves mpirun -np 3 -genv X 1 -x Y=two".into());
+    ours.expect_success();
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["-np", "3", "-genv", "X", "1", "-genv", "Y", "two"])
+        .arg(module("mpi_env"));
+    let theirs = run_command(cmd, "mpirun -np 3 -genv X 1 -genv Y two".into());
+    theirs.expect_success();
+    assert_eq!(ours.sorted_lines(), theirs.sorted_lines());
+    assert!(ours.stdout.contains("rank 2 X=1 Y=two"), "{ours}");
+}

@@ -55,6 +55,8 @@ pub struct Run<'a> {
     pub workers: Option<u32>,
     /// Where the built modules are.
     pub library_dir: &'a Path,
+    /// Extra environment of every rank (`mpirun -genv NAME VALUE`).
+    pub env: &'a [(String, String)],
 }
 
 /// The tapestry (TOML) of an MPI run: one bead of the program per rank,
@@ -115,7 +117,7 @@ count = {n}
 weave = "rank{{i}}"
 entry = "rank{{i}}:main"
 args = [{args}]
-env = {{ WEAVES_MPI_RANK = "{{i}}", WEAVES_MPI_SIZE = "{n}" }}
+env = {{ WEAVES_MPI_RANK = "{{i}}", WEAVES_MPI_SIZE = "{n}"{extra_env} }}
 "#,
         n = run.ranks,
         prog = run.program.display(),
@@ -124,6 +126,11 @@ env = {{ WEAVES_MPI_RANK = "{{i}}", WEAVES_MPI_SIZE = "{n}" }}
         lib_path = toml_string(&run.library_dir.join(MODULES[0].1).display().to_string()),
         fort_path = toml_string(&run.library_dir.join(MODULES[1].1).display().to_string()),
         args = args.join(", "),
+        extra_env = run
+            .env
+            .iter()
+            .map(|(k, v)| format!(", {} = {}", toml_string(k), toml_string(v)))
+            .collect::<String>(),
     )
 }
 
@@ -159,10 +166,11 @@ mod tests {
             ranks: 6,
             workers: Some(2),
             library_dir: Path::new("/c"),
+            env: &[("X".into(), "1".into())],
         });
         assert!(t.contains("count = 6"));
         assert!(t.contains(r#"args = ["ring", "-v"]"#));
         assert!(t.contains("workers = 2"));
-        assert!(t.contains(r#"WEAVES_MPI_SIZE = "6""#));
+        assert!(t.contains(r#"WEAVES_MPI_SIZE = "6", "X" = "1""#));
     }
 }
