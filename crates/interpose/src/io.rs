@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use weaves_strings::blocking::{current_task, park_until};
+use weaves_strings::blocking::current_task;
 use weaves_strings::reactor::{self, Interest};
 use weaves_strings::Mode;
 
@@ -304,32 +304,6 @@ pub(crate) unsafe extern "C" fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, ti
         return unsafe { libc::poll(fds, n, timeout) };
     }
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
-    loop {
-        // SAFETY: the caller's own arguments, without waiting.
-        let r = unsafe { libc::poll(fds, n, 0) };
-        if r != 0 {
-            return r;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return 0;
-        }
-        // Wait for the first descriptor (the common case is one), bounded by
-        // a short timer so that the others are looked at too.
-        let step = Instant::now() + Duration::from_millis(if n == 1 { 50 } else { 1 });
-        let until = deadline.map_or(step, |d| d.min(step));
-        if n == 1 {
-            // SAFETY: the caller passes `n` valid pollfds.
-            let p = unsafe { &*fds };
-            let interest = if p.events & libc::POLLIN != 0 {
-                Interest::Read
-            } else {
-                Interest::Write
-            };
-            if !reactor::wait(p.fd, interest) {
-                park_until(until);
-            }
-        } else {
-            park_until(until);
-        }
-    }
+    // SAFETY: the caller's own arguments.
+    unsafe { crate::events::poll_until(fds, n, deadline) }
 }

@@ -81,6 +81,7 @@ macro_rules! xstate_restore {
 mod alloc;
 mod api;
 pub mod checkpoint;
+mod events;
 mod exit;
 mod fault;
 mod fortran;
