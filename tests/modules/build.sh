@@ -108,6 +108,7 @@ build randoms.so randoms.c "${so_c[@]}"
 build locker locker.c "$CC" "${cflags[@]}"
 build bigalloc bigalloc.c "$CC" "${cflags[@]}"
 build evloop evloop.c "$CC" "${cflags[@]}" -pthread
+build tsd tsd.c "$CC" "${cflags[@]}" -pthread
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 
 # -J keeps gfortran's .mod files out of the source tree.
@@ -129,7 +130,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog sigrecover copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop fortran_common fortran_stop; do
+for prog in pie_prog sigrecover copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

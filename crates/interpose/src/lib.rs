@@ -102,6 +102,7 @@ mod sleep;
 mod symbolize;
 mod table;
 mod tls;
+mod tsd;
 
 pub use api::{set_spawn_hook, SpawnRequest};
 pub use exit::{finalize_bead, forget_bead};

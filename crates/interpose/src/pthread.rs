@@ -537,6 +537,11 @@ pub(crate) unsafe extern "C" fn create(
 }
 
 pub(crate) unsafe extern "C" fn join(thread: u64, result: *mut u64) -> i32 {
+    // Joining oneself (a declared string's id is not among the threads
+    // bead code created, so look before the lookup).
+    if current_task().is_some() && thread == self_() {
+        return libc::EDEADLK;
+    }
     let task = {
         let _rt = RuntimeSection::enter();
         THREADS
