@@ -3,7 +3,8 @@
  * pthread_exit or by returning; the destructors run with each thread's own
  * values (one re-arms a value, which gets a second round). A deleted key's
  * slot reused by a new key shows no old value. The main thread joining
- * itself gets EDEADLK. argv[1] tags every line. */
+ * itself gets EDEADLK, and so does a thread locking a rwlock it holds for
+ * writing. argv[1] tags every line. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -61,5 +62,14 @@ int main(int argc, char **argv)
     pthread_key_create(&fresh, NULL);
     printf("%s reused slot %s, value %p\n", tag, fresh == old ? "yes" : "no", pthread_getspecific(fresh));
     printf("%s join self: %s\n", tag, strerror(pthread_join(pthread_self(), NULL)));
+
+    pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+    pthread_rwlock_wrlock(&rw);
+    printf("%s wrlock again: %s\n", tag, strerror(pthread_rwlock_wrlock(&rw)));
+    printf("%s rdlock while writing: %s\n", tag, strerror(pthread_rwlock_rdlock(&rw)));
+    printf("%s trywrlock while writing: %s\n", tag, strerror(pthread_rwlock_trywrlock(&rw)));
+    pthread_rwlock_unlock(&rw);
+    printf("%s wrlock after unlock: %s\n", tag, strerror(pthread_rwlock_wrlock(&rw)));
+    pthread_rwlock_unlock(&rw);
     return 0;
 }

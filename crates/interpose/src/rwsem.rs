@@ -6,6 +6,9 @@
 //!
 //! ```text
 //! pthread_rwlock_t  offset 0: u32, bit 31 a writer holds it, bits 0-30 readers
+//!                   offset 24: u32, who holds the write lock (glibc's
+//!                   `__cur_writer` slot): the string's id, or the thread's
+//!                   id with bit 31 set outside strings; 0 when none
 //! sem_t             offset 0: u32 value
 //! ```
 //!
@@ -33,6 +36,33 @@ const WRITER: u32 = 1 << 31;
 unsafe fn word<'a>(addr: usize) -> &'a AtomicU32 {
     // SAFETY: caller contract; both types are at least 32 bytes, 8-aligned.
     unsafe { &*(addr as *const AtomicU32) }
+}
+
+/// Offset of the write holder in a pthread_rwlock_t (see the module docs).
+const WRITER_OFFSET: usize = 24;
+
+/// Who the caller is, for the write holder slot.
+fn me() -> u32 {
+    match weaves_strings::current() {
+        Some(c) => c.info.id,
+        // SAFETY: gettid has no preconditions.
+        None => (unsafe { libc::gettid() } as u32) | WRITER,
+    }
+}
+
+/// The write holder slot of the rwlock at `addr`.
+fn writer_of<'a>(addr: usize) -> &'a AtomicU32 {
+    // SAFETY: `addr` is a pthread_rwlock_t (56 bytes, 8-aligned): offset 24
+    // is a 4-aligned u32 inside it.
+    unsafe { word(addr + WRITER_OFFSET) }
+}
+
+/// Whether the caller holds the write lock at `addr` (a second lock would
+/// wait for itself: EDEADLK, as glibc says).
+fn holds_write(addr: usize) -> bool {
+    // SAFETY: the caller passed a pthread_rwlock_t.
+    let s = unsafe { word(addr) }.load(Ordering::Acquire);
+    s & WRITER != 0 && writer_of(addr).load(Ordering::Relaxed) == me()
 }
 
 /// Waits on `addr` until `try_take` succeeds or `deadline` passes; returns
@@ -92,11 +122,19 @@ fn try_read(addr: usize) -> bool {
 fn try_write(addr: usize) -> bool {
     // SAFETY: as above.
     let w = unsafe { word(addr) };
-    w.compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok()
+    let taken = w
+        .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok();
+    if taken {
+        writer_of(addr).store(me(), Ordering::Relaxed);
+    }
+    taken
 }
 
 fn rdlock_until(addr: usize, deadline: Option<Instant>) -> i32 {
+    if holds_write(addr) {
+        return libc::EDEADLK;
+    }
     // SAFETY: as above.
     let blocked = || unsafe { word(addr) }.load(Ordering::SeqCst) & WRITER != 0;
     if acquire(addr, deadline, || try_read(addr), blocked) {
@@ -107,6 +145,9 @@ fn rdlock_until(addr: usize, deadline: Option<Instant>) -> i32 {
 }
 
 fn wrlock_until(addr: usize, deadline: Option<Instant>) -> i32 {
+    if holds_write(addr) {
+        return libc::EDEADLK;
+    }
     // SAFETY: as above.
     let blocked = || unsafe { word(addr) }.load(Ordering::SeqCst) != 0;
     if acquire(addr, deadline, || try_write(addr), blocked) {
@@ -183,6 +224,7 @@ pub(crate) unsafe extern "C" fn rwlock_unlock(l: *mut libc::c_void) -> i32 {
     let w = unsafe { word(addr) };
     let s = w.load(Ordering::Relaxed);
     let released = if s & WRITER != 0 {
+        writer_of(addr).store(0, Ordering::Relaxed);
         w.store(0, Ordering::SeqCst);
         true
     } else if s == 0 {
