@@ -157,10 +157,11 @@ fn a_refused_change_changes_nothing() {
             &["no/such.so"],
         ),
         (
-            // Maps the bead, then cannot bind it: app needs counter_next.
+            // Maps the bead, then cannot bind it: it reads a variable
+            // nothing defines (a missing function would bind lazily).
             "unbound.toml",
-            "[[module]]\nname = \"lonely\"\npath = \"@MODS@/app.so\"\n[[bead]]\nname = \"alone\"\nmodule = \"lonely\"\n[[weave]]\nname = \"solo\"\nbeads = [\"alone\"]\n",
-            &["unresolved symbols", "bead `alone`", "counter_next", "counter_get"],
+            "[[module]]\nname = \"lonely\"\npath = \"@MODS@/missing_data.so\"\n[[bead]]\nname = \"alone\"\nmodule = \"lonely\"\n[[weave]]\nname = \"solo\"\nbeads = [\"alone\"]\n",
+            &["unresolved symbols", "bead `alone`", "no_such_variable"],
         ),
         (
             "bad_entry.toml",

@@ -208,7 +208,7 @@ fn an_atomic_block_that_fails_its_check_changes_nothing() {
     write_file(
         &dir,
         "unbound.toml",
-        "[[module]]\nname = \"app\"\npath = \"@MODS@/app.so\"\n[[bead]]\nname = \"lonely\"\nmodule = \"app\"\n[[weave]]\nname = \"alone\"\nbeads = [\"lonely\"]\n",
+        "[[module]]\nname = \"app\"\npath = \"@MODS@/missing_data.so\"\n[[bead]]\nname = \"lonely\"\nmodule = \"app\"\n[[weave]]\nname = \"alone\"\nbeads = [\"lonely\"]\n",
     );
     let before = stable(json_of(&rt, &["inspect", &id, "--json"]));
     let cases: &[(&str, &str, &[&str])] = &[
@@ -227,7 +227,7 @@ fn an_atomic_block_that_fails_its_check_changes_nothing() {
             &[
                 "unresolved symbols",
                 "bead `lonely`",
-                "counter_next",
+                "no_such_variable",
                 "nothing in the atomic block took effect",
             ],
         ),
