@@ -18,44 +18,11 @@ fn event_loop_waits_park_and_time_out_as_natively() {
         .iter()
         .any(|l| l == "a epoll_wait: woken with 1 soon"));
     for workers in [1, 2] {
+        let argv: Vec<Vec<&str>> = runs.iter().map(|r| [&["evloop"][..], r].concat()).collect();
+        let argv: Vec<&[&str]> = argv.iter().map(Vec::as_slice).collect();
         let out = run_tapestry(
             &format!("event_loops_{workers}"),
-            &format!(
-                r#"
-[tapestry]
-name = "evloop"
-workers = {workers}
-
-[[module]]
-name = "evloop"
-path = "@MODS@/evloop"
-
-[[bead]]
-name = "p{{i}}"
-module = "evloop"
-count = 3
-
-[[weave]]
-name = "w{{i}}"
-count = 3
-beads = ["p{{i}}"]
-
-[[string]]
-name = "s0"
-weave = "w0"
-args = ["evloop", "a"]
-
-[[string]]
-name = "s1"
-weave = "w1"
-args = ["evloop", "b"]
-
-[[string]]
-name = "s2"
-weave = "w2"
-args = ["evloop", "c"]
-"#
-            ),
+            &one_program_per_bead("evloop", "main", workers, &argv),
         );
         out.expect_success();
         assert_eq!(out.sorted_lines(), expected, "{workers} worker(s)");

@@ -29,26 +29,12 @@ fn native(program: &str, runs: &[&[&str]]) -> (Vec<String>, Vec<String>, Vec<i32
     (out, err, codes)
 }
 
-fn tapestry(module: &str, entry: &str, workers: u32, runs: &[&[&str]]) -> String {
-    let mut t = format!(
-        "[tapestry]\nname = \"getopt\"\nworkers = {workers}\n\n[[module]]\nname = \"m\"\npath = \"@MODS@/{module}\"\n"
-    );
-    for (i, args) in runs.iter().enumerate() {
-        let args: Vec<String> = args.iter().map(|a| format!("\"{a}\"")).collect();
-        t.push_str(&format!(
-            "\n[[bead]]\nname = \"b{i}\"\nmodule = \"m\"\n\n[[weave]]\nname = \"w{i}\"\nbeads = [\"b{i}\"]\n\n[[string]]\nname = \"s{i}\"\nweave = \"w{i}\"\nentry = \"{entry}\"\nargs = [{}]\n",
-            args.join(", ")
-        ));
-    }
-    t
-}
-
 fn compare(test: &str, program: &str, module: &str, entry: &str, runs: &[&[&str]]) {
     let (out, err, codes) = native(program, runs);
     for workers in [1, 2] {
         let run = run_tapestry(
             &format!("{test}_{workers}"),
-            &tapestry(module, entry, workers, runs),
+            &one_program_per_bead(module, entry, workers, runs),
         );
         assert_eq!(run.sorted_lines(), out, "{run}");
         for line in &err {

@@ -15,44 +15,11 @@ fn thread_specific_data_is_per_string_with_destructors() {
     let expected = native_lines("tsd", &runs);
     assert!(expected.iter().any(|l| l == "a destructor count 3"));
     for workers in [1, 2] {
+        let argv: Vec<Vec<&str>> = runs.iter().map(|r| [&["tsd"][..], r].concat()).collect();
+        let argv: Vec<&[&str]> = argv.iter().map(Vec::as_slice).collect();
         let out = run_tapestry(
             &format!("tsd_{workers}"),
-            &format!(
-                r#"
-[tapestry]
-name = "tsd"
-workers = {workers}
-
-[[module]]
-name = "tsd"
-path = "@MODS@/tsd"
-
-[[bead]]
-name = "p{{i}}"
-module = "tsd"
-count = 3
-
-[[weave]]
-name = "w{{i}}"
-count = 3
-beads = ["p{{i}}"]
-
-[[string]]
-name = "s0"
-weave = "w0"
-args = ["tsd", "a"]
-
-[[string]]
-name = "s1"
-weave = "w1"
-args = ["tsd", "b"]
-
-[[string]]
-name = "s2"
-weave = "w2"
-args = ["tsd", "c"]
-"#
-            ),
+            &one_program_per_bead("tsd", "main", workers, &argv),
         );
         out.expect_success();
         assert_eq!(out.sorted_lines(), expected, "{workers} worker(s)");

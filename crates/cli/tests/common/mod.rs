@@ -132,6 +132,31 @@ args = {args}
     )
 }
 
+/// A tapestry of one bead of `module` per entry of `runs`, each in its own
+/// weave with one string calling `entry` with that entry as its whole argv
+/// (`argv[0]` included), on `workers` workers: several copies of one
+/// program with different arguments, as several native runs would be.
+#[allow(
+    dead_code,
+    reason = "each test binary uses a different part of this module"
+)]
+pub fn one_program_per_bead(module: &str, entry: &str, workers: u32, runs: &[&[&str]]) -> String {
+    let mut t = format!(
+        "[tapestry]\nname = \"programs\"\nworkers = {workers}\n\n[[module]]\nname = \"m\"\npath = \"@MODS@/{module}\"\n"
+    );
+    for (i, args) in runs.iter().enumerate() {
+        let argv: Vec<String> = args
+            .iter()
+            .map(|a| format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        t.push_str(&format!(
+            "\n[[bead]]\nname = \"b{i}\"\nmodule = \"m\"\n\n[[weave]]\nname = \"w{i}\"\nbeads = [\"b{i}\"]\n\n[[string]]\nname = \"s{i}\"\nweave = \"w{i}\"\nentry = \"{entry}\"\nargs = [{}]\n",
+            argv.join(", ")
+        ));
+    }
+    t
+}
+
 pub fn run_tapestry(test: &str, text: &str) -> Outcome {
     let dir = scratch_dir(test);
     let file = write_tapestry(&dir, &format!("{test}.toml"), text);
