@@ -217,7 +217,7 @@ impl Tapestry {
         kind: Kind,
         name: &str,
         live: &[Arc<Task>],
-        handles: &mut [Option<Arc<Task>>],
+        handles: &mut Vec<Option<Arc<Task>>>,
     ) -> Result<serde_json::Value, String> {
         let i = check(&self.plan, &self.beads, kind, name, live, &[])?;
         match kind {
@@ -239,28 +239,48 @@ impl Tapestry {
         }
         mark_removed(&mut self.plan, kind, i);
         shed(&mut self.plan, kind, i);
-        self.forget_trailing_removed_beads();
+        self.forget_trailing_removed(handles);
         Ok(
             serde_json::json!({ "removed": { "kind": format!("{kind:?}").to_lowercase(), "name": name } }),
         )
     }
 
-    /// Forgets removed beads at the end of the list entirely: nothing refers
-    /// to their indices any more (a bead goes only when no weave, bead,
-    /// message binding or tuple space uses it, and removed weaves and
-    /// strings shed their references), so the next bead added takes the
-    /// place. A tapestry that adds and removes beads over and over then
-    /// stays the same size. (Weaves and strings keep their indices: ended
-    /// strings' reports name their weave through it.)
-    fn forget_trailing_removed_beads(&mut self) {
-        while let Some(b) = self.plan.beads.len().checked_sub(1) {
-            if !self.plan.removed.beads.remove(&b) {
-                break;
+    /// Forgets removed strings, weaves and beads at the end of their lists
+    /// entirely, so that the next ones added take their places: a tapestry
+    /// that adds and removes them over and over stays the same size.
+    /// Nothing refers to such an index any more: a removed string is gone
+    /// (its id may be given again, as a pid is); a weave goes only once no
+    /// string, removed or not, names it; a bead only when no weave, bead,
+    /// message binding or tuple space uses it (removed weaves and strings
+    /// shed their references).
+    fn forget_trailing_removed(&mut self, handles: &mut Vec<Option<Arc<Task>>>) {
+        loop {
+            let gone = &mut self.plan.removed;
+            if let Some(s) = self.plan.strings.len().checked_sub(1) {
+                if gone.strings.remove(&s) {
+                    self.plan.strings.pop();
+                    self.entries.truncate(s);
+                    handles.truncate(s);
+                    continue;
+                }
             }
-            self.plan.beads.pop();
-            self.beads.pop();
-            self.bindings.pop();
-            self.init_order.retain(|&x| x != b);
+            if let Some(w) = self.plan.weaves.len().checked_sub(1) {
+                if gone.weaves.contains(&w) && !self.plan.strings.iter().any(|s| s.weave == w) {
+                    gone.weaves.remove(&w);
+                    self.plan.weaves.pop();
+                    continue;
+                }
+            }
+            if let Some(b) = self.plan.beads.len().checked_sub(1) {
+                if gone.beads.remove(&b) {
+                    self.plan.beads.pop();
+                    self.beads.pop();
+                    self.bindings.pop();
+                    self.init_order.retain(|&x| x != b);
+                    continue;
+                }
+            }
+            break;
         }
     }
 
