@@ -96,6 +96,7 @@ mod random;
 mod real;
 mod runtime_alloc;
 mod rwsem;
+mod signals;
 mod sleep;
 mod symbolize;
 mod table;

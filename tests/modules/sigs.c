@@ -1,0 +1,126 @@
+/* Asynchronous signals, run natively and as a bead: argv[1] picks the case,
+ * argv[2] names the run in its output.
+ *
+ *   alarm     SIGALRM handler, alarm(1), sleep(5) interrupted: seconds left
+ *   nanosleep SIGALRM handler, alarm(1), nanosleep(5 s): EINTR, time left
+ *   kill      kill(getpid(), SIGUSR1) and raise(SIGUSR2) run the handlers
+ *   mask      SIGUSR1 blocked, raised, pending; unblocked: delivered
+ *   pthread   pthread_kill interrupts a thread's pause(); handler in it
+ *   timer     timer_create(SIGEV_SIGNAL) with a value, SA_SIGINFO handler
+ *   default   raise(SIGUSR1) with no handler: the program ends by it
+ *   calm      prints and returns
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *who = "?";
+static volatile sig_atomic_t handled;
+static pthread_t handled_in;
+
+static void on_signal(int sig) {
+    handled++;
+    handled_in = pthread_self();
+    char line[96];
+    int n = snprintf(line, sizeof line, "%s: handler for %s\n", who,
+                     sig == SIGALRM ? "SIGALRM" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+    write(1, line, n);
+}
+
+static void on_info(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    handled++;
+    printf("%s: timer signal %d value %d code_is_timer %d\n", who, sig, si->si_value.sival_int,
+           si->si_code == SI_TIMER);
+}
+
+static void *pauser(void *arg) {
+    (void)arg;
+    int r = pause();
+    int e = errno;
+    printf("%s: thread pause returned %d %s, handled in thread %d\n", who, r,
+           e == EINTR ? "EINTR" : strerror(e), pthread_equal(handled_in, pthread_self()));
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    const char *c = argc > 1 ? argv[1] : "calm";
+    who = argc > 2 ? argv[2] : c;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (!strcmp(c, "alarm")) {
+        signal(SIGALRM, on_signal);
+        alarm(1);
+        unsigned left = sleep(5);
+        printf("%s: sleep(5) left %u, handled %d\n", who, left, (int)handled);
+    } else if (!strcmp(c, "nanosleep")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(1);
+        struct timespec req = {5, 0}, rem = {0, 0};
+        int r = nanosleep(&req, &rem);
+        printf("%s: nanosleep %d %s, remaining %ld s, handled %d\n", who, r,
+               errno == EINTR ? "EINTR" : "?", (long)rem.tv_sec, (int)handled);
+    } else if (!strcmp(c, "kill")) {
+        signal(SIGUSR1, on_signal);
+        signal(SIGUSR2, on_signal);
+        kill(getpid(), SIGUSR1);
+        printf("%s: after kill, handled %d\n", who, (int)handled);
+        raise(SIGUSR2);
+        printf("%s: after raise, handled %d\n", who, (int)handled);
+    } else if (!strcmp(c, "mask")) {
+        signal(SIGUSR1, on_signal);
+        sigset_t set, pending;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        raise(SIGUSR1);
+        sigpending(&pending);
+        printf("%s: blocked, handled %d, pending %d\n", who, (int)handled,
+               sigismember(&pending, SIGUSR1));
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        printf("%s: unblocked, handled %d\n", who, (int)handled);
+    } else if (!strcmp(c, "pthread")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGUSR1, &sa, NULL);
+        pthread_t t;
+        pthread_create(&t, NULL, pauser, NULL);
+        usleep(200000);
+        int r = pthread_kill(t, SIGUSR1);
+        pthread_join(t, NULL);
+        printf("%s: pthread_kill %d, handled %d\n", who, r, (int)handled);
+    } else if (!strcmp(c, "timer")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_info;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR2, &sa, NULL);
+        struct sigevent ev;
+        memset(&ev, 0, sizeof ev);
+        ev.sigev_notify = SIGEV_SIGNAL;
+        ev.sigev_signo = SIGUSR2;
+        ev.sigev_value.sival_int = 42;
+        timer_t t;
+        timer_create(CLOCK_MONOTONIC, &ev, &t);
+        struct itimerspec its = {{0, 0}, {0, 200000000}};
+        timer_settime(t, 0, &its, NULL);
+        int r = pause();
+        printf("%s: pause %d %s, handled %d\n", who, r, errno == EINTR ? "EINTR" : "?",
+               (int)handled);
+        timer_delete(t);
+    } else if (!strcmp(c, "default")) {
+        printf("%s: raising SIGUSR1 with no handler\n", who);
+        raise(SIGUSR1);
+        printf("%s: still here\n", who);
+    } else {
+        printf("%s: calm\n", who);
+    }
+    return 0;
+}
