@@ -425,16 +425,15 @@ unsafe extern "C" fn sigsuspend(set: *const libc::sigset_t) -> i32 {
 /// timeout.
 fn wait_for_signal(set: u64, deadline: Option<Instant>) -> Result<i32, i32> {
     let mut got = 0;
-    loop {
-        match wait(deadline, set, |ctx| {
-            got = take(ctx, set).map_or(0, |(sig, _, _)| sig);
-            got != 0
-        }) {
-            Some(Woke::Ready) => return Ok(got),
-            Some(Woke::Signal) => return Err(libc::EINTR),
-            Some(Woke::Deadline) => return Err(libc::EAGAIN),
-            None => return Err(libc::EINVAL),
-        }
+    let woke = wait(deadline, set, |ctx| {
+        got = take(ctx, set).map_or(0, |(sig, _, _)| sig);
+        got != 0
+    });
+    match woke {
+        Some(Woke::Ready) => Ok(got),
+        Some(Woke::Signal) => Err(libc::EINTR),
+        Some(Woke::Deadline) => Err(libc::EAGAIN),
+        None => Err(libc::EINVAL),
     }
 }
 
