@@ -7,6 +7,8 @@
  *   mask      SIGUSR1 blocked, raised, pending; unblocked: delivered
  *   pthread   pthread_kill interrupts a thread's pause(); handler in it
  *   timer     timer_create(SIGEV_SIGNAL) with a value, SA_SIGINFO handler
+ *   chld      SIGCHLD blocked, fork, sigsuspend: the handler runs when the
+ *             child exits
  *   default   raise(SIGUSR1) with no handler: the program ends by it
  *   calm      prints and returns
  */
@@ -15,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +30,10 @@ static void on_signal(int sig) {
     handled_in = pthread_self();
     char line[96];
     int n = snprintf(line, sizeof line, "%s: handler for %s\n", who,
-                     sig == SIGALRM ? "SIGALRM" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+                     sig == SIGALRM   ? "SIGALRM"
+                     : sig == SIGUSR1 ? "SIGUSR1"
+                     : sig == SIGCHLD ? "SIGCHLD"
+                                      : "SIGUSR2");
     write(1, line, n);
 }
 
@@ -120,6 +126,22 @@ int main(int argc, char **argv) {
         printf("%s: pause %d %s, handled %d\n", who, r, errno == EINTR ? "EINTR" : "?",
                (int)handled);
         timer_delete(t);
+    } else if (!strcmp(c, "chld")) {
+        signal(SIGCHLD, on_signal);
+        sigset_t set, none;
+        sigemptyset(&set);
+        sigemptyset(&none);
+        sigaddset(&set, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(7);
+        int r = sigsuspend(&none);
+        int e = errno;
+        int st = 0;
+        waitpid(pid, &st, 0);
+        printf("%s: sigsuspend %d %s, handled %d, child status %d\n", who, r,
+               e == EINTR ? "EINTR" : "?", (int)handled, WEXITSTATUS(st));
     } else if (!strcmp(c, "default")) {
         printf("%s: raising SIGUSR1 with no handler\n", who);
         raise(SIGUSR1);

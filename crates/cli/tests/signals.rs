@@ -126,6 +126,13 @@ fn timer_create_sigev_signal_reaches_the_sa_siginfo_handler() {
     same_as_native("timer", &[&["timer", "t"]]);
 }
 
+/// A bead that handles SIGCHLD blocks it, forks, and waits in
+/// `sigsuspend`: its handler runs when its child exits.
+#[test]
+fn sigchld_handler_runs_when_the_beads_child_exits() {
+    same_as_native("sigchld", &[&["chld", "c"], &["kill", "k"]]);
+}
+
 /// `raise(SIGUSR1)` with no handler: natively the program dies by the
 /// signal (status 128 + 10); as a bead only its string ends, with that
 /// status and one line, while unrelated strings finish.

@@ -414,6 +414,54 @@ pub(crate) fn name(sig: i32) -> String {
     }
 }
 
+// ---- children ---------------------------------------------------------------
+
+/// Whether bead `bead` has a handler (not `SIG_DFL`/`SIG_IGN`) for `sig`.
+fn has_handler(bead: OwnerId, sig: i32) -> bool {
+    crate::fault::with_async(bead, false, |a| {
+        let h = a.actions[sig as usize].sa_sigaction;
+        h != libc::SIG_DFL && h != libc::SIG_IGN
+    })
+    .unwrap_or(false)
+}
+
+/// Bead `bead` made child `pid`: if the bead handles `SIGCHLD`, a thread
+/// waits on a pidfd of the child (without reaping it) and sends the bead
+/// `SIGCHLD` when it exits. Stops and continues are not reported.
+pub(crate) fn watch_child(pid: libc::pid_t, bead: OwnerId) {
+    if !has_handler(bead, libc::SIGCHLD) {
+        return;
+    }
+    // SAFETY: pidfd_open with no flags; the result is a new descriptor
+    // (or -1) that the thread below owns.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        return;
+    }
+    let _rt = RuntimeSection::enter();
+    let spawned = std::thread::Builder::new()
+        .name("weaves-sigchld".into())
+        .spawn(move || {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; retried on EINTR.
+            while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
+            // SAFETY: the thread's own descriptor, closed once.
+            unsafe { libc::close(fd) };
+            send_to_bead(bead, libc::SIGCHLD, CLD_EXITED, 0);
+        });
+    if spawned.is_err() {
+        // SAFETY: not handed to a thread: still ours to close.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// `si_code` of a child that exited.
+const CLD_EXITED: i32 = 1;
+
 // ---- sending and waiting ----------------------------------------------------
 
 /// Strings waiting in interruptible calls: a signal sent to a bead wakes
