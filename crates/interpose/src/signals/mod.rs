@@ -551,3 +551,47 @@ pub(crate) fn wait(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_six_fault_signals_are_not_async() {
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE] {
+            assert!(!is_async(sig), "{}", name(sig));
+        }
+        for sig in [libc::SIGALRM, libc::SIGUSR1, libc::SIGCHLD, libc::SIGTERM] {
+            assert!(is_async(sig), "{}", name(sig));
+        }
+        assert!(!is_async(0) && !is_async(65));
+    }
+
+    #[test]
+    fn names_and_bits() {
+        assert_eq!(name(libc::SIGALRM), "SIGALRM");
+        assert_eq!(name(40), "signal 40");
+        assert_eq!(bit(1), 1);
+        assert_eq!(bit(64), 1 << 63);
+    }
+
+    #[test]
+    fn a_beads_disposition_is_its_own() {
+        let (a, b): (OwnerId, OwnerId) = (5151, 5152);
+        let handler = 0x1234usize;
+        assert_eq!(
+            signal_for(a, libc::SIGUSR1, handler, libc::SA_RESTART),
+            libc::SIG_DFL
+        );
+        assert_eq!(
+            signal_for(b, libc::SIGUSR1, libc::SIG_IGN, 0),
+            libc::SIG_DFL
+        );
+        assert_eq!(signal_for(a, libc::SIGUSR1, libc::SIG_DFL, 0), handler);
+        assert_eq!(
+            signal_for(b, libc::SIGUSR1, libc::SIG_DFL, 0),
+            libc::SIG_IGN
+        );
+        assert_eq!(signal_for(a, libc::SIGKILL, handler, 0), libc::SIG_ERR);
+    }
+}

@@ -222,3 +222,38 @@ pub(crate) fn delete(owner: OwnerId, id: u32) -> bool {
 
 /// Timer 0: `alarm`/`setitimer`.
 pub(crate) const ITIMER_REAL_ID: u32 = REAL;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An owner id no bead of these unit tests uses.
+    const OWNER: OwnerId = 4242;
+
+    #[test]
+    fn arming_returns_what_was_left_and_disarming_clears() {
+        let (left, _) = arm(OWNER, REAL, Duration::from_secs(10), Duration::ZERO).unwrap();
+        assert_eq!(left, Duration::ZERO, "nothing armed before");
+        let (left, interval) = get(OWNER, REAL).unwrap();
+        assert!(left > Duration::from_secs(9) && left <= Duration::from_secs(10));
+        assert_eq!(interval, Duration::ZERO);
+        let (left, _) = arm(OWNER, REAL, Duration::ZERO, Duration::ZERO).unwrap();
+        assert!(left > Duration::from_secs(9), "the old value comes back");
+        assert_eq!(get(OWNER, REAL).unwrap().0, Duration::ZERO);
+    }
+
+    #[test]
+    fn posix_timers_are_per_bead_and_deleted_once() {
+        let id = create(OWNER + 1, libc::CLOCK_MONOTONIC, libc::SIGUSR1, None);
+        assert!(id > 0);
+        assert_eq!(clock_of(OWNER + 1, id), Some(libc::CLOCK_MONOTONIC));
+        assert_eq!(
+            clock_of(OWNER + 2, id),
+            None,
+            "another bead has no such timer"
+        );
+        assert!(arm(OWNER + 2, id, Duration::from_secs(1), Duration::ZERO).is_none());
+        assert!(delete(OWNER + 1, id));
+        assert!(!delete(OWNER + 1, id));
+    }
+}
