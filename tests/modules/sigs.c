@@ -4,6 +4,7 @@
  *   alarm     SIGALRM handler, alarm(1), sleep(5) interrupted: seconds left
  *   nanosleep SIGALRM handler, alarm(1), nanosleep(5 s): EINTR, time left
  *   kill      kill(getpid(), SIGUSR1) and raise(SIGUSR2) run the handlers
+ *   killgroup kill(0, SIGUSR1): the process group, which holds the program
  *   mask      SIGUSR1 blocked, raised, pending; unblocked: delivered
  *   pthread   pthread_kill interrupts a thread's pause(); handler in it
  *   timer     timer_create(SIGEV_SIGNAL) with a value, SA_SIGINFO handler
@@ -84,6 +85,10 @@ int main(int argc, char **argv) {
         printf("%s: after kill, handled %d\n", who, (int)handled);
         raise(SIGUSR2);
         printf("%s: after raise, handled %d\n", who, (int)handled);
+    } else if (!strcmp(c, "killgroup")) {
+        signal(SIGUSR1, on_signal);
+        kill(0, SIGUSR1);
+        printf("%s: after kill(0), handled %d\n", who, (int)handled);
     } else if (!strcmp(c, "mask")) {
         signal(SIGUSR1, on_signal);
         sigset_t set, pending;

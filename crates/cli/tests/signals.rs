@@ -14,6 +14,11 @@ use common::*;
 /// A tapestry where strings `s0..` (each in a weave and bead of its own)
 /// run the given `sigs` argument lists, beside two calm strings.
 fn tapestry(runs: &[&[&str]], workers: u32) -> String {
+    tapestry_in("fiber", runs, workers)
+}
+
+/// [`tapestry`] with the signalled strings in `mode`.
+fn tapestry_in(mode: &str, runs: &[&[&str]], workers: u32) -> String {
     let mut text = format!(
         r#"
 [tapestry]
@@ -61,6 +66,7 @@ beads = ["b{i}"]
 name = "s{i}"
 weave = "w{i}"
 entry = "main"
+mode = "{mode}"
 args = [{}]
 "#,
             args.join(", ")
@@ -72,11 +78,18 @@ args = [{}]
 /// Runs `runs` as beads on one and on two workers; each time stdout must be
 /// the native runs' lines plus the calm strings'.
 fn same_as_native(test: &str, runs: &[&[&str]]) {
+    same_as_native_in("fiber", test, runs);
+}
+
+fn same_as_native_in(mode: &str, test: &str, runs: &[&[&str]]) {
     let mut expected = native_lines("sigs", runs);
     expected.extend(["calm0: calm".to_owned(), "calm1: calm".to_owned()]);
     expected.sort();
     for workers in [1, 2] {
-        let out = run_tapestry(&format!("{test}_{workers}"), &tapestry(runs, workers));
+        let out = run_tapestry(
+            &format!("{test}_{workers}"),
+            &tapestry_in(mode, runs, workers),
+        );
         out.expect_success();
         assert_eq!(out.sorted_lines(), expected, "{workers} workers\n{out}");
         assert_eq!(out.stderr, "", "{out}");
@@ -184,4 +197,51 @@ fn all_cases_side_by_side_match_native() {
             &["timer", "t"],
         ],
     );
+}
+
+/// The same cases in thread-mode strings (each driven by an OS thread of
+/// its own): the waits park on the thread's parker and are interrupted
+/// the same way.
+#[test]
+fn thread_mode_strings_take_signals_as_natively() {
+    same_as_native_in(
+        "thread",
+        "thread_mode",
+        &[
+            &["alarm", "a"],
+            &["nanosleep", "n"],
+            &["kill", "k"],
+            &["pthread", "p"],
+            &["timer", "t"],
+        ],
+    );
+}
+
+/// `kill(0, SIGUSR1)` (the process group, which holds the tapestry) from a
+/// bead reaches that bead's handler only, never the `weaves` process. Both
+/// runs get a process group of their own, so that the native one does not
+/// signal the test harness.
+#[test]
+fn kill_process_group_from_a_bead_stays_in_the_bead() {
+    use std::os::unix::process::CommandExt;
+    let mut native = std::process::Command::new(module("sigs"));
+    native.args(["killgroup", "g"]).process_group(0);
+    let native = run_command(native, "sigs killgroup g".into());
+    native.expect_success();
+    let mut expected: Vec<String> = native.stdout.lines().map(str::to_owned).collect();
+    expected.extend(["calm0: calm".to_owned(), "calm1: calm".to_owned()]);
+    expected.sort();
+    for workers in [1, 2] {
+        let dir = scratch_dir(&format!("kill_group_{workers}"));
+        let file = write_tapestry(
+            &dir,
+            "kill_group.toml",
+            &tapestry(&[&["killgroup", "g"]], workers),
+        );
+        let mut cmd = weaves_command();
+        cmd.arg("run").arg(&file).process_group(0);
+        let out = run_command(cmd, format!("weaves run {}", file.display()));
+        out.expect_success();
+        assert_eq!(out.sorted_lines(), expected, "{workers} workers\n{out}");
+    }
 }

@@ -42,8 +42,10 @@ fn eintr() -> i32 {
 
 pub(crate) extern "C" fn sleep(seconds: u32) -> u32 {
     match sleep_for(Duration::from_secs(u64::from(seconds))) {
-        // The seconds left, rounded up as the C library does.
-        Some(left) => left.as_secs() as u32 + u32::from(left.subsec_nanos() > 0),
+        // The seconds left, rounded to the nearest as the C library does
+        // (rounded up, an alarm a hair before the sleep's 1 s mark would
+        // leave 5 of `sleep(5)`).
+        Some(left) => left.as_secs() as u32 + u32::from(left.subsec_nanos() >= 500_000_000),
         None => 0,
     }
 }

@@ -243,13 +243,18 @@ extern "C" fn timer_getoverrun(_id: usize) -> i32 {
 extern "C" fn kill(pid: libc::pid_t, sig: i32) -> i32 {
     // SAFETY: no preconditions.
     let me = unsafe { libc::getpid() };
+    // SAFETY: no preconditions.
+    let group = unsafe { libc::getpgrp() };
+    // The program's own process group (`kill(0, sig)`) holds the tapestry
+    // itself: that signal is the program's alone too.
+    let own = pid == me || pid == 0 || pid == -group;
     match home() {
-        Some(bead) if pid == me && is_async(sig) => {
+        Some(bead) if own && is_async(sig) => {
             send_to_bead(bead, sig, SI_USER, 0);
             deliver_pending();
             0
         }
-        Some(_) if pid == me && sig == 0 => 0,
+        Some(_) if own && sig == 0 => 0,
         // SAFETY: the caller's arguments, passed on.
         _ => unsafe { libc::kill(pid, sig) },
     }
