@@ -506,19 +506,22 @@ pub(crate) enum Woke {
 /// Parks the current string until `ready()`, `deadline`, or a signal it
 /// does not block (whose handler runs here). `None` outside strings.
 /// `also`: signals that end the wait though blocked (`sigwait`'s set).
+///
+/// Holds no reference to the string's task while a handler runs or the
+/// string stops: either may end the string here, abandoning this frame.
 pub(crate) fn wait(
     deadline: Option<Instant>,
     also: u64,
     mut ready: impl FnMut(&ExecCtx) -> bool,
 ) -> Option<Woke> {
-    let task = current_task()?;
+    let ctx = current()?;
+    current_task()?;
     loop {
-        if task.ctx.stop_requested.load(Ordering::Acquire) {
-            drop(task);
+        if ctx.stop_requested.load(Ordering::Acquire) {
             weaves_strings::stop_point();
             return Some(Woke::Deadline);
         }
-        if ready(&task.ctx) {
+        if ready(ctx) {
             return Some(Woke::Ready);
         }
         if deliver_pending() {
@@ -527,6 +530,7 @@ pub(crate) fn wait(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Some(Woke::Deadline);
         }
+        let task = current_task()?;
         {
             let _rt = RuntimeSection::enter();
             WAITING
@@ -535,8 +539,8 @@ pub(crate) fn wait(
                 .push(task.clone());
         }
         // Sent between the checks above and registering: seen here.
-        let mask = task.ctx.sig_mask.load(Ordering::Relaxed);
-        if !has_pending(&task.ctx, !mask | also) {
+        let mask = ctx.sig_mask.load(Ordering::Relaxed);
+        if !has_pending(ctx, !mask | also) {
             match deadline {
                 Some(d) => {
                     blocking::park_until(d);
