@@ -4,6 +4,8 @@
  *   alarm     SIGALRM handler, alarm(1), sleep(5) interrupted: seconds left
  *   nanosleep SIGALRM handler, alarm(1), nanosleep(5 s): EINTR, time left
  *   kill      kill(getpid(), SIGUSR1) and raise(SIGUSR2) run the handlers
+ *   jump      a SIGALRM handler that siglongjmps out, three times: the
+ *             signal is not left blocked
  *   killgroup kill(0, SIGUSR1): the process group, which holds the program
  *   mask      SIGUSR1 blocked, raised, pending; unblocked: delivered
  *   pthread   pthread_kill interrupts a thread's pause(); handler in it
@@ -14,6 +16,8 @@
  *   calm      prints and returns
  */
 #include <errno.h>
+#include <setjmp.h>
+#include <sys/time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +47,14 @@ static void on_info(int sig, siginfo_t *si, void *uc) {
     handled++;
     printf("%s: timer signal %d value %d code_is_timer %d\n", who, sig, si->si_value.sival_int,
            si->si_code == SI_TIMER);
+}
+
+static sigjmp_buf out;
+
+static void on_jump(int sig) {
+    (void)sig;
+    handled++;
+    siglongjmp(out, 1);
 }
 
 static void *pauser(void *arg) {
@@ -85,6 +97,19 @@ int main(int argc, char **argv) {
         printf("%s: after kill, handled %d\n", who, (int)handled);
         raise(SIGUSR2);
         printf("%s: after raise, handled %d\n", who, (int)handled);
+    } else if (!strcmp(c, "jump")) {
+        signal(SIGALRM, on_jump);
+        for (volatile int round = 1; round <= 3; round++) {
+            if (sigsetjmp(out, 1) == 0) {
+                struct itimerval it = {{0, 0}, {0, 50000}};
+                setitimer(ITIMER_REAL, &it, NULL);
+                pause();
+                printf("%s: round %d: pause returned\n", who, round);
+            } else {
+                printf("%s: round %d: jumped out of the handler, handled %d\n", who, round,
+                       (int)handled);
+            }
+        }
     } else if (!strcmp(c, "killgroup")) {
         signal(SIGUSR1, on_signal);
         kill(0, SIGUSR1);

@@ -146,6 +146,14 @@ fn sigchld_handler_runs_when_the_beads_child_exits() {
     same_as_native("sigchld", &[&["chld", "c"], &["kill", "k"]]);
 }
 
+/// A SIGALRM handler that leaves by `siglongjmp`, three rounds: each
+/// round's alarm is delivered (the jump does not leave SIGALRM blocked in
+/// the string's mask).
+#[test]
+fn siglongjmp_out_of_a_handler_leaves_the_signal_unblocked() {
+    same_as_native("jump", &[&["jump", "j"]]);
+}
+
 /// `raise(SIGUSR1)` with no handler: natively the program dies by the
 /// signal (status 128 + 10); as a bead only its string ends, with that
 /// status and one line, while unrelated strings finish.

@@ -82,6 +82,9 @@ pub struct ExecCtx {
     /// Signals sent to this string alone (`raise`, `pthread_kill`, or a
     /// bead signal it took while blocked), delivered at its next safe point.
     pub sig_pending: std::sync::atomic::AtomicU64,
+    /// While a signal handler runs on the string: (1, the mask to restore
+    /// when it is left, by returning or by a long jump); (0, _) otherwise.
+    pub sig_handler: std::sync::Mutex<(usize, u64)>,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -115,6 +118,7 @@ impl ExecCtx {
             weave_beads: None,
             sig_mask: std::sync::atomic::AtomicU64::new(0),
             sig_pending: std::sync::atomic::AtomicU64::new(0),
+            sig_handler: std::sync::Mutex::new((0, 0)),
         }
     }
 

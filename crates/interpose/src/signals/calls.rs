@@ -527,6 +527,41 @@ pub(crate) fn sleep_interruptibly(deadline: Instant) -> Option<Option<Duration>>
     }
 }
 
+// ---- leaving a handler by a jump ----------------------------------------------
+
+extern "C" {
+    #[link_name = "siglongjmp"]
+    fn libc_siglongjmp(env: *mut libc::c_void, val: i32) -> !;
+    #[link_name = "longjmp"]
+    fn libc_longjmp(env: *mut libc::c_void, val: i32) -> !;
+    #[link_name = "__longjmp_chk"]
+    fn libc_longjmp_chk(env: *mut libc::c_void, val: i32) -> !;
+}
+
+fn leaving() {
+    if let Some(ctx) = string() {
+        super::leave_handlers(ctx);
+    }
+}
+
+unsafe extern "C" fn siglongjmp(env: *mut libc::c_void, val: i32) -> ! {
+    leaving();
+    // SAFETY: the caller's jump buffer and value, passed on.
+    unsafe { libc_siglongjmp(env, val) }
+}
+
+unsafe extern "C" fn longjmp(env: *mut libc::c_void, val: i32) -> ! {
+    leaving();
+    // SAFETY: as for siglongjmp.
+    unsafe { libc_longjmp(env, val) }
+}
+
+unsafe extern "C" fn longjmp_chk(env: *mut libc::c_void, val: i32) -> ! {
+    leaving();
+    // SAFETY: as for siglongjmp.
+    unsafe { libc_longjmp_chk(env, val) }
+}
+
 /// The interposed signal calls, for the binder.
 pub(crate) fn lookup(name: &str) -> Option<u64> {
     let a = match name {
@@ -549,6 +584,9 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         "sigwait" => sigwait as *const () as usize,
         "sigwaitinfo" => sigwaitinfo as *const () as usize,
         "sigtimedwait" => sigtimedwait as *const () as usize,
+        "siglongjmp" => siglongjmp as *const () as usize,
+        "longjmp" | "_longjmp" => longjmp as *const () as usize,
+        "__longjmp_chk" => longjmp_chk as *const () as usize,
         _ => return None,
     };
     Some(a as u64)

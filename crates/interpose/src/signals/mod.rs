@@ -259,6 +259,18 @@ fn hook() {
     deliver_pending();
 }
 
+/// A handler leaves by `siglongjmp`/`longjmp` (see `calls`): it never
+/// comes back to restore the string's mask, so the jump restores the mask
+/// from before the outermost handler (what `sigsetjmp(env, 1)` saved, in
+/// the usual case of a jump to a point set before the signal).
+pub(crate) fn leave_handlers(ctx: &ExecCtx) {
+    let mut h = ctx.sig_handler.lock().unwrap_or_else(|e| e.into_inner());
+    if h.0 != 0 {
+        ctx.sig_mask.store(h.1, Ordering::Relaxed);
+        *h = (0, 0);
+    }
+}
+
 /// Delivers every signal the current string does not block. Returns
 /// whether a handler ran (an interrupted call then fails with `EINTR`).
 pub(crate) fn deliver_pending() -> bool {
@@ -295,6 +307,16 @@ fn act(ctx: &ExecCtx, sig: i32, bead: OwnerId, info: Info) -> bool {
         libc::SIG_DFL => terminate(ctx, sig),
         handler => {
             let saved = ctx.sig_mask.load(Ordering::Relaxed);
+            // The outermost handler notes the mask to restore should it
+            // leave by a jump (see `leave_handlers`).
+            let outermost = {
+                let mut h = ctx.sig_handler.lock().unwrap_or_else(|e| e.into_inner());
+                let outermost = h.0 == 0;
+                if outermost {
+                    *h = (1, saved);
+                }
+                outermost
+            };
             // SAFETY: the first word of a sigset_t holds signals 1..=64.
             let mut mask = saved | unsafe { *(&action.sa_mask as *const _ as *const u64) };
             if action.sa_flags & libc::SA_NODEFER == 0 {
@@ -303,6 +325,9 @@ fn act(ctx: &ExecCtx, sig: i32, bead: OwnerId, info: Info) -> bool {
             ctx.sig_mask.store(mask, Ordering::Relaxed);
             call(handler, sig, info, action.sa_flags & libc::SA_SIGINFO != 0);
             ctx.sig_mask.store(saved, Ordering::Relaxed);
+            if outermost {
+                *ctx.sig_handler.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0);
+            }
             true
         }
     }
