@@ -6,6 +6,8 @@
  *   kill      kill(getpid(), SIGUSR1) and raise(SIGUSR2) run the handlers
  *   jump      a SIGALRM handler that siglongjmps out, three times: the
  *             signal is not left blocked
+ *   read      an alarm interrupts read and poll on an empty pipe (EINTR);
+ *             with SA_RESTART the read goes on and gets the data
  *   killgroup kill(0, SIGUSR1): the process group, which holds the program
  *   mask      SIGUSR1 blocked, raised, pending; unblocked: delivered
  *   pthread   pthread_kill interrupts a thread's pause(); handler in it
@@ -16,6 +18,7 @@
  *   calm      prints and returns
  */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <sys/time.h>
 #include <pthread.h>
@@ -55,6 +58,20 @@ static void on_jump(int sig) {
     (void)sig;
     handled++;
     siglongjmp(out, 1);
+}
+
+static int pipe_fds[2];
+
+static void *late_writer(void *arg) {
+    (void)arg;
+    usleep(300000);
+    write(pipe_fds[1], "x", 1);
+    return NULL;
+}
+
+static void after_100ms(void) {
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static void *pauser(void *arg) {
@@ -110,6 +127,28 @@ int main(int argc, char **argv) {
                        (int)handled);
             }
         }
+    } else if (!strcmp(c, "read")) {
+        pipe(pipe_fds);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGALRM, &sa, NULL);
+        after_100ms();
+        char b;
+        ssize_t r = read(pipe_fds[0], &b, 1);
+        printf("%s: read without SA_RESTART %zd %s\n", who, r, errno == EINTR ? "EINTR" : "?");
+        after_100ms();
+        struct pollfd pf = {pipe_fds[0], POLLIN, 0};
+        int pr = poll(&pf, 1, 5000);
+        printf("%s: poll %d %s\n", who, pr, errno == EINTR ? "EINTR" : "?");
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGALRM, &sa, NULL);
+        after_100ms();
+        pthread_t t;
+        pthread_create(&t, NULL, late_writer, NULL);
+        r = read(pipe_fds[0], &b, 1);
+        pthread_join(t, NULL);
+        printf("%s: read with SA_RESTART %zd, handled %d\n", who, r, (int)handled);
     } else if (!strcmp(c, "killgroup")) {
         signal(SIGUSR1, on_signal);
         kill(0, SIGUSR1);

@@ -154,6 +154,14 @@ fn siglongjmp_out_of_a_handler_leaves_the_signal_unblocked() {
     same_as_native("jump", &[&["jump", "j"]]);
 }
 
+/// An alarm interrupts a `read` and a `poll` parked on an empty pipe
+/// (-1/EINTR); with SA_RESTART the `read` goes on and gets the byte a
+/// thread writes later.
+#[test]
+fn alarm_interrupts_read_and_poll_unless_sa_restart() {
+    same_as_native("read", &[&["read", "r"]]);
+}
+
 /// `raise(SIGUSR1)` with no handler: natively the program dies by the
 /// signal (status 128 + 10); as a bead only its string ends, with that
 /// status and one line, while unrelated strings finish.

@@ -274,23 +274,62 @@ pub(crate) fn leave_handlers(ctx: &ExecCtx) {
 /// Delivers every signal the current string does not block. Returns
 /// whether a handler ran (an interrupted call then fails with `EINTR`).
 pub(crate) fn deliver_pending() -> bool {
-    let Some(ctx) = current() else { return false };
+    deliver().is_some()
+}
+
+/// [`deliver_pending`], saying whether every handler that ran asked for
+/// interrupted calls to restart (`SA_RESTART`): `None` if none ran.
+fn deliver() -> Option<bool> {
+    let ctx = current()?;
     if ctx.info.id == 0 {
-        return false;
+        return None;
     }
-    let mut ran = false;
+    let mut ran: Option<bool> = None;
     loop {
         let mask = ctx.sig_mask.load(Ordering::Relaxed);
         let Some((sig, bead, info)) = take(ctx, !mask) else {
             return ran;
         };
-        ran |= act(ctx, sig, bead, info);
+        if let Some(restart) = act(ctx, sig, bead, info) {
+            ran = Some(ran.unwrap_or(true) && restart);
+        }
     }
 }
 
-/// Acts on `sig` taken by `ctx` as bead `bead` disposed. Returns whether a
-/// handler ran.
-fn act(ctx: &ExecCtx, sig: i32, bead: OwnerId, info: Info) -> bool {
+/// Runs `park` (which parks the string until something it waits for, or a
+/// wake) so that a signal sent meanwhile wakes the string too; then
+/// delivers. Returns what `park` returned and, if a handler ran, whether
+/// the interrupted call restarts (`SA_RESTART`). For calls that park in the
+/// reactor or on timers; only once a bead uses signals.
+pub(crate) fn around_park<R>(park: impl FnOnce() -> R) -> (R, Option<bool>) {
+    let task = match current_task() {
+        Some(t) if in_use() && t.ctx.info.id != 0 => t,
+        _ => return (park(), None),
+    };
+    {
+        let _rt = RuntimeSection::enter();
+        WAITING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task.clone());
+    }
+    // A signal sent from here on wakes the string: if before it parks,
+    // the park returns at once (the wake is remembered).
+    let r = park();
+    {
+        let _rt = RuntimeSection::enter();
+        let mut waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = waiting.iter().position(|t| Arc::ptr_eq(t, &task)) {
+            waiting.swap_remove(i);
+        }
+    }
+    drop(task);
+    (r, deliver())
+}
+
+/// Acts on `sig` taken by `ctx` as bead `bead` disposed. Returns, if a
+/// handler ran, whether it has `SA_RESTART`.
+fn act(ctx: &ExecCtx, sig: i32, bead: OwnerId, info: Info) -> Option<bool> {
     let action = crate::fault::with_async(bead, false, |a| {
         let action = a.actions[sig as usize];
         let h = action.sa_sigaction;
@@ -302,9 +341,12 @@ fn act(ctx: &ExecCtx, sig: i32, bead: OwnerId, info: Info) -> bool {
     // SAFETY: all-zero is SIG_DFL.
     let action = action.unwrap_or_else(|| unsafe { std::mem::zeroed() });
     match action.sa_sigaction {
-        libc::SIG_IGN => false,
-        libc::SIG_DFL if ignored_by_default(sig) => false,
-        libc::SIG_DFL => terminate(ctx, sig),
+        libc::SIG_IGN => None,
+        libc::SIG_DFL if ignored_by_default(sig) => None,
+        libc::SIG_DFL => {
+            terminate(ctx, sig);
+            None
+        }
         handler => {
             let saved = ctx.sig_mask.load(Ordering::Relaxed);
             // The outermost handler notes the mask to restore should it
@@ -328,7 +370,7 @@ fn act(ctx: &ExecCtx, sig: i32, bead: OwnerId, info: Info) -> bool {
             if outermost {
                 *ctx.sig_handler.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0);
             }
-            true
+            Some(action.sa_flags & libc::SA_RESTART != 0)
         }
     }
 }
@@ -378,7 +420,7 @@ fn ignored_by_default(sig: i32) -> bool {
 
 /// The default action of a terminating signal: the string ends with status
 /// 128 + `sig` and one line.
-fn terminate(ctx: &ExecCtx, sig: i32) -> bool {
+fn terminate(ctx: &ExecCtx, sig: i32) {
     let line = {
         let _rt = RuntimeSection::enter();
         let bead =
@@ -394,7 +436,6 @@ fn terminate(ctx: &ExecCtx, sig: i32) -> bool {
     unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
     drop(line);
     weaves_strings::exit_current(128 + sig);
-    false
 }
 
 /// A signal's name, for messages.
