@@ -14,6 +14,7 @@
  *   timer     timer_create(SIGEV_SIGNAL) with a value, SA_SIGINFO handler
  *   chld      SIGCHLD blocked, fork, sigsuspend: the handler runs when the
  *             child exits
+ *   defaultthread  the same with a thread waiting in pause(): it ends too
  *   default   raise(SIGUSR1) with no handler: the program ends by it
  *   calm      prints and returns
  */
@@ -211,6 +212,14 @@ int main(int argc, char **argv) {
         waitpid(pid, &st, 0);
         printf("%s: sigsuspend %d %s, handled %d, child status %d\n", who, r,
                e == EINTR ? "EINTR" : "?", (int)handled, WEXITSTATUS(st));
+    } else if (!strcmp(c, "defaultthread")) {
+        pthread_t t;
+        pthread_create(&t, NULL, pauser, NULL);
+        usleep(100000);
+        printf("%s: raising SIGUSR1 with no handler, a thread in pause\n", who);
+        raise(SIGUSR1);
+        pthread_join(t, NULL);
+        printf("%s: still here\n", who);
     } else if (!strcmp(c, "default")) {
         printf("%s: raising SIGUSR1 with no handler\n", who);
         raise(SIGUSR1);

@@ -261,3 +261,30 @@ fn kill_process_group_from_a_bead_stays_in_the_bead() {
         assert_eq!(out.sorted_lines(), expected, "{workers} workers\n{out}");
     }
 }
+
+/// Natively an unhandled SIGUSR1 ends the whole process, threads included;
+/// as a bead it ends the program's string and its thread strings (one is
+/// waiting in `pause`), so the run does not hang, while unrelated strings
+/// finish.
+#[test]
+fn unhandled_signal_ends_the_programs_threads_too() {
+    let native = run_native("sigs", &["defaultthread", "d"]);
+    assert_eq!(native.status.signal(), Some(libc::SIGUSR1), "{native}");
+    for workers in [1, 2] {
+        let out = run_tapestry(
+            &format!("default_thread_{workers}"),
+            &tapestry(&[&["defaultthread", "d"]], workers),
+        );
+        out.expect_failed_strings(138, &[("s0", 138)]);
+        assert_eq!(
+            out.sorted_lines(),
+            [
+                "calm0: calm",
+                "calm1: calm",
+                "d: raising SIGUSR1 with no handler, a thread in pause"
+            ],
+            "{out}"
+        );
+        out.expect_absent("still here");
+    }
+}

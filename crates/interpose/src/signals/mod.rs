@@ -419,7 +419,7 @@ fn ignored_by_default(sig: i32) -> bool {
 }
 
 /// The default action of a terminating signal: the string ends with status
-/// 128 + `sig` and one line.
+/// 128 + `sig` and one line, and its program's other threads end too.
 fn terminate(ctx: &ExecCtx, sig: i32) {
     let line = {
         let _rt = RuntimeSection::enter();
@@ -435,6 +435,22 @@ fn terminate(ctx: &ExecCtx, sig: i32) {
     // SAFETY: writing our own buffer to stderr.
     unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
     drop(line);
+    // The signal ends the program, as it would end a process: its other
+    // threads (strings of the same weave and home bead) end at their next
+    // safe point.
+    if let Some(me) = current_task() {
+        if let Some(sched) = me.scheduler() {
+            let _rt = RuntimeSection::enter();
+            for t in sched.tasks() {
+                if !Arc::ptr_eq(&t, &me)
+                    && t.ctx.info.home == ctx.info.home
+                    && t.ctx.info.weave == ctx.info.weave
+                {
+                    t.request_stop();
+                }
+            }
+        }
+    }
     weaves_strings::exit_current(128 + sig);
 }
 
