@@ -23,16 +23,20 @@
 //! its own pending ones first, then those of its beads — when it passes an
 //! interposed call (`preempt_point` asks [`deliver_pending`] when anything
 //! is pending), and at once when it waits in an interruptible call (sleeps,
-//! `pause`, `sigsuspend`, `sigwait`): senders wake the strings waiting
-//! there, the handler runs on the string, and the call returns `EINTR`.
-//! The handler runs with the string's mask plus its `sa_mask` (and the
-//! signal itself, unless `SA_NODEFER`).
+//! `pause`, `sigsuspend`, `sigwait`, and I/O parked in the reactor through
+//! [`around_park`]): senders wake the strings waiting there, the handler
+//! runs on the string, and the call returns `EINTR` (reactor calls go on
+//! waiting under `SA_RESTART`). The handler runs with the string's mask
+//! plus its `sa_mask` (and the signal itself, unless `SA_NODEFER`); a
+//! handler left by `siglongjmp` restores the mask from before it.
 //!
 //! **Default actions.** Signals whose default is to be ignored (`SIGCHLD`,
 //! `SIGURG`, `SIGWINCH`, `SIGCONT`, and the stop signals, which strings do
 //! not support) are dropped; any other unhandled signal ends the string
-//! that took it with status 128 + signal and one line on stderr — never the
-//! tapestry. `SIG_IGN` drops the signal.
+//! that took it with status 128 + signal and one line on stderr, and its
+//! program's other threads — never the tapestry. `SIG_IGN` drops the
+//! signal. `SIGCHLD` comes to a bead that handles it when one of its
+//! children exits ([`watch_child`]).
 //!
 //! Calls from outside strings (initialisers, finalisers, host threads) go
 //! to the C library as before.
