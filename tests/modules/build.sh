@@ -94,6 +94,8 @@ build tlsdesc_vec.so tlsdesc_vec.c "${so_c[@]}" -mavx -mtls-dialect=gnu2
 build pie_prog pie_prog.c "$CC" "${cflags[@]}"
 # A program with its own SIGSEGV/SIGFPE handlers, run natively and as a bead.
 build sigrecover sigrecover.c "$CC" "${cflags[@]}"
+# Asynchronous signals: handlers, alarms, timers, masks, pthread_kill.
+build sigs sigs.c "$CC" "${cflags[@]}" -pthread
 build pthreads pthreads.c "$CC" "${cflags[@]}" -pthread
 build ckpt_compute ckpt_compute.c "$CC" "${cflags[@]}"
 build rwsem rwsem.c "$CC" "${cflags[@]}" -pthread
@@ -131,7 +133,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog sigrecover copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
+for prog in pie_prog sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -12,9 +12,11 @@
 //! * with a timeout, every millisecond until it passes (the reactor has no
 //!   deadline of its own).
 //!
-//! The signal masks of `epoll_pwait`, `pselect` and `ppoll` are not applied
-//! (a string's mask is not yet its own); the calls otherwise behave as the
-//! C library's. Outside fiber strings, the C library's calls run unchanged.
+//! A signal handled while the string is parked ends the wait with `EINTR`
+//! (these calls are never restarted). The signal masks of `epoll_pwait`,
+//! `pselect` and `ppoll` are not applied; the calls otherwise behave as
+//! the C library's. Outside fiber strings, the C library's calls run
+//! unchanged.
 
 use std::time::{Duration, Instant};
 
@@ -48,12 +50,18 @@ pub(crate) fn park_while_idle(
         if deadline.is_some_and(|d| now >= d) {
             return 0;
         }
-        match (watch, deadline) {
+        let step = now + STEP;
+        let until = deadline.map_or(step, |d| d.min(step));
+        // A signal handled while parked ends the wait with EINTR: these
+        // calls are never restarted, whatever SA_RESTART says.
+        let (_, handled) = crate::signals::around_park(|| match (watch, deadline) {
             (Some(fd), None) if reactor::wait(fd, Interest::Read) => {}
             _ => {
-                let step = now + STEP;
-                park_until(deadline.map_or(step, |d| d.min(step)));
+                park_until(until);
             }
+        });
+        if handled.is_some() {
+            return fail(libc::EINTR);
         }
     }
 }

@@ -46,29 +46,44 @@ fn ready(fd: i32, events: i16) -> bool {
 }
 
 /// Parks until `fd` is ready for `interest` when the call would otherwise
-/// block the worker.
-fn before_blocking_call(fd: i32, interest: Interest) {
+/// block the worker. Returns true if a signal handler without `SA_RESTART`
+/// ran meanwhile: the call then fails with `EINTR` (see `signals`).
+fn before_blocking_call(fd: i32, interest: Interest) -> bool {
     weaves_strings::blocking::preempt_point();
     // The standard streams are shared by every string, and language
     // runtimes lock them per OS thread (Rust's stdout, C stdio): a string
     // parked while holding such a lock would let another string on the same
     // worker "re-enter" it. They block briefly instead.
     if fd <= 2 || !on_fiber() || nonblocking(fd) {
-        return;
+        return false;
     }
     let events = match interest {
         Interest::Read => libc::POLLIN,
         Interest::Write => libc::POLLOUT,
     };
     while !ready(fd, events) {
-        if !reactor::wait(fd, interest) {
-            return;
+        let (waited, handled) = crate::signals::around_park(|| reactor::wait(fd, interest));
+        if handled == Some(false) {
+            return true;
+        }
+        if !waited {
+            return false;
         }
     }
+    false
+}
+
+/// -1 with `errno = EINTR`.
+fn eintr() -> isize {
+    // SAFETY: errno is thread-local.
+    unsafe { *libc::__errno_location() = libc::EINTR };
+    -1
 }
 
 pub(crate) unsafe extern "C" fn read(fd: i32, buf: *mut libc::c_void, n: usize) -> isize {
-    before_blocking_call(fd, Interest::Read);
+    if before_blocking_call(fd, Interest::Read) {
+        return eintr();
+    }
     // SAFETY: the caller's own arguments.
     unsafe { libc::read(fd, buf, n) }
 }
@@ -80,7 +95,9 @@ pub(crate) unsafe extern "C" fn write(fd: i32, buf: *const libc::c_void, n: usiz
             return r;
         }
     }
-    before_blocking_call(fd, Interest::Write);
+    if before_blocking_call(fd, Interest::Write) {
+        return eintr();
+    }
     // SAFETY: the caller's own arguments.
     unsafe { libc::write(fd, buf, n) }
 }
@@ -142,7 +159,9 @@ unsafe fn write_in_pieces(fd: i32, buf: *const u8, n: usize, flags: Option<i32>)
     }
     let mut done = 0usize;
     while done < n {
-        before_blocking_call(fd, Interest::Write);
+        if before_blocking_call(fd, Interest::Write) {
+            return Some(if done > 0 { done as isize } else { eintr() });
+        }
         // SAFETY: the caller's buffer, from `done` on.
         let at = unsafe { buf.add(done) };
         let r = match kind {
@@ -177,8 +196,8 @@ pub(crate) unsafe extern "C" fn recv(
     n: usize,
     flags: i32,
 ) -> isize {
-    if flags & libc::MSG_DONTWAIT == 0 {
-        before_blocking_call(fd, Interest::Read);
+    if flags & libc::MSG_DONTWAIT == 0 && before_blocking_call(fd, Interest::Read) {
+        return eintr();
     }
     // SAFETY: the caller's own arguments.
     unsafe { libc::recv(fd, buf, n, flags) }
@@ -197,7 +216,9 @@ pub(crate) unsafe extern "C" fn send(
                 return r;
             }
         }
-        before_blocking_call(fd, Interest::Write);
+        if before_blocking_call(fd, Interest::Write) {
+            return eintr();
+        }
     }
     // SAFETY: the caller's own arguments.
     unsafe { libc::send(fd, buf, n, flags) }
@@ -211,8 +232,8 @@ pub(crate) unsafe extern "C" fn recvfrom(
     addr: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
 ) -> isize {
-    if flags & libc::MSG_DONTWAIT == 0 {
-        before_blocking_call(fd, Interest::Read);
+    if flags & libc::MSG_DONTWAIT == 0 && before_blocking_call(fd, Interest::Read) {
+        return eintr();
     }
     // SAFETY: the caller's own arguments.
     unsafe { libc::recvfrom(fd, buf, n, flags, addr, len) }
@@ -226,8 +247,8 @@ pub(crate) unsafe extern "C" fn sendto(
     addr: *const libc::sockaddr,
     len: libc::socklen_t,
 ) -> isize {
-    if flags & libc::MSG_DONTWAIT == 0 {
-        before_blocking_call(fd, Interest::Write);
+    if flags & libc::MSG_DONTWAIT == 0 && before_blocking_call(fd, Interest::Write) {
+        return eintr();
     }
     // SAFETY: the caller's own arguments.
     unsafe { libc::sendto(fd, buf, n, flags, addr, len) }
@@ -238,7 +259,9 @@ pub(crate) unsafe extern "C" fn accept(
     addr: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
 ) -> i32 {
-    before_blocking_call(fd, Interest::Read);
+    if before_blocking_call(fd, Interest::Read) {
+        return eintr() as i32;
+    }
     // SAFETY: the caller's own arguments.
     unsafe { libc::accept(fd, addr, len) }
 }
@@ -249,7 +272,9 @@ pub(crate) unsafe extern "C" fn accept4(
     len: *mut libc::socklen_t,
     flags: i32,
 ) -> i32 {
-    before_blocking_call(fd, Interest::Read);
+    if before_blocking_call(fd, Interest::Read) {
+        return eintr() as i32;
+    }
     // SAFETY: the caller's own arguments.
     unsafe { libc::accept4(fd, addr, len, flags) }
 }

@@ -34,6 +34,13 @@
 //! descriptors 0–2 would act on every string at once; `process` gives each
 //! a meaning for bead code (docs/process-semantics.md).
 //!
+//! ## Signals
+//!
+//! Synchronous faults go through `fault`; every other signal a bead
+//! handles, sends itself, times or masks is kept by `signals`, per bead
+//! (dispositions, timers) and per string (mask, pending set), and delivered
+//! at safe points — never through the kernel.
+//!
 //! ## Which heap?
 //!
 //! The malloc shims pass their own return address along: if it lies in a
@@ -98,6 +105,7 @@ mod random;
 mod real;
 mod runtime_alloc;
 mod rwsem;
+mod signals;
 mod sleep;
 mod symbolize;
 mod table;

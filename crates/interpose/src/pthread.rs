@@ -505,6 +505,9 @@ pub(crate) unsafe extern "C" fn create(
     if let Some(beads) = parent.weave_beads() {
         ctx = ctx.with_weave_beads(beads.clone());
     }
+    // A new thread starts with its creator's signal mask (POSIX).
+    ctx.sig_mask
+        .store(parent.sig_mask.load(Ordering::Relaxed), Ordering::Relaxed);
     let ctx = Arc::new(ctx);
     // Parent and child now share their weave's beads: neither may be
     // preempted at arbitrary points any more.
@@ -610,6 +613,20 @@ pub(crate) extern "C" fn self_() -> u64 {
         // SAFETY: no preconditions.
         None => unsafe { libc::pthread_self() },
     }
+}
+
+/// The string pthread id `thread` names (the caller's own, or one made by
+/// `pthread_create` and not yet joined or detached).
+pub(crate) fn task_of(thread: u64) -> Option<Arc<Task>> {
+    if let Some(me) = current_task().filter(|t| task_id(t) == thread) {
+        return Some(me);
+    }
+    let _rt = RuntimeSection::enter();
+    THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&thread).cloned())
 }
 
 /// pthread ids bead code was handed, with the string each names.

@@ -2,7 +2,7 @@
 //! other strings meanwhile); a thread-mode string, code outside strings and
 //! the child of a `fork` made by bead code block their thread as usual.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weaves_strings::blocking;
 
@@ -24,14 +24,49 @@ fn einval() -> i32 {
     -1
 }
 
+/// Sleeps for `d`; in a tapestry whose beads use signals, a string's sleep
+/// ends early when a handler runs (`Some(time left)`).
+fn sleep_for(d: Duration) -> Option<Duration> {
+    if let Some(left) = crate::signals::sleep_interruptibly(Instant::now() + d) {
+        return left;
+    }
+    blocking::sleep_for(d);
+    None
+}
+
+fn eintr() -> i32 {
+    // SAFETY: errno is thread-local.
+    unsafe { *libc::__errno_location() = libc::EINTR };
+    -1
+}
+
 pub(crate) extern "C" fn sleep(seconds: u32) -> u32 {
-    blocking::sleep_for(Duration::from_secs(u64::from(seconds)));
-    0
+    match sleep_for(Duration::from_secs(u64::from(seconds))) {
+        // The seconds left, rounded to the nearest as the C library does
+        // (rounded up, an alarm a hair before the sleep's 1 s mark would
+        // leave 5 of `sleep(5)`).
+        Some(left) => left.as_secs() as u32 + u32::from(left.subsec_nanos() >= 500_000_000),
+        None => 0,
+    }
 }
 
 pub(crate) extern "C" fn usleep(micros: u32) -> i32 {
-    blocking::sleep_for(Duration::from_micros(u64::from(micros)));
-    0
+    match sleep_for(Duration::from_micros(u64::from(micros))) {
+        Some(_) => eintr(),
+        None => 0,
+    }
+}
+
+fn write_left(rem: *mut libc::timespec, left: Duration) {
+    if !rem.is_null() {
+        // SAFETY: C passes a writable timespec.
+        unsafe {
+            *rem = libc::timespec {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
+            }
+        };
+    }
 }
 
 pub(crate) unsafe extern "C" fn nanosleep(
@@ -41,7 +76,10 @@ pub(crate) unsafe extern "C" fn nanosleep(
     let Some(d) = duration(req) else {
         return einval();
     };
-    blocking::sleep_for(d);
+    if let Some(left) = sleep_for(d) {
+        write_left(rem, left);
+        return eintr();
+    }
     if !rem.is_null() {
         // SAFETY: C passes a writable timespec; the whole time was slept.
         unsafe {
@@ -80,7 +118,12 @@ pub(crate) unsafe extern "C" fn clock_nanosleep(
     } else {
         d
     };
-    blocking::sleep_for(d);
+    if let Some(left) = sleep_for(d) {
+        if flags & libc::TIMER_ABSTIME == 0 {
+            write_left(rem, left);
+        }
+        return libc::EINTR;
+    }
     if !rem.is_null() && flags & libc::TIMER_ABSTIME == 0 {
         // SAFETY: as for nanosleep.
         unsafe {

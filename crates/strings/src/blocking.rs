@@ -113,6 +113,19 @@ pub fn park_until(deadline: Instant) -> bool {
     Instant::now() >= deadline
 }
 
+/// How many signals sent to beads (not to one string) wait for a string to
+/// take them: while non-zero, every safe point asks the signal hook.
+pub static BEAD_SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// What a safe point calls when the string may have a signal to take (the
+/// interposition layer's delivery; 0: none).
+static SIGNAL_HOOK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the function safe points call to deliver pending signals.
+pub fn set_signal_hook(hook: fn()) {
+    SIGNAL_HOOK.store(hook as usize, std::sync::atomic::Ordering::Release);
+}
+
 /// A safe point: if a preemption tick arrived while the string ran where it
 /// could not be switched, yield now. Interposed calls make this check on
 /// entry from bead code, never inside the runtime's own work: there it may
@@ -124,6 +137,16 @@ pub fn preempt_point() {
         return;
     }
     if let Some(ctx) = crate::current() {
+        if ctx.sig_pending.load(std::sync::atomic::Ordering::Relaxed) != 0
+            || BEAD_SIGNALS.load(std::sync::atomic::Ordering::Relaxed) != 0
+        {
+            let hook = SIGNAL_HOOK.load(std::sync::atomic::Ordering::Acquire);
+            if hook != 0 {
+                // SAFETY: only `set_signal_hook` stores here, a `fn()`.
+                let hook: fn() = unsafe { std::mem::transmute::<usize, fn()>(hook) };
+                hook();
+            }
+        }
         if ctx
             .preempt_pending
             .swap(false, std::sync::atomic::Ordering::Relaxed)

@@ -75,6 +75,16 @@ pub struct ExecCtx {
     /// be blamed on. Set before the string starts, then only read (also by
     /// the fault handler).
     weave_beads: Option<Arc<[OwnerId]>>,
+    /// The string's signal mask (bit `sig - 1`), as `sigprocmask` sets it:
+    /// signals blocked here stay pending until unblocked. Per string, as a
+    /// thread's mask is per thread.
+    pub sig_mask: std::sync::atomic::AtomicU64,
+    /// Signals sent to this string alone (`raise`, `pthread_kill`, or a
+    /// bead signal it took while blocked), delivered at its next safe point.
+    pub sig_pending: std::sync::atomic::AtomicU64,
+    /// While a signal handler runs on the string: (1, the mask to restore
+    /// when it is left, by returning or by a long jump); (0, _) otherwise.
+    pub sig_handler: std::sync::Mutex<(usize, u64)>,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -106,6 +116,9 @@ impl ExecCtx {
             stop_requested: std::sync::atomic::AtomicBool::new(false),
             boundary: Cell::new((0, 0)),
             weave_beads: None,
+            sig_mask: std::sync::atomic::AtomicU64::new(0),
+            sig_pending: std::sync::atomic::AtomicU64::new(0),
+            sig_handler: std::sync::Mutex::new((0, 0)),
         }
     }
 

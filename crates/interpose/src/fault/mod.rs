@@ -55,6 +55,12 @@ use self::contain::{Report, Site};
 pub use self::line::take_fault_report;
 pub(crate) use self::misuse::{heap_misuse, heap_of, in_arena, Op};
 pub use self::own::forget;
+pub(crate) use self::own::with_async;
+
+/// The synchronous-fault signals whose handlers `own` keeps per bead.
+pub(crate) fn own_signals() -> &'static [i32] {
+    &own::SIGNALS
+}
 use self::own::SIGNALS;
 
 /// `si_code`s of SIGFPE (`<bits/siginfo-consts.h>`; the libc crate lacks

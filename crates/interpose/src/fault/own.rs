@@ -8,7 +8,9 @@
 //! `signal`, `bsd_signal`, `sysv_signal` and `sigaction` only record the
 //! handler **for the calling bead**; `sigaction` hands back the bead's own
 //! previous action. The fault handler runs it for faults blamed on that bead
-//! (see `deliver`). Other signals go to the C library unchanged.
+//! (see `deliver`). Asynchronous signals (every other one) from bead code
+//! are kept per bead too, in the same record: see `crate::signals`. Calls
+//! from outside beads go to the C library unchanged.
 //!
 //! `signal` is also exported from the `weaves` executable, because system
 //! libraries install handlers for the bead they work for: libgfortran's
@@ -60,6 +62,9 @@ struct BeadSignals {
     armed: [AtomicU64; 6],
     /// As the bead passed them, for `oldact`; only touched under [`SETTING`].
     actions: UnsafeCell<[libc::sigaction; 6]>,
+    /// Its asynchronous signals: dispositions, pending set, timers (see
+    /// `crate::signals`); only touched under [`SETTING`].
+    asyncs: UnsafeCell<Option<Box<crate::signals::BeadAsync>>>,
 }
 
 static TABLE: AtomicPtr<AtomicPtr<BeadSignals>> = AtomicPtr::new(std::ptr::null_mut());
@@ -154,11 +159,50 @@ pub fn forget(owner: OwnerId) {
     if let Some(slot) = slot(owner, false) {
         let record = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !record.is_null() {
+            // SAFETY: the record was live until the swap above; its async
+            // part is only touched under SETTING, which we hold.
+            if let Some(a) = unsafe { (*(*record).asyncs.get()).as_ref() } {
+                a.forget();
+            }
             // SAFETY: made by `Box::into_raw` in `set`, unpublished above;
             // no fault handler reads it (see `take_for_delivery`).
             drop(unsafe { Box::from_raw(record) });
         }
     }
+}
+
+/// Runs `f` on bead `owner`'s asynchronous-signal state, under the record
+/// lock; makes the record if `make` (else `None` when it has none).
+pub(crate) fn with_async<R>(
+    owner: OwnerId,
+    make: bool,
+    f: impl FnOnce(&mut crate::signals::BeadAsync) -> R,
+) -> Option<R> {
+    let _rt = RuntimeSection::enter();
+    let _g = SETTING.lock().unwrap_or_else(|e| e.into_inner());
+    let slot = slot(owner, make)?;
+    let mut record = slot.load(Ordering::Acquire);
+    if record.is_null() {
+        if !make {
+            return None;
+        }
+        record = Box::into_raw(Box::new(BeadSignals {
+            armed: Default::default(),
+            actions: UnsafeCell::new([default_action(); 6]),
+            asyncs: UnsafeCell::new(None),
+        }));
+        slot.store(record, Ordering::Release);
+    }
+    // SAFETY: a live record (only `forget` frees it, under SETTING, which
+    // we hold); `asyncs` is only touched under SETTING.
+    let asyncs = unsafe { &mut *(*record).asyncs.get() };
+    if asyncs.is_none() {
+        if !make {
+            return None;
+        }
+        *asyncs = Some(Box::default());
+    }
+    asyncs.as_deref_mut().map(f)
 }
 
 /// Sets bead `owner`'s action for signal index `i` (if `act` is given) and
@@ -175,6 +219,7 @@ fn set(owner: OwnerId, i: usize, act: Option<&libc::sigaction>) -> Option<libc::
         record = Box::into_raw(Box::new(BeadSignals {
             armed: Default::default(),
             actions: UnsafeCell::new([default_action(); 6]),
+            asyncs: UnsafeCell::new(None),
         }));
         slot.store(record, Ordering::Release);
     }
@@ -269,6 +314,10 @@ extern "C" fn sigaction_from(
     ret: usize,
 ) -> i32 {
     let owner = bead_for(ret);
+    if owner != 0 && crate::signals::is_async(sig) {
+        // SAFETY: C's contract for sigaction's pointers, passed on.
+        return unsafe { crate::signals::sigaction_for(owner, sig, act, old) };
+    }
     let Some(i) = index_of(sig).filter(|_| owner != 0) else {
         // SAFETY: not a bead's synchronous-fault handler: the C library's
         // sigaction, with the caller's own arguments.
@@ -311,6 +360,9 @@ fn signal_for(
 
 extern "C" fn signal_from(sig: i32, handler: libc::sighandler_t, ret: usize) -> libc::sighandler_t {
     let owner = bead_for(ret);
+    if owner != 0 && crate::signals::is_async(sig) {
+        return crate::signals::signal_for(owner, sig, handler, libc::SA_RESTART);
+    }
     match index_of(sig).filter(|_| owner != 0) {
         // glibc's `signal` has BSD semantics: handlers stay, and restart
         // interrupted calls.
@@ -326,6 +378,14 @@ extern "C" fn sysv_signal_from(
     ret: usize,
 ) -> libc::sighandler_t {
     let owner = bead_for(ret);
+    if owner != 0 && crate::signals::is_async(sig) {
+        return crate::signals::signal_for(
+            owner,
+            sig,
+            handler,
+            libc::SA_RESETHAND | libc::SA_NODEFER,
+        );
+    }
     match index_of(sig).filter(|_| owner != 0) {
         // System V semantics: the handler is reset on delivery and the
         // signal is not blocked while it runs.

@@ -47,6 +47,7 @@ static CHILDREN: Mutex<Vec<(libc::pid_t, OwnerId)>> = Mutex::new(Vec::new());
 
 /// Records `pid` as a child of bead `bead`.
 pub(super) fn adopt(pid: libc::pid_t, bead: OwnerId) {
+    crate::signals::watch_child(pid, bead);
     let _rt = RuntimeSection::enter();
     CHILDREN
         .lock()
