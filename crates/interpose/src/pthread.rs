@@ -47,6 +47,11 @@ fn shard(addr: usize) -> &'static Mutex<Option<Waiters>> {
 /// Adds the current task to the waiters of `addr` if `still_blocked()`
 /// holds (checked under the shard lock, which wakers also take).
 pub(crate) fn wait_on(addr: usize, task: &Arc<Task>, still_blocked: impl FnOnce() -> bool) -> bool {
+    if weaves_strings::forked::in_forked_child() {
+        // No other string to wake us, and the lists' locks may be lost
+        // (see `wake`): the caller looks again.
+        return false;
+    }
     let _rt = RuntimeSection::enter();
     let mut g = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
     if !still_blocked() {
@@ -61,6 +66,12 @@ pub(crate) fn wait_on(addr: usize, task: &Arc<Task>, still_blocked: impl FnOnce(
 
 /// Wakes up to `n` waiters of `addr`; returns how many.
 pub(crate) fn wake(addr: usize, n: usize) -> usize {
+    if weaves_strings::forked::in_forked_child() {
+        // The child of a fork holds the calling string alone: nobody waits,
+        // and the wait lists' locks may have been held by another thread
+        // of the parent when it forked (taking one would never return).
+        return 0;
+    }
     let woken: Vec<Arc<Task>> = {
         let _rt = RuntimeSection::enter();
         let mut g = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
