@@ -39,6 +39,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::locks::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::dl::lookup(name) {
+        return Some(f);
+    }
     if let Some(a) = crate::fault::lookup(name) {
         return Some(a);
     }
