@@ -67,7 +67,9 @@ pub fn set_dlopen_hook(hook: Option<OpenHook>) {
 enum Handle {
     /// A private library: its beads, the library's first.
     Library {
-        key: (String, OwnerId, PathBuf),
+        /// The name as first opened (what errors name, as the system
+        /// loader's do).
+        name: String,
         beads: Vec<OwnerId>,
         refs: usize,
     },
@@ -243,6 +245,7 @@ unsafe extern "C" fn dlopen_from(
         return std::ptr::null_mut();
     };
     drop(rt);
+    let canonical = path.display().to_string();
     let answer = hook(OpenRequest {
         weave: weave.clone(),
         home,
@@ -259,7 +262,7 @@ unsafe extern "C" fn dlopen_from(
                     .extend(beads.iter().copied());
             }
             let h = Box::new(Handle::Library {
-                key: key.clone(),
+                name: shown(&name, &canonical),
                 beads,
                 refs: 1,
             });
@@ -273,6 +276,11 @@ unsafe extern "C" fn dlopen_from(
             std::ptr::null_mut()
         }
         Err(why) => {
+            // The loader names the file as it was given.
+            let why = match why.strip_prefix(&canonical) {
+                Some(rest) => format!("{}{rest}", shown(&name, &canonical)),
+                None => why,
+            };
             set_error(why);
             std::ptr::null_mut()
         }
@@ -380,9 +388,7 @@ unsafe fn find_symbol(
         Scope::Weave(order, caller)
     } else {
         let scope = with_registry(|r| match r.handles.get(&(handle as usize)).map(|b| &**b) {
-            Some(Handle::Library { beads, key, .. }) => {
-                Scope::Beads(beads.clone(), key.2.display().to_string())
-            }
+            Some(Handle::Library { beads, name, .. }) => Scope::Beads(beads.clone(), name.clone()),
             // The weave's order is read once the registry's lock is let go.
             Some(Handle::Weave(w)) if *w == ctx.info.weave => Scope::Weave(Vec::new(), None),
             Some(Handle::Weave(w)) => Scope::Beads(Vec::new(), format!("weave {w}")),
@@ -513,6 +519,16 @@ unsafe extern "C" fn dlerror() -> *mut libc::c_char {
             }
         }
     })
+}
+
+/// How errors name a library opened as `name` and found at `canonical`: as
+/// given when it has a `/`, else the file found.
+fn shown(name: &str, canonical: &str) -> String {
+    if name.contains('/') {
+        name.to_owned()
+    } else {
+        canonical.to_owned()
+    }
 }
 
 /// The file `name` names if it is a private library for bead `caller`
