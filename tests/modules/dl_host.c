@@ -65,6 +65,16 @@ int main(int argc, char **argv) {
     printf("%s: RTLD_DEFAULT misses: %d\n", me, dlsym(RTLD_DEFAULT, "dl_nowhere_at_all") == NULL);
     puts("through the next puts");
 
+    /* RTLD_LOCAL hides a library from RTLD_DEFAULT; RTLD_GLOBAL shows it. */
+    printf("%s: RTLD_LOCAL plugin hidden: %d\n", me, dlsym(RTLD_DEFAULT, "plugin_step") == NULL);
+    char dep[4096];
+    snprintf(dep, sizeof dep, "%s", argv[3]);
+    char *base = strrchr(dep, '/');
+    snprintf(base ? base + 1 : dep, sizeof dep - (size_t)(base ? base + 1 - dep : 0), "libdldep.so");
+    void *global = dlopen(dep, RTLD_NOW | RTLD_GLOBAL);
+    printf("%s: RTLD_GLOBAL library visible: %d\n", me,
+           global && dlsym(RTLD_DEFAULT, "dep_count") != NULL);
+
     void *libm = dlopen("libm.so.6", RTLD_NOW);
     double (*cos_fn)(double) = libm ? (double (*)(double))dlsym(libm, "cos") : NULL;
     printf("%s: libm cos(0) = %.1f\n", me, cos_fn ? cos_fn(0.0) : -1.0);

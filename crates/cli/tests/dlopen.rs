@@ -3,6 +3,11 @@
 //! plugin state (and its own beads of the plugin's private dependencies),
 //! and `dlsym`/`dlerror` answer as they do natively. Every run is compared
 //! with the same program run natively.
+//!
+//! The bug these pin: bead code's `dlopen` went to the system loader, which
+//! loaded the plugin outside the weave, so the plugin's call back into its
+//! host failed (`undefined symbol: host_fn`) and opening programs would
+//! have shared its globals.
 
 mod common;
 
