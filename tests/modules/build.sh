@@ -85,6 +85,13 @@ build spawner.so spawner.c "${so_c[@]}" "${api[@]}"
 # A private DT_NEEDED dependency, found beside its user through $ORIGIN.
 build libwvhelper.so helper.c "${so_c[@]}" -Wl,-soname,libwvhelper.so
 build uses_helper.so uses_helper.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -lwvhelper '-Wl,-rpath,$ORIGIN'
+# dlopen from bead code: a host (PIE and shared object) and its plugin, which
+# needs a private library through $ORIGIN; a library with a missing symbol.
+build libdldep.so dl_dep.c "${so_c[@]}" -Wl,-soname,libdldep.so
+build libdlplugin.so dl_plugin.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -ldldep '-Wl,-rpath,$ORIGIN'
+build libdlbad.so dl_bad.c "${so_c[@]}"
+build dl_host.so dl_host.c "${so_c[@]}"
+build dl_host dl_host.c "$CC" "${cflags[@]}" -rdynamic
 build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build cxx_tls.so cxx_tls.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build heap_paths.so heap_paths.cpp "$CXX" "${cflags[@]}" -fPIC -shared
@@ -133,7 +140,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
+for prog in pie_prog dl_host sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -88,6 +88,7 @@ macro_rules! xstate_restore {
 mod alloc;
 mod api;
 pub mod checkpoint;
+pub mod dl;
 mod events;
 mod exit;
 mod fault;
@@ -113,6 +114,7 @@ mod tls;
 mod tsd;
 
 pub use api::{set_spawn_hook, SpawnRequest};
+pub use dl::{set_dlopen_hook, OpenRequest};
 pub use exit::{finalize_bead, forget_bead};
 pub use fault::take_fault_report;
 pub use getopt::register_copied_variable;

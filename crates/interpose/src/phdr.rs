@@ -184,10 +184,26 @@ pub(crate) fn bead_name(owner: OwnerId) -> Option<String> {
 
 /// The address of the exported symbol `name` in bead `owner`.
 pub(crate) fn symbol_in(owner: OwnerId, name: &str) -> Option<u64> {
+    versioned_symbol_in(owner, name, None)
+}
+
+/// The address of `name` at `version` (the default version for `None`)
+/// exported by bead `owner`.
+pub(crate) fn versioned_symbol_in(
+    owner: OwnerId,
+    name: &str,
+    version: Option<&str>,
+) -> Option<u64> {
     let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
     let bead = beads.as_ref()?.get(&owner)?;
-    let i = bead.module.find_export(name, None)?;
+    let i = bead.module.find_export(name, version)?;
     Some(bead.base + bead.module.symbol(i).value)
+}
+
+/// The module of bead `owner`, if it is registered.
+pub(crate) fn bead_module(owner: OwnerId) -> Option<Arc<Module>> {
+    let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+    beads.as_ref()?.get(&owner).map(|b| b.module.clone())
 }
 
 /// `_dl_find_object` (glibc 2.35+), which GCC 12's unwinder asks before

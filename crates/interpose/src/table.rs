@@ -48,6 +48,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(a) = crate::signals::lookup(name) {
         return Some(a);
     }
+    if let Some(f) = crate::dl::lookup(name) {
+        return Some(f);
+    }
     if let Some(a) = crate::fault::lookup(name) {
         return Some(a);
     }

@@ -169,6 +169,10 @@ pub struct ModulePlan {
     pub name: String,
     pub path: PathBuf,
     pub line: usize,
+    /// Loaded for a `dlopen` from bead code (or as a private dependency of
+    /// such a library): it never stands in for another module's
+    /// `DT_NEEDED` library.
+    pub opened: bool,
 }
 
 /// A bead: one instance of a module.
@@ -185,6 +189,10 @@ pub struct WeavePlan {
     pub name: String,
     pub beads: Vec<usize>,
     pub line: usize,
+    /// Beads searched before this weave's own without being members of it:
+    /// for the weave of a library bead code `dlopen`ed, the opener's weave
+    /// (so the library can call back into its host). Empty otherwise.
+    pub scope: Vec<usize>,
 }
 
 /// A string to run.
@@ -572,6 +580,7 @@ impl Plan {
                 name: m.name.get_ref().clone(),
                 path: dir.join(m.path.get_ref()),
                 line: ctx.line(m.path.span().start),
+                opened: false,
             });
         }
 
@@ -640,6 +649,7 @@ impl Plan {
                     name,
                     beads: members,
                     line: ctx.line(w.name.span().start),
+                    scope: Vec::new(),
                 });
             }
         }

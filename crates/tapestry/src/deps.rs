@@ -38,7 +38,7 @@ pub(crate) fn load_modules_from(
         loaded.push(Arc::new(load_one(plan, m)?));
     }
     let mut provided: Vec<String> = Vec::new();
-    for (m, module) in plan.modules.iter().zip(&loaded) {
+    for (m, module) in plan.modules.iter().zip(&loaded).filter(|(m, _)| !m.opened) {
         provided.extend(m.path.file_name().map(|f| f.to_string_lossy().into_owned()));
         provided.extend(module.soname().map(str::to_owned));
     }
@@ -79,6 +79,7 @@ pub(crate) fn load_modules_from(
                             name: needed.clone(),
                             path: canonical,
                             line: mp.line,
+                            opened: mp.opened,
                         });
                         plan.modules.len() - 1
                     }
@@ -209,6 +210,7 @@ fn add_private_beads(plan: &mut Plan, private: &[Vec<usize>]) -> Result<(), Tape
                 name: format!("({})", plan.beads[b].name),
                 beads: vec![b],
                 line,
+                scope: Vec::new(),
             });
         }
         for w in &mut plan.weaves {

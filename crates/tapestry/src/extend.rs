@@ -43,12 +43,15 @@ pub(crate) enum Extension {
     /// An initial build checked but not made (`weaves check`): as Initial
     /// up to relocation, then unmapped again; no initialiser runs.
     Verify,
+    /// A library bead code `dlopen`ed: as Live, and its private
+    /// dependencies get beads of their own (they join only its new weave).
+    Open,
 }
 
 impl Extension {
     /// Whether this extends a running tapestry (rather than building one).
     fn live(self) -> bool {
-        matches!(self, Extension::Live | Extension::Check)
+        matches!(self, Extension::Live | Extension::Check | Extension::Open)
     }
 
     /// Whether the beads are unmapped again once bound and relocated.
@@ -63,6 +66,7 @@ impl Extension {
             Extension::Check => "check-block",
             Extension::Restore => "rebuild",
             Extension::Verify => "check",
+            Extension::Open => "dlopen",
         }
     }
 }
@@ -91,7 +95,13 @@ impl Tapestry {
 
         // Modules, and the system libraries they need.
         let t0 = Instant::now();
-        let new_modules = crate::deps::load_modules_from(&mut plan, &self.modules, live)?;
+        // Private dependencies of a live addition would have to join running
+        // weaves; a dlopened library's join only its own new weave.
+        let new_modules = crate::deps::load_modules_from(
+            &mut plan,
+            &self.modules,
+            live && how != Extension::Open,
+        )?;
         self.stats.load_modules += t0.elapsed();
         tracing::debug!(
             "load: {} module(s) in {:.3} ms",
@@ -314,7 +324,9 @@ impl Tapestry {
         // each PLT slot gets a stub that fails at the first call, as the
         // system loader's lazy binding would.
         let bind_lazily = |i: usize, binding: &mut Binding, lost: &mut Vec<u32>| -> Vec<String> {
-            if plan.bind_now {
+            // A dlopened library binds eagerly, as with RTLD_NOW: its
+            // missing symbols are dlopen's error.
+            if plan.bind_now || how == Extension::Open {
                 return Vec::new();
             }
             let module = &modules[all[i].module].module;
@@ -345,9 +357,10 @@ impl Tapestry {
         for i in b0..all.len() {
             let bead = all[i];
             let weaves = &fresh[i - b0].weaves;
-            let empty = Vec::new();
-            let first = weaves.first().map_or(&empty, |&w| &plan.weaves[w].beads);
-            let (mut binding, mut lost) = bind_one(i, first);
+            let first = weaves
+                .first()
+                .map_or(Vec::new(), |&w| lookup_order(plan, w));
+            let (mut binding, mut lost) = bind_one(i, &first);
             let lazy = bind_lazily(i, &mut binding, &mut lost);
             if !lazy.is_empty() {
                 lazily.push((i, lazy));
@@ -365,7 +378,7 @@ impl Tapestry {
                 });
             }
             for &w in weaves.iter().skip(1) {
-                let (mut other, mut lost) = bind_one(i, &plan.weaves[w].beads);
+                let (mut other, mut lost) = bind_one(i, &lookup_order(plan, w));
                 bind_lazily(i, &mut other, &mut lost);
                 if other != binding && refusal.is_none() {
                     refusal = Some(conflict(i, weaves[0], w, &binding, &other));
@@ -640,6 +653,13 @@ impl Tapestry {
         );
         Ok(())
     }
+}
+
+/// The beads a bead of weave `w` binds against, in order: its scope (the
+/// opener's weave, for a `dlopen`ed library), then its own beads.
+fn lookup_order(plan: &Plan, w: usize) -> Vec<usize> {
+    let weave = &plan.weaves[w];
+    weave.scope.iter().chain(&weave.beads).copied().collect()
 }
 
 /// One debug line per bead: which beads its imports bound to, and how many

@@ -33,6 +33,7 @@ mod check;
 pub mod checkpoint;
 pub mod config;
 mod deps;
+mod dlopen;
 mod error;
 mod extend;
 mod live;

@@ -57,6 +57,8 @@ pub(crate) enum Change {
     },
     /// Start a string (`wv_spawn` from bead code).
     Spawn(weaves_interpose::SpawnRequest),
+    /// Load a private library into a weave (`dlopen` from bead code).
+    Dlopen(weaves_interpose::OpenRequest),
     /// Take a checkpoint image.
     Checkpoint {
         path: Option<PathBuf>,
@@ -77,6 +79,7 @@ impl Change {
             Change::Remove { .. } => "remove",
             Change::Script { .. } => "script",
             Change::Spawn(_) => "spawn",
+            Change::Dlopen(_) => "dlopen",
             Change::Checkpoint { .. } => "checkpoint",
             Change::Rollback { .. } => "rollback",
         }

@@ -71,6 +71,7 @@ impl Tapestry {
             }));
         }
         weaves_interpose::set_spawn_hook(Some(spawn_hook(events.clone())));
+        weaves_interpose::set_dlopen_hook(Some(dlopen_hook(events.clone())));
         // Before any string starts: one may ask for a checkpoint at once.
         let checkpointing = self.plan.checkpoint.clone();
         if checkpointing.is_some() || weaves_strings::quiesce::checkpointable() {
@@ -250,6 +251,7 @@ impl Tapestry {
         weaves_interpose::checkpoint::set_checkpoint_hook(None);
         let strings_elapsed = started.elapsed();
         weaves_interpose::set_spawn_hook(None);
+        weaves_interpose::set_dlopen_hook(None);
         view.close();
         drop(guard);
         // Changes that came too late are refused (their senders hear that
@@ -375,6 +377,10 @@ impl Tapestry {
             Change::Spawn(request) => {
                 let id = self.spawn_string(request, &mut Runner::new(sched, handles, view))?;
                 Ok(serde_json::json!({ "id": id }))
+            }
+            Change::Dlopen(request) => {
+                let beads = self.open_library(request)?;
+                Ok(serde_json::json!({ "beads": beads }))
             }
         }
     }
@@ -513,6 +519,45 @@ fn spawn_hook(
                 }
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     return Err("the tapestry ended before starting the string".into())
+                }
+            }
+        }
+    })
+}
+
+/// What `dlopen` of a private library calls while this tapestry runs: hands
+/// the request to the running thread and waits for the new beads, parking
+/// the calling string as [`spawn_hook`] does.
+fn dlopen_hook(
+    events: std::sync::mpsc::Sender<Event>,
+) -> Arc<
+    dyn Fn(weaves_interpose::OpenRequest) -> Result<Vec<weaves_arena::OwnerId>, String>
+        + Send
+        + Sync,
+> {
+    let events = std::sync::Mutex::new(events);
+    Arc::new(move |request| {
+        let (tx, rx) = channel();
+        events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Event::Change(Change::Dlopen(request), tx))
+            .map_err(|_| "the tapestry is ending".to_owned())?;
+        loop {
+            match rx.try_recv() {
+                Ok(answer) => {
+                    return answer.and_then(|v| {
+                        serde_json::from_value(v["beads"].clone())
+                            .map_err(|_| "no beads in the answer".to_owned())
+                    })
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    weaves_strings::blocking::park_until(
+                        Instant::now() + std::time::Duration::from_micros(100),
+                    );
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Err("the tapestry ended before loading the library".into())
                 }
             }
         }
