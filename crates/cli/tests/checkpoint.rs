@@ -41,12 +41,18 @@ beads = ["b"]
 
 [[string]]
 weave = "w"
-args = ["ckpt_compute", "{}", "400", "400"]
+args = ["ckpt_compute", "{}", "{STEPS}", "400"]
 "#,
         toml_escape(&module("ckpt_compute")),
         toml_escape(out)
     )
 }
+
+/// Steps of the computation: at about a millisecond each, long enough that
+/// a run killed a few hundred milliseconds after its first image appeared
+/// is still computing, even on a loaded machine whose first image is slow
+/// to be written (with 400, one such run had finished its output).
+const STEPS: u32 = 1200;
 
 /// Runs a tapestry that checkpoints into `images`, and kills it with
 /// SIGKILL once an image exists and `after_ms` have passed. Returns what
@@ -120,7 +126,10 @@ fn killed_runs_restore_to_the_uninterrupted_result() {
     let reference = weaves_run(&plain, None);
     reference.expect_success();
     let expected_file = std::fs::read(&reference_out).expect("reference output");
-    assert!(reference.stdout.contains("400 steps"), "{reference}");
+    assert!(
+        reference.stdout.contains(&format!("{STEPS} steps")),
+        "{reference}"
+    );
 
     for (k, kill_after_ms) in [70u64, 160, 260].into_iter().enumerate() {
         let (out, images, _) = killed_run(&dir, k, kill_after_ms, |out| tapestry(out, true));
