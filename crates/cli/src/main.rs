@@ -170,6 +170,26 @@ enum Command {
         /// The element's name (a binding's: its out-interface, `bead.iface`).
         name: String,
     },
+    /// Replace a live bead by a new version of its module while its clients run.
+    Swap {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// The bead to replace.
+        bead: String,
+        /// The new version (an ELF shared object or PIE built for x86-64).
+        new_module: PathBuf,
+        /// How the old version's state reaches the new one: auto (the best
+        /// both offer), by-reference, by-symbol, hooks or none.
+        #[arg(long, default_value = "auto")]
+        transfer: String,
+        /// Abort (leaving the old version in place) if a string is still
+        /// inside the old bead after this many milliseconds.
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        timeout: u64,
+        /// Print the swap's report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a reconfiguration script (one monitor command per line; `atomic { … }` blocks).
     Script {
         /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
@@ -253,6 +273,14 @@ fn main() -> ExitCode {
         Command::Inspect { id, json } => monitor::inspect(&id, json),
         Command::Apply { id, fragment, json } => monitor::apply(&id, &fragment, json),
         Command::Remove { id, kind, name } => monitor::remove(&id, &kind, &name),
+        Command::Swap {
+            id,
+            bead,
+            new_module,
+            transfer,
+            timeout,
+            json,
+        } => monitor::swap(&id, &bead, &new_module, &transfer, timeout, json),
         Command::Script { id, file } => monitor::script(&id, &file),
         Command::Mpirun {
             ranks,

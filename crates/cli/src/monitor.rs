@@ -216,6 +216,53 @@ pub(crate) fn apply(id: &str, fragment: &std::path::Path, json: bool) -> Result<
     Ok(0)
 }
 
+/// `weaves swap ID BEAD NEW_MODULE`.
+pub(crate) fn swap(
+    id: &str,
+    bead: &str,
+    module: &std::path::Path,
+    transfer: &str,
+    timeout_ms: u64,
+    json: bool,
+) -> Result<i32, String> {
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    let r = client
+        .swap(bead, module, transfer, timeout_ms)
+        .map_err(|e| e.to_string())?;
+    if json {
+        outln!("{}", to_json(&r)?);
+        return Ok(0);
+    }
+    let num = |k: &str| r[k].as_f64().unwrap_or(0.0);
+    let list = |k: &str| {
+        r[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    outln!(
+        "swapped bead {bead} for {}: transfer {}, blocked {:.1} us, {} call(s) forwarded, {} blocked",
+        module.display(),
+        r["transfer"].as_str().unwrap_or("?"),
+        num("blocked_us"),
+        num("calls_forwarded"),
+        num("calls_blocked")
+    );
+    let moved = list("transferred");
+    if !moved.is_empty() {
+        outln!("  transferred: {moved}");
+    }
+    let left = list("not_transferred");
+    if !left.is_empty() {
+        outln!("  not transferred: {left}");
+    }
+    Ok(0)
+}
+
 /// `weaves remove ID KIND NAME`.
 pub(crate) fn remove(id: &str, kind: &str, name: &str) -> Result<i32, String> {
     let mut client = Client::connect(id).map_err(|e| e.to_string())?;

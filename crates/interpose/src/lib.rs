@@ -119,7 +119,7 @@ pub use exit::{finalize_bead, forget_bead};
 pub use fault::take_fault_report;
 pub use getopt::register_copied_variable;
 pub use lazy::stubs_for as lazy_stubs_for;
-pub use phdr::{mark_bead_shared, register_bead, unregister_bead, BeadRecord};
+pub use phdr::{mark_bead_shared, register_bead, rename_bead, unregister_bead, BeadRecord};
 pub use process::standard_output_lost;
 pub use real::init;
 pub use runtime_alloc::RuntimeAllocator;

@@ -68,6 +68,16 @@ pub fn mark_bead_shared(owner: OwnerId) {
     }
 }
 
+/// Gives a bead a new name (a hot-swapped bead takes its predecessor's).
+pub fn rename_bead(owner: OwnerId, name: CString) {
+    let _rt = RuntimeSection::enter();
+    if let Some(m) = BEADS.write().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(r) = m.get_mut(&owner) {
+            r.name = name;
+        }
+    }
+}
+
 /// Hides a bead again (it is being removed).
 pub fn unregister_bead(owner: OwnerId) {
     let _rt = RuntimeSection::enter();

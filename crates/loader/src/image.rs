@@ -391,6 +391,41 @@ impl BeadImage {
         unsafe { self.release() };
     }
 
+    /// Gives the physical memory of the bead's writable segments back to
+    /// the system, keeping its code (and the address range) mapped: the
+    /// data of a bead replaced by a hot-swap, whose code may still be
+    /// reachable through a stale function pointer. Whatever reads the data
+    /// afterwards finds the file's initial contents (zero for `.bss`).
+    ///
+    /// # Safety
+    /// No one may rely on the bead's data afterwards.
+    pub unsafe fn discard_data(&self) {
+        if self.released.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        for s in self
+            .module
+            .segments
+            .iter()
+            .filter(|s| s.flags & abi::PF_W != 0)
+        {
+            let lo = page_up(self.base + s.vaddr);
+            let hi = page_down(self.base + s.vaddr + s.memsz);
+            if hi > lo {
+                // SAFETY: whole pages inside the bead's writable segment,
+                // mapped while the image is not released; the caller
+                // guarantees nobody relies on their contents.
+                unsafe {
+                    libc::madvise(
+                        lo as *mut libc::c_void,
+                        (hi - lo) as usize,
+                        libc::MADV_DONTNEED,
+                    )
+                };
+            }
+        }
+    }
+
     /// Returns the image's memory to the arena, keeping this description
     /// of it (a removed bead's record). Releasing twice does nothing.
     ///

@@ -36,7 +36,7 @@ mod sys;
 
 pub use error::LoadError;
 pub use image::BeadImage;
-pub use module::{Module, ModuleKind, TlsTemplate};
+pub use module::{DataObject, Module, ModuleKind, TlsTemplate};
 pub use reloc::{Target, TlsResolver, HOST_TLS_FLAG};
 pub use slots::{ImportSlot, SlotKind};
 pub use symbols::{SymKind, Symbol};

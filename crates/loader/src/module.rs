@@ -64,6 +64,9 @@ pub struct Module {
     /// Functions by address (start, size, name), sorted: for naming code
     /// addresses in backtraces and diagnostics.
     functions_by_address: Vec<(u64, u64, String)>,
+    /// Variables in writable memory, sorted by address (see
+    /// [`Module::data_objects`]).
+    data_objects: Vec<DataObject>,
     pub(crate) relocs: Vec<Reloc>,
     pub(crate) relr: Vec<u64>,
     needed: Vec<String>,
@@ -712,6 +715,7 @@ impl Module {
         }
         functions_by_address.sort_unstable();
         functions_by_address.dedup_by_key(|f| f.0);
+        let data_objects = read_data_objects(header, data, &symbols, &segments);
         let build_id = read_build_id(data, &notes);
         let data_bytes = segments
             .iter()
@@ -736,6 +740,7 @@ impl Module {
             exports,
             static_functions,
             functions_by_address,
+            data_objects,
             relocs,
             relr,
             needed,
@@ -880,6 +885,24 @@ impl Module {
         (within < *size || *size == 0).then_some((name.as_str(), within))
     }
 
+    /// The module's variables in writable memory (named objects of the
+    /// static symbol table, or of the dynamic one if the file is stripped),
+    /// sorted by address: what a hot-swap's state transfer matches by name.
+    pub fn data_objects(&self) -> &[DataObject] {
+        &self.data_objects
+    }
+
+    /// The variable containing `offset` (from the bead base) and the offset
+    /// into it.
+    pub fn object_at(&self, offset: u64) -> Option<(&DataObject, u64)> {
+        let i = self
+            .data_objects
+            .partition_point(|o| o.offset <= offset)
+            .checked_sub(1)?;
+        let o = &self.data_objects[i];
+        (offset - o.offset < o.size).then_some((o, offset - o.offset))
+    }
+
     /// Every function name usable as an entry (for suggestions in errors).
     pub fn entry_names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self
@@ -965,6 +988,80 @@ fn count_symbols(
         }
         i += 1;
     }
+}
+
+/// A variable of a module: a named object in a writable segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataObject {
+    pub name: String,
+    /// From the bead base.
+    pub offset: u64,
+    pub size: u64,
+    /// Whether the name is local to one file (`static`): such names may
+    /// repeat within a module.
+    pub local: bool,
+}
+
+/// Named, sized objects lying in writable segments (thread-local ones
+/// excluded), sorted by address, one per address.
+fn read_data_objects(
+    header: &FileHeader64<LE>,
+    data: &[u8],
+    dynamic: &[Symbol],
+    segments: &[Segment],
+) -> Vec<DataObject> {
+    let writable = |at: u64, size: u64| {
+        segments.iter().any(|s| {
+            s.flags & abi::PF_W != 0
+                && at >= s.vaddr
+                && at.saturating_add(size) <= s.vaddr + s.memsz
+        })
+    };
+    let mut out = Vec::new();
+    let from_symtab = (|| {
+        use object::read::elf::Sym;
+        let sections = header.sections(LE, data).ok()?;
+        let symtab = sections.symbols(LE, data, object::elf::SHT_SYMTAB).ok()?;
+        for s in symtab.iter() {
+            if s.st_type().0 != abi::STT_OBJECT || s.st_shndx(LE).0 == abi::SHN_UNDEF {
+                continue;
+            }
+            let (at, size) = (s.st_value(LE), s.st_size(LE));
+            let Ok(name) = s.name(LE, symtab.strings()) else {
+                continue;
+            };
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            if size > 0 && writable(at, size) {
+                out.push(DataObject {
+                    name: name.to_owned(),
+                    offset: at,
+                    size,
+                    local: s.st_bind() == object::elf::STB_LOCAL,
+                });
+            }
+        }
+        Some(())
+    })();
+    if from_symtab.is_none() {
+        for s in dynamic
+            .iter()
+            .filter(|s| s.defined && s.kind == SymKind::Object && s.size > 0)
+        {
+            if writable(s.value, s.size) {
+                out.push(DataObject {
+                    name: s.name.clone(),
+                    offset: s.value,
+                    size: s.size,
+                    local: false,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|a| (a.offset, a.local));
+    out.dedup_by_key(|o| o.offset);
+    out
 }
 
 type FunctionTables = (HashMap<String, u64>, Vec<(u64, u64, String)>);

@@ -71,6 +71,39 @@ impl Module {
 }
 
 impl BeadImage {
+    /// The addresses (and addends) of every slot of this bead that symbol
+    /// `symbol` fills, each 8-byte aligned, so that it can be changed with
+    /// one atomic store.
+    pub fn slots_of(&self, symbol: u32) -> Result<Vec<(u64, i64)>, LoadError> {
+        let base = self.base();
+        let mut out = Vec::new();
+        for s in self.module().import_slots().filter(|s| s.symbol == symbol) {
+            if !(base + s.offset).is_multiple_of(8) {
+                return Err(LoadError::Map {
+                    path: self.module().path().to_owned(),
+                    what: format!(
+                        "the {} slot for `{}` at {:#x} is not 8-byte aligned, so it cannot be changed atomically",
+                        s.kind.name(),
+                        self.module().symbol(symbol).display_name(),
+                        base + s.offset
+                    ),
+                });
+            }
+            out.push((base + s.offset, s.addend));
+        }
+        Ok(out)
+    }
+
+    /// The bead's code: its executable segments, as address ranges.
+    pub fn code_ranges(&self) -> Vec<(u64, u64)> {
+        self.module()
+            .segments
+            .iter()
+            .filter(|s| s.flags & abi::PF_X != 0)
+            .map(|s| (self.base() + s.vaddr, self.base() + s.vaddr + s.memsz))
+            .collect()
+    }
+
     /// Points every slot of this bead that symbol `symbol` fills at
     /// `address` (plus each slot's addend), one atomic store per slot, and
     /// returns how many slots changed. A string calling through a slot at

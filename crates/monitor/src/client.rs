@@ -88,6 +88,7 @@ impl Client {
                 | Request::Script { .. }
                 | Request::Checkpoint { .. }
                 | Request::Rollback { .. }
+                | Request::Swap { .. }
         );
         let within = if changes {
             CHANGE_WITHIN
@@ -224,6 +225,25 @@ impl Client {
 
     /// Takes a `bead`, `weave`, `string` or `binding` out of the tapestry
     /// (`weaves remove`); refused, with the reason, while it is in use.
+    /// Replaces live bead `bead` by a bead of the module at `path`
+    /// (`weaves swap`); the answer is the swap's report.
+    pub fn swap(
+        &mut self,
+        bead: &str,
+        path: &Path,
+        transfer: &str,
+        timeout_ms: u64,
+    ) -> Result<serde_json::Value, MonitorError> {
+        let absolute = std::path::absolute(path)
+            .map_err(|e| MonitorError::Io(format!("cannot resolve {}: {e}", path.display())))?;
+        self.request(&Request::Swap {
+            bead: bead.to_owned(),
+            path: absolute.display().to_string(),
+            transfer: transfer.to_owned(),
+            timeout_ms,
+        })
+    }
+
     pub fn remove(&mut self, kind: &str, name: &str) -> Result<serde_json::Value, MonitorError> {
         self.request(&Request::Remove {
             kind: kind.to_owned(),

@@ -45,6 +45,29 @@ pub enum Request {
     /// restores it, keeping its id. The answer may not come (the connection
     /// closes as the process is replaced): ask again for the summary.
     Rollback { path: String },
+    /// Replaces the live bead `bead` by a bead of the module at `path`
+    /// (absolute) while its clients run (see `docs/monitor.md`):
+    /// `transfer` is `auto`, `by-reference`, `by-symbol`, `hooks` or
+    /// `none`; a string still inside the old bead after `timeout_ms`
+    /// aborts the swap. The result has `transfer`, `transferred`,
+    /// `not_transferred`, `blocked_us`, `phases_us`, `calls_forwarded`,
+    /// `calls_blocked`, `strings_drained`.
+    Swap {
+        bead: String,
+        path: String,
+        #[serde(default = "default_transfer")]
+        transfer: String,
+        #[serde(default = "default_swap_timeout")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_transfer() -> String {
+    "auto".into()
+}
+
+fn default_swap_timeout() -> u64 {
+    1000
 }
 
 /// What `apply` added.

@@ -85,6 +85,8 @@ pub struct ExecCtx {
     /// While a signal handler runs on the string: (1, the mask to restore
     /// when it is left, by returning or by a long jump); (0, _) otherwise.
     pub sig_handler: std::sync::Mutex<(usize, u64)>,
+    /// Its part in hot-swaps under way (see `mediation`).
+    pub mediation: crate::mediation::Mediation,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -119,6 +121,7 @@ impl ExecCtx {
             sig_mask: std::sync::atomic::AtomicU64::new(0),
             sig_pending: std::sync::atomic::AtomicU64::new(0),
             sig_handler: std::sync::Mutex::new((0, 0)),
+            mediation: Default::default(),
         }
     }
 

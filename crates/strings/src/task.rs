@@ -124,6 +124,12 @@ pub struct Task {
     /// About where its stack pointer was when it last suspended (see
     /// `prefetch`): the frames it resumes into lie just above.
     pub(crate) suspended_sp: std::sync::atomic::AtomicUsize,
+    /// Odd while its fiber runs, even while it is suspended: a sequence
+    /// count that lets another thread read its stack consistently (see
+    /// `mediation`). Written only by the driver running it.
+    pub(crate) resumes: std::sync::atomic::AtomicU64,
+    /// The top of its fiber stack once it has one (0 before).
+    pub(crate) stack_top: std::sync::atomic::AtomicUsize,
     /// The latest deadline (on the scheduler's grid) of a timer that fired
     /// for this string: the clock has passed it, so a sleep until then is
     /// over without reading the clock again.
@@ -232,6 +238,8 @@ impl Task {
             sched,
             cpu_ticks: std::sync::atomic::AtomicU64::new(0),
             suspended_sp: std::sync::atomic::AtomicUsize::new(0),
+            resumes: std::sync::atomic::AtomicU64::new(0),
+            stack_top: std::sync::atomic::AtomicUsize::new(0),
             timer_passed: std::sync::atomic::AtomicU64::new(0),
             home: std::sync::atomic::AtomicUsize::new(crate::sched::NO_HOME),
             began: std::sync::atomic::AtomicBool::new(false),
@@ -257,6 +265,8 @@ impl Task {
             Arc::as_ptr(ctx),
         );
         ctx.stack.set(stack.bounds());
+        self.stack_top
+            .store(stack.bounds().1, std::sync::atomic::Ordering::Release);
         let top = crate::resume::top_of(stack.bounds().1);
         body.fiber = Some(Coroutine::with_stack(
             stack,
@@ -340,7 +350,14 @@ impl Task {
             let Some(fiber) = body.fiber.as_mut() else {
                 return SliceEnd::Done;
             };
+            // The sequence count goes odd before the fiber writes its stack
+            // and even once it stopped (plain stores: only this driver
+            // writes it).
+            let seq = self.resumes.load(Ordering::Relaxed);
+            self.resumes.store(seq + 1, Ordering::Relaxed);
+            std::sync::atomic::fence(Ordering::Release);
             let result = fiber.resume(());
+            self.resumes.store(seq + 2, Ordering::Release);
             match result {
                 CoroutineResult::Yield(Suspend::Yield) => return SliceEnd::Yield,
                 CoroutineResult::Yield(Suspend::Park) => return SliceEnd::Park,

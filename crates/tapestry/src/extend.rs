@@ -180,6 +180,7 @@ impl Tapestry {
                     weaves: Vec::new(),
                     providers: Vec::new(),
                     imports: Default::default(),
+                    adopted_heaps: Vec::new(),
                 });
             }
             Ok(())

@@ -44,6 +44,7 @@ mod run;
 mod script;
 mod stacks;
 pub mod stop;
+mod swap;
 mod system;
 mod tapestry;
 

@@ -69,6 +69,8 @@ pub(crate) enum Change {
     Rollback {
         path: PathBuf,
     },
+    /// Hot-swap a bead for a new version of its module.
+    Swap(crate::swap::SwapRequest),
 }
 
 impl Change {
@@ -82,6 +84,7 @@ impl Change {
             Change::Dlopen(_) => "dlopen",
             Change::Checkpoint { .. } => "checkpoint",
             Change::Rollback { .. } => "rollback",
+            Change::Swap(_) => "swap",
         }
     }
 }
@@ -283,6 +286,19 @@ impl Handler for LiveView {
             Request::Rollback { ref path } => Some(Ok(Change::Rollback {
                 path: PathBuf::from(path),
             })),
+            Request::Swap {
+                ref bead,
+                ref path,
+                ref transfer,
+                timeout_ms,
+            } => Some(weaves_swap::Format::parse(transfer).map(|transfer| {
+                Change::Swap(crate::swap::SwapRequest {
+                    bead: bead.clone(),
+                    path: PathBuf::from(path),
+                    transfer,
+                    timeout: Duration::from_millis(timeout_ms),
+                })
+            })),
             Request::Remove { ref kind, ref name } => {
                 Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {
                     kind,
@@ -311,7 +327,8 @@ impl Handler for LiveView {
             | Request::Remove { .. }
             | Request::Script { .. }
             | Request::Checkpoint { .. }
-            | Request::Rollback { .. } => {
+            | Request::Rollback { .. }
+            | Request::Swap { .. } => {
                 unreachable!("handled above")
             }
         };

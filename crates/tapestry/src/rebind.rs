@@ -26,7 +26,7 @@ pub(crate) struct Rebinding {
 }
 
 impl Tapestry {
-    fn live_bead(&self, name: &str) -> Result<usize, String> {
+    pub(crate) fn live_bead(&self, name: &str) -> Result<usize, String> {
         self.plan
             .beads
             .iter()

@@ -310,7 +310,7 @@ impl Tapestry {
     ) -> Result<serde_json::Value, String> {
         if matches!(
             change,
-            Change::Remove { .. } | Change::Apply { .. } | Change::Script { .. }
+            Change::Remove { .. } | Change::Apply { .. } | Change::Script { .. } | Change::Swap(_)
         ) {
             self.changed_live = true;
         }
@@ -378,6 +378,7 @@ impl Tapestry {
                 let id = self.spawn_string(request, &mut Runner::new(sched, handles, view))?;
                 Ok(serde_json::json!({ "id": id }))
             }
+            Change::Swap(request) => self.swap(&request, sched, handles),
             Change::Dlopen(request) => {
                 let beads = self.open_library(request)?;
                 Ok(serde_json::json!({ "beads": beads }))

@@ -38,6 +38,9 @@ pub(crate) struct Bead {
     pub(crate) providers: Vec<usize>,
     /// How its imports were bound (for inspection).
     pub(crate) imports: Imports,
+    /// The heaps of the beads it replaced in hot-swaps, whose state it
+    /// took over (freed with its own).
+    pub(crate) adopted_heaps: Vec<OwnerId>,
 }
 
 /// Timings of building a tapestry.
