@@ -368,3 +368,96 @@ fn a_bead_shared_by_two_weaves_is_swapped_for_both_at_once() {
         "{out}"
     );
 }
+
+#[test]
+fn swap_lines_of_an_atomic_block_change_over_together_or_not_at_all() {
+    let dir = common::scratch_dir("swap_script");
+    let stop = dir.join("stop");
+    let _ = std::fs::remove_file(&stop);
+    // Two weaves, each a driver and its own counter bead.
+    let text = format!(
+        r#"
+[tapestry]
+name = "script"
+workers = 2
+
+[[module]]
+name = "ctr"
+path = "@MODS@/swap_v1.so"
+
+[[module]]
+name = "drv"
+path = "@MODS@/swap_driver_quiet.so"
+
+[[bead]]
+name = "c{{i}}"
+module = "ctr"
+count = 2
+
+[[bead]]
+name = "d{{i}}"
+module = "drv"
+count = 2
+
+[[weave]]
+name = "w{{i}}"
+beads = ["d{{i}}", "c{{i}}"]
+count = 2
+
+[[string]]
+name = "driver{{i}}"
+weave = "w{{i}}"
+entry = "swap_driver_main"
+args = ["drv", "{{i}}", "0", "{stop}"]
+count = 2
+
+[[string]]
+name = "keeper"
+weave = "w0"
+entry = "swap_keep_main"
+args = ["keep", "{stop}.end"]
+"#,
+        stop = stop.display()
+    );
+    let (running, ps) = start_running("swap_script", &text);
+    let id = ps["id"].as_str().unwrap().to_owned();
+    let rt = running.rt.clone();
+    let before = stable(json_of(&rt, &["inspect", &id, "--json"]));
+
+    // The second bead's new version refuses the state: neither changes.
+    let refused = write_file(
+        &running.dir,
+        "refused.wvs",
+        "atomic {\n  swap c0 @MODS@/swap_v2.so\n  swap c1 @MODS@/swap_v3_refuses.so --transfer hooks\n}\n",
+    );
+    let out = weaves_cmd(&rt, &["script", &id, &refused]);
+    out.expect_error(&["aborted", "`c1`", "returned 7"]);
+    assert_eq!(stable(json_of(&rt, &["inspect", &id, "--json"])), before);
+
+    let both = write_file(
+        &running.dir,
+        "both.wvs",
+        "atomic {\n  swap c0 @MODS@/swap_v2.so\n  swap c1 @MODS@/swap_v2.so --transfer by-symbol --timeout 2000\n}\n",
+    );
+    let out = weaves_cmd(&rt, &["script", &id, &both]);
+    out.expect_success();
+    assert!(out.stdout.contains("line 2: swap c0"), "{out}");
+    assert!(out.stdout.contains("line 3: swap c1"), "{out}");
+    assert!(out.stdout.contains("transfer by-symbol"), "{out}");
+
+    std::fs::write(&stop, "").unwrap();
+    inspect_until(&rt, &id, "drivers ended", |i| {
+        (0..2).all(|k| string_state(i, &format!("driver{k}")) == "done")
+    });
+    std::fs::write(stop.with_extension("end"), "").unwrap();
+    let (status, out) = running.finish();
+    assert!(status.success(), "{out}");
+    for k in 0..2 {
+        let versions: Vec<i64> = out
+            .lines()
+            .filter(|l| l.starts_with(&format!("driver {k}: call ")))
+            .map(|l| number_after(l, "version "))
+            .collect();
+        assert_eq!(versions, [1, 2], "{out}");
+    }
+}

@@ -378,7 +378,7 @@ impl Tapestry {
                 let id = self.spawn_string(request, &mut Runner::new(sched, handles, view))?;
                 Ok(serde_json::json!({ "id": id }))
             }
-            Change::Swap(request) => self.swap(&request, sched, handles),
+            Change::Swap(request) => self.swap(&[request], sched, handles),
             Change::Dlopen(request) => {
                 let beads = self.open_library(request)?;
                 Ok(serde_json::json!({ "beads": beads }))

@@ -17,7 +17,9 @@
 //! `rebind BEAD SYMBOL PROVIDER` (one import of a running bead, see
 //! [`crate::rebind`]),
 //! `move-queue FROM TO` (in-interfaces), `start STRING`, `stop STRING`
-//! (waits until it stopped), `wait STRING` (until it ends).
+//! (waits until it stopped), `wait STRING` (until it ends),
+//! `swap BEAD MODULE [--transfer FORMAT] [--timeout MS]` (see
+//! [`crate::swap`]).
 //!
 //! Every line takes effect in order. Strings an `apply` line adds start
 //! right after it; inside an `atomic { … }` block they start when the block
@@ -27,7 +29,10 @@
 //! An `atomic` block is checked as a whole before any of it takes effect:
 //! every name it uses, every fragment (parsed onto the plan as the block
 //! would leave it, then mapped, bound and relocated in a dry run), every
-//! removal. A block that fails the check changes nothing.
+//! removal. A block that fails the check changes nothing. Consecutive
+//! `swap` lines of a block are one step: every client of every bead they
+//! name changes over at the same moment, or (if one bead cannot be
+//! swapped in time) none does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +59,8 @@ enum Cmd {
     Wait(String),
     /// `rebind BEAD SYMBOL PROVIDER`: one import of a running bead.
     Rebind(String, String, String),
+    /// `swap BEAD MODULE [--transfer F] [--timeout MS]`.
+    Swap(crate::swap::SwapRequest),
 }
 
 #[derive(Clone, Debug)]
@@ -153,11 +160,12 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Item>, String> {
                 arity(3, "rebind BEAD SYMBOL PROVIDER_BEAD")?;
                 Cmd::Rebind(words[1].into(), words[2].into(), words[3].into())
             }
+            "swap" => Cmd::Swap(parse_swap(dir, &words).map_err(|e| at(number, e))?),
             other => {
                 return Err(at(
                     number,
                     format!(
-                        "unknown command `{other}` (apply, remove, bind, unbind, rebind, move-queue, start, stop, wait, atomic {{ … }})"
+                        "unknown command `{other}` (apply, remove, bind, unbind, rebind, swap, move-queue, start, stop, wait, atomic {{ … }})"
                     ),
                 ))
             }
@@ -179,6 +187,35 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Item>, String> {
 }
 
 /// Splits `bead.iface` and finds the bead (not removed) in `plan`.
+/// `swap BEAD MODULE [--transfer FORMAT] [--timeout MS]`.
+fn parse_swap(dir: &Path, words: &[&str]) -> Result<crate::swap::SwapRequest, String> {
+    let usage = "usage: swap BEAD MODULE [--transfer FORMAT] [--timeout MS]";
+    let [_, bead, module, rest @ ..] = words else {
+        return Err(usage.into());
+    };
+    let mut req = crate::swap::SwapRequest {
+        bead: (*bead).into(),
+        path: dir.join(module),
+        transfer: None,
+        timeout: Duration::from_millis(1000),
+    };
+    let mut rest = rest.iter();
+    while let Some(&flag) = rest.next() {
+        let value = rest.next().ok_or(usage)?;
+        match flag {
+            "--transfer" => req.transfer = weaves_swap::Format::parse(value)?,
+            "--timeout" => {
+                let ms: u64 = value
+                    .parse()
+                    .map_err(|_| format!("--timeout wants milliseconds, not `{value}`"))?;
+                req.timeout = Duration::from_millis(ms);
+            }
+            _ => return Err(usage.into()),
+        }
+    }
+    Ok(req)
+}
+
 fn end_of(plan: &Plan, text: &str) -> Result<(usize, String), String> {
     let (bead, iface) = text
         .rsplit_once('.')
@@ -255,10 +292,21 @@ impl Tapestry {
                             "atomic block of {} line(s) passed its check; taking effect",
                             lines.len()
                         );
-                        for line in lines {
-                            self.execute(path, line, runner).map_err(|e| {
+                        let mut k = 0;
+                        while k < lines.len() {
+                            let swaps = lines[k..]
+                                .iter()
+                                .take_while(|l| matches!(l.cmd, Cmd::Swap(_)))
+                                .count();
+                            let r = if swaps > 1 {
+                                self.swap_lines(path, &lines[k..k + swaps], runner)
+                            } else {
+                                self.execute(path, &lines[k], runner)
+                            };
+                            r.map_err(|e| {
                                 format!("{e} (the atomic block passed its check, but failed while taking effect)")
                             })?;
+                            k += swaps.max(1);
                         }
                     }
                 }
@@ -419,6 +467,7 @@ impl Tapestry {
                 );
                 return Ok(());
             }
+            Cmd::Swap(_) => return self.swap_lines(path, std::slice::from_ref(line), runner),
             Cmd::Wait(name) => {
                 let s = string_index(&self.plan, name).map_err(at)?;
                 if let Some(t) = runner.handles.get(s).cloned().flatten() {
@@ -435,6 +484,43 @@ impl Tapestry {
             .done
             .push(format!("line {}: {}", line.number, line.text));
         tracing::debug!("line {}: {}: took effect", line.number, line.text);
+        Ok(())
+    }
+
+    /// `swap` lines, taking effect as one step.
+    fn swap_lines(
+        &mut self,
+        path: &Path,
+        lines: &[Line],
+        runner: &mut Runner<'_>,
+    ) -> Result<(), String> {
+        let reqs: Vec<crate::swap::SwapRequest> = lines
+            .iter()
+            .filter_map(|l| match &l.cmd {
+                Cmd::Swap(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        let numbers = lines
+            .iter()
+            .map(|l| l.number.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let report = self
+            .swap(&reqs, runner.sched, runner.handles)
+            .map_err(|e| format!("{}: line {numbers}: {e}", path.display()))?;
+        let one = [report.clone()];
+        let each = report["swaps"].as_array().map_or(&one[..], Vec::as_slice);
+        for (line, r) in lines.iter().zip(each) {
+            runner.done.push(format!(
+                "line {}: {} (transfer {}, blocked {:.0} us)",
+                line.number,
+                line.text,
+                r["transfer"].as_str().unwrap_or("?"),
+                r["blocked_us"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        runner.view.refresh(self);
         Ok(())
     }
 
@@ -523,6 +609,10 @@ impl Tapestry {
                     // later in the block are checked against the new wiring
                     // when they take effect.
                     self.check_rebind(bead, symbol, provider).map_err(at)?;
+                }
+                Cmd::Swap(req) => {
+                    self.live_bead(&req.bead).map_err(at)?;
+                    weaves_loader::Module::load(&req.path).map_err(|e| at(e.to_string()))?;
                 }
                 Cmd::Stop(name) | Cmd::Wait(name) => {
                     let s = string_index(&model, name).map_err(at)?;

@@ -78,56 +78,111 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// One bead being swapped.
+struct Pair {
+    old: usize,
+    new: usize,
+    /// The new bead's hidden weaves (see the module docs).
+    hidden: Vec<usize>,
+    format: Format,
+    report: TransferReport,
+    rewired: BTreeMap<usize, Rewired>,
+    slots: usize,
+}
+
 impl Tapestry {
-    /// Swaps bead `req.bead` for a bead of the module at `req.path`.
+    /// Swaps each bead `req.bead` for a bead of the module at `req.path`,
+    /// all in one step: their clients change over at the same moment, and
+    /// if one cannot, none does.
     pub(crate) fn swap(
         &mut self,
-        req: &SwapRequest,
+        reqs: &[SwapRequest],
         sched: &Arc<Scheduler>,
         handles: &mut Vec<Option<Arc<Task>>>,
     ) -> Result<serde_json::Value, String> {
-        let old = self.live_bead(&req.bead)?;
-        self.refuse_unswappable(old)?;
+        let names = reqs
+            .iter()
+            .map(|r| format!("`{}`", r.bead))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut olds = Vec::new();
+        for r in reqs {
+            let old = self.live_bead(&r.bead)?;
+            if olds.contains(&old) {
+                return Err(format!("bead `{}` is swapped twice in one step", r.bead));
+            }
+            self.refuse_unswappable(old)?;
+            olds.push(old);
+        }
         let mut phases = Phases::default();
         let t0 = Instant::now();
-        let (new, hidden) = self.load_new_version(old, req)?;
-        phases.load = us(t0.elapsed());
-        match self.mediate(old, new, req, sched, &mut phases) {
-            Ok((report, format, stats, rewired, slots)) => {
-                self.take_place(old, new, &hidden, rewired, format, handles);
-                Ok(serde_json::json!({
-                    "swapped": {
-                        "bead": req.bead,
-                        "from": self.beads[old].image.module().path().display().to_string(),
-                        "to": req.path.display().to_string(),
-                    },
-                    "transfer": format.name(),
-                    "transferred": report.transferred,
-                    "not_transferred": report.not_transferred,
-                    "bytes_transferred": report.bytes,
-                    "pointers_translated": report.pointers_translated,
-                    "slots": slots,
-                    "blocked_us": phases.block + phases.transfer + phases.complete,
-                    "load_us": phases.load,
-                    "phases_us": {
-                        "forward": phases.forward,
-                        "block": phases.block,
-                        "transfer": phases.transfer,
-                        "complete": phases.complete,
-                    },
-                    "calls_forwarded": stats.calls_forwarded,
-                    "calls_blocked": stats.calls_blocked,
-                    "strings_drained": stats.strings_drained,
-                }))
-            }
-            Err(e) => {
-                self.discard_new_version(new, &hidden, handles);
-                Err(format!(
-                    "swap of bead `{}` aborted: {e}; it runs on its old version, unchanged",
-                    req.bead
-                ))
+        let mut pairs: Vec<Pair> = Vec::new();
+        for (r, &old) in reqs.iter().zip(&olds) {
+            match self.load_new_version(old, r) {
+                Ok((new, hidden)) => pairs.push(Pair {
+                    old,
+                    new,
+                    hidden,
+                    format: Format::None,
+                    report: TransferReport::default(),
+                    rewired: BTreeMap::new(),
+                    slots: 0,
+                }),
+                Err(e) => {
+                    self.discard_new_versions(&pairs, handles);
+                    return Err(format!("swap of {names} refused: {e}"));
+                }
             }
         }
+        phases.load = us(t0.elapsed());
+        let stats = match self.mediate(&mut pairs, reqs, sched, &mut phases) {
+            Ok(stats) => stats,
+            Err(e) => {
+                self.discard_new_versions(&pairs, handles);
+                let unchanged = if reqs.len() == 1 {
+                    "it runs on its old version, unchanged"
+                } else {
+                    "they run on their old versions, unchanged"
+                };
+                return Err(format!("swap of {names} aborted: {e}; {unchanged}"));
+            }
+        };
+        let mut reports = Vec::new();
+        for (p, r) in pairs.iter_mut().zip(reqs) {
+            reports.push(serde_json::json!({
+                "swapped": {
+                    "bead": r.bead,
+                    "from": self.beads[p.old].image.module().path().display().to_string(),
+                    "to": r.path.display().to_string(),
+                },
+                "transfer": p.format.name(),
+                "transferred": p.report.transferred,
+                "not_transferred": p.report.not_transferred,
+                "bytes_transferred": p.report.bytes,
+                "pointers_translated": p.report.pointers_translated,
+                "slots": p.slots,
+                "blocked_us": phases.block + phases.transfer + phases.complete,
+                "load_us": phases.load,
+                "phases_us": {
+                    "forward": phases.forward,
+                    "block": phases.block,
+                    "transfer": phases.transfer,
+                    "complete": phases.complete,
+                },
+                "calls_forwarded": stats.calls_forwarded,
+                "calls_blocked": stats.calls_blocked,
+                "strings_drained": stats.strings_drained,
+            }));
+        }
+        for p in &mut pairs {
+            let rewired = std::mem::take(&mut p.rewired);
+            self.take_place(p.old, p.new, &p.hidden, rewired, p.format);
+        }
+        self.forget_trailing_removed(handles);
+        Ok(match <[serde_json::Value; 1]>::try_from(reports) {
+            Ok([one]) => one,
+            Err(all) => serde_json::json!({ "swaps": all }),
+        })
     }
 
     /// What a swap cannot handle yet, refused before anything is loaded.
@@ -234,51 +289,42 @@ impl Tapestry {
         Ok((new, hidden))
     }
 
-    /// Runs the mediator and the transfer. On success the client slots
-    /// point at the new bead.
-    #[allow(clippy::type_complexity)]
+    /// Runs the mediator and the transfers. On success every client slot
+    /// points at the new beads.
     fn mediate(
         &mut self,
-        old: usize,
-        new: usize,
-        req: &SwapRequest,
+        pairs: &mut [Pair],
+        reqs: &[SwapRequest],
         sched: &Arc<Scheduler>,
         phases: &mut Phases,
-    ) -> Result<
-        (
-            TransferReport,
-            Format,
-            weaves_swap::SwapStats,
-            BTreeMap<usize, Rewired>,
-            usize,
-        ),
-        String,
-    > {
-        let (gated, variables, rewired) = self.client_slots(old, new)?;
-        let slots = gated.iter().map(|g| g.slots.len()).sum::<usize>()
-            + variables.iter().map(|v| v.slots.len()).sum::<usize>();
-        let (ob, nb) = (&self.beads[old], &self.beads[new]);
-        let map = ObjectMap {
-            old: ob.image.module(),
-            old_base: ob.image.base(),
-            new: nb.image.module(),
-            new_base: nb.image.base(),
-        };
-        let format = map.negotiate(req.transfer)?;
-        let mut stack = match format {
-            Format::Hooks => {
-                Some(FiberStack::new(weaves_strings::DEFAULT_STACK).map_err(|e| e.to_string())?)
+    ) -> Result<weaves_swap::SwapStats, String> {
+        let mut gated = Vec::new();
+        let mut variables = Vec::new();
+        let mut text = Vec::new();
+        for (p, r) in pairs.iter_mut().zip(reqs) {
+            let (g, v, rewired) = self.client_slots(p.old, p.new)?;
+            p.slots = g.iter().map(|g| g.slots.len()).sum::<usize>()
+                + v.iter().map(|v| v.slots.len()).sum::<usize>();
+            p.rewired = rewired;
+            p.format = self.object_map(p).negotiate(r.transfer)?;
+            if matches!(p.format, Format::BySymbol | Format::ByReference) {
+                self.object_map(p).prefault();
             }
-            _ => None,
-        };
-        if matches!(format, Format::BySymbol | Format::ByReference) {
-            map.prefault();
+            gated.extend(g);
+            variables.extend(v);
+            text.extend(self.beads[p.old].image.code_ranges());
         }
-        let deadline = Instant::now() + req.timeout;
+        let mut stack = if pairs.iter().any(|p| p.format == Format::Hooks) {
+            Some(FiberStack::new(weaves_strings::DEFAULT_STACK).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let timeout = reqs.iter().map(|r| r.timeout).max().unwrap_or_default();
+        let deadline = Instant::now() + timeout;
         let tasks = || sched.tasks();
         let t = Instant::now();
-        let mut swap = Swap::begin(gated, ob.image.code_ranges())
-            .map_err(|e| format!("cannot make the swap's gates: {e}"))?;
+        let mut swap =
+            Swap::begin(gated, text).map_err(|e| format!("cannot make the swap's gates: {e}"))?;
         let waited = swap
             .wait_clear(&tasks, deadline)
             .and_then(|()| {
@@ -288,31 +334,36 @@ impl Tapestry {
                 phases.block = us(t.elapsed());
                 r
             })
-            .map_err(|inside| self.describe_inside(old, &inside, req.timeout));
+            .map_err(|inside| self.describe_inside(pairs, &inside, timeout));
         if let Err(e) = waited {
             swap.abort();
             return Err(e);
         }
         let t = Instant::now();
-        let moved = match format {
-            // SAFETY: nothing runs in either bead: the mediator blocks every
-            // call into the old one and no one can reach the new one yet.
-            Format::BySymbol | Format::ByReference => Ok(unsafe { map.move_variables() }),
-            Format::None => Ok(map.nothing_moved()),
-            Format::Hooks => self.run_hooks(old, new, stack.as_mut()),
-        };
-        phases.transfer = us(t.elapsed());
-        let report = match moved {
-            Ok(r) => r,
-            Err(e) => {
-                swap.abort();
-                return Err(e);
+        for p in pairs.iter_mut() {
+            let map = self.object_map(p);
+            let moved = match p.format {
+                // SAFETY: nothing runs in either bead: the mediator blocks
+                // every call into the old ones and no one can reach the new
+                // ones yet.
+                Format::BySymbol | Format::ByReference => Ok(unsafe { map.move_variables() }),
+                Format::None => Ok(map.nothing_moved()),
+                Format::Hooks => self.run_hooks(p.old, p.new, stack.as_mut()),
+            };
+            match moved {
+                Ok(r) => p.report = r,
+                Err(e) => {
+                    swap.abort();
+                    let name = &self.plan.beads[p.old].name;
+                    return Err(format!("bead `{name}`: {e}"));
+                }
             }
-        };
+        }
+        phases.transfer = us(t.elapsed());
         let t = Instant::now();
         for v in &variables {
             for s in &v.slots {
-                // SAFETY: a client's slot for a variable of the old bead;
+                // SAFETY: a client's slot for a variable of an old bead;
                 // `v.new` is the new bead's variable of the same name and
                 // version, which now holds the state.
                 unsafe { s.store(v.new) };
@@ -320,7 +371,18 @@ impl Tapestry {
         }
         let stats = swap.complete();
         phases.complete = us(stats.released_at.unwrap_or_else(Instant::now) - t);
-        Ok((report, format, stats, rewired, slots))
+        Ok(stats)
+    }
+
+    /// The two beads of a pair, for state transfer.
+    fn object_map(&self, p: &Pair) -> ObjectMap<'_> {
+        let (ob, nb) = (&self.beads[p.old], &self.beads[p.new]);
+        ObjectMap {
+            old: ob.image.module(),
+            old_base: ob.image.base(),
+            new: nb.image.module(),
+            new_base: nb.image.base(),
+        }
     }
 
     /// Every client slot of the old bead: gated functions, variables, and
@@ -415,11 +477,14 @@ impl Tapestry {
     }
 
     /// One clause naming the strings still inside the old bead.
-    fn describe_inside(&self, old: usize, inside: &[Inside], timeout: Duration) -> String {
-        let image = &self.beads[old].image;
+    fn describe_inside(&self, pairs: &[Pair], inside: &[Inside], timeout: Duration) -> String {
         let mut parts = Vec::new();
         for i in inside.iter().take(4) {
-            let what = if i.address != 0 {
+            let image = pairs
+                .iter()
+                .map(|p| &self.beads[p.old].image)
+                .find(|im| (im.base()..im.base() + im.module().image_span()).contains(&i.address));
+            let what = if let Some(image) = image {
                 let off = i.address - image.base();
                 match image.module().function_at(off) {
                     Some((f, within)) => {
@@ -534,9 +599,12 @@ impl Tapestry {
         hidden: &[usize],
         rewired: BTreeMap<usize, Rewired>,
         format: Format,
-        handles: &mut Vec<Option<Arc<Task>>>,
     ) {
         for (x, changes) in rewired {
+            if self.plan.removed.beads.contains(&x) {
+                // Another bead of the same step, retired already.
+                continue;
+            }
             let b = &mut self.bindings[x];
             for (k, _, origin, addr) in changes {
                 b.targets[k] = Some(Target::Address(addr));
@@ -594,7 +662,6 @@ impl Tapestry {
         );
         self.retire(old, new, format);
         mark_removed(&mut self.plan, Kind::Bead, old);
-        self.forget_trailing_removed(handles);
     }
 
     /// The old bead after a swap: see the module docs.
@@ -624,26 +691,25 @@ impl Tapestry {
         self.bindings[old] = crate::binder::Binding::empty();
     }
 
-    /// Takes back a new version that did not take over.
-    fn discard_new_version(
-        &mut self,
-        new: usize,
-        hidden: &[usize],
-        handles: &mut Vec<Option<Arc<Task>>>,
-    ) {
-        for &h in hidden {
-            mark_removed(&mut self.plan, Kind::Weave, h);
-            shed(&mut self.plan, Kind::Weave, h);
+    /// Takes back new versions that did not take over (the latest first).
+    fn discard_new_versions(&mut self, pairs: &[Pair], handles: &mut Vec<Option<Arc<Task>>>) {
+        for p in pairs.iter().rev() {
+            for &h in &p.hidden {
+                mark_removed(&mut self.plan, Kind::Weave, h);
+                shed(&mut self.plan, Kind::Weave, h);
+            }
+            self.beads[p.new].weaves = Vec::new();
+            if let Err(e) = self.release_bead(p.new) {
+                eprintln!("weaves: cannot release a new version's bead: {e}");
+            }
+            mark_removed(&mut self.plan, Kind::Bead, p.new);
         }
-        self.beads[new].weaves = Vec::new();
-        if let Err(e) = self.release_bead(new) {
-            eprintln!("weaves: cannot release the new version's bead: {e}");
-        }
-        mark_removed(&mut self.plan, Kind::Bead, new);
         self.forget_trailing_removed(handles);
-        // Its module goes too, if nothing else uses it.
-        let m = self.plan.modules.len() - 1;
-        if self.beads.iter().all(|b| b.module != m) && self.modules.len() == m + 1 {
+        // Their modules go too, if nothing else uses them.
+        while let Some(m) = self.plan.modules.len().checked_sub(1) {
+            if self.beads.iter().any(|b| b.module == m) || self.modules.len() != m + 1 {
+                break;
+            }
             self.plan.modules.pop();
             self.modules.pop();
         }
