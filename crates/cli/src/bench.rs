@@ -13,6 +13,8 @@
 //! * `checkpoint`: a full checkpoint of a large heap against `memcpy` of
 //!   the same bytes, and incremental ones by fraction of pages changed (see
 //!   `bench_checkpoint`).
+//! * `swap`: calls into a bead before and after hot-swaps against native
+//!   calls, and the swaps' blocked windows (see `bench_swap`).
 //! * `flows`: the seed paper's Figure 5: a calibrated amount of work done by
 //!   one flow, then split over n flows as strings, pthreads and processes,
 //!   all on one CPU; reported as overhead over the one-flow baseline.
@@ -48,9 +50,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "checkpoint" {
         return crate::bench_checkpoint::checkpoint(json, iterations);
     }
+    if name == "swap" {
+        return crate::bench_swap::swap(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

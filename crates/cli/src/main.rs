@@ -12,6 +12,7 @@ mod bench;
 mod bench_checkpoint;
 mod bench_more;
 mod bench_mpi;
+mod bench_swap;
 mod build_c;
 mod check;
 mod checkpoint;
@@ -222,7 +223,7 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch, beads, flows, mpi or checkpoint.
+        /// Which benchmark: switch, beads, flows, mpi, checkpoint or swap.
         name: String,
         /// One JSON object of the figures instead of the report.
         #[arg(long)]

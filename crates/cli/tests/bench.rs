@@ -150,3 +150,23 @@ fn bench_checkpoint_reports_full_and_incremental() {
         assert!(got >= want && got <= want + 32, "{d} (want about {want})");
     }
 }
+
+#[test]
+fn bench_swap_reports_calls_and_swap_windows() {
+    let json = bench_json(&["bench", "swap", "--json", "-n", "20000"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["native_ns", "before_swap_ns", "after_swap_ns"] {
+        let x = v[key].as_f64().unwrap_or(f64::NAN);
+        assert!(x.is_finite() && x > 0.0, "{key}: {json}");
+    }
+    assert_eq!(v["swaps"], 20, "{json}");
+    assert!(v["state_bytes"].as_u64().unwrap() >= 1 << 20, "{json}");
+    for key in ["blocked_us", "transfer_us", "forward_us"] {
+        let d = &v[key];
+        let (min, max) = (d["min"].as_f64().unwrap(), d["max"].as_f64().unwrap());
+        assert!(
+            min > 0.0 && min <= d["p50"].as_f64().unwrap() && d["p90"].as_f64().unwrap() <= max,
+            "{key}: {json}"
+        );
+    }
+}
