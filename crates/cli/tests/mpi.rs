@@ -285,3 +285,60 @@ fn mpirun_takes_mpichs_spellings() {
     assert_eq!(ours.sorted_lines(), theirs.sorted_lines());
     assert!(ours.stdout.contains("rank 2 X=1 Y=two"), "{ours}");
 }
+
+/// Must-show: collectives the ranks do not agree on end the job with one
+/// line naming the ranks and what each called (MPICH hangs on them).
+#[test]
+fn mismatched_collectives_end_the_job_naming_ranks_and_calls() {
+    require_mpich();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "kind",
+            &[
+                "collective mismatch on MPI_COMM_WORLD",
+                "rank 0 called MPI_Bcast (root 0, 16 bytes)",
+                "ranks 1, 2, 3 called MPI_Allreduce (8 bytes, MPI_SUM)",
+            ],
+        ),
+        (
+            "root",
+            &[
+                "ranks 0, 2 called MPI_Bcast (root 0, 16 bytes)",
+                "ranks 1, 3 called MPI_Bcast (root 1, 16 bytes)",
+            ],
+        ),
+        (
+            "count",
+            &[
+                "ranks 0, 1, 2 called MPI_Allreduce (16 bytes, MPI_SUM)",
+                "rank 3 called MPI_Allreduce (8 bytes, MPI_SUM)",
+            ],
+        ),
+        (
+            "op",
+            &[
+                "rank 0 called MPI_Reduce (root 0, 16 bytes, MPI_MAX)",
+                "ranks 1, 2, 3 called MPI_Reduce (root 0, 16 bytes, MPI_SUM)",
+            ],
+        ),
+        (
+            "finalize",
+            &["rank 0 called MPI_Finalize", "ranks 1, 2, 3 called MPI_Barrier"],
+        ),
+    ];
+    for (mode, mentions) in cases {
+        let out = weaves_mpirun(4, "mpi_mismatch", &[mode]);
+        assert_ne!(out.code(), 0, "{mode}: {out}");
+        let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{mode}: {out}");
+        for m in *mentions {
+            assert!(lines[0].contains(m), "{mode}: `{m}` not in: {}", lines[0]);
+        }
+    }
+    let out = weaves_mpirun(4, "mpi_mismatch", &["agree"]);
+    out.expect_success();
+    assert_eq!(
+        out.sorted_lines(),
+        ["rank 0: sum 6", "rank 1: sum 6", "rank 2: sum 6", "rank 3: sum 6"]
+    );
+}

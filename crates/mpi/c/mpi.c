@@ -69,6 +69,18 @@ struct rank {
     const char *waits_in;
 };
 
+/* What a member asks of a collective. Every member of the communicator
+ * must ask the same: the same operation, root and (where the standard
+ * requires it) the same amount of data and reduction. */
+struct sig {
+    const char *fn;
+    int root;        /* NO_ROOT where the operation has none */
+    long long bytes; /* ANY_BYTES where members may differ */
+    unsigned op;     /* 0 where the operation reduces nothing */
+};
+#define NO_ROOT (-1)
+#define ANY_BYTES (-1LL)
+
 struct comm {
     int used;
     int size;
@@ -82,6 +94,7 @@ struct comm {
     const void **in;
     void **out;
     int *aux1, *aux2, *aux3;
+    struct sig *sigs;
     /* What the root of a scatter publishes besides its buffer. */
     const int *root_counts, *root_displs;
     int root_count;
@@ -114,6 +127,7 @@ static void comm_alloc(struct comm *c, int size)
     c->aux1 = calloc(size, sizeof(int));
     c->aux2 = calloc(size, sizeof(int));
     c->aux3 = calloc(size, sizeof(int));
+    c->sigs = calloc(size, sizeof(struct sig));
     c->context = next_context;
     next_context += 2;
     c->errh = MPI_ERRORS_ARE_FATAL;
@@ -823,11 +837,17 @@ int MPI_Get_count(const MPI_Status *status, MPI_Datatype t, int *count)
 
 /* ---- collectives ------------------------------------------------------ */
 
-/* A barrier of communicator c (under `big`). */
-static void coll_barrier(struct comm *c, const char *fn)
+static void coll_check(struct comm *c, MPI_Comm h);
+
+/* A barrier of communicator c (under `big`). With `check`, the last member
+ * to arrive checks, before anyone goes on, that all asked for the same
+ * collective (see coll_check). */
+static void coll_barrier_as(struct comm *c, MPI_Comm h, int check, const char *fn)
 {
     unsigned gen = c->gen;
     if (++c->arrived == c->size) {
+        if (check)
+            coll_check(c, h);
         c->arrived = 0;
         c->gen++;
         for (int i = 0; i < c->size; i++)
@@ -838,14 +858,103 @@ static void coll_barrier(struct comm *c, const char *fn)
         block(fn);
 }
 
-/* Publishes this rank's pointers and waits for every member's. */
-static int coll_enter(struct comm *c, const void *in, void *out, const char *fn)
+static void coll_barrier(struct comm *c, const char *fn)
+{
+    coll_barrier_as(c, 0, 0, fn);
+}
+
+static const char *op_name(unsigned op)
+{
+    static const char *names[] = {"MPI_MAX", "MPI_MIN",  "MPI_SUM", "MPI_PROD",
+                                  "MPI_LAND", "MPI_BAND", "MPI_LOR", "MPI_BOR"};
+    if (op >= 0x58000001u && op <= 0x58000008u)
+        return names[op - 0x58000001u];
+    return "a user operation";
+}
+
+static int same_sig(const struct sig *a, const struct sig *b)
+{
+    return !strcmp(a->fn, b->fn) && a->root == b->root && a->bytes == b->bytes && a->op == b->op;
+}
+
+static void describe_sig(char *out, size_t cap, const struct sig *s)
+{
+    int n = snprintf(out, cap, "%s", s->fn);
+    const char *sep = " (";
+    if (s->root != NO_ROOT && n < (int)cap) {
+        n += snprintf(out + n, cap - n, "%sroot %d", sep, s->root);
+        sep = ", ";
+    }
+    if (s->bytes != ANY_BYTES && n < (int)cap) {
+        n += snprintf(out + n, cap - n, "%s%lld bytes", sep, s->bytes);
+        sep = ", ";
+    }
+    if (s->op && n < (int)cap) {
+        n += snprintf(out + n, cap - n, "%s%s", sep, op_name(s->op));
+        sep = ", ";
+    }
+    if (sep[0] == ',' && n < (int)cap)
+        snprintf(out + n, cap - n, ")");
+}
+
+/* When the last member arrives at the barrier after publication: every
+ * member asked for the same collective, or the job ends with one line naming who asked what
+ * (MPICH hangs or computes garbage on such programs). */
+static void coll_check(struct comm *c, MPI_Comm h)
+{
+    int mismatch = 0;
+    for (int k = 1; k < c->size && !mismatch; k++)
+        mismatch = !same_sig(&c->sigs[0], &c->sigs[k]);
+    if (!mismatch)
+        return;
+    pthread_mutex_unlock(&big);
+    ending();
+    char line[2048];
+    int n = snprintf(line, sizeof line, "weaves mpi: collective mismatch on %s:", comm_name(h));
+    int *told = calloc(c->size, sizeof(int));
+    for (int a = 0; a < c->size && n < (int)sizeof line; a++) {
+        if (told[a])
+            continue;
+        int count = 0;
+        for (int b = a; b < c->size; b++)
+            if (!told[b] && same_sig(&c->sigs[a], &c->sigs[b]))
+                count++;
+        n += snprintf(line + n, sizeof line - n, "%s %s", a ? ";" : "", count > 1 ? "ranks" : "rank");
+        int first = 1;
+        for (int b = a; b < c->size && n < (int)sizeof line; b++)
+            if (!told[b] && same_sig(&c->sigs[a], &c->sigs[b])) {
+                told[b] = 1;
+                n += snprintf(line + n, sizeof line - n, "%s%d", first ? " " : ", ", b);
+                first = 0;
+            }
+        char what[256];
+        describe_sig(what, sizeof what, &c->sigs[a]);
+        if (n < (int)sizeof line)
+            n += snprintf(line + n, sizeof line - n, " called %s", what);
+    }
+    free(told);
+    fprintf(stderr, "%s\n", line);
+    job_exit(1);
+}
+
+/* Publishes what this member asks and its pointers, waits for every
+ * member's, and checks that all asked the same. */
+static int coll_enter_as(struct comm *c, MPI_Comm h, const struct sig *s, const void *in,
+                         void *out)
 {
     int i = rank_in(c, me());
     c->in[i] = in;
     c->out[i] = out;
-    coll_barrier(c, fn);
+    c->sigs[i] = *s;
+    coll_barrier_as(c, h, 1, s->fn);
     return i;
+}
+
+/* A collective with no root, no data to agree on and no reduction. */
+static int coll_enter(struct comm *c, MPI_Comm h, const void *in, void *out, const char *fn)
+{
+    struct sig s = {fn, NO_ROOT, ANY_BYTES, 0};
+    return coll_enter_as(c, h, &s, in, out);
 }
 
 #define COLL_BEGIN(fn, h, c)                                                                  \
@@ -866,7 +975,7 @@ static int coll_enter(struct comm *c, const void *in, void *out, const char *fn)
 int MPI_Barrier(MPI_Comm comm)
 {
     COLL_BEGIN("MPI_Barrier", comm, c);
-    coll_barrier(c, "MPI_Barrier");
+    coll_enter(c, comm, NULL, NULL, "MPI_Barrier");
     pthread_mutex_unlock(&big);
     return MPI_SUCCESS;
 }
@@ -878,7 +987,8 @@ int MPI_Bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm)
     size_t n = (size_t)count * type_size(t);
     COLL_CHECK(!type_size(t), MPI_ERR_TYPE, "MPI_Bcast", "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, "MPI_Bcast", "invalid root %d", root);
-    int i = coll_enter(c, buf, buf, "MPI_Bcast");
+    struct sig s = {"MPI_Bcast", root, (long long)n, 0};
+    int i = coll_enter_as(c, comm, &s, buf, buf);
     if (i != root && n)
         memcpy(buf, c->in[root], n);
     coll_barrier(c, "MPI_Bcast");
@@ -912,7 +1022,9 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
     COLL_CHECK(type_kind(t) == K_NONE, MPI_ERR_OP, fn,
                "reductions over datatype 0x%x are not supported", (unsigned)t);
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
-    int i = coll_enter(c, in, recvbuf, fn);
+    struct sig s = {fn, all ? NO_ROOT : root, (long long)count * (long long)type_size(t),
+                    (unsigned)op};
+    int i = coll_enter_as(c, h_, &s, in, recvbuf);
     /* Results go to a private copy first: with MPI_IN_PLACE a member's
      * output is another member's input until the second barrier. */
     size_t n = (size_t)count * type_size(t);
@@ -963,7 +1075,8 @@ static int gather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, voi
         in = (char *)recvbuf + off;
     }
     c->aux1[i] = sendbuf == MPI_IN_PLACE ? -1 : (int)((size_t)sendcount * ss);
-    coll_enter(c, in, recvbuf, fn);
+    struct sig s = {fn, all ? NO_ROOT : root, ANY_BYTES, 0};
+    coll_enter_as(c, h_, &s, in, recvbuf);
     if (receives)
         for (int k = 0; k < c->size; k++) {
             size_t cap = (size_t)(recvcounts ? recvcounts[k] : recvcount) * rs;
@@ -1019,7 +1132,8 @@ static int scatter(const void *sendbuf, const int *sendcounts, const int *displs
         c->root_count = sendcount;
         c->root_size = ss;
     }
-    coll_enter(c, sendbuf, recvbuf, fn);
+    struct sig s = {fn, root, ANY_BYTES, 0};
+    coll_enter_as(c, h_, &s, sendbuf, recvbuf);
     if (recvbuf != MPI_IN_PLACE) {
         size_t bs = c->root_size;
         size_t off = c->root_displs ? (size_t)c->root_displs[i] * bs : (size_t)i * c->root_count * bs;
@@ -1060,7 +1174,7 @@ int MPI_Alltoall(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void
     COLL_CHECK(!ss || !rs, MPI_ERR_TYPE, "MPI_Alltoall", "invalid datatype");
     COLL_CHECK(sendbuf == MPI_IN_PLACE, MPI_ERR_ARG, "MPI_Alltoall",
                "MPI_IN_PLACE is not supported here");
-    int i = coll_enter(c, sendbuf, recvbuf, "MPI_Alltoall");
+    int i = coll_enter(c, comm, sendbuf, recvbuf, "MPI_Alltoall");
     size_t sb = (size_t)sendcount * ss, rb = (size_t)recvcount * rs;
     size_t n = sb < rb ? sb : rb;
     for (int k = 0; k < c->size; k++)
@@ -1097,7 +1211,7 @@ int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
     int i = rank_in(c, me());
     c->aux1[i] = color;
     c->aux2[i] = key;
-    coll_barrier(c, "MPI_Comm_split");
+    coll_enter(c, comm, NULL, NULL, "MPI_Comm_split");
     if (i == 0) {
         /* The first member makes every new communicator. */
         int *done = calloc(c->size, sizeof(int));
@@ -1167,6 +1281,7 @@ int MPI_Comm_free(MPI_Comm *comm)
         free(c->aux1);
         free(c->aux2);
         free(c->aux3);
+        free(c->sigs);
         memset(c, 0, sizeof *c);
     }
     *comm = MPI_COMM_NULL;
@@ -1257,7 +1372,7 @@ int MPI_Finalize(void)
     int r = started("MPI_Finalize");
     pthread_mutex_lock(&big);
     /* Like MPICH, finalising waits for every rank (it is collective). */
-    coll_barrier(&comms[0], "MPI_Finalize");
+    coll_enter(&comms[0], MPI_COMM_WORLD, NULL, NULL, "MPI_Finalize");
     ranks[r].finalized = 1;
     live--;
     pthread_mutex_unlock(&big);
