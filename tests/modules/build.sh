@@ -56,7 +56,7 @@ build missing.so missing.c "${so_c[@]}"
 build missing_data.so missing_data.c "${so_c[@]}"
 build small.so small.c "${so_c[@]}"
 build sleeper.so sleeper.c "${so_c[@]}"
-for v in 1 2 3 4; do
+for v in 1 2 3 4 5; do
   build swap_v$v.so swap_counter.c "${so_c[@]}" -DVERSION=$v
 done
 build swap_v3_refuses.so swap_counter.c "${so_c[@]}" -DVERSION=3 -DREFUSE

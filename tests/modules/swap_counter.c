@@ -10,6 +10,8 @@
  *   VERSION 3  the counts moved into a struct: state moves through
  *              wv_state_import (with -DREFUSE, the import refuses)
  *   VERSION 4  the same data as version 1, different code: by reference
+ *   VERSION 5  version 1 whose `tick` is a double: same name and size, and
+ *              the debug information tells them apart
  */
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +36,11 @@ struct exported {
 
 long last_seq[MAXD];
 unsigned char ballast[BALLAST];
+#if VERSION == 5
+double tick = 0.5;
+#else
+long tick = 1;
+#endif
 
 #if VERSION == 3
 struct stats {
@@ -79,7 +86,7 @@ unsigned long wv_state_export(void *buf, unsigned long cap) {
 }
 #endif
 
-int sc_version(void) { return VERSION; }
+int sc_version(void) { return VERSION + 0 * (int)tick; }
 
 long sc_call(int driver, long seq) {
     __atomic_fetch_add(&CALLS, 1, __ATOMIC_RELAXED);

@@ -323,13 +323,20 @@ fn mismatched_collectives_end_the_job_naming_ranks_and_calls() {
         ),
         (
             "finalize",
-            &["rank 0 called MPI_Finalize", "ranks 1, 2, 3 called MPI_Barrier"],
+            &[
+                "rank 0 called MPI_Finalize",
+                "ranks 1, 2, 3 called MPI_Barrier",
+            ],
         ),
     ];
     for (mode, mentions) in cases {
         let out = weaves_mpirun(4, "mpi_mismatch", &[mode]);
         assert_ne!(out.code(), 0, "{mode}: {out}");
-        let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         assert_eq!(lines.len(), 1, "{mode}: {out}");
         for m in *mentions {
             assert!(lines[0].contains(m), "{mode}: `{m}` not in: {}", lines[0]);
@@ -339,6 +346,11 @@ fn mismatched_collectives_end_the_job_naming_ranks_and_calls() {
     out.expect_success();
     assert_eq!(
         out.sorted_lines(),
-        ["rank 0: sum 6", "rank 1: sum 6", "rank 2: sum 6", "rank 3: sum 6"]
+        [
+            "rank 0: sum 6",
+            "rank 1: sum 6",
+            "rank 2: sum 6",
+            "rank 3: sum 6"
+        ]
     );
 }

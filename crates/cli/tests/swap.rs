@@ -139,6 +139,17 @@ fn swap_keeps_every_call_and_the_state_through_each_transfer_format() {
     // v4 -> v1: the same data layout: by reference.
     let r = swap(&rt, &id, "swap_v1.so", &[]);
     assert_eq!(r["transfer"], "by-reference", "{r}");
+    // v1 -> v5: `tick` kept its name and size but became a double.
+    let r = swap(&rt, &id, "swap_v5.so", &[]);
+    assert_eq!(r["transfer"], "by-symbol", "{r}");
+    assert_eq!(
+        strings(&r["not_transferred"]),
+        ["tick (type long int → double)"],
+        "{r}"
+    );
+    assert!(strings(&r["transferred"]).contains(&"calls"), "{r}");
+    let r = swap(&rt, &id, "swap_v1.so", &[]);
+    assert_eq!(r["transfer"], "by-symbol", "{r}");
     // v1 -> v3: the counts moved into a struct; v3's import hook converts.
     let r = swap(&rt, &id, "swap_v3.so", &[]);
     assert_eq!(r["transfer"], "hooks", "{r}");
@@ -168,7 +179,7 @@ fn swap_keeps_every_call_and_the_state_through_each_transfer_format() {
         .filter(|l| l.contains("answered by version"))
         .map(|l| number_after(l, "version "))
         .collect();
-    assert_eq!(versions, [1, 2, 4, 1, 3], "{out}");
+    assert_eq!(versions, [1, 2, 4, 1, 5, 1, 3], "{out}");
     let report = out.lines().find(|l| l.starts_with("report:")).unwrap();
     assert_eq!(
         report,

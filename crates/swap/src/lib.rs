@@ -40,6 +40,7 @@ pub mod gate;
 pub mod mediator;
 pub mod quiesce;
 pub mod transfer;
+pub mod types;
 
 pub use mediator::{GatedImport, Inside, Mediator, Phase, Slot, SwapStats};
 pub use transfer::{Format, ObjectMap, TransferReport};

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `hooks` | an old bead exporting `wv_state_export` and a new one exporting `wv_state_import` | whatever the modules' own code converts (a changed struct layout, say) |
 //! | `by-reference` | both, when every variable has the same name, offset and size in both | every variable, as one block per variable |
-//! | `by-symbol` | both | each variable whose name and size match; the rest are listed |
+//! | `by-symbol` | both | each variable whose name and size (and type, where both files carry debug information) match; the rest are listed |
 //! | `none` | both | nothing: the new bead starts as freshly loaded |
 //!
 //! `auto` takes the first of the old bead's list that the new one offers
@@ -69,12 +69,19 @@ const MACHINERY: &[&str] = &[
     "__FRAME_END__",
 ];
 
+/// Variable name → canonical type (see [`crate::types`]).
+pub type Types = std::collections::HashMap<String, String>;
+
 /// The two beads of a swap, as state transfer sees them.
 pub struct ObjectMap<'a> {
     pub old: &'a Module,
     pub old_base: u64,
     pub new: &'a Module,
     pub new_base: u64,
+    /// The variables' types, where the module files carry debug
+    /// information.
+    pub old_types: Option<&'a Types>,
+    pub new_types: Option<&'a Types>,
 }
 
 /// What a transfer did.
@@ -96,9 +103,27 @@ fn state_objects(m: &Module) -> impl Iterator<Item = &DataObject> {
 }
 
 impl ObjectMap<'_> {
-    /// Whether every variable has the same name, offset and size in both.
+    /// Whether every variable has the same name, offset and size in both
+    /// (and the same type, where both files say).
     pub fn same_layout(&self) -> bool {
         state_objects(self.old).eq(state_objects(self.new))
+            && state_objects(self.old).all(|o| self.type_change(&o.name).is_none())
+    }
+
+    /// How variable `name`'s type changed, if both files describe it and
+    /// they differ.
+    fn type_change(&self, name: &str) -> Option<String> {
+        let old = self.old_types?.get(name)?;
+        let new = self.new_types?.get(name)?;
+        if old == new {
+            return None;
+        }
+        let (a, b) = (crate::types::brief(old), crate::types::brief(new));
+        Some(if a == b {
+            format!("type {a} changed")
+        } else {
+            format!("type {a} → {b}")
+        })
     }
 
     /// The formats the old bead offers, best first.
@@ -164,7 +189,10 @@ impl ObjectMap<'_> {
                 [n] if n.size != o.size => {
                     left.push(format!("{} (size {} → {})", o.name, o.size, n.size))
                 }
-                [n] => pairs.push((o, *n)),
+                [n] => match self.type_change(&o.name) {
+                    Some(why) => left.push(format!("{} ({why})", o.name)),
+                    None => pairs.push((o, *n)),
+                },
                 _ => left.push(format!("{} (name not unique in the new version)", o.name)),
             }
         }

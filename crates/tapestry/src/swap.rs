@@ -88,6 +88,12 @@ struct Pair {
     report: TransferReport,
     rewired: BTreeMap<usize, Rewired>,
     slots: usize,
+    /// The old and new modules' variable types (from debug information),
+    /// read before anything blocks.
+    types: (
+        Option<weaves_swap::transfer::Types>,
+        Option<weaves_swap::transfer::Types>,
+    ),
 }
 
 impl Tapestry {
@@ -127,6 +133,7 @@ impl Tapestry {
                     report: TransferReport::default(),
                     rewired: BTreeMap::new(),
                     slots: 0,
+                    types: (None, None),
                 }),
                 Err(e) => {
                     self.discard_new_versions(&pairs, handles);
@@ -306,6 +313,10 @@ impl Tapestry {
             p.slots = g.iter().map(|g| g.slots.len()).sum::<usize>()
                 + v.iter().map(|v| v.slots.len()).sum::<usize>();
             p.rewired = rewired;
+            p.types = (
+                weaves_swap::types::variable_types(self.beads[p.old].image.module().path()),
+                weaves_swap::types::variable_types(self.beads[p.new].image.module().path()),
+            );
             p.format = self.object_map(p).negotiate(r.transfer)?;
             if matches!(p.format, Format::BySymbol | Format::ByReference) {
                 self.object_map(p).prefault();
@@ -375,13 +386,15 @@ impl Tapestry {
     }
 
     /// The two beads of a pair, for state transfer.
-    fn object_map(&self, p: &Pair) -> ObjectMap<'_> {
+    fn object_map<'a>(&'a self, p: &'a Pair) -> ObjectMap<'a> {
         let (ob, nb) = (&self.beads[p.old], &self.beads[p.new]);
         ObjectMap {
             old: ob.image.module(),
             old_base: ob.image.base(),
             new: nb.image.module(),
             new_base: nb.image.base(),
+            old_types: p.types.0.as_ref(),
+            new_types: p.types.1.as_ref(),
         }
     }
 
