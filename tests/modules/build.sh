@@ -138,6 +138,17 @@ if command -v mpicc >/dev/null 2>&1; then
   build mpi_fstencil mpi_fstencil.f90 mpif90 -O2 -g -w -J "$out"
 fi
 
+# An embedded interpreter loading a C extension module: Lua 5.4 from the
+# system (scripts/test.sh installs liblua5.4-dev). The extension is built as
+# Lua modules are, against the headers only. Without the headers these are
+# not built, and the test that uses them says so.
+if [[ -e /usr/include/lua5.4/lua.h ]]; then
+  lua=(-I/usr/include/lua5.4)
+  build lua_count.so lua_count.c "${so_c[@]}" "${lua[@]}"
+  build lua_host lua_host.c "$CC" "${cflags[@]}" "${lua[@]}" -Wl,--no-as-needed -llua5.4
+  build lua_host.so lua_host.c "${so_c[@]}" "${lua[@]}" -Wl,--no-as-needed -llua5.4
+fi
+
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
 for prog in pie_prog dl_host sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
