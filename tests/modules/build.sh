@@ -92,6 +92,11 @@ build libdlplugin.so dl_plugin.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -ldlde
 build libdlbad.so dl_bad.c "${so_c[@]}"
 build dl_host.so dl_host.c "${so_c[@]}"
 build dl_host dl_host.c "$CC" "${cflags[@]}" -rdynamic
+# dlclose unloads: a counted library, one that binds to it, and their host.
+build libdlcounted.so dl_counted.c "${so_c[@]}"
+build libdluser.so dl_user.c "${so_c[@]}"
+build dl_reload.so dl_reload.c "${so_c[@]}"
+build dl_reload dl_reload.c "$CC" "${cflags[@]}"
 build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build cxx_tls.so cxx_tls.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build heap_paths.so heap_paths.cpp "$CXX" "${cflags[@]}" -fPIC -shared
@@ -151,7 +156,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog dl_host sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
+for prog in pie_prog dl_host dl_reload sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

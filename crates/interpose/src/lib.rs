@@ -114,7 +114,7 @@ mod tls;
 mod tsd;
 
 pub use api::{set_spawn_hook, SpawnRequest};
-pub use dl::{set_dlopen_hook, OpenRequest};
+pub use dl::{set_dlclose_hook, set_dlopen_hook, OpenRequest};
 pub use exit::{finalize_bead, forget_bead};
 pub use fault::take_fault_report;
 pub use getopt::register_copied_variable;

@@ -196,7 +196,7 @@ pub(crate) fn mark_removed(plan: &mut Plan, kind: Kind, i: usize) {
 
 /// Lets go of what only a live element needs; its index and name stay, so
 /// nothing is renumbered.
-fn shed(plan: &mut Plan, kind: Kind, i: usize) {
+pub(crate) fn shed(plan: &mut Plan, kind: Kind, i: usize) {
     match kind {
         Kind::Weave => plan.weaves[i].beads = Vec::new(),
         Kind::String => {
@@ -253,7 +253,7 @@ impl Tapestry {
     /// string, removed or not, names it; a bead only when no weave, bead,
     /// message binding or tuple space uses it (removed weaves and strings
     /// shed their references).
-    fn forget_trailing_removed(&mut self, handles: &mut Vec<Option<Arc<Task>>>) {
+    pub(crate) fn forget_trailing_removed(&mut self, handles: &mut Vec<Option<Arc<Task>>>) {
         loop {
             let gone = &mut self.plan.removed;
             if let Some(s) = self.plan.strings.len().checked_sub(1) {
@@ -285,7 +285,7 @@ impl Tapestry {
     }
 
     /// Runs bead `b`'s finalisers and gives its memory back.
-    fn release_bead(&mut self, b: usize) -> Result<(), String> {
+    pub(crate) fn release_bead(&mut self, b: usize) -> Result<(), String> {
         let mut stack =
             FiberStack::new(weaves_strings::DEFAULT_STACK).map_err(|e| e.to_string())?;
         if let Some(fault) = self.finalise_bead(b, &mut stack) {
