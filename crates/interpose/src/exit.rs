@@ -128,6 +128,8 @@ pub fn forget_bead(owner: OwnerId) {
     crate::process::forget_bead(owner);
     crate::getopt::forget_bead(owner);
     crate::random::forget_bead(owner);
+    crate::statics::forget_bead(owner);
+    crate::accounts::forget_bead(owner);
     crate::locks::forget_bead(owner);
     let _rt = RuntimeSection::enter();
     if let Some(m) = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {

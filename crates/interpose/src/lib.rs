@@ -85,6 +85,7 @@ macro_rules! xstate_restore {
     };
 }
 
+mod accounts;
 mod alloc;
 mod api;
 pub mod checkpoint;
@@ -108,6 +109,7 @@ mod runtime_alloc;
 mod rwsem;
 mod signals;
 mod sleep;
+mod statics;
 mod symbolize;
 mod table;
 mod tls;

@@ -36,6 +36,12 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::random::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::statics::lookup(name) {
+        return Some(f);
+    }
+    if let Some(f) = crate::accounts::lookup(name) {
+        return Some(f);
+    }
     if let Some(f) = crate::locks::lookup(name) {
         return Some(f);
     }
