@@ -125,6 +125,8 @@ build locker locker.c "$CC" "${cflags[@]}"
 # getmntent, atexit). The linker warns about tmpnam: it is what is tested.
 build libc_state libc_state.c "$CC" "${cflags[@]}"
 build libc_state.so libc_state.c "${so_c[@]}"
+build locales locales.c "$CC" "${cflags[@]}"
+build locales.so locales.c "${so_c[@]}"
 build bigalloc bigalloc.c "$CC" "${cflags[@]}"
 build evloop evloop.c "$CC" "${cflags[@]}" -pthread
 build tsd tsd.c "$CC" "${cflags[@]}" -pthread
@@ -160,7 +162,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog dl_host dl_reload libc_state sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
+for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -25,14 +25,20 @@ fn check(test: &str, host_module: &str, entry: &str, workers: u32) {
         "r2: bound one loaded after the user went: 0",
         "r0: nodelete kept: count 2",
     ] {
-        assert!(expected.contains(&line.to_owned()), "native run lacks `{line}`");
+        assert!(
+            expected.contains(&line.to_owned()),
+            "native run lacks `{line}`"
+        );
     }
     let argv: Vec<Vec<&str>> = names
         .iter()
         .map(|n| vec!["dl_reload", *n, dir.as_str()])
         .collect();
     let argv: Vec<&[&str]> = argv.iter().map(Vec::as_slice).collect();
-    let out = run_tapestry(test, &one_program_per_bead(host_module, entry, workers, &argv));
+    let out = run_tapestry(
+        test,
+        &one_program_per_bead(host_module, entry, workers, &argv),
+    );
     out.expect_success();
     assert_eq!(out.sorted_lines(), expected, "{out}");
 }

@@ -567,9 +567,7 @@ unsafe extern "C" fn dlclose(handle: *mut libc::c_void) -> i32 {
 /// may resume on another worker.
 fn unload(h: usize) -> bool {
     let beads = in_registry(|r| match r.handles.get(&h).map(|b| &**b) {
-        Some(Handle::Library {
-            beads, refs: 0, ..
-        }) => Some(beads.clone()),
+        Some(Handle::Library { beads, refs: 0, .. }) => Some(beads.clone()),
         _ => None,
     });
     let Some(beads) = beads else {

@@ -130,6 +130,7 @@ pub fn forget_bead(owner: OwnerId) {
     crate::random::forget_bead(owner);
     crate::statics::forget_bead(owner);
     crate::accounts::forget_bead(owner);
+    crate::locale::forget_bead(owner);
     crate::locks::forget_bead(owner);
     let _rt = RuntimeSection::enter();
     if let Some(m) = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {

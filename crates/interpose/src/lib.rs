@@ -97,6 +97,7 @@ mod fortran;
 mod getopt;
 mod io;
 mod lazy;
+mod locale;
 mod locks;
 pub mod messages;
 mod phdr;

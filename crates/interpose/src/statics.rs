@@ -36,8 +36,11 @@ const MNT_LINE: usize = 4096;
 const ASCTIME: usize = 114;
 
 extern "C" {
-    fn strtok_r(s: *mut libc::c_char, delim: *const libc::c_char, save: *mut *mut libc::c_char)
-        -> *mut libc::c_char;
+    fn strtok_r(
+        s: *mut libc::c_char,
+        delim: *const libc::c_char,
+        save: *mut *mut libc::c_char,
+    ) -> *mut libc::c_char;
     fn tzset();
     fn localtime_r(t: *const libc::time_t, tm: *mut libc::tm) -> *mut libc::tm;
     fn gmtime_r(t: *const libc::time_t, tm: *mut libc::tm) -> *mut libc::tm;

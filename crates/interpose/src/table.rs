@@ -42,6 +42,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::accounts::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::locale::lookup(name) {
+        return Some(f);
+    }
     if let Some(f) = crate::locks::lookup(name) {
         return Some(f);
     }

@@ -123,7 +123,8 @@ impl Tapestry {
         let set: Vec<usize> = owners
             .iter()
             .filter_map(|&o| {
-                (0..self.beads.len()).find(|&b| self.beads[b].owner == o && !gone.beads.contains(&b))
+                (0..self.beads.len())
+                    .find(|&b| self.beads[b].owner == o && !gone.beads.contains(&b))
             })
             .collect();
         if set.len() != owners.len() || set.is_empty() {
