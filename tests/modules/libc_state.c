@@ -7,7 +7,8 @@
  * strtok over a list of N words; localtime/gmtime/ctime/asctime results
  * kept across a yield (and glibc's shared struct tm between localtime and
  * gmtime); tmpnam(NULL)'s buffer; a full walk of the user and group
- * databases; getmntent over a table of N lines; an atexit handler;
+ * databases; getmntent over a table of N lines; atexit and on_exit
+ * handlers (on_exit's is given the exit status);
  * strerror; basename/dirname. Built as a PIE and as a shared object (entry
  * libc_state_main); the exit status is N. */
 #define _GNU_SOURCE
@@ -26,6 +27,10 @@
 static const char *me;
 
 static void at_end(void) { printf("%s: exit handler\n", me); }
+
+static void on_end(int status, void *arg) {
+    printf("%s: on_exit handler, status %d, argument %s\n", me, status, (const char *)arg);
+}
 
 static void words(int n) {
     char list[1024] = "";
@@ -140,6 +145,7 @@ static int run(int argc, char **argv) {
     int n = atoi(argv[2]);
     setvbuf(stdout, NULL, _IOLBF, 0);
     atexit(at_end);
+    on_exit(on_end, argv[1]);
     words(n);
     times(n);
     temp_names();

@@ -1,14 +1,16 @@
 //! The C library state a program believes is its own is per bead: three
 //! programs doing the same at once (yielding between steps, on one and two
 //! workers) print what three separate processes print, with the same exit
-//! statuses. As a PIE and as a shared object.
+//! statuses. As a PIE and as a shared object. Their `atexit` and `on_exit`
+//! handlers run at the end of each program (`on_exit`'s with its status).
 //!
 //! The bugs these pin: `strtok`'s position, the `struct tm` of `localtime`
 //! and `gmtime`, the text of `asctime`/`ctime`, `tmpnam(NULL)`'s name,
 //! `getmntent`'s entry and the `getpwent`/`getgrent` walks were one per
 //! process, so a bead's `strtok` went on through another bead's string,
 //! results changed under a bead when another called the same function, and
-//! each walk of `/etc/passwd` saw only part of it.
+//! each walk of `/etc/passwd` saw only part of it; `on_exit` handlers ran
+//! when the whole process ended, with its status, not the program's.
 
 mod common;
 
@@ -28,6 +30,7 @@ fn check(test: &str, module: &str, entry: &str, workers: u32) {
     expected.sort();
     assert!(expected.contains(&"c: token c-w4".to_owned()));
     assert!(expected.contains(&"b: exit handler".to_owned()));
+    assert!(expected.contains(&"c: on_exit handler, status 5, argument c".to_owned()));
     assert_eq!(statuses, [("a", 3), ("b", 4), ("c", 5)]);
 
     let argv: Vec<Vec<&str>> = RUNS

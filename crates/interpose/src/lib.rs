@@ -118,7 +118,7 @@ mod tsd;
 
 pub use api::{set_spawn_hook, SpawnRequest};
 pub use dl::{set_dlclose_hook, set_dlopen_hook, OpenRequest};
-pub use exit::{finalize_bead, forget_bead};
+pub use exit::{finalize_bead, forget_bead, set_exit_status};
 pub use fault::take_fault_report;
 pub use getopt::register_copied_variable;
 pub use lazy::stubs_for as lazy_stubs_for;

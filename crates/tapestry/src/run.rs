@@ -266,6 +266,14 @@ impl Tapestry {
             .filter_map(|(i, (h, s))| match h {
                 Some(h) => {
                     let outcome = h.wait();
+                    // The program's `on_exit` handlers are given it.
+                    let home = match s.entry_bead {
+                        Some(b) => self.beads[b].owner,
+                        None => weaves_arena::owner_of(self.entries[i] as usize).unwrap_or(0),
+                    };
+                    if home != 0 {
+                        weaves_interpose::set_exit_status(home, outcome.status());
+                    }
                     Some(StringReport {
                         name: s.name.clone(),
                         weave: self.plan.weaves[s.weave].name.clone(),
