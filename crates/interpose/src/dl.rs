@@ -539,7 +539,15 @@ unsafe extern "C" fn dlclose(handle: *mut libc::c_void) -> i32 {
             // Finalisers and initialisers (string id 0) run on the thread
             // that makes changes: it cannot be asked to make one. The
             // library stays, and goes with the tapestry.
-            if ctx.info.id != 0 && unload(h) {
+            if ctx.info.id == 0 {
+                // It stays: an opening finds it again.
+                in_registry(|r| {
+                    if let Some(Handle::Library { key, .. }) = r.handles.get(&h).map(|b| &**b) {
+                        let key = key.clone();
+                        r.by_key.entry(key).or_insert(h);
+                    }
+                });
+            } else if unload(h) {
                 unload_released(&ctx.info.weave);
             }
             0
