@@ -1,8 +1,10 @@
 /* A program embedding the Lua interpreter (liblua5.4, a system library):
  * argv: NAME N DIR. Its script loads the C extension DIR/lua_count.so
  * twice (package.loadlib, then require through package.cpath), sums
- * 1..N through it, and ends with status N % 7 (through os.exit's return
- * value), so each copy's output and status depend on its own input. */
+ * 1..N through it, then requires the system's cjson module (lua-cjson,
+ * installed in /usr/lib/x86_64-linux-gnu/lua/5.4), and ends with status
+ * N % 7 (the script's return value), so each copy's output and status
+ * depend on its own input. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -17,6 +19,7 @@ static const char script[] =
     "local s, calls = 0, 0\n"
     "for i = 1, n do s, calls = count.sum(s, i) end\n"
     "print(string.format('%s: sum 1..%d = %d after %d calls', name, n, s, calls))\n"
+    "local system_cpath = package.cpath\n"
     "package.cpath = dir .. '/?.so'\n"
     "local again = require 'lua_count'\n"
     "local t, c = again.sum(n, n)\n"
@@ -25,6 +28,14 @@ static const char script[] =
     "print(string.format('%s: pcall -> %s, %s', name, tostring(ok), err))\n"
     "local missing, why, where = package.loadlib(dir .. '/lua_count.so', 'luaopen_nothing')\n"
     "print(string.format('%s: missing entry -> %s (%s)', name, tostring(missing), where))\n"
+    "package.cpath = system_cpath\n"
+    "local ok, cjson = pcall(require, 'cjson')\n"
+    "if ok then\n"
+    "  local back = cjson.decode(cjson.encode({name, n, s}))\n"
+    "  print(string.format('%s: cjson %s, back %s %d', name, cjson.encode({name, n, s}), back[1], back[3]))\n"
+    "else\n"
+    "  print(string.format('%s: no cjson: %s', name, cjson))\n"
+    "end\n"
     "return n % 7\n";
 
 int main(int argc, char **argv) {

@@ -1,14 +1,16 @@
 //! An interpreter installed as a system library, declared as a module, is
-//! one interpreter per bead, and its `dlopen` of a C extension module loads
-//! the extension into the calling bead's weave: the extension's `lua_*`
-//! imports bind to that bead's interpreter, and each program has the
-//! extension's statics to itself. Compared with native runs of the same
+//! one interpreter per bead, and its `dlopen` of a C extension module — one
+//! the test builds, and the system's own `cjson` from
+//! `/usr/lib/x86_64-linux-gnu/lua/5.4` — loads the extension into the
+//! calling bead's weave: the extension's `lua_*` imports bind to that
+//! bead's interpreter, and each program has the extension's statics to
+//! itself. Compared with native runs of the same
 //! program (output and exit status).
 //!
 //! The bugs these pin: declaring `/usr/lib/x86_64-linux-gnu/liblua5.4.so.0`
 //! as a module pulled its neighbour `libm.so.6` in as a private bead
 //! ("not supported: static TLS"), and an extension loaded by the system
-//! loader could not find `lua_gettop`.
+//! loader (any found in a system directory) could not find `lua_gettop`.
 
 mod common;
 
@@ -21,10 +23,13 @@ const LIBLUA: &str = "/usr/lib/x86_64-linux-gnu/liblua5.4.so.0";
 /// Each program's name and the N it sums to (its exit status is N % 7).
 const RUNS: [(&str, &str); 3] = [("l0", "10"), ("l1", "11"), ("l2", "12")];
 
+/// The system's cjson module for Lua 5.4 (Debian's lua-cjson).
+const CJSON: &str = "/usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so";
+
 fn require_lua() {
     assert!(
-        Path::new(LIBLUA).is_file() && module("lua_host").is_file(),
-        "Lua 5.4 not found: this test needs liblua5.4-dev (apt-get install liblua5.4-dev; scripts/test.sh does it)"
+        Path::new(LIBLUA).is_file() && Path::new(CJSON).is_file() && module("lua_host").is_file(),
+        "Lua 5.4 not found: this test needs liblua5.4-dev and lua-cjson (apt-get install liblua5.4-dev lua-cjson; scripts/test.sh does it)"
     );
 }
 
@@ -85,6 +90,8 @@ fn check(test: &str, host_module: &str, workers: u32) {
     expected.sort();
     // Each program's extension counts its own calls from 1.
     assert!(expected.contains(&"l2: sum 1..12 = 78 after 12 calls".to_owned()));
+    // The system-installed extension module loaded natively too.
+    assert!(expected.contains(&r#"l1: cjson ["l1",11,66], back l1 66"#.to_owned()));
     assert_eq!(statuses, [("l0", 3), ("l1", 4), ("l2", 5)]);
 
     let out = run_tapestry(test, &tapestry(host_module, workers));

@@ -9,7 +9,9 @@
 //!   name with a `/` is that file; otherwise the calling bead's
 //!   `DT_RPATH`/`DT_RUNPATH` (with `$ORIGIN`), then `LD_LIBRARY_PATH`. A file
 //!   found that way, not loaded by the process already and not inside a
-//!   system library directory ([`SYSTEM_DIRS`]), is a *private* library:
+//!   system library directory ([`SYSTEM_DIRS`]) — unless the caller is
+//!   itself a system library declared as a module, an interpreter loading
+//!   its extension modules — is a *private* library:
 //!   the running tapestry loads it as a new bead (and beads of its own
 //!   private `DT_NEEDED` libraries) through its live-extension path, bound
 //!   against the calling string's weave first, so it can call back into
@@ -662,6 +664,12 @@ unsafe extern "C" fn dlerror() -> *mut libc::c_char {
     })
 }
 
+/// Whether `path` lies in a system library directory.
+fn in_system_dir(path: &Path) -> bool {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    SYSTEM_DIRS.iter().any(|d| canonical.starts_with(d))
+}
+
 /// How errors name a library opened as `name` and found at `canonical`: as
 /// given when it has a `/`, else the file found.
 fn shown(name: &str, canonical: &str) -> String {
@@ -676,11 +684,12 @@ fn shown(name: &str, canonical: &str) -> String {
 /// (see the module docs); `None` for a system library or a missing file
 /// (which the real loader then reports on).
 fn private_library(name: &str, caller: Option<OwnerId>) -> Option<PathBuf> {
+    let module = caller.and_then(bead_module);
     let found = if name.contains('/') {
         Some(PathBuf::from(name)).filter(|p| p.is_file())
     } else {
-        let runpath = caller
-            .and_then(bead_module)
+        let runpath = module
+            .as_ref()
             .map(|m| m.runpath().to_vec())
             .unwrap_or_default();
         let env = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
@@ -692,7 +701,12 @@ fn private_library(name: &str, caller: Option<OwnerId>) -> Option<PathBuf> {
             .find(|p| p.is_file())
     }?;
     let path = found.canonicalize().ok()?;
-    if SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
+    // A system library declared as a module (an interpreter, one per
+    // program) loads its extension modules from system directories too
+    // (`/usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so`): they need its
+    // symbols, so they become beads bound to it.
+    let system_caller = module.is_some_and(|m| in_system_dir(m.path()));
+    if in_system_dir(&path) && !system_caller {
         return None;
     }
     // A library the process has loaded already is shared.

@@ -169,8 +169,13 @@ fn asctime_into(tm: &libc::tm, out: &mut [u8; ASCTIME]) -> *mut libc::c_char {
 }
 
 extern "C" fn asctime_from(tm: *const libc::tm, ret: usize) -> *mut libc::c_char {
-    // SAFETY: `tm` points to a struct tm (C's contract); copied before the
-    // bead's buffer is written, as it may be that buffer.
+    if tm.is_null() {
+        // SAFETY: errno is the calling string's.
+        unsafe { *libc::__errno_location() = libc::EINVAL };
+        return std::ptr::null_mut();
+    }
+    // SAFETY: a non-NULL `tm` points to a struct tm (C's contract); copied
+    // before the bead's buffer is written, as it may be that buffer.
     let tm = unsafe { *tm };
     with_bead(ret, |b| asctime_into(&tm, &mut b.text))
 }
