@@ -6,8 +6,8 @@
  *
  * strtok over a list of N words; localtime/gmtime/ctime/asctime results
  * kept across a yield (and glibc's shared struct tm between localtime and
- * gmtime); tmpnam(NULL)'s buffer; a full walk of the user and group
- * databases; getmntent over a table of N lines; atexit and on_exit
+ * gmtime); tmpnam(NULL)'s buffer; a full walk of the user, group and
+ * host databases; getmntent over a table of N lines; atexit and on_exit
  * handlers (on_exit's is given the exit status);
  * strerror; basename/dirname. Built as a PIE and as a shared object (entry
  * libc_state_main); the exit status is N. */
@@ -16,6 +16,7 @@
 #include <grp.h>
 #include <libgen.h>
 #include <mntent.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -101,6 +102,16 @@ static void databases(void) {
     }
     endgrent();
     printf("%s: groups %d (gids sum %lu)\n", me, groups, sum);
+    int hosts = 0;
+    size_t names = 0;
+    sethostent(0);
+    for (struct hostent *h; (h = gethostent());) {
+        hosts++;
+        names += strlen(h->h_name);
+        sched_yield();
+    }
+    endhostent();
+    printf("%s: hosts %d (names %zu bytes)\n", me, hosts, names);
     /* A walk begun again starts from the first entry. */
     setpwent();
     struct passwd *p = getpwent();

@@ -6,8 +6,8 @@
 //!
 //! The bugs these pin: `strtok`'s position, the `struct tm` of `localtime`
 //! and `gmtime`, the text of `asctime`/`ctime`, `tmpnam(NULL)`'s name,
-//! `getmntent`'s entry and the `getpwent`/`getgrent` walks were one per
-//! process, so a bead's `strtok` went on through another bead's string,
+//! `getmntent`'s entry and the `getpwent`/`getgrent`/`gethostent` walks
+//! were one per process, so a bead's `strtok` went on through another bead's string,
 //! results changed under a bead when another called the same function, and
 //! each walk of `/etc/passwd` saw only part of it; `on_exit` handlers ran
 //! when the whole process ended, with its status, not the program's.

@@ -1,5 +1,6 @@
-//! The user and group database iterators, per bead: `setpwent`,
-//! `getpwent`, `endpwent` and `setgrent`, `getgrent`, `endgrent`.
+//! The user, group and host database iterators, per bead: `setpwent`,
+//! `getpwent`, `endpwent`, `setgrent`, `getgrent`, `endgrent` and
+//! `sethostent`, `gethostent`, `endhostent`.
 //!
 //! The C library keeps one position in each database per process, so two
 //! beads walking `/etc/passwd` would each see only part of it. Here each
@@ -40,6 +41,19 @@ extern "C" {
     ) -> i32;
 }
 
+extern "C" {
+    fn sethostent(stay_open: i32);
+    fn endhostent();
+    fn gethostent_r(
+        host: *mut libc::hostent,
+        buf: *mut libc::c_char,
+        len: usize,
+        result: *mut *mut libc::hostent,
+        h_errnop: *mut i32,
+    ) -> i32;
+    fn __h_errno_location() -> *mut i32;
+}
+
 /// Where the first try of a record's strings goes; doubled on `ERANGE`.
 const FIRST_BUFFER: usize = 1024;
 
@@ -51,6 +65,9 @@ struct Walks {
     gr_next: usize,
     gr: libc::group,
     gr_buf: Vec<libc::c_char>,
+    host_next: usize,
+    host: libc::hostent,
+    host_buf: Vec<libc::c_char>,
 }
 
 // SAFETY: the records' pointers point into the same box's buffers; every
@@ -69,6 +86,10 @@ impl Walks {
             // SAFETY: as above.
             gr: unsafe { std::mem::zeroed() },
             gr_buf: vec![0; FIRST_BUFFER],
+            host_next: 0,
+            // SAFETY: as above.
+            host: unsafe { std::mem::zeroed() },
+            host_buf: vec![0; FIRST_BUFFER],
         })
     }
 }
@@ -108,17 +129,16 @@ fn nth<T>(
     next: &mut usize,
     record: &mut T,
     buf: &mut Vec<libc::c_char>,
-    set: unsafe extern "C" fn(),
+    set: &dyn Fn(),
     end: unsafe extern "C" fn(),
-    get: unsafe extern "C" fn(*mut T, *mut libc::c_char, usize, *mut *mut T) -> i32,
+    get: &dyn Fn(*mut T, *mut libc::c_char, usize, *mut *mut T) -> i32,
 ) -> *mut T {
     'rewind: loop {
-        // SAFETY: the C library's own iterator, used under WALKS' lock.
-        unsafe { set() };
+        set();
         for k in 0..=*next {
             let mut result: *mut T = std::ptr::null_mut();
-            // SAFETY: `record` and `buf` are this bead's, `buf.len()` long.
-            let e = unsafe { get(record, buf.as_mut_ptr(), buf.len(), &mut result) };
+            // `record` and `buf` are this bead's, `buf.len()` long.
+            let e = get(record, buf.as_mut_ptr(), buf.len(), &mut result);
             if e == libc::ERANGE {
                 let grown = buf.len() * 2;
                 buf.resize(grown, 0);
@@ -149,9 +169,11 @@ extern "C" fn getpwent_from(ret: usize) -> *mut libc::passwd {
             &mut w.pw_next,
             &mut w.pw,
             &mut w.pw_buf,
-            setpwent,
+            // SAFETY: the C library's own iterator, used under WALKS' lock.
+            &|| unsafe { setpwent() },
             endpwent,
-            getpwent_r,
+            // SAFETY: a record and a buffer of that length (see `nth`).
+            &|r, b, n, out| unsafe { getpwent_r(r, b, n, out) },
         )
     })
 }
@@ -166,15 +188,46 @@ extern "C" fn getgrent_from(ret: usize) -> *mut libc::group {
             &mut w.gr_next,
             &mut w.gr,
             &mut w.gr_buf,
-            setgrent,
+            // SAFETY: as for getpwent.
+            &|| unsafe { setgrent() },
             endgrent,
-            getgrent_r,
+            // SAFETY: as for getpwent.
+            &|r, b, n, out| unsafe { getgrent_r(r, b, n, out) },
         )
     })
 }
 
 extern "C" fn setgrent_from(ret: usize) {
     with_bead(ret, |w| w.gr_next = 0);
+}
+
+extern "C" fn gethostent_from(ret: usize) -> *mut libc::hostent {
+    with_bead(ret, |w| {
+        let h_errno = std::cell::Cell::new(0);
+        let found = nth(
+            &mut w.host_next,
+            &mut w.host,
+            &mut w.host_buf,
+            // SAFETY: as for getpwent.
+            &|| unsafe { sethostent(0) },
+            endhostent,
+            // SAFETY: as for getpwent; `h_errno` outlives the walk.
+            &|r, b, n, out| unsafe { gethostent_r(r, b, n, out, h_errno.as_ptr()) },
+        );
+        if found.is_null() {
+            // SAFETY: h_errno is this thread's (the calling string's).
+            unsafe { *__h_errno_location() = h_errno.get() };
+        }
+        found
+    })
+}
+
+extern "C" fn sethostent_from(_stay_open: i32, ret: usize) {
+    with_bead(ret, |w| w.host_next = 0);
+}
+
+extern "C" fn endhostent_from(ret: usize) {
+    with_bead(ret, |w| w.host_next = 0);
 }
 
 std::arch::global_asm!(
@@ -198,7 +251,25 @@ std::arch::global_asm!(
     "weaves_setgrent:",
     "mov rdi, qword ptr [rsp]",
     "jmp {setgr}",
+    ".globl weaves_gethostent",
+    ".hidden weaves_gethostent",
+    "weaves_gethostent:",
+    "mov rdi, qword ptr [rsp]",
+    "jmp {gethost}",
+    ".globl weaves_sethostent",
+    ".hidden weaves_sethostent",
+    "weaves_sethostent:",
+    "mov rsi, qword ptr [rsp]",
+    "jmp {sethost}",
+    ".globl weaves_endhostent",
+    ".hidden weaves_endhostent",
+    "weaves_endhostent:",
+    "mov rdi, qword ptr [rsp]",
+    "jmp {endhost}",
     getpw = sym getpwent_from,
+    gethost = sym gethostent_from,
+    sethost = sym sethostent_from,
+    endhost = sym endhostent_from,
     setpw = sym setpwent_from,
     getgr = sym getgrent_from,
     setgr = sym setgrent_from,
@@ -209,6 +280,9 @@ extern "C" {
     fn weaves_setpwent();
     fn weaves_getgrent();
     fn weaves_setgrent();
+    fn weaves_gethostent();
+    fn weaves_sethostent();
+    fn weaves_endhostent();
 }
 
 /// The runtime's definition of `name`, if it is one of these. Ending a
@@ -219,6 +293,9 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         "setpwent" | "endpwent" => weaves_setpwent,
         "getgrent" => weaves_getgrent,
         "setgrent" | "endgrent" => weaves_setgrent,
+        "gethostent" => weaves_gethostent,
+        "sethostent" => weaves_sethostent,
+        "endhostent" => weaves_endhostent,
         _ => return None,
     };
     Some(f as usize as u64)
