@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the compilers and libraries the test
 # modules need if they are missing (gfortran; MPICH's mpicc/mpif77/mpirun
-# for the MPI tests; Lua 5.4's headers and library and its cjson module for
-# the embedded-interpreter test; gcc/g++ and rustc are expected), then
-# checks formatting, lints, and runs every test.
+# for the MPI tests; Lua 5.4's headers and library, its cjson module and
+# CPython 3.11's headers for the embedded-interpreter tests; gcc/g++ and
+# rustc are expected), then checks formatting, lints, and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v mpicc >/dev/null 2>&1 || need+=(mpich libmpich-dev)
 [ -e /usr/include/lua5.4/lua.h ] || need+=(liblua5.4-dev)
 [ -e /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so ] || need+=(lua-cjson)
+[ -e /usr/include/python3.11/Python.h ] || need+=(python3.11-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     sudo=""

@@ -160,6 +160,13 @@ if [[ -e /usr/include/lua5.4/lua.h ]]; then
   build lua_host.so lua_host.c "${so_c[@]}" "${lua[@]}" -Wl,--no-as-needed -llua5.4
 fi
 
+# The same with CPython 3.11 from the system (python3-dev), whose extension
+# modules are installed in lib-dynload.
+if [[ -e /usr/include/python3.11/Python.h ]]; then
+  py=(-I/usr/include/python3.11)
+  build py_host py_host.c "$CC" "${cflags[@]}" "${py[@]}" -Wl,--no-as-needed -lpython3.11
+fi
+
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
 for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
