@@ -98,6 +98,11 @@ build libdlplugin.so dl_plugin.c "${so_c[@]}" -Wl,--no-as-needed -L"$out" -ldlde
 build libdlbad.so dl_bad.c "${so_c[@]}"
 build dl_host.so dl_host.c "${so_c[@]}"
 build dl_host dl_host.c "$CC" "${cflags[@]}" -rdynamic
+# dlclose unloads: a counted library, one that binds to it, and their host.
+build libdlcounted.so dl_counted.c "${so_c[@]}"
+build libdluser.so dl_user.c "${so_c[@]}"
+build dl_reload.so dl_reload.c "${so_c[@]}"
+build dl_reload dl_reload.c "$CC" "${cflags[@]}"
 build cxx_module.so cxx_module.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build cxx_tls.so cxx_tls.cpp "$CXX" "${cflags[@]}" -fPIC -shared
 build heap_paths.so heap_paths.cpp "$CXX" "${cflags[@]}" -fPIC -shared
@@ -122,6 +127,12 @@ build getopts_long getopts.c "$CC" "${cflags[@]}" -DWITH_LONG
 build randoms randoms.c "$CC" "${cflags[@]}"
 build randoms.so randoms.c "${so_c[@]}"
 build locker locker.c "$CC" "${cflags[@]}"
+# libc's per-program state (strtok, time buffers, tmpnam, passwd/group walks,
+# getmntent, atexit). The linker warns about tmpnam: it is what is tested.
+build libc_state libc_state.c "$CC" "${cflags[@]}"
+build libc_state.so libc_state.c "${so_c[@]}"
+build locales locales.c "$CC" "${cflags[@]}"
+build locales.so locales.c "${so_c[@]}"
 build bigalloc bigalloc.c "$CC" "${cflags[@]}"
 build evloop evloop.c "$CC" "${cflags[@]}" -pthread
 build tsd tsd.c "$CC" "${cflags[@]}" -pthread
@@ -144,9 +155,27 @@ if command -v mpicc >/dev/null 2>&1; then
   build mpi_fstencil mpi_fstencil.f90 mpif90 -O2 -g -w -J "$out"
 fi
 
+# An embedded interpreter loading a C extension module: Lua 5.4 from the
+# system (scripts/test.sh installs liblua5.4-dev). The extension is built as
+# Lua modules are, against the headers only. Without the headers these are
+# not built, and the test that uses them says so.
+if [[ -e /usr/include/lua5.4/lua.h ]]; then
+  lua=(-I/usr/include/lua5.4)
+  build lua_count.so lua_count.c "${so_c[@]}" "${lua[@]}"
+  build lua_host lua_host.c "$CC" "${cflags[@]}" "${lua[@]}" -Wl,--no-as-needed -llua5.4
+  build lua_host.so lua_host.c "${so_c[@]}" "${lua[@]}" -Wl,--no-as-needed -llua5.4
+fi
+
+# The same with CPython 3.11 from the system (python3-dev), whose extension
+# modules are installed in lib-dynload.
+if [[ -e /usr/include/python3.11/Python.h ]]; then
+  py=(-I/usr/include/python3.11)
+  build py_host py_host.c "$CC" "${cflags[@]}" "${py[@]}" -Wl,--no-as-needed -lpython3.11
+fi
+
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog dl_host sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
+for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

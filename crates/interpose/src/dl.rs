@@ -9,7 +9,9 @@
 //!   name with a `/` is that file; otherwise the calling bead's
 //!   `DT_RPATH`/`DT_RUNPATH` (with `$ORIGIN`), then `LD_LIBRARY_PATH`. A file
 //!   found that way, not loaded by the process already and not inside a
-//!   system library directory ([`SYSTEM_DIRS`]), is a *private* library:
+//!   system library directory ([`SYSTEM_DIRS`]) — unless the caller is
+//!   itself a system library declared as a module, an interpreter loading
+//!   its extension modules — is a *private* library:
 //!   the running tapestry loads it as a new bead (and beads of its own
 //!   private `DT_NEEDED` libraries) through its live-extension path, bound
 //!   against the calling string's weave first, so it can call back into
@@ -22,6 +24,12 @@
 //!   handle (a reference count); another program gets beads of its own.
 //! * **Handles** are the addresses of records kept here; anything else is
 //!   the real loader's handle and goes to the real functions.
+//! * **Unloading.** `dlclose` of a private library's last handle asks the
+//!   running tapestry to unload its beads (finalisers run, memory goes
+//!   back), unless it was opened `RTLD_NODELETE` or another bead binds to
+//!   it: then it stays, and is tried again after the next library of that
+//!   weave is unloaded (as the system loader drops a library once the last
+//!   one that bound to it goes). Opening it afterwards loads it afresh.
 //!
 //! Who may touch what: the registry is behind one mutex, never held while
 //! the tapestry makes the change (the calling string parks meanwhile).
@@ -56,6 +64,18 @@ type OpenHook = Arc<dyn Fn(OpenRequest) -> Result<Vec<OwnerId>, String> + Send +
 
 static OPEN: RwLock<Option<OpenHook>> = RwLock::new(None);
 
+type CloseHook = Arc<dyn Fn(Vec<OwnerId>) -> Result<bool, String> + Send + Sync>;
+
+static CLOSE: RwLock<Option<CloseHook>> = RwLock::new(None);
+
+/// Installs (or, with `None`, removes) what `dlclose` of a private
+/// library's last handle calls: given its beads (the library's first), the
+/// running tapestry unloads them and says whether it did (false: something
+/// still binds to them).
+pub fn set_dlclose_hook(hook: Option<CloseHook>) {
+    *CLOSE.write().unwrap_or_else(|e| e.into_inner()) = hook;
+}
+
 /// Installs (or, with `None`, removes) what `dlopen` of a private library
 /// calls: the running tapestry's way to load it. It returns the new beads,
 /// the library's first, then its private dependencies in lookup order.
@@ -72,15 +92,25 @@ enum Handle {
         name: String,
         beads: Vec<OwnerId>,
         refs: usize,
+        /// Who opened which file: its entry in `by_key`.
+        key: Key,
+        /// Opened `RTLD_NODELETE` at least once: never unloaded.
+        nodelete: bool,
     },
+    /// A library unloaded by `dlclose`. The record stays so that a stale
+    /// handle is refused rather than taken for the real loader's.
+    Closed,
     /// `dlopen(NULL)`: the calling string's weave.
     Weave(String),
 }
 
+/// The opening program's weave, the program (its home bead), the file.
+type Key = (String, OwnerId, PathBuf);
+
 #[derive(Default)]
 struct Registry {
     handles: HashMap<usize, Box<Handle>>,
-    by_key: HashMap<(String, OwnerId, PathBuf), usize>,
+    by_key: HashMap<Key, usize>,
     /// Per weave: beads opened with `RTLD_GLOBAL`, in opening order.
     globals: HashMap<String, Vec<OwnerId>>,
     /// Per string (its context's address): the pending `dlerror` text and
@@ -93,6 +123,13 @@ static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     let mut r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     f(r.get_or_insert_with(Registry::default))
+}
+
+/// [`with_registry`] in a runtime section of its own, for callers that park
+/// between uses.
+fn in_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    let _rt = RuntimeSection::enter();
+    with_registry(f)
 }
 
 /// The calling string's `dlerror` slot.
@@ -211,11 +248,17 @@ unsafe extern "C" fn dlopen_from(
     let global = flags & libc::RTLD_GLOBAL != 0;
     let known = with_registry(|r| {
         let h = *r.by_key.get(&key)?;
-        let Some(Handle::Library { beads, refs, .. }) = r.handles.get_mut(&h).map(|b| &mut **b)
+        let Some(Handle::Library {
+            beads,
+            refs,
+            nodelete,
+            ..
+        }) = r.handles.get_mut(&h).map(|b| &mut **b)
         else {
             return None;
         };
         *refs += 1;
+        *nodelete |= flags & libc::RTLD_NODELETE != 0;
         let first = beads[0];
         if global {
             let g = r.globals.entry(weave.clone()).or_default();
@@ -265,6 +308,8 @@ unsafe extern "C" fn dlopen_from(
                 name: shown(&name, &canonical),
                 beads,
                 refs: 1,
+                key: key.clone(),
+                nodelete: flags & libc::RTLD_NODELETE != 0,
             });
             let addr = &*h as *const Handle as usize;
             r.handles.insert(addr, h);
@@ -392,6 +437,7 @@ unsafe fn find_symbol(
             // The weave's order is read once the registry's lock is let go.
             Some(Handle::Weave(w)) if *w == ctx.info.weave => Scope::Weave(Vec::new(), None),
             Some(Handle::Weave(w)) => Scope::Beads(Vec::new(), format!("weave {w}")),
+            Some(Handle::Closed) => Scope::Beads(Vec::new(), "shared object not open".into()),
             None => Scope::System,
         });
         match scope {
@@ -450,36 +496,64 @@ unsafe fn find_symbol(
     }
 }
 
-/// `int dlclose(void *handle)`. A private library's beads stay loaded when
-/// its count drops to zero (as with `RTLD_NODELETE`): other beads may hold
-/// pointers into it, and bindings made to it are never undone. Opening it
-/// again gives the same handle and the same beads, state and all.
+/// `int dlclose(void *handle)`. The last close of a private library
+/// unloads it (see the module docs).
 unsafe extern "C" fn dlclose(handle: *mut libc::c_void) -> i32 {
-    if current().is_none() {
+    let Some(ctx) = current() else {
         // SAFETY: not in a string: the real loader's handle.
         return unsafe { libc::dlclose(handle) };
-    }
+    };
     let _rt = RuntimeSection::enter();
     enum Found {
         Ours,
+        Last,
         Stale,
         Real,
     }
-    let found = with_registry(
-        |r| match r.handles.get_mut(&(handle as usize)).map(|b| &mut **b) {
-            Some(Handle::Library { refs, .. }) => {
-                if *refs == 0 {
-                    return Found::Stale;
-                }
-                *refs -= 1;
-                Found::Ours
+    let h = handle as usize;
+    let found = with_registry(|r| match r.handles.get_mut(&h).map(|b| &mut **b) {
+        Some(Handle::Library {
+            refs,
+            nodelete,
+            key,
+            ..
+        }) => {
+            if *refs == 0 {
+                return Found::Stale;
             }
-            Some(Handle::Weave(_)) => Found::Ours,
-            None => Found::Real,
-        },
-    );
+            *refs -= 1;
+            if *refs > 0 || *nodelete {
+                return Found::Ours;
+            }
+            // From now on an opening loads the file afresh.
+            let key = key.clone();
+            r.by_key.remove(&key);
+            Found::Last
+        }
+        Some(Handle::Weave(_)) => Found::Ours,
+        Some(Handle::Closed) => Found::Stale,
+        None => Found::Real,
+    });
     match found {
         Found::Ours => 0,
+        Found::Last => {
+            drop(_rt);
+            // Finalisers and initialisers (string id 0) run on the thread
+            // that makes changes: it cannot be asked to make one. The
+            // library stays, and goes with the tapestry.
+            if ctx.info.id == 0 {
+                // It stays: an opening finds it again.
+                in_registry(|r| {
+                    if let Some(Handle::Library { key, .. }) = r.handles.get(&h).map(|b| &**b) {
+                        let key = key.clone();
+                        r.by_key.entry(key).or_insert(h);
+                    }
+                });
+            } else if unload(h) {
+                unload_released(&ctx.info.weave);
+            }
+            0
+        }
         Found::Stale => {
             set_error("shared object not open".into());
             -1
@@ -493,6 +567,75 @@ unsafe extern "C" fn dlclose(handle: *mut libc::c_void) -> i32 {
                 take_real_error();
             }
             r
+        }
+    }
+}
+
+/// Asks the running tapestry to unload the library of handle `h` (its last
+/// handle closed): true once it is gone. If it stays, an opening finds it
+/// again. Called outside runtime sections: the string parks meanwhile, and
+/// may resume on another worker.
+fn unload(h: usize) -> bool {
+    let beads = in_registry(|r| match r.handles.get(&h).map(|b| &**b) {
+        Some(Handle::Library { beads, refs: 0, .. }) => Some(beads.clone()),
+        _ => None,
+    });
+    let Some(beads) = beads else {
+        return false;
+    };
+    let hook = CLOSE.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let unloaded = match hook {
+        Some(hook) => hook(beads.clone()).unwrap_or(false),
+        None => false,
+    };
+    in_registry(|r| {
+        if unloaded {
+            for g in r.globals.values_mut() {
+                g.retain(|b| !beads.contains(b));
+            }
+            if let Some(rec) = r.handles.get_mut(&h) {
+                **rec = Handle::Closed;
+            }
+        } else if let Some(Handle::Library { key, .. }) = r.handles.get(&h).map(|b| &**b) {
+            let key = key.clone();
+            r.by_key.entry(key).or_insert(h);
+        }
+    });
+    unloaded
+}
+
+/// After an unload: tries again the libraries of `weave` whose last handle
+/// was closed but that stayed because something bound to them.
+fn unload_released(weave: &str) {
+    loop {
+        let waiting: Vec<usize> = in_registry(|r| {
+            r.handles
+                .iter()
+                .filter_map(|(&h, rec)| match &**rec {
+                    Handle::Library {
+                        refs: 0,
+                        nodelete: false,
+                        key,
+                        ..
+                    } if key.0 == weave => Some(h),
+                    _ => None,
+                })
+                .collect()
+        });
+        let mut any = false;
+        for h in waiting {
+            in_registry(|r| {
+                if let Some(Handle::Library { key, .. }) = r.handles.get(&h).map(|b| &**b) {
+                    let key = key.clone();
+                    if r.by_key.get(&key) == Some(&h) {
+                        r.by_key.remove(&key);
+                    }
+                }
+            });
+            any |= unload(h);
+        }
+        if !any {
+            return;
         }
     }
 }
@@ -521,6 +664,12 @@ unsafe extern "C" fn dlerror() -> *mut libc::c_char {
     })
 }
 
+/// Whether `path` lies in a system library directory.
+fn in_system_dir(path: &Path) -> bool {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    SYSTEM_DIRS.iter().any(|d| canonical.starts_with(d))
+}
+
 /// How errors name a library opened as `name` and found at `canonical`: as
 /// given when it has a `/`, else the file found.
 fn shown(name: &str, canonical: &str) -> String {
@@ -535,11 +684,12 @@ fn shown(name: &str, canonical: &str) -> String {
 /// (see the module docs); `None` for a system library or a missing file
 /// (which the real loader then reports on).
 fn private_library(name: &str, caller: Option<OwnerId>) -> Option<PathBuf> {
+    let module = caller.and_then(bead_module);
     let found = if name.contains('/') {
         Some(PathBuf::from(name)).filter(|p| p.is_file())
     } else {
-        let runpath = caller
-            .and_then(bead_module)
+        let runpath = module
+            .as_ref()
             .map(|m| m.runpath().to_vec())
             .unwrap_or_default();
         let env = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
@@ -551,7 +701,12 @@ fn private_library(name: &str, caller: Option<OwnerId>) -> Option<PathBuf> {
             .find(|p| p.is_file())
     }?;
     let path = found.canonicalize().ok()?;
-    if SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
+    // A system library declared as a module (an interpreter, one per
+    // program) loads its extension modules from system directories too
+    // (`/usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so`): they need its
+    // symbols, so they become beads bound to it.
+    let system_caller = module.is_some_and(|m| in_system_dir(m.path()));
+    if in_system_dir(&path) && !system_caller {
         return None;
     }
     // A library the process has loaded already is shared.

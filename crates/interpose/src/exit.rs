@@ -3,10 +3,12 @@
 //! * `exit`, `_exit`, `_Exit` called by bead code (or by a system library
 //!   for it, like libgfortran's `STOP`) end the *string* with that status.
 //!   Called outside any string they end the process as usual.
-//! * Handlers registered with `__cxa_atexit`/`atexit` by a bead — C++
-//!   static destructors, `atexit` calls — belong to that bead and run when the
-//!   bead is finalised (end of the tapestry, or removal of the bead), in
-//!   reverse order of registration, exactly like a `dlclose`d library's.
+//! * Handlers registered with `__cxa_atexit`/`atexit`/`on_exit` by a bead —
+//!   C++ static destructors, `atexit` calls — belong to that bead and run
+//!   when the bead is finalised (end of the tapestry, removal of the bead,
+//!   `dlclose`), in reverse order of registration, exactly like a
+//!   `dlclose`d library's. An `on_exit` handler is given the status its
+//!   program's main string ended with.
 //! * `__cxa_thread_atexit_impl` handlers (C++ `thread_local`, Rust std TLS
 //!   destructors) belong to the string and run when it ends.
 //! * In the child of a `fork` made by bead code, the string *is* the
@@ -22,12 +24,28 @@ use weaves_strings::{acting_bead, current, exit_current, RuntimeSection};
 
 use crate::real::real;
 
-type Handler = (usize, usize);
+/// (function, argument, registered by `on_exit`: it also takes the status).
+type Handler = (usize, usize, bool);
 
 /// Exit handlers per bead, latest last.
 pub(crate) type Registry = Option<HashMap<OwnerId, Vec<Handler>>>;
 
 static HANDLERS: Mutex<Registry> = Mutex::new(None);
+
+/// The status each program (home bead) ended with, for `on_exit` handlers:
+/// what its main string returned or passed to `exit`. 0 if not known.
+static STATUS: Mutex<Option<HashMap<OwnerId, i32>>> = Mutex::new(None);
+
+/// Records that program `owner` ended with `status` (its `on_exit`
+/// handlers are given it).
+pub fn set_exit_status(owner: OwnerId, status: i32) {
+    let _rt = RuntimeSection::enter();
+    STATUS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(owner, status);
+}
 
 /// `exit`: ends the current string, or the process outside strings.
 ///
@@ -62,12 +80,34 @@ pub(crate) unsafe extern "C" fn cxa_atexit(func: usize, arg: usize, dso: usize) 
         // SAFETY: not a bead's registration: forward unchanged.
         return unsafe { (real().cxa_atexit)(func, arg, dso) };
     }
+    register(owner, (func, arg, false));
+    0
+}
+
+fn register(owner: OwnerId, handler: Handler) {
     let _rt = RuntimeSection::enter();
     let mut h = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
     h.get_or_insert_with(HashMap::new)
         .entry(owner)
         .or_default()
-        .push((func, arg));
+        .push(handler);
+}
+
+extern "C" {
+    #[link_name = "on_exit"]
+    fn real_on_exit(func: usize, arg: usize) -> i32;
+}
+
+/// `int on_exit(void (*func)(int status, void *arg), void *arg)`: as
+/// `atexit`, for the calling program; the handler is given the status its
+/// main string ended with.
+pub(crate) unsafe extern "C" fn on_exit(func: usize, arg: usize) -> i32 {
+    let owner = acting_bead();
+    if owner == 0 {
+        // SAFETY: not a bead's registration: forward unchanged.
+        return unsafe { real_on_exit(func, arg) };
+    }
+    register(owner, (func, arg, true));
     0
 }
 
@@ -113,7 +153,25 @@ pub fn finalize_bead(owner: OwnerId) {
                 .and_then(|m| m.get_mut(&owner))
                 .and_then(Vec::pop)
         };
-        let Some((func, arg)) = next else { break };
+        let Some((func, arg, with_status)) = next else {
+            break;
+        };
+        if with_status {
+            let status = {
+                let _rt = RuntimeSection::enter();
+                STATUS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .and_then(|m| m.get(&owner).copied())
+                    .unwrap_or(0)
+            };
+            // SAFETY: registered by `on_exit` as `void (*)(int, void *)`
+            // with `arg`; the bead is still mapped.
+            let f: extern "C" fn(i32, usize) = unsafe { std::mem::transmute(func) };
+            f(status, arg);
+            continue;
+        }
         // SAFETY: registered by the bead as `void (*)(void *)` with `arg`;
         // the bead is still mapped (finalisation precedes unmapping).
         let f: extern "C" fn(usize) = unsafe { std::mem::transmute(func) };
@@ -128,9 +186,15 @@ pub fn forget_bead(owner: OwnerId) {
     crate::process::forget_bead(owner);
     crate::getopt::forget_bead(owner);
     crate::random::forget_bead(owner);
+    crate::statics::forget_bead(owner);
+    crate::accounts::forget_bead(owner);
+    crate::locale::forget_bead(owner);
     crate::locks::forget_bead(owner);
     let _rt = RuntimeSection::enter();
     if let Some(m) = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        m.remove(&owner);
+    }
+    if let Some(m) = STATUS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         m.remove(&owner);
     }
     crate::fault::forget(owner);

@@ -85,6 +85,7 @@ macro_rules! xstate_restore {
     };
 }
 
+mod accounts;
 mod alloc;
 mod api;
 pub mod checkpoint;
@@ -96,6 +97,7 @@ mod fortran;
 mod getopt;
 mod io;
 mod lazy;
+mod locale;
 mod locks;
 pub mod messages;
 mod phdr;
@@ -108,14 +110,15 @@ mod runtime_alloc;
 mod rwsem;
 mod signals;
 mod sleep;
+mod statics;
 mod symbolize;
 mod table;
 mod tls;
 mod tsd;
 
 pub use api::{set_spawn_hook, SpawnRequest};
-pub use dl::{set_dlopen_hook, OpenRequest};
-pub use exit::{finalize_bead, forget_bead};
+pub use dl::{set_dlclose_hook, set_dlopen_hook, OpenRequest};
+pub use exit::{finalize_bead, forget_bead, set_exit_status};
 pub use fault::take_fault_report;
 pub use getopt::register_copied_variable;
 pub use lazy::stubs_for as lazy_stubs_for;

@@ -36,6 +36,15 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::random::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::statics::lookup(name) {
+        return Some(f);
+    }
+    if let Some(f) = crate::accounts::lookup(name) {
+        return Some(f);
+    }
+    if let Some(f) = crate::locale::lookup(name) {
+        return Some(f);
+    }
     if let Some(f) = crate::locks::lookup(name) {
         return Some(f);
     }
@@ -68,6 +77,7 @@ pub fn lookup(name: &str) -> Option<u64> {
         "exit" => exit::exit as *const () as usize,
         "_exit" | "_Exit" => exit::bead_exit_immediately as *const () as usize,
         "atexit" => exit::atexit as *const () as usize,
+        "on_exit" => exit::on_exit as *const () as usize,
         "__cxa_atexit" => exit::cxa_atexit as *const () as usize,
         "__cxa_finalize" => exit::cxa_finalize as *const () as usize,
         "__cxa_thread_atexit_impl" => exit::cxa_thread_atexit_impl as *const () as usize,

@@ -87,6 +87,11 @@ pub struct ExecCtx {
     pub sig_handler: std::sync::Mutex<(usize, u64)>,
     /// Its part in hot-swaps under way (see `mediation`).
     pub mediation: crate::mediation::Mediation,
+    /// The C library locale the string chose with `uselocale` (a
+    /// `locale_t`; 0: none, it follows its program's). Kept by the
+    /// runtime's locale functions, installed on the worker by the switch
+    /// hook (see [`set_switch_hook`]).
+    pub locale: std::sync::atomic::AtomicUsize,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -122,6 +127,7 @@ impl ExecCtx {
             sig_pending: std::sync::atomic::AtomicU64::new(0),
             sig_handler: std::sync::Mutex::new((0, 0)),
             mediation: Default::default(),
+            locale: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -372,6 +378,29 @@ impl Drop for Enter {
     }
 }
 
+/// What runs when a string starts or resumes on a worker (`true`) and
+/// when it leaves it (`false`): state the C library keeps per OS thread
+/// but a string must carry (its locale). 0: none.
+static SWITCH_HOOK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Installs `hook`, called on the string's fiber each time it starts or
+/// resumes (`true`) and before it suspends or ends (`false`). It must not
+/// park.
+pub fn set_switch_hook(hook: fn(&ExecCtx, bool)) {
+    SWITCH_HOOK.store(hook as usize, std::sync::atomic::Ordering::Release);
+}
+
+/// Calls the switch hook, if one is installed.
+pub(crate) fn run_switch_hook(ctx: &ExecCtx, entering: bool) {
+    let h = SWITCH_HOOK.load(std::sync::atomic::Ordering::Acquire);
+    if h != 0 {
+        // SAFETY: only `set_switch_hook` stores here, and it stores a
+        // `fn(&ExecCtx, bool)`.
+        let hook: fn(&ExecCtx, bool) = unsafe { std::mem::transmute(h) };
+        hook(ctx, entering);
+    }
+}
+
 /// Gives the current fiber's thread back for `why`, keeping the string's
 /// `errno` across the switch. Returns when the fiber is resumed (never for
 /// [`Suspend::Exit`]). Returns at once, doing nothing, outside fibers.
@@ -381,6 +410,7 @@ pub(crate) fn suspend(why: Suspend) {
     if y.is_null() {
         return;
     }
+    run_switch_hook(ctx, false);
     // SAFETY: errno is the calling thread's.
     ctx.errno.set(unsafe { *libc::__errno_location() });
     let task = ctx.task.get();
@@ -400,6 +430,7 @@ pub(crate) fn suspend(why: Suspend) {
     // Other strings ran on this thread meanwhile: restore the string's errno.
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = ctx.errno.get() };
+    run_switch_hook(ctx, true);
 }
 
 /// Ends the running string if it was asked to stop. Call only where the

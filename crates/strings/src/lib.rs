@@ -45,8 +45,8 @@ pub mod tls;
 pub mod watchdog;
 
 pub use ctx::{
-    acting_bead, current, exit_current, exit_current_with, stop_point, ExecCtx, RuntimeSection,
-    StringInfo, Suspend,
+    acting_bead, current, exit_current, exit_current_with, set_switch_hook, stop_point, ExecCtx,
+    RuntimeSection, StringInfo, Suspend,
 };
 pub use fiber::{run_on_fiber, FiberStack, Outcome, DEFAULT_STACK, STACK_GUARD};
 pub use sched::Scheduler;

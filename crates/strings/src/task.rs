@@ -275,6 +275,7 @@ impl Task {
                 // exists.
                 let ctx = unsafe { &*ctx_p };
                 ctx.yielder.set(y);
+                crate::ctx::run_switch_hook(ctx, true);
                 match entry {
                     // SAFETY: the address of a function of a mapped,
                     // relocated, initialised bead with the C signature of

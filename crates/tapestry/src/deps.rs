@@ -10,7 +10,9 @@
 //!    its own, and every bead of the needing module gets a bead of it, named
 //!    `BEAD/LIBRARY`, placed right after the bead in each of its weaves (so
 //!    it has private globals too, exactly like the module itself);
-//! 3. a system library, loaded once by the system loader and shared.
+//! 3. a system library, loaded once by the system loader and shared. A
+//!    library found in a system library directory (`/usr/lib`, …) is always
+//!    one, even beside a module declared from that directory.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -173,18 +175,28 @@ fn near_file(path: &Path) -> String {
     crate::config::suggest(&name.to_string_lossy(), names.iter().map(String::as_str))
 }
 
-/// A non-system library `needed` by `module`: in its run path or beside it.
+/// A non-system library `needed` by `module`: in its run path or beside it,
+/// and not inside a system library directory. A module that is itself a
+/// system library (say `liblua5.4.so.0`, declared to get one interpreter
+/// per bead) finds `libm.so.6` beside it: that stays the system's, shared
+/// as it is for every other module.
 fn find_private(module: &Module, path: &Path, needed: &str) -> Option<PathBuf> {
-    if needed.contains('/') {
+    let found = if needed.contains('/') {
         let p = PathBuf::from(needed);
-        return p.is_file().then_some(p);
-    }
-    module
-        .runpath()
+        p.is_file().then_some(p)
+    } else {
+        module
+            .runpath()
+            .iter()
+            .map(|d| Path::new(d).join(needed))
+            .chain(path.parent().map(|d| d.join(needed)))
+            .find(|p| p.is_file())
+    }?;
+    let canonical = found.canonicalize().unwrap_or_else(|_| found.clone());
+    let system = weaves_interpose::dl::SYSTEM_DIRS
         .iter()
-        .map(|d| Path::new(d).join(needed))
-        .chain(path.parent().map(|d| d.join(needed)))
-        .find(|p| p.is_file())
+        .any(|d| canonical.starts_with(d));
+    (!system).then_some(found)
 }
 
 /// Gives every bead a private bead of each private dependency of its module

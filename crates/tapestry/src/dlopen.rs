@@ -10,15 +10,23 @@
 //! its host, while no running bead is rebound and no running weave changes.
 //! Which file is private and which is a system library is decided by the
 //! caller (`weaves_interpose::dl`).
+//!
+//! `dlclose` of its last handle unloads it ([`Tapestry::close_library`]):
+//! its weave goes, its finalisers run and its beads' memory goes back,
+//! unless another bead binds to it (as the system loader keeps a library
+//! another one bound symbols of).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use weaves_arena::OwnerId;
 use weaves_interpose::OpenRequest;
+use weaves_strings::Task;
 
 use crate::config::{BeadPlan, ModulePlan, WeavePlan};
 use crate::error::TapestryError;
 use crate::extend::Extension;
+use crate::remove::{mark_removed, shed, Kind};
 use crate::tapestry::Tapestry;
 
 impl Tapestry {
@@ -58,9 +66,14 @@ impl Tapestry {
             line: 0,
             opened: true,
         });
+        // A removed bead's name is free again (an unloaded library's).
         let bead_name = unique(
             &format!("{home}/{file}"),
-            plan.beads.iter().map(|b| b.name.as_str()),
+            plan.beads
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !plan.removed.beads.contains(i))
+                .map(|(_, b)| b.name.as_str()),
         );
         plan.beads.push(BeadPlan {
             name: bead_name.clone(),
@@ -91,6 +104,74 @@ impl Tapestry {
             .iter()
             .map(|&b| self.beads[b].owner)
             .collect())
+    }
+}
+
+impl Tapestry {
+    /// Unloads the beads of a library `dlopen` loaded (the library's first,
+    /// then its private dependencies), whose last handle was closed: true
+    /// once they are gone, false if they must stay because another bead
+    /// binds to them, a weave other than their own holds them, or a string
+    /// runs in their weave. `live` are the strings started so far.
+    pub(crate) fn close_library(
+        &mut self,
+        owners: &[OwnerId],
+        live: &[Arc<Task>],
+        handles: &mut Vec<Option<Arc<Task>>>,
+    ) -> Result<bool, String> {
+        let gone = &self.plan.removed;
+        let set: Vec<usize> = owners
+            .iter()
+            .filter_map(|&o| {
+                (0..self.beads.len())
+                    .find(|&b| self.beads[b].owner == o && !gone.beads.contains(&b))
+            })
+            .collect();
+        if set.len() != owners.len() || set.is_empty() {
+            return Err("dlclose: the library is not loaded".into());
+        }
+        let bound = (0..self.beads.len())
+            .filter(|b| !set.contains(b) && !gone.beads.contains(b))
+            .any(|b| self.beads[b].providers.iter().any(|p| set.contains(p)));
+        let live_weaves: Vec<usize> = (0..self.plan.weaves.len())
+            .filter(|w| !gone.weaves.contains(w))
+            .collect();
+        let (own, others): (Vec<usize>, Vec<usize>) = live_weaves
+            .into_iter()
+            .filter(|&w| self.plan.weaves[w].beads.iter().any(|b| set.contains(b)))
+            .partition(|&w| self.plan.weaves[w].beads.iter().all(|b| set.contains(b)));
+        let running = live.iter().filter(|t| !t.is_done()).any(|t| {
+            owners.contains(&t.ctx.info.home)
+                || own
+                    .iter()
+                    .any(|&w| self.plan.weaves[w].name == t.ctx.info.weave)
+        });
+        if bound || !others.is_empty() || running {
+            tracing::debug!(
+                "dlclose: `{}` stays loaded (in use)",
+                self.plan.beads[set[0]].name
+            );
+            return Ok(false);
+        }
+        for &w in &own {
+            for b in &mut self.beads {
+                b.weaves.retain(|&x| x != w);
+            }
+            mark_removed(&mut self.plan, Kind::Weave, w);
+            shed(&mut self.plan, Kind::Weave, w);
+        }
+        for w in &mut self.plan.weaves {
+            w.scope.retain(|b| !set.contains(b));
+        }
+        // The library's finalisers first, then its dependencies', as the
+        // system loader runs them.
+        for &b in &set {
+            self.release_bead(b)?;
+            mark_removed(&mut self.plan, Kind::Bead, b);
+        }
+        tracing::debug!("dlclose: `{}` unloaded", self.plan.beads[set[0]].name);
+        self.forget_trailing_removed(handles);
+        Ok(true)
     }
 }
 

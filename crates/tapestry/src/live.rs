@@ -59,6 +59,9 @@ pub(crate) enum Change {
     Spawn(weaves_interpose::SpawnRequest),
     /// Load a private library into a weave (`dlopen` from bead code).
     Dlopen(weaves_interpose::OpenRequest),
+    /// Unload a library `dlopen` loaded, its last handle closed: its beads,
+    /// the library's first.
+    Dlclose(Vec<weaves_arena::OwnerId>),
     /// Take a checkpoint image.
     Checkpoint {
         path: Option<PathBuf>,
@@ -82,6 +85,7 @@ impl Change {
             Change::Script { .. } => "script",
             Change::Spawn(_) => "spawn",
             Change::Dlopen(_) => "dlopen",
+            Change::Dlclose(_) => "dlclose",
             Change::Checkpoint { .. } => "checkpoint",
             Change::Rollback { .. } => "rollback",
             Change::Swap(_) => "swap",

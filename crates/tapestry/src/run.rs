@@ -72,6 +72,7 @@ impl Tapestry {
         }
         weaves_interpose::set_spawn_hook(Some(spawn_hook(events.clone())));
         weaves_interpose::set_dlopen_hook(Some(dlopen_hook(events.clone())));
+        weaves_interpose::set_dlclose_hook(Some(dlclose_hook(events.clone())));
         // Before any string starts: one may ask for a checkpoint at once.
         let checkpointing = self.plan.checkpoint.clone();
         if checkpointing.is_some() || weaves_strings::quiesce::checkpointable() {
@@ -252,6 +253,7 @@ impl Tapestry {
         let strings_elapsed = started.elapsed();
         weaves_interpose::set_spawn_hook(None);
         weaves_interpose::set_dlopen_hook(None);
+        weaves_interpose::set_dlclose_hook(None);
         view.close();
         drop(guard);
         // Changes that came too late are refused (their senders hear that
@@ -264,6 +266,14 @@ impl Tapestry {
             .filter_map(|(i, (h, s))| match h {
                 Some(h) => {
                     let outcome = h.wait();
+                    // The program's `on_exit` handlers are given it.
+                    let home = match s.entry_bead {
+                        Some(b) => self.beads[b].owner,
+                        None => weaves_arena::owner_of(self.entries[i] as usize).unwrap_or(0),
+                    };
+                    if home != 0 {
+                        weaves_interpose::set_exit_status(home, outcome.status());
+                    }
                     Some(StringReport {
                         name: s.name.clone(),
                         weave: self.plan.weaves[s.weave].name.clone(),
@@ -382,6 +392,10 @@ impl Tapestry {
             Change::Dlopen(request) => {
                 let beads = self.open_library(request)?;
                 Ok(serde_json::json!({ "beads": beads }))
+            }
+            Change::Dlclose(beads) => {
+                let unloaded = self.close_library(&beads, &sched.tasks(), handles)?;
+                Ok(serde_json::json!({ "unloaded": unloaded }))
             }
         }
     }
@@ -538,29 +552,48 @@ fn dlopen_hook(
 > {
     let events = std::sync::Mutex::new(events);
     Arc::new(move |request| {
-        let (tx, rx) = channel();
-        events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Event::Change(Change::Dlopen(request), tx))
-            .map_err(|_| "the tapestry is ending".to_owned())?;
-        loop {
-            match rx.try_recv() {
-                Ok(answer) => {
-                    return answer.and_then(|v| {
-                        serde_json::from_value(v["beads"].clone())
-                            .map_err(|_| "no beads in the answer".to_owned())
-                    })
-                }
-                Err(std::sync::mpsc::TryRecvError::Empty) => {
-                    weaves_strings::blocking::park_until(
-                        Instant::now() + std::time::Duration::from_micros(100),
-                    );
-                }
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    return Err("the tapestry ended before loading the library".into())
-                }
+        let answer = ask_parked(&events, Change::Dlopen(request), "loading the library")?;
+        serde_json::from_value(answer["beads"].clone())
+            .map_err(|_| "no beads in the answer".to_owned())
+    })
+}
+
+/// What `dlclose` of a private library's last handle calls while this
+/// tapestry runs: whether the running thread unloaded its beads.
+fn dlclose_hook(
+    events: std::sync::mpsc::Sender<Event>,
+) -> Arc<dyn Fn(Vec<weaves_arena::OwnerId>) -> Result<bool, String> + Send + Sync> {
+    let events = std::sync::Mutex::new(events);
+    Arc::new(move |beads| {
+        let answer = ask_parked(&events, Change::Dlclose(beads), "unloading the library")?;
+        Ok(answer["unloaded"].as_bool().unwrap_or(false))
+    })
+}
+
+/// Hands `change` to the running thread and parks the calling string until
+/// it answers.
+fn ask_parked(
+    events: &std::sync::Mutex<std::sync::mpsc::Sender<Event>>,
+    change: Change,
+    doing: &str,
+) -> Result<serde_json::Value, String> {
+    let (tx, rx) = channel();
+    events
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(Event::Change(change, tx))
+        .map_err(|_| "the tapestry is ending".to_owned())?;
+    loop {
+        match rx.try_recv() {
+            Ok(answer) => return answer,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                weaves_strings::blocking::park_until(
+                    Instant::now() + std::time::Duration::from_micros(100),
+                );
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                return Err(format!("the tapestry ended before {doing}"))
             }
         }
-    })
+    }
 }

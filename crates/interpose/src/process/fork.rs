@@ -216,6 +216,7 @@ fn child_exit(status: i32) -> ! {
     }
     let beads = child_beads();
     for &bead in beads.iter().filter(|&&b| b != 0) {
+        crate::exit::set_exit_status(bead, status);
         crate::exit::finalize_bead(bead);
     }
     flush_streams_of(&beads);
