@@ -62,6 +62,10 @@ done
 build swap_v3_refuses.so swap_counter.c "${so_c[@]}" -DVERSION=3 -DREFUSE
 build swap_driver.so swap_driver.c "${so_c[@]}"
 build swap_driver_quiet.so swap_driver.c "${so_c[@]}" -DNO_ECHO
+for v in 1 2; do
+  build swap_cxx_v$v.so swap_cxx.cpp "$CXX" "${cflags[@]}" -fPIC -shared -DVERSION=$v
+done
+build swap_cxx_client.so swap_cxx_client.c "${so_c[@]}"
 build churn.so churn.c "${so_c[@]}"
 build hog.so hog.c "${so_c[@]}"
 build bt.so bt.c "${so_c[@]}"

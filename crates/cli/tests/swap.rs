@@ -472,3 +472,79 @@ args = ["keep", "{stop}.end"]
         assert_eq!(versions, [1, 2], "{out}");
     }
 }
+
+/// The bug this pins: moving a C++ bead's variables was not enough — the
+/// heap nodes of its `std::map` pointed back at the old map's header and
+/// its heap object's vtable pointer at the old version (a crash after the
+/// swap). The heaps that can hold such pointers are translated too.
+#[test]
+fn a_cxx_beads_map_and_heap_objects_survive_a_swap() {
+    let dir = common::scratch_dir("swap_cxx");
+    let stop = dir.join("stop");
+    let _ = std::fs::remove_file(&stop);
+    let text = format!(
+        r#"
+[tapestry]
+name = "cxx"
+workers = 2
+
+[[module]]
+name = "lib"
+path = "@MODS@/swap_cxx_v1.so"
+
+[[module]]
+name = "client"
+path = "@MODS@/swap_cxx_client.so"
+
+[[bead]]
+name = "table"
+module = "lib"
+
+[[bead]]
+name = "c"
+module = "client"
+
+[[weave]]
+name = "w"
+beads = ["c", "table"]
+
+[[string]]
+name = "adder"
+weave = "w"
+entry = "swap_cxx_main"
+args = ["adder", "{stop}"]
+"#,
+        stop = stop.display()
+    );
+    let (running, ps) = start_running("swap_cxx", &text);
+    let id = ps["id"].as_str().unwrap().to_owned();
+    let rt = running.rt.clone();
+    let path = common::module("swap_cxx_v2.so").display().to_string();
+    let r = json_of(&rt, &["swap", &id, "table", &path, "--json"]);
+    assert!(r["pointers_translated"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["heap_bytes_scanned"].as_u64().unwrap() > 0, "{r}");
+    std::fs::write(&stop, "").unwrap();
+    let (status, out) = running.finish();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("before: alpha=1 (total 1) | hello from v1"),
+        "{out}"
+    );
+    let after = out.lines().find(|l| l.starts_with("after:")).unwrap();
+    let added = number_after(
+        out.lines().find(|l| l.starts_with("added")).unwrap(),
+        "added ",
+    );
+    assert!(
+        after.ends_with(&format!("(total {added}) | hello from v2")),
+        "{out}"
+    );
+    for key in [
+        "alpha=",
+        "beta=",
+        "gamma=",
+        "a key long enough to live on the heap=",
+    ] {
+        assert!(after.contains(key), "{after}");
+    }
+}

@@ -16,7 +16,9 @@
 //! pointer to a function or a variable of the old bead becomes a pointer to
 //! the one of the same name in the new bead (at the same offset into it).
 //! Pointers into the old bead's read-only data (string literals) are kept:
-//! its code and constants stay mapped.
+//! its code and constants stay mapped. The adopted heap is looked through
+//! the same way (`by-symbol`, `by-reference`): nodes of a structure whose
+//! head moved, C++ objects' vtable pointers, stored callbacks.
 
 use weaves_loader::{DataObject, Module};
 
@@ -91,9 +93,12 @@ pub struct TransferReport {
     /// Old variables that did not move, and why.
     pub not_transferred: Vec<String>,
     pub bytes: u64,
-    /// Moved words that pointed into the old bead's functions or variables
-    /// and now point into the new bead's.
+    /// Moved words (and words of the adopted heap) that pointed into the
+    /// old bead's functions or variables and now point into the new
+    /// bead's.
     pub pointers_translated: u64,
+    /// Bytes of the adopted heap looked through for such pointers.
+    pub heap_bytes_scanned: u64,
 }
 
 fn state_objects(m: &Module) -> impl Iterator<Item = &DataObject> {
@@ -215,6 +220,65 @@ impl ObjectMap<'_> {
             .map(|n| self.new_base + n.offset + within)
     }
 
+    /// Translates every aligned word in `[lo, hi)` that points into the
+    /// old bead's functions or variables.
+    ///
+    /// # Safety
+    /// The range must be mapped, writable memory that nothing else uses
+    /// meanwhile.
+    unsafe fn translate_range(&self, lo: u64, hi: u64, report: &mut TransferReport) {
+        let span = self.old.image_span();
+        let mut at = lo.next_multiple_of(8);
+        while at + 8 <= hi {
+            // SAFETY: an aligned word inside the caller's range.
+            let w = unsafe { std::ptr::read(at as *const u64) };
+            if w.wrapping_sub(self.old_base) < span {
+                if let Some(t) = self.translate(w) {
+                    // SAFETY: as above.
+                    unsafe { std::ptr::write(at as *mut u64, t) };
+                    report.pointers_translated += 1;
+                }
+            }
+            at += 8;
+        }
+    }
+
+    /// Translates pointers into the old bead found in the heap the new
+    /// bead adopts (`regions`: its extents): a linked structure whose head
+    /// is a moved variable (a C++ `std::map` points back at its header), a
+    /// C++ object's vtable pointer (now the new version's vtable), a stored
+    /// callback. Only pages present in memory are read: untouched ones hold
+    /// nothing.
+    ///
+    /// # Safety
+    /// The regions must be the adopted heap's extents, mapped read-write,
+    /// and nothing may run in either bead (the blocked window).
+    pub unsafe fn translate_heap(&self, regions: &[(u64, u64)], report: &mut TransferReport) {
+        const PAGE: u64 = 4096;
+        for &(lo, hi) in regions {
+            let pages = ((hi - lo) / PAGE) as usize;
+            let mut present = vec![0u8; pages];
+            // SAFETY: `lo` is page-aligned (arena extents are) and the
+            // vector holds one byte per page of the range.
+            let ok = unsafe {
+                libc::mincore(
+                    lo as *mut libc::c_void,
+                    (hi - lo) as usize,
+                    present.as_mut_ptr(),
+                )
+            } == 0;
+            for (k, p) in present.iter().enumerate() {
+                if ok && p & 1 == 0 {
+                    continue;
+                }
+                let page = lo + k as u64 * PAGE;
+                // SAFETY: the caller's contract, one page of it.
+                unsafe { self.translate_range(page, page + PAGE, report) };
+                report.heap_bytes_scanned += PAGE;
+            }
+        }
+    }
+
     /// Copies variable `o` of the old bead over `n` of the new one,
     /// translating pointers into the old bead.
     ///
@@ -230,20 +294,9 @@ impl ObjectMap<'_> {
         // objects are read from them) and are mapped; the caller guarantees
         // no one else touches them.
         unsafe { std::ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, len as usize) };
-        let span = self.old.image_span();
-        let mut at = to.next_multiple_of(8);
-        while at + 8 <= to + len {
-            // SAFETY: an aligned word inside the range just written.
-            let w = unsafe { std::ptr::read(at as *const u64) };
-            if w.wrapping_sub(self.old_base) < span {
-                if let Some(t) = self.translate(w) {
-                    // SAFETY: as above.
-                    unsafe { std::ptr::write(at as *mut u64, t) };
-                    report.pointers_translated += 1;
-                }
-            }
-            at += 8;
-        }
+        // SAFETY: the range just written, in the new bead, which nothing
+        // runs in (caller contract).
+        unsafe { self.translate_range(to, to + len, report) };
         report.bytes += len;
     }
 

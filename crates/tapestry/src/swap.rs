@@ -167,6 +167,7 @@ impl Tapestry {
                 "not_transferred": p.report.not_transferred,
                 "bytes_transferred": p.report.bytes,
                 "pointers_translated": p.report.pointers_translated,
+                "heap_bytes_scanned": p.report.heap_bytes_scanned,
                 "slots": p.slots,
                 "blocked_us": phases.block + phases.transfer + phases.complete,
                 "load_us": phases.load,
@@ -357,7 +358,18 @@ impl Tapestry {
                 // SAFETY: nothing runs in either bead: the mediator blocks
                 // every call into the old ones and no one can reach the new
                 // ones yet.
-                Format::BySymbol | Format::ByReference => Ok(unsafe { map.move_variables() }),
+                Format::BySymbol | Format::ByReference => Ok(unsafe {
+                    let mut r = map.move_variables();
+                    let regions: Vec<(u64, u64)> = self
+                        .heaps_reaching(p.old)
+                        .into_iter()
+                        .filter_map(weaves_arena::existing_heap)
+                        .flat_map(|h| h.extent_regions())
+                        .map(|r| (r.addr as u64, r.end() as u64))
+                        .collect();
+                    map.translate_heap(&regions, &mut r);
+                    r
+                }),
                 Format::None => Ok(map.nothing_moved()),
                 Format::Hooks => self.run_hooks(p.old, p.new, stack.as_mut()),
             };
@@ -383,6 +395,28 @@ impl Tapestry {
         let stats = swap.complete();
         phases.complete = us(stats.released_at.unwrap_or_else(Instant::now) - t);
         Ok(stats)
+    }
+
+    /// The heaps that may hold pointers into bead `old`: its own, those it
+    /// adopted from earlier versions, and those of the beads it shares a
+    /// weave with (allocations a system library makes on a string's
+    /// behalf, say a C++ container's nodes, land in the heap of the
+    /// string's home bead).
+    fn heaps_reaching(&self, old: usize) -> Vec<weaves_arena::OwnerId> {
+        let b = &self.beads[old];
+        let mut owners = vec![b.owner];
+        owners.extend(&b.adopted_heaps);
+        for &w in &b.weaves {
+            for &x in &self.plan.weaves[w].beads {
+                if !self.plan.removed.beads.contains(&x) {
+                    owners.push(self.beads[x].owner);
+                    owners.extend(&self.beads[x].adopted_heaps);
+                }
+            }
+        }
+        owners.sort_unstable();
+        owners.dedup();
+        owners
     }
 
     /// The two beads of a pair, for state transfer.

@@ -273,6 +273,12 @@ impl Heap {
         Locked { heap: self, inner }
     }
 
+    /// The heap's extents (huge blocks excluded), as they are now: the
+    /// memory a hot-swap looks through for pointers into a replaced bead.
+    pub fn extent_regions(&self) -> Vec<Region> {
+        self.locked().extents().to_vec()
+    }
+
     /// Where the heap lives (its first extent).
     pub fn address(&self) -> usize {
         self as *const Heap as usize
