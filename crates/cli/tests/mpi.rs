@@ -354,3 +354,20 @@ fn mismatched_collectives_end_the_job_naming_ranks_and_calls() {
         ]
     );
 }
+
+/// Scan, Exscan, Reduce_scatter(_block), Allgatherv, Alltoallv, the
+/// several-request completions (Waitany, Waitsome, Testany, Testall,
+/// Testsome), Request_free and Dims_create: what MPICH prints, for 1, 2, 4
+/// and 7 ranks.
+#[test]
+fn more_collectives_and_completions_print_what_mpich_prints() {
+    require_mpich();
+    for n in [1, 2, 4, 7] {
+        let ours = weaves_mpirun(n, "mpi_more", &[]);
+        ours.expect_success();
+        let theirs = mpich_mpirun(n, "mpi_more");
+        theirs.expect_success();
+        assert_eq!(ours.sorted_lines(), theirs.sorted_lines(), "{n} ranks");
+        assert_eq!(ours.lines().len(), n as usize, "{ours}");
+    }
+}

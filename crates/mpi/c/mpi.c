@@ -495,6 +495,8 @@ static void deliver(struct req *send, struct req *recv)
     recv->arrived = send->bytes;
     recv->done = 1;
     wake(recv->owner);
+    if (recv->detached) /* MPI_Request_free'd: nobody will look at it */
+        free(recv);
     if (send->detached) {
         free(send->eager);
         free(send);
@@ -1480,6 +1482,326 @@ int MPI_Type_size(MPI_Datatype t, int *size)
     return MPI_SUCCESS;
 }
 
+/* ---- completion of several requests ----------------------------------- */
+
+static MPI_Status *status_at(MPI_Status *statuses, int i)
+{
+    return statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
+}
+
+/* Whether request h is active (not MPI_REQUEST_NULL). */
+static int active(MPI_Request h)
+{
+    return h != MPI_REQUEST_NULL;
+}
+
+/* Under `big`: completes one done request of the list into *index, or
+ * sets it to MPI_UNDEFINED if none is active; 0 if some are active but
+ * none is done. */
+static int any_done(int count, MPI_Request reqs[], int *index, MPI_Status *status, const char *fn)
+{
+    int some = 0;
+    for (int i = 0; i < count; i++) {
+        if (!active(reqs[i]))
+            continue;
+        some = 1;
+        struct req *r = request_of(reqs[i]);
+        if (!r || r->done) {
+            finish(&reqs[i], status, 1, fn);
+            *index = i;
+            return 1;
+        }
+    }
+    if (!some) {
+        *index = MPI_UNDEFINED;
+        finish(&(MPI_Request){MPI_REQUEST_NULL}, status, 0, fn);
+        return 1;
+    }
+    return 0;
+}
+
+int MPI_Waitany(int count, MPI_Request reqs[], int *index, MPI_Status *status)
+{
+    started("MPI_Waitany");
+    pthread_mutex_lock(&big);
+    while (!any_done(count, reqs, index, status, "MPI_Waitany"))
+        block("MPI_Waitany");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Testany(int count, MPI_Request reqs[], int *index, int *flag, MPI_Status *status)
+{
+    started("MPI_Testany");
+    pthread_mutex_lock(&big);
+    *flag = any_done(count, reqs, index, status, "MPI_Testany");
+    if (!*flag)
+        *index = MPI_UNDEFINED;
+    pthread_mutex_unlock(&big);
+    if (!*flag)
+        sched_yield();
+    return MPI_SUCCESS;
+}
+
+/* Under `big`: completes every done request into indices; the count, or
+ * MPI_UNDEFINED if none is active. */
+static int some_done(int count, MPI_Request reqs[], int indices[], MPI_Status statuses[],
+                     const char *fn)
+{
+    int some = 0, n = 0;
+    for (int i = 0; i < count; i++) {
+        if (!active(reqs[i]))
+            continue;
+        some = 1;
+        struct req *r = request_of(reqs[i]);
+        if (!r || r->done) {
+            finish(&reqs[i], status_at(statuses, n), 1, fn);
+            indices[n++] = i;
+        }
+    }
+    return some ? n : MPI_UNDEFINED;
+}
+
+int MPI_Waitsome(int count, MPI_Request reqs[], int *outcount, int indices[],
+                 MPI_Status statuses[])
+{
+    started("MPI_Waitsome");
+    pthread_mutex_lock(&big);
+    while ((*outcount = some_done(count, reqs, indices, statuses, "MPI_Waitsome")) == 0)
+        block("MPI_Waitsome");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Testsome(int count, MPI_Request reqs[], int *outcount, int indices[],
+                 MPI_Status statuses[])
+{
+    started("MPI_Testsome");
+    pthread_mutex_lock(&big);
+    *outcount = some_done(count, reqs, indices, statuses, "MPI_Testsome");
+    pthread_mutex_unlock(&big);
+    if (*outcount == 0)
+        sched_yield();
+    return MPI_SUCCESS;
+}
+
+int MPI_Testall(int count, MPI_Request reqs[], int *flag, MPI_Status statuses[])
+{
+    started("MPI_Testall");
+    pthread_mutex_lock(&big);
+    int all = 1;
+    for (int i = 0; i < count && all; i++) {
+        struct req *r = active(reqs[i]) ? request_of(reqs[i]) : NULL;
+        all = !r || r->done;
+    }
+    if (all)
+        for (int i = 0; i < count; i++)
+            finish(&reqs[i], status_at(statuses, i), 1, "MPI_Testall");
+    *flag = all;
+    pthread_mutex_unlock(&big);
+    if (!all)
+        sched_yield();
+    return MPI_SUCCESS;
+}
+
+/* The request goes on by itself; its handle is freed now. A receive
+ * completes into its buffer when its message comes (the standard's
+ * meaning); the record goes when both are done. */
+int MPI_Request_free(MPI_Request *request)
+{
+    started("MPI_Request_free");
+    pthread_mutex_lock(&big);
+    struct req *r = request_of(*request);
+    if (!r) {
+        pthread_mutex_unlock(&big);
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_REQUEST, "MPI_Request_free",
+                    "invalid request 0x%x", (unsigned)*request);
+    }
+    if (r->done) {
+        release(r);
+    } else {
+        requests[r->handle & 0xffffff] = NULL;
+        r->handle = 0;
+        r->detached = 1;
+    }
+    *request = MPI_REQUEST_NULL;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* ---- more collectives ------------------------------------------------- */
+
+int MPI_Allgatherv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
+                   const int recvcounts[], const int displs[], MPI_Datatype recvtype,
+                   MPI_Comm comm)
+{
+    return gather(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, 0, recvtype, 0, comm,
+                  1, "MPI_Allgatherv");
+}
+
+int MPI_Alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls[],
+                  MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
+                  const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
+{
+    MPI_Comm h_ = comm;
+    COLL_BEGIN("MPI_Alltoallv", comm, c);
+    size_t ss = type_size(sendtype), rs = type_size(recvtype);
+    COLL_CHECK(!ss || !rs, MPI_ERR_TYPE, "MPI_Alltoallv", "invalid datatype");
+    COLL_CHECK(sendbuf == MPI_IN_PLACE, MPI_ERR_ARG, "MPI_Alltoallv",
+               "MPI_IN_PLACE is not supported here");
+    int i = rank_in(c, me());
+    /* What each member sends: its buffer, counts and displacements. */
+    c->aux1[i] = (int)ss;
+    c->root_counts = NULL;
+    struct sig s = {"MPI_Alltoallv", NO_ROOT, ANY_BYTES, 0};
+    const void *mine[3] = {sendbuf, sendcounts, sdispls};
+    coll_enter_as(c, comm, &s, mine, recvbuf);
+    for (int k = 0; k < c->size; k++) {
+        const void *const *theirs = c->in[k];
+        const char *from = theirs[0];
+        const int *counts = theirs[1], *displs = theirs[2];
+        size_t n = (size_t)counts[i] * (size_t)c->aux1[k];
+        size_t cap = (size_t)recvcounts[k] * rs;
+        if (n > cap)
+            n = cap;
+        if (n)
+            memcpy((char *)recvbuf + (size_t)rdispls[k] * rs,
+                   from + (size_t)displs[i] * (size_t)c->aux1[k], n);
+    }
+    coll_barrier(c, "MPI_Alltoallv");
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* Reduce_scatter(_block), Scan, Exscan: a reduction over some members'
+ * inputs, element-wise, into each member's own result. */
+enum reduction { SCATTER, SCAN, EXSCAN };
+
+static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, int count,
+                       MPI_Datatype t, MPI_Op op, MPI_Comm h_, enum reduction how, const char *fn)
+{
+    COLL_BEGIN(fn, h_, c);
+    size_t ts = type_size(t);
+    COLL_CHECK(!ts, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(type_kind(t) == K_NONE, MPI_ERR_OP, fn,
+               "reductions over datatype 0x%x are not supported", (unsigned)t);
+    int i = rank_in(c, me());
+    size_t total = 0, first = 0, mine = (size_t)(counts ? counts[i] : count);
+    if (how == SCATTER) {
+        for (int k = 0; k < c->size; k++) {
+            if (k < i)
+                first += (size_t)(counts ? counts[k] : count);
+            total += (size_t)(counts ? counts[k] : count);
+        }
+    } else {
+        total = mine;
+    }
+    const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
+    struct sig s = {fn, NO_ROOT, (long long)(total * ts), (unsigned)op};
+    coll_enter_as(c, h_, &s, in, recvbuf);
+    /* Members [0, upto) take part in this member's result. */
+    int upto = how == SCATTER ? c->size : how == SCAN ? i + 1 : i;
+    void *acc = malloc(total * ts > 0 ? total * ts : 1);
+    int bad = 0;
+    if (upto > 0) {
+        memcpy(acc, c->in[0], total * ts);
+        for (int k = 1; k < upto && !bad; k++)
+            bad = combine(acc, c->in[k], total, t, op);
+    }
+    coll_barrier(c, fn);
+    /* Exscan leaves rank 0's result undefined: it keeps what it had. */
+    if (!bad && upto > 0)
+        memcpy(recvbuf, (char *)acc + first * ts, mine * ts);
+    free(acc);
+    pthread_mutex_unlock(&big);
+    if (bad)
+        return fail(h_, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",
+                    (unsigned)op, (unsigned)t);
+    return MPI_SUCCESS;
+}
+
+int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int recvcounts[],
+                       MPI_Datatype t, MPI_Op op, MPI_Comm comm)
+{
+    return reduce_into(sendbuf, recvbuf, recvcounts, 0, t, op, comm, SCATTER,
+                       "MPI_Reduce_scatter");
+}
+
+int MPI_Reduce_scatter_block(const void *sendbuf, void *recvbuf, int recvcount, MPI_Datatype t,
+                             MPI_Op op, MPI_Comm comm)
+{
+    return reduce_into(sendbuf, recvbuf, NULL, recvcount, t, op, comm, SCATTER,
+                       "MPI_Reduce_scatter_block");
+}
+
+int MPI_Scan(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
+             MPI_Comm comm)
+{
+    return reduce_into(sendbuf, recvbuf, NULL, count, t, op, comm, SCAN, "MPI_Scan");
+}
+
+int MPI_Exscan(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
+               MPI_Comm comm)
+{
+    return reduce_into(sendbuf, recvbuf, NULL, count, t, op, comm, EXSCAN, "MPI_Exscan");
+}
+
+/* ---- process topology helpers ----------------------------------------- */
+
+/* MPICH's balanced factorisation: the free dimensions get the prime
+ * factors of what is left, largest first, each to the dimension with the
+ * smallest product so far; the result is sorted non-increasing. */
+int MPI_Dims_create(int nnodes, int ndims, int dims[])
+{
+    int left = nnodes, free_dims = 0;
+    for (int d = 0; d < ndims; d++) {
+        if (dims[d] < 0)
+            return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_DIMS, "MPI_Dims_create",
+                        "negative dimension %d", dims[d]);
+        if (dims[d] > 0) {
+            if (left % dims[d])
+                return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_DIMS, "MPI_Dims_create",
+                            "%d nodes do not divide over the fixed dimensions", nnodes);
+            left /= dims[d];
+        } else {
+            free_dims++;
+        }
+    }
+    if (!free_dims) {
+        if (left != 1)
+            return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_DIMS, "MPI_Dims_create",
+                        "%d nodes do not match the dimensions", nnodes);
+        return MPI_SUCCESS;
+    }
+    int factors[64], nf = 0;
+    for (int p = 2; left > 1 && nf < 64; p++)
+        while (left % p == 0 && nf < 64) {
+            factors[nf++] = p;
+            left /= p;
+        }
+    int *free_v = calloc((size_t)free_dims, sizeof(int));
+    for (int k = 0; k < free_dims; k++)
+        free_v[k] = 1;
+    for (int f = nf - 1; f >= 0; f--) {
+        int smallest = 0;
+        for (int k = 1; k < free_dims; k++)
+            if (free_v[k] < free_v[smallest])
+                smallest = k;
+        free_v[smallest] *= factors[f];
+    }
+    for (int x = 1; x < free_dims; x++) /* non-increasing */
+        for (int y = x; y > 0 && free_v[y - 1] < free_v[y]; y--) {
+            int t = free_v[y];
+            free_v[y] = free_v[y - 1];
+            free_v[y - 1] = t;
+        }
+    for (int d = 0, k = 0; d < ndims; d++)
+        if (dims[d] == 0)
+            dims[d] = free_v[k++];
+    free(free_v);
+    return MPI_SUCCESS;
+}
+
 /* ---- what is not supported -------------------------------------------- */
 
 /* Calls a program may make that this library does not implement: each
@@ -1503,24 +1825,12 @@ UNSUPPORTED(MPI_Ibsend, mpi_ibsend_)
 UNSUPPORTED(MPI_Irsend, mpi_irsend_)
 UNSUPPORTED(MPI_Buffer_attach, mpi_buffer_attach_)
 UNSUPPORTED(MPI_Buffer_detach, mpi_buffer_detach_)
-UNSUPPORTED(MPI_Waitany, mpi_waitany_)
-UNSUPPORTED(MPI_Waitsome, mpi_waitsome_)
-UNSUPPORTED(MPI_Testall, mpi_testall_)
-UNSUPPORTED(MPI_Testany, mpi_testany_)
-UNSUPPORTED(MPI_Testsome, mpi_testsome_)
-UNSUPPORTED(MPI_Request_free, mpi_request_free_)
 UNSUPPORTED(MPI_Cancel, mpi_cancel_)
 UNSUPPORTED(MPI_Send_init, mpi_send_init_)
 UNSUPPORTED(MPI_Recv_init, mpi_recv_init_)
 UNSUPPORTED(MPI_Start, mpi_start_)
 UNSUPPORTED(MPI_Startall, mpi_startall_)
-UNSUPPORTED(MPI_Allgatherv, mpi_allgatherv_)
-UNSUPPORTED(MPI_Alltoallv, mpi_alltoallv_)
 UNSUPPORTED(MPI_Alltoallw, mpi_alltoallw_)
-UNSUPPORTED(MPI_Reduce_scatter, mpi_reduce_scatter_)
-UNSUPPORTED(MPI_Reduce_scatter_block, mpi_reduce_scatter_block_)
-UNSUPPORTED(MPI_Scan, mpi_scan_)
-UNSUPPORTED(MPI_Exscan, mpi_exscan_)
 UNSUPPORTED(MPI_Ibarrier, mpi_ibarrier_)
 UNSUPPORTED(MPI_Ibcast, mpi_ibcast_)
 UNSUPPORTED(MPI_Ireduce, mpi_ireduce_)
@@ -1552,7 +1862,6 @@ UNSUPPORTED(MPI_Cart_coords, mpi_cart_coords_)
 UNSUPPORTED(MPI_Cart_rank, mpi_cart_rank_)
 UNSUPPORTED(MPI_Cart_shift, mpi_cart_shift_)
 UNSUPPORTED(MPI_Cart_sub, mpi_cart_sub_)
-UNSUPPORTED(MPI_Dims_create, mpi_dims_create_)
 UNSUPPORTED(MPI_Comm_get_attr, mpi_comm_get_attr_)
 UNSUPPORTED(MPI_Attr_get, mpi_attr_get_)
 UNSUPPORTED(MPI_Win_create, mpi_win_create_)

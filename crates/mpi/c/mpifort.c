@@ -53,6 +53,21 @@ int MPI_Scatterv(const void *, const int *, const int *, MPI_Datatype, void *, i
                  int, MPI_Comm);
 int MPI_Allgather(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm);
 int MPI_Alltoall(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm);
+int MPI_Waitany(int, MPI_Request *, int *, MPI_Status *);
+int MPI_Waitsome(int, MPI_Request *, int *, int *, MPI_Status *);
+int MPI_Testany(int, MPI_Request *, int *, int *, MPI_Status *);
+int MPI_Testsome(int, MPI_Request *, int *, int *, MPI_Status *);
+int MPI_Testall(int, MPI_Request *, int *, MPI_Status *);
+int MPI_Request_free(MPI_Request *);
+int MPI_Allgatherv(const void *, int, MPI_Datatype, void *, const int *, const int *,
+                   MPI_Datatype, MPI_Comm);
+int MPI_Alltoallv(const void *, const int *, const int *, MPI_Datatype, void *, const int *,
+                  const int *, MPI_Datatype, MPI_Comm);
+int MPI_Reduce_scatter(const void *, void *, const int *, MPI_Datatype, MPI_Op, MPI_Comm);
+int MPI_Reduce_scatter_block(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm);
+int MPI_Scan(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm);
+int MPI_Exscan(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm);
+int MPI_Dims_create(int, int, int *);
 double MPI_Wtime(void);
 double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
@@ -329,4 +344,90 @@ double mpi_wtime_(void)
 double mpi_wtick_(void)
 {
     return MPI_Wtick();
+}
+
+/* ---- completion of several requests (Fortran indices count from 1) ---- */
+
+void mpi_waitany_(int *count, int *requests, int *index, int *st, int *ierr)
+{
+    *ierr = MPI_Waitany(*count, requests, index, status(st));
+    if (*index != MPI_UNDEFINED)
+        (*index)++;
+}
+
+void mpi_testany_(int *count, int *requests, int *index, int *flag, int *st, int *ierr)
+{
+    *ierr = MPI_Testany(*count, requests, index, flag, status(st));
+    if (*index != MPI_UNDEFINED)
+        (*index)++;
+}
+
+void mpi_waitsome_(int *count, int *requests, int *outcount, int *indices, int *st, int *ierr)
+{
+    *ierr = MPI_Waitsome(*count, requests, outcount, indices, statuses(st));
+    for (int i = 0; *outcount != MPI_UNDEFINED && i < *outcount; i++)
+        indices[i]++;
+}
+
+void mpi_testsome_(int *count, int *requests, int *outcount, int *indices, int *st, int *ierr)
+{
+    *ierr = MPI_Testsome(*count, requests, outcount, indices, statuses(st));
+    for (int i = 0; *outcount != MPI_UNDEFINED && i < *outcount; i++)
+        indices[i]++;
+}
+
+void mpi_testall_(int *count, int *requests, int *flag, int *st, int *ierr)
+{
+    *ierr = MPI_Testall(*count, requests, flag, statuses(st));
+}
+
+void mpi_request_free_(int *request, int *ierr)
+{
+    *ierr = MPI_Request_free(request);
+}
+
+/* ---- more collectives ------------------------------------------------- */
+
+void mpi_allgatherv_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf,
+                     int *recvcounts, int *displs, int *recvtype, int *comm, int *ierr)
+{
+    *ierr = MPI_Allgatherv(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), recvcounts,
+                           displs, *recvtype, *comm);
+}
+
+void mpi_alltoallv_(void *sendbuf, int *sendcounts, int *sdispls, int *sendtype, void *recvbuf,
+                    int *recvcounts, int *rdispls, int *recvtype, int *comm, int *ierr)
+{
+    *ierr = MPI_Alltoallv(buffer(sendbuf), sendcounts, sdispls, *sendtype, buffer(recvbuf),
+                          recvcounts, rdispls, *recvtype, *comm);
+}
+
+void mpi_reduce_scatter_(void *sendbuf, void *recvbuf, int *recvcounts, int *type, int *op,
+                         int *comm, int *ierr)
+{
+    *ierr = MPI_Reduce_scatter(buffer(sendbuf), buffer(recvbuf), recvcounts, *type, *op, *comm);
+}
+
+void mpi_reduce_scatter_block_(void *sendbuf, void *recvbuf, int *recvcount, int *type, int *op,
+                               int *comm, int *ierr)
+{
+    *ierr = MPI_Reduce_scatter_block(buffer(sendbuf), buffer(recvbuf), *recvcount, *type, *op,
+                                     *comm);
+}
+
+void mpi_scan_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *comm,
+               int *ierr)
+{
+    *ierr = MPI_Scan(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *comm);
+}
+
+void mpi_exscan_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *comm,
+                 int *ierr)
+{
+    *ierr = MPI_Exscan(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *comm);
+}
+
+void mpi_dims_create_(int *nnodes, int *ndims, int *dims, int *ierr)
+{
+    *ierr = MPI_Dims_create(*nnodes, *ndims, dims);
 }

@@ -104,6 +104,7 @@ typedef struct MPI_Status {
 #define MPI_ERR_RANK 6
 #define MPI_ERR_ROOT 7
 #define MPI_ERR_OP 9
+#define MPI_ERR_DIMS 11
 #define MPI_ERR_ARG 12
 #define MPI_ERR_TRUNCATE 14
 #define MPI_ERR_OTHER 15
