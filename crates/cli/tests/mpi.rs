@@ -362,12 +362,31 @@ fn mismatched_collectives_end_the_job_naming_ranks_and_calls() {
 #[test]
 fn more_collectives_and_completions_print_what_mpich_prints() {
     require_mpich();
-    for n in [1, 2, 4, 7] {
-        let ours = weaves_mpirun(n, "mpi_more", &[]);
+    same_as_mpich("mpi_more", &[1, 2, 4, 7]);
+}
+
+/// MINLOC/MAXLOC over pair types (the bug: refused), LXOR/BXOR, a
+/// non-commutative user operation (MPI_Op_create) applied in rank order,
+/// Error_class, the TAG_UB attribute, and Iprobe from MPI_PROC_NULL (the
+/// bug: flag false): what MPICH prints.
+#[test]
+fn reductions_by_location_and_user_operations_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_ops", &[1, 2, 4, 7]);
+}
+
+/// `program`'s sorted output under weaves and MPICH for each rank count.
+fn same_as_mpich(program: &str, counts: &[u32]) {
+    for &n in counts {
+        let ours = weaves_mpirun(n, program, &[]);
         ours.expect_success();
-        let theirs = mpich_mpirun(n, "mpi_more");
+        let theirs = mpich_mpirun(n, program);
         theirs.expect_success();
-        assert_eq!(ours.sorted_lines(), theirs.sorted_lines(), "{n} ranks");
+        assert_eq!(
+            ours.sorted_lines(),
+            theirs.sorted_lines(),
+            "{program}, {n} ranks"
+        );
         assert_eq!(ours.lines().len(), n as usize, "{ours}");
     }
 }

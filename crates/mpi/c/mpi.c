@@ -240,11 +240,35 @@ static int rank_in(struct comm *c, int world)
 
 enum kind { K_NONE, K_INT, K_UINT, K_FLOAT };
 
+/* The value-and-index types of MINLOC and MAXLOC (MPICH's handles
+ * 0x8c00000k, laid out as the C structs {value; int}). */
+struct pair_type {
+    MPI_Datatype t;
+    size_t size, value_size;
+    int is_float;
+};
+static const struct pair_type pair_types[] = {
+    {MPI_FLOAT_INT, 8, 4, 1},        {MPI_DOUBLE_INT, 16, 8, 1},
+    {MPI_LONG_INT, 16, 8, 0},        {MPI_SHORT_INT, 8, 2, 0},
+    {MPI_LONG_DOUBLE_INT, 32, 16, 1}, {MPI_2INT, 8, 4, 0},
+    {MPI_2INTEGER, 8, 4, 0},         {MPI_2REAL, 8, 4, 1},
+    {MPI_2DOUBLE_PRECISION, 16, 8, 1},
+};
+
+static const struct pair_type *pair_of(MPI_Datatype t)
+{
+    for (size_t k = 0; k < sizeof pair_types / sizeof *pair_types; k++)
+        if (pair_types[k].t == t)
+            return &pair_types[k];
+    return NULL;
+}
+
 static size_t type_size(MPI_Datatype t)
 {
     if (((unsigned)t >> 24) == 0x4c)
         return ((unsigned)t >> 8) & 0xff;
-    return 0;
+    const struct pair_type *p = pair_of(t);
+    return p ? p->size : 0;
 }
 
 static enum kind type_kind(MPI_Datatype t)
@@ -299,6 +323,7 @@ static enum kind type_kind(MPI_Datatype t)
             case MPI_MIN: a[i] = a[i] < b[i] ? a[i] : b[i]; break;                            \
             case MPI_LAND: a[i] = a[i] && b[i]; break;                                        \
             case MPI_LOR: a[i] = a[i] || b[i]; break;                                         \
+            case MPI_LXOR: a[i] = !a[i] != !b[i]; break;                                      \
             }                                                                                 \
     } while (0)
 
@@ -307,17 +332,104 @@ static enum kind type_kind(MPI_Datatype t)
         T *a = acc;                                                                           \
         const T *b = in;                                                                      \
         for (size_t i = 0; i < n; i++)                                                        \
-            a[i] = op == MPI_BAND ? (a[i] & b[i]) : (a[i] | b[i]);                            \
+            a[i] = op == MPI_BAND ? (a[i] & b[i]) : op == MPI_BOR ? (a[i] | b[i]) : (a[i] ^ b[i]); \
     } while (0)
+
+/* User operations (MPI_Op_create): per rank, since each rank's function
+ * is its own program's; handles 0x98000000 | index, as MPICH's. */
+#define MAX_USER_OPS 256
+struct user_op {
+    MPI_User_function *fn;
+    int commute;
+};
+static struct user_op (*user_ops)[MAX_USER_OPS];
+
+static struct user_op *user_op_of(MPI_Op op)
+{
+    unsigned i = (unsigned)op & 0xffffff;
+    if (((unsigned)op >> 24) != 0x98 || i >= MAX_USER_OPS || !user_ops)
+        return NULL;
+    struct user_op *u = &user_ops[me()][i];
+    return u->fn ? u : NULL;
+}
+
+/* MINLOC/MAXLOC over {value; int index} pairs: the extreme value, and the
+ * lowest index among equals. */
+#define COMBINE_LOC(T)                                                                        \
+    do {                                                                                      \
+        for (size_t i = 0; i < n; i++) {                                                      \
+            char *pa = (char *)acc + i * p->size;                                             \
+            const char *pb = (const char *)in + i * p->size;                                  \
+            T va, vb;                                                                         \
+            int ia, ib;                                                                       \
+            memcpy(&va, pa, sizeof va);                                                       \
+            memcpy(&vb, pb, sizeof vb);                                                       \
+            memcpy(&ia, pa + p->value_size, sizeof ia);                                       \
+            memcpy(&ib, pb + p->value_size, sizeof ib);                                       \
+            int better = op == MPI_MAXLOC ? vb > va : vb < va;                                \
+            if (better || (vb == va && ib < ia)) {                                            \
+                memcpy(pa, &vb, sizeof vb);                                                   \
+                memcpy(pa + p->value_size, &ib, sizeof ib);                                   \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
+static int combine_loc(void *acc, const void *in, size_t n, const struct pair_type *p, MPI_Op op)
+{
+    if (p->is_float) {
+        if (p->value_size == 4)
+            COMBINE_LOC(float);
+        else if (p->value_size == 8)
+            COMBINE_LOC(double);
+        else
+            COMBINE_LOC(long double);
+    } else if (p->value_size == 2) {
+        COMBINE_LOC(int16_t);
+    } else if (p->value_size == 4) {
+        COMBINE_LOC(int32_t);
+    } else {
+        COMBINE_LOC(int64_t);
+    }
+    return 0;
+}
+
+/* Whether reductions of type t with op are defined. */
+static int reducible(MPI_Datatype t, MPI_Op op)
+{
+    if (user_op_of(op))
+        return type_size(t) != 0;
+    if (op == MPI_MINLOC || op == MPI_MAXLOC)
+        return pair_of(t) != NULL;
+    return type_kind(t) != K_NONE;
+}
 
 /* acc[i] = acc[i] OP in[i]; 0 if the type and operation go together. */
 static int combine(void *acc, const void *in, size_t n, MPI_Datatype t, MPI_Op op)
 {
+    struct user_op *u = user_op_of(op);
+    if (u) {
+        /* The function computes inout = in OP inout: give it the
+         * accumulated value as `in` and a copy of the next one as
+         * `inout`, so the order of operands is the ranks' order. */
+        size_t bytes = n * type_size(t);
+        void *next = malloc(bytes ? bytes : 1);
+        memcpy(next, in, bytes);
+        int len = (int)n;
+        MPI_Datatype dt = t;
+        u->fn(acc, next, &len, &dt);
+        memcpy(acc, next, bytes);
+        free(next);
+        return 0;
+    }
+    if (op == MPI_MINLOC || op == MPI_MAXLOC) {
+        const struct pair_type *p = pair_of(t);
+        return p ? combine_loc(acc, in, n, p, op) : -1;
+    }
     enum kind k = type_kind(t);
     size_t s = type_size(t);
     int arith = op == MPI_SUM || op == MPI_PROD || op == MPI_MAX || op == MPI_MIN;
-    int logic = op == MPI_LAND || op == MPI_LOR;
-    int bits = op == MPI_BAND || op == MPI_BOR;
+    int logic = op == MPI_LAND || op == MPI_LOR || op == MPI_LXOR;
+    int bits = op == MPI_BAND || op == MPI_BOR || op == MPI_BXOR;
     if (k == K_NONE || !(arith || logic || bits) || (k == K_FLOAT && bits))
         return -1;
     if (k == K_FLOAT) {
@@ -792,6 +904,17 @@ static struct req *probe(int source, int tag, struct comm *c)
 int MPI_Iprobe(int source, int tag, MPI_Comm comm, int *flag, MPI_Status *status)
 {
     started("MPI_Iprobe");
+    if (source == MPI_PROC_NULL) {
+        /* A message from MPI_PROC_NULL is always there, empty. */
+        *flag = 1;
+        if (status != MPI_STATUS_IGNORE) {
+            status->MPI_SOURCE = MPI_PROC_NULL;
+            status->MPI_TAG = MPI_ANY_TAG;
+            status->count_lo = 0;
+            status->count_hi_and_cancelled = 0;
+        }
+        return MPI_SUCCESS;
+    }
     pthread_mutex_lock(&big);
     struct comm *c = comm_of(comm);
     struct req *s = c ? probe(source, tag, c) : NULL;
@@ -1021,8 +1144,8 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
     COLL_CHECK(!type_size(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(count < 0, MPI_ERR_COUNT, fn, "negative count %d", count);
     COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
-    COLL_CHECK(type_kind(t) == K_NONE, MPI_ERR_OP, fn,
-               "reductions over datatype 0x%x are not supported", (unsigned)t);
+    COLL_CHECK(!reducible(t, op), MPI_ERR_OP, fn,
+               "operation 0x%x does not apply to datatype 0x%x", (unsigned)op, (unsigned)t);
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
     struct sig s = {fn, all ? NO_ROOT : root, (long long)count * (long long)type_size(t),
                     (unsigned)op};
@@ -1334,6 +1457,7 @@ int MPI_Init(int *argc, char ***argv)
         if (world_size < 1)
             world_size = 1;
         ranks = calloc(world_size, sizeof *ranks);
+        user_ops = calloc(world_size, sizeof *user_ops);
         self_comms = calloc(world_size, sizeof *self_comms);
         for (int k = 0; k < world_size; k++) {
             pthread_cond_init(&ranks[k].cv, NULL);
@@ -1683,8 +1807,8 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     COLL_BEGIN(fn, h_, c);
     size_t ts = type_size(t);
     COLL_CHECK(!ts, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
-    COLL_CHECK(type_kind(t) == K_NONE, MPI_ERR_OP, fn,
-               "reductions over datatype 0x%x are not supported", (unsigned)t);
+    COLL_CHECK(!reducible(t, op), MPI_ERR_OP, fn,
+               "operation 0x%x does not apply to datatype 0x%x", (unsigned)op, (unsigned)t);
     int i = rank_in(c, me());
     size_t total = 0, first = 0, mine = (size_t)(counts ? counts[i] : count);
     if (how == SCATTER) {
@@ -1802,6 +1926,67 @@ int MPI_Dims_create(int nnodes, int ndims, int dims[])
     return MPI_SUCCESS;
 }
 
+/* ---- user operations, error classes, attributes ------------------------ */
+
+int MPI_Op_create(MPI_User_function *fn, int commute, MPI_Op *op)
+{
+    int r = started("MPI_Op_create");
+    pthread_mutex_lock(&big);
+    for (int i = 0; i < MAX_USER_OPS; i++)
+        if (!user_ops[r][i].fn) {
+            user_ops[r][i].fn = fn;
+            user_ops[r][i].commute = commute;
+            *op = (MPI_Op)(0x98000000u | (unsigned)i);
+            pthread_mutex_unlock(&big);
+            return MPI_SUCCESS;
+        }
+    pthread_mutex_unlock(&big);
+    return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, "MPI_Op_create",
+                "more than %d user operations", MAX_USER_OPS);
+}
+
+int MPI_Op_free(MPI_Op *op)
+{
+    started("MPI_Op_free");
+    struct user_op *u = user_op_of(*op);
+    if (!u)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_OP, "MPI_Op_free",
+                    "not a user operation: 0x%x", (unsigned)*op);
+    u->fn = NULL;
+    *op = MPI_OP_NULL;
+    return MPI_SUCCESS;
+}
+
+/* Every error code this library returns is its own class. */
+int MPI_Error_class(int code, int *errorclass)
+{
+    *errorclass = code;
+    return MPI_SUCCESS;
+}
+
+/* The predefined attributes of MPI_COMM_WORLD (no user keyvals yet). */
+int MPI_Comm_get_attr(MPI_Comm comm, int keyval, void *value, int *flag)
+{
+    static int tag_ub = 0x7fffffff, host = MPI_PROC_NULL, io = MPI_ANY_SOURCE, wtime_global = 0;
+    started("MPI_Comm_get_attr");
+    if (!comm_of(comm))
+        return fail(comm, NULL, MPI_ERR_COMM, "MPI_Comm_get_attr", "invalid communicator");
+    int *v = keyval == MPI_TAG_UB            ? &tag_ub
+             : keyval == MPI_HOST            ? &host
+             : keyval == MPI_IO              ? &io
+             : keyval == MPI_WTIME_IS_GLOBAL ? &wtime_global
+                                             : NULL;
+    *flag = v != NULL;
+    if (v)
+        *(int **)value = v;
+    return MPI_SUCCESS;
+}
+
+int MPI_Attr_get(MPI_Comm comm, int keyval, void *value, int *flag)
+{
+    return MPI_Comm_get_attr(comm, keyval, value, flag);
+}
+
 /* ---- what is not supported -------------------------------------------- */
 
 /* Calls a program may make that this library does not implement: each
@@ -1835,8 +2020,6 @@ UNSUPPORTED(MPI_Ibarrier, mpi_ibarrier_)
 UNSUPPORTED(MPI_Ibcast, mpi_ibcast_)
 UNSUPPORTED(MPI_Ireduce, mpi_ireduce_)
 UNSUPPORTED(MPI_Iallreduce, mpi_iallreduce_)
-UNSUPPORTED(MPI_Op_create, mpi_op_create_)
-UNSUPPORTED(MPI_Op_free, mpi_op_free_)
 UNSUPPORTED(MPI_Type_contiguous, mpi_type_contiguous_)
 UNSUPPORTED(MPI_Type_vector, mpi_type_vector_)
 UNSUPPORTED(MPI_Type_create_hvector, mpi_type_create_hvector_)
@@ -1862,8 +2045,6 @@ UNSUPPORTED(MPI_Cart_coords, mpi_cart_coords_)
 UNSUPPORTED(MPI_Cart_rank, mpi_cart_rank_)
 UNSUPPORTED(MPI_Cart_shift, mpi_cart_shift_)
 UNSUPPORTED(MPI_Cart_sub, mpi_cart_sub_)
-UNSUPPORTED(MPI_Comm_get_attr, mpi_comm_get_attr_)
-UNSUPPORTED(MPI_Attr_get, mpi_attr_get_)
 UNSUPPORTED(MPI_Win_create, mpi_win_create_)
 UNSUPPORTED(MPI_Win_free, mpi_win_free_)
 UNSUPPORTED(MPI_Win_fence, mpi_win_fence_)

@@ -68,6 +68,10 @@ int MPI_Reduce_scatter_block(const void *, void *, int, MPI_Datatype, MPI_Op, MP
 int MPI_Scan(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm);
 int MPI_Exscan(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm);
 int MPI_Dims_create(int, int, int *);
+int MPI_Op_create(MPI_User_function *, int, MPI_Op *);
+int MPI_Op_free(MPI_Op *);
+int MPI_Error_class(int, int *);
+int MPI_Comm_get_attr(MPI_Comm, int, void *, int *);
 double MPI_Wtime(void);
 double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
@@ -430,4 +434,41 @@ void mpi_exscan_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, i
 void mpi_dims_create_(int *nnodes, int *ndims, int *dims, int *ierr)
 {
     *ierr = MPI_Dims_create(*nnodes, *ndims, dims);
+}
+
+/* ---- user operations, error classes, attributes ------------------------ */
+
+/* A Fortran user function takes every argument by reference, as the C one
+ * does: the same pointer serves. */
+void mpi_op_create_(MPI_User_function *fn, int *commute, int *op, int *ierr)
+{
+    *ierr = MPI_Op_create(fn, *commute, op);
+}
+
+void mpi_op_free_(int *op, int *ierr)
+{
+    *ierr = MPI_Op_free(op);
+}
+
+void mpi_error_class_(int *code, int *errorclass, int *ierr)
+{
+    *ierr = MPI_Error_class(*code, errorclass);
+}
+
+/* Fortran gets the attribute's value itself (an address-sized integer). */
+void mpi_comm_get_attr_(int *comm, int *keyval, long *value, int *flag, int *ierr)
+{
+    int *v = NULL;
+    *ierr = MPI_Comm_get_attr(*comm, *keyval, &v, flag);
+    if (*flag && v)
+        *value = *v;
+}
+
+/* MPI-1's MPI_ATTR_GET: a default-kind INTEGER value. */
+void mpi_attr_get_(int *comm, int *keyval, int *value, int *flag, int *ierr)
+{
+    int *v = NULL;
+    *ierr = MPI_Comm_get_attr(*comm, *keyval, &v, flag);
+    if (*flag && v)
+        *value = *v;
 }

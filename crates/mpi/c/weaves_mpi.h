@@ -55,6 +55,13 @@ typedef struct MPI_Status {
 #define MPI_INT64_T ((MPI_Datatype)0x4c00083a)
 #define MPI_UINT64_T ((MPI_Datatype)0x4c00083e)
 #define MPI_2INT ((MPI_Datatype)0x4c000816)
+#define MPI_FLOAT_INT ((MPI_Datatype)0x8c000000)
+#define MPI_DOUBLE_INT ((MPI_Datatype)0x8c000001)
+#define MPI_LONG_INT ((MPI_Datatype)0x8c000002)
+#define MPI_SHORT_INT ((MPI_Datatype)0x8c000003)
+#define MPI_LONG_DOUBLE_INT ((MPI_Datatype)0x8c000004)
+#define MPI_2REAL ((MPI_Datatype)0x4c000821)
+#define MPI_2DOUBLE_PRECISION ((MPI_Datatype)0x4c001023)
 #define MPI_CHARACTER ((MPI_Datatype)0x4c00011a)
 #define MPI_LOGICAL ((MPI_Datatype)0x4c00041d)
 #define MPI_INTEGER ((MPI_Datatype)0x4c00041b)
@@ -74,6 +81,17 @@ typedef struct MPI_Status {
 #define MPI_BAND ((MPI_Op)0x58000006)
 #define MPI_LOR ((MPI_Op)0x58000007)
 #define MPI_BOR ((MPI_Op)0x58000008)
+#define MPI_LXOR ((MPI_Op)0x58000009)
+#define MPI_BXOR ((MPI_Op)0x5800000a)
+#define MPI_MINLOC ((MPI_Op)0x5800000b)
+#define MPI_MAXLOC ((MPI_Op)0x5800000c)
+
+typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Datatype *datatype);
+
+#define MPI_TAG_UB 0x64400001
+#define MPI_HOST 0x64400003
+#define MPI_IO 0x64400005
+#define MPI_WTIME_IS_GLOBAL 0x64400007
 
 #define MPI_ERRORS_ARE_FATAL ((MPI_Errhandler)0x54000000)
 #define MPI_ERRORS_RETURN ((MPI_Errhandler)0x54000001)
