@@ -375,6 +375,15 @@ fn reductions_by_location_and_user_operations_print_what_mpich_prints() {
     same_as_mpich("mpi_ops", &[1, 2, 4, 7]);
 }
 
+/// Groups (incl, excl, set operations, translate, compare; Comm_create,
+/// Comm_compare) and Cartesian topologies (Cart_create, coords, rank,
+/// shift, get, sub, Topo_test): what MPICH prints.
+#[test]
+fn groups_and_cartesian_topologies_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_topo", &[1, 2, 4, 7]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 fn same_as_mpich(program: &str, counts: &[u32]) {
     for &n in counts {

@@ -95,6 +95,9 @@ struct comm {
     void **out;
     int *aux1, *aux2, *aux3;
     struct sig *sigs;
+    /* A Cartesian topology (ndims > 0), set by MPI_Cart_create. */
+    int ndims;
+    int *dims, *periods;
     /* What the root of a scatter publishes besides its buffer. */
     const int *root_counts, *root_displs;
     int root_count;
@@ -1387,7 +1390,21 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
 {
     int r;
     MPI_Comm_rank(comm, &r);
-    return MPI_Comm_split(comm, 0, r, newcomm);
+    int err = MPI_Comm_split(comm, 0, r, newcomm);
+    if (err)
+        return err;
+    /* A duplicate keeps the topology. */
+    pthread_mutex_lock(&big);
+    struct comm *c = comm_of(comm), *d = comm_of(*newcomm);
+    if (c && d && c->ndims && !d->ndims) {
+        d->dims = malloc(sizeof(int) * (size_t)c->ndims);
+        d->periods = malloc(sizeof(int) * (size_t)c->ndims);
+        memcpy(d->dims, c->dims, sizeof(int) * (size_t)c->ndims);
+        memcpy(d->periods, c->periods, sizeof(int) * (size_t)c->ndims);
+        d->ndims = c->ndims;
+    }
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
 }
 
 int MPI_Comm_free(MPI_Comm *comm)
@@ -1407,6 +1424,8 @@ int MPI_Comm_free(MPI_Comm *comm)
         free(c->aux2);
         free(c->aux3);
         free(c->sigs);
+        free(c->dims);
+        free(c->periods);
         memset(c, 0, sizeof *c);
     }
     *comm = MPI_COMM_NULL;
@@ -1987,6 +2006,404 @@ int MPI_Attr_get(MPI_Comm comm, int keyval, void *value, int *flag)
     return MPI_Comm_get_attr(comm, keyval, value, flag);
 }
 
+/* ---- groups ----------------------------------------------------------- */
+
+/* A group: world ranks in order. Handles 0x88000000 | index (MPICH's
+ * kind); MPI_GROUP_EMPTY is its own. */
+#define MAX_GROUPS 4096
+struct group {
+    int used, size;
+    int *world;
+};
+static struct group groups[MAX_GROUPS];
+
+static struct group *group_of(MPI_Group g)
+{
+    static struct group empty = {1, 0, NULL};
+    if (g == MPI_GROUP_EMPTY)
+        return &empty;
+    unsigned i = (unsigned)g & 0xffffff;
+    if (((unsigned)g >> 24) != 0x88 || i == 0 || i >= MAX_GROUPS || !groups[i].used)
+        return NULL;
+    return &groups[i];
+}
+
+/* Under `big`: a new group of `n` world ranks (copied). */
+static int new_group(const int *world, int n, MPI_Group *out)
+{
+    for (int i = 1; i < MAX_GROUPS; i++)
+        if (!groups[i].used) {
+            groups[i].used = 1;
+            groups[i].size = n;
+            groups[i].world = malloc(sizeof(int) * (size_t)(n ? n : 1));
+            memcpy(groups[i].world, world, sizeof(int) * (size_t)n);
+            *out = (MPI_Group)(0x88000000u | (unsigned)i);
+            return MPI_SUCCESS;
+        }
+    return MPI_ERR_INTERN;
+}
+
+#define GROUP(fn, h, g)                                                                       \
+    struct group *g = group_of(h);                                                            \
+    if (!g) {                                                                                 \
+        pthread_mutex_unlock(&big);                                                           \
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_GROUP, fn, "invalid group 0x%x",      \
+                    (unsigned)(h));                                                           \
+    }
+
+static int group_rank_of(const struct group *g, int world)
+{
+    for (int k = 0; k < g->size; k++)
+        if (g->world[k] == world)
+            return k;
+    return MPI_UNDEFINED;
+}
+
+int MPI_Comm_group(MPI_Comm comm, MPI_Group *group)
+{
+    started("MPI_Comm_group");
+    pthread_mutex_lock(&big);
+    struct comm *c = comm_of(comm);
+    int err = c ? new_group(c->world, c->size, group) : MPI_ERR_COMM;
+    pthread_mutex_unlock(&big);
+    return err ? fail(comm, c, err, "MPI_Comm_group", "cannot make the group") : MPI_SUCCESS;
+}
+
+int MPI_Group_size(MPI_Group group, int *size)
+{
+    pthread_mutex_lock(&big);
+    GROUP("MPI_Group_size", group, g);
+    *size = g->size;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Group_rank(MPI_Group group, int *rank)
+{
+    pthread_mutex_lock(&big);
+    GROUP("MPI_Group_rank", group, g);
+    *rank = group_rank_of(g, me());
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Group_incl(MPI_Group group, int n, const int ranks_[], MPI_Group *newgroup)
+{
+    pthread_mutex_lock(&big);
+    GROUP("MPI_Group_incl", group, g);
+    int *w = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    for (int k = 0; k < n; k++) {
+        if (ranks_[k] < 0 || ranks_[k] >= g->size) {
+            free(w);
+            pthread_mutex_unlock(&big);
+            return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_RANK, "MPI_Group_incl",
+                        "rank %d is not in the group (size %d)", ranks_[k], g->size);
+        }
+        w[k] = g->world[ranks_[k]];
+    }
+    int err = new_group(w, n, newgroup);
+    free(w);
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Group_excl(MPI_Group group, int n, const int ranks_[], MPI_Group *newgroup)
+{
+    pthread_mutex_lock(&big);
+    GROUP("MPI_Group_excl", group, g);
+    int *w = malloc(sizeof(int) * (size_t)(g->size ? g->size : 1)), m = 0;
+    for (int k = 0; k < g->size; k++) {
+        int out = 0;
+        for (int x = 0; x < n; x++)
+            out |= ranks_[x] == k;
+        if (!out)
+            w[m++] = g->world[k];
+    }
+    int err = new_group(w, m, newgroup);
+    free(w);
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Group_translate_ranks(MPI_Group g1, int n, const int ranks1[], MPI_Group g2,
+                              int ranks2[])
+{
+    pthread_mutex_lock(&big);
+    GROUP("MPI_Group_translate_ranks", g1, a);
+    GROUP("MPI_Group_translate_ranks", g2, b);
+    for (int k = 0; k < n; k++)
+        ranks2[k] = ranks1[k] == MPI_PROC_NULL ? MPI_PROC_NULL
+                    : ranks1[k] < 0 || ranks1[k] >= a->size
+                        ? MPI_UNDEFINED
+                        : group_rank_of(b, a->world[ranks1[k]]);
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+static int same_members(const struct group *a, const struct group *b, int ordered)
+{
+    if (a->size != b->size)
+        return 0;
+    for (int k = 0; k < a->size; k++)
+        if (ordered ? a->world[k] != b->world[k] : group_rank_of(b, a->world[k]) == MPI_UNDEFINED)
+            return 0;
+    return 1;
+}
+
+int MPI_Group_compare(MPI_Group g1, MPI_Group g2, int *result)
+{
+    pthread_mutex_lock(&big);
+    GROUP("MPI_Group_compare", g1, a);
+    GROUP("MPI_Group_compare", g2, b);
+    *result = same_members(a, b, 1) ? MPI_IDENT : same_members(a, b, 0) ? MPI_SIMILAR : MPI_UNEQUAL;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* Union, intersection, difference: members of the first in its order, then
+ * (union) those of the second not in the first. */
+static int group_set(MPI_Group g1, MPI_Group g2, int how, MPI_Group *out, const char *fn)
+{
+    pthread_mutex_lock(&big);
+    GROUP(fn, g1, a);
+    GROUP(fn, g2, b);
+    int *w = malloc(sizeof(int) * (size_t)(a->size + b->size + 1)), m = 0;
+    for (int k = 0; k < a->size; k++) {
+        int in_b = group_rank_of(b, a->world[k]) != MPI_UNDEFINED;
+        if (how == 0 || (how == 1 && in_b) || (how == 2 && !in_b))
+            w[m++] = a->world[k];
+    }
+    if (how == 0)
+        for (int k = 0; k < b->size; k++)
+            if (group_rank_of(a, b->world[k]) == MPI_UNDEFINED)
+                w[m++] = b->world[k];
+    int err = new_group(w, m, out);
+    free(w);
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Group_union(MPI_Group g1, MPI_Group g2, MPI_Group *out)
+{
+    return group_set(g1, g2, 0, out, "MPI_Group_union");
+}
+
+int MPI_Group_intersection(MPI_Group g1, MPI_Group g2, MPI_Group *out)
+{
+    return group_set(g1, g2, 1, out, "MPI_Group_intersection");
+}
+
+int MPI_Group_difference(MPI_Group g1, MPI_Group g2, MPI_Group *out)
+{
+    return group_set(g1, g2, 2, out, "MPI_Group_difference");
+}
+
+int MPI_Group_free(MPI_Group *group)
+{
+    pthread_mutex_lock(&big);
+    if (*group != MPI_GROUP_EMPTY) {
+        GROUP("MPI_Group_free", *group, g);
+        free(g->world);
+        memset(g, 0, sizeof *g);
+    }
+    *group = MPI_GROUP_NULL;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* Collective over comm: the members of `group` (a subgroup of comm's, the
+ * same on every member) get a communicator in the group's order; the
+ * others MPI_COMM_NULL. */
+int MPI_Comm_create(MPI_Comm comm, MPI_Group group, MPI_Comm *newcomm)
+{
+    started("MPI_Comm_create");
+    pthread_mutex_lock(&big);
+    struct group *g = group_of(group);
+    int at = g ? group_rank_of(g, me()) : MPI_UNDEFINED;
+    pthread_mutex_unlock(&big);
+    if (!g)
+        return fail(comm, comm_of(comm), MPI_ERR_GROUP, "MPI_Comm_create", "invalid group");
+    return MPI_Comm_split(comm, at == MPI_UNDEFINED ? MPI_UNDEFINED : 0, at, newcomm);
+}
+
+int MPI_Comm_compare(MPI_Comm c1, MPI_Comm c2, int *result)
+{
+    started("MPI_Comm_compare");
+    pthread_mutex_lock(&big);
+    struct comm *a = comm_of(c1), *b = comm_of(c2);
+    if (!a || !b) {
+        pthread_mutex_unlock(&big);
+        return fail(c1, a, MPI_ERR_COMM, "MPI_Comm_compare", "invalid communicator");
+    }
+    struct group ga = {1, a->size, a->world}, gb = {1, b->size, b->world};
+    *result = a == b                    ? MPI_IDENT
+              : same_members(&ga, &gb, 1) ? MPI_CONGRUENT
+              : same_members(&ga, &gb, 0) ? MPI_SIMILAR
+                                          : MPI_UNEQUAL;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* ---- Cartesian topologies --------------------------------------------- */
+
+static int cart_size(int ndims, const int *dims)
+{
+    int n = 1;
+    for (int d = 0; d < ndims; d++)
+        n *= dims[d];
+    return n;
+}
+
+int MPI_Cart_create(MPI_Comm comm, int ndims, const int dims[], const int periods[], int reorder,
+                    MPI_Comm *cart)
+{
+    (void)reorder; /* ranks keep their order: every placement is as good here */
+    int r, size;
+    MPI_Comm_rank(comm, &r);
+    MPI_Comm_size(comm, &size);
+    int n = cart_size(ndims, dims);
+    if (ndims < 0 || n > size)
+        return fail(comm, comm_of(comm), MPI_ERR_DIMS, "MPI_Cart_create",
+                    "a %d-process grid in a communicator of %d", n, size);
+    int err = MPI_Comm_split(comm, r < n ? 0 : MPI_UNDEFINED, r, cart);
+    if (err || *cart == MPI_COMM_NULL)
+        return err;
+    pthread_mutex_lock(&big);
+    struct comm *c = comm_of(*cart);
+    if (!c->ndims) {
+        c->dims = malloc(sizeof(int) * (size_t)(ndims ? ndims : 1));
+        c->periods = malloc(sizeof(int) * (size_t)(ndims ? ndims : 1));
+        memcpy(c->dims, dims, sizeof(int) * (size_t)ndims);
+        for (int d = 0; d < ndims; d++)
+            c->periods[d] = periods[d] != 0;
+        c->ndims = ndims;
+    }
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+#define CART(fn, h, c)                                                                        \
+    struct comm *c = comm_of(h);                                                              \
+    if (!c || !c->ndims)                                                                      \
+        return fail(h, c, MPI_ERR_TOPOLOGY, fn, "not a Cartesian communicator");
+
+int MPI_Topo_test(MPI_Comm comm, int *status)
+{
+    COMM("MPI_Topo_test", comm, c);
+    *status = c->ndims ? MPI_CART : MPI_UNDEFINED;
+    return MPI_SUCCESS;
+}
+
+int MPI_Cartdim_get(MPI_Comm comm, int *ndims)
+{
+    CART("MPI_Cartdim_get", comm, c);
+    *ndims = c->ndims;
+    return MPI_SUCCESS;
+}
+
+/* Row-major: the last dimension varies fastest. */
+int MPI_Cart_coords(MPI_Comm comm, int rank, int maxdims, int coords[])
+{
+    CART("MPI_Cart_coords", comm, c);
+    if (rank < 0 || rank >= c->size)
+        return fail(comm, c, MPI_ERR_RANK, "MPI_Cart_coords", "invalid rank %d", rank);
+    for (int d = c->ndims - 1; d >= 0; d--) {
+        if (d < maxdims)
+            coords[d] = rank % c->dims[d];
+        rank /= c->dims[d];
+    }
+    return MPI_SUCCESS;
+}
+
+int MPI_Cart_rank(MPI_Comm comm, const int coords[], int *rank)
+{
+    CART("MPI_Cart_rank", comm, c);
+    int r = 0;
+    for (int d = 0; d < c->ndims; d++) {
+        int x = coords[d];
+        if (c->periods[d])
+            x = ((x % c->dims[d]) + c->dims[d]) % c->dims[d];
+        else if (x < 0 || x >= c->dims[d])
+            return fail(comm, c, MPI_ERR_ARG, "MPI_Cart_rank",
+                        "coordinate %d out of range in dimension %d", x, d);
+        r = r * c->dims[d] + x;
+    }
+    *rank = r;
+    return MPI_SUCCESS;
+}
+
+int MPI_Cart_get(MPI_Comm comm, int maxdims, int dims[], int periods[], int coords[])
+{
+    CART("MPI_Cart_get", comm, c);
+    int r = rank_in(c, me());
+    for (int d = 0; d < c->ndims && d < maxdims; d++) {
+        dims[d] = c->dims[d];
+        periods[d] = c->periods[d];
+    }
+    return MPI_Cart_coords(comm, r, maxdims, coords);
+}
+
+int MPI_Cart_shift(MPI_Comm comm, int direction, int disp, int *source, int *dest)
+{
+    CART("MPI_Cart_shift", comm, c);
+    if (direction < 0 || direction >= c->ndims)
+        return fail(comm, c, MPI_ERR_ARG, "MPI_Cart_shift", "invalid direction %d", direction);
+    int coords[64];
+    MPI_Cart_coords(comm, rank_in(c, me()), 64, coords);
+    int at = coords[direction], n = c->dims[direction];
+    int to[2] = {at + disp, at - disp};
+    int out[2];
+    for (int k = 0; k < 2; k++) {
+        int x = to[k];
+        if (c->periods[direction])
+            x = ((x % n) + n) % n;
+        if (x < 0 || x >= n) {
+            out[k] = MPI_PROC_NULL;
+            continue;
+        }
+        coords[direction] = x;
+        MPI_Cart_rank(comm, coords, &out[k]);
+    }
+    *dest = out[0];
+    *source = out[1];
+    return MPI_SUCCESS;
+}
+
+/* The sub-grids that keep the dimensions `remain`: members sharing the
+ * coordinates of the dropped dimensions form one. */
+int MPI_Cart_sub(MPI_Comm comm, const int remain[], MPI_Comm *newcomm)
+{
+    CART("MPI_Cart_sub", comm, c);
+    int ndims = c->ndims, dims[64], periods[64], coords[64], kept = 0, color = 0, key = 0;
+    MPI_Cart_coords(comm, rank_in(c, me()), 64, coords);
+    for (int d = 0; d < ndims; d++) {
+        if (remain[d]) {
+            dims[kept] = c->dims[d];
+            periods[kept++] = c->periods[d];
+            key = key * c->dims[d] + coords[d];
+        } else {
+            color = color * c->dims[d] + coords[d];
+        }
+    }
+    int err = MPI_Comm_split(comm, color, key, newcomm);
+    if (err)
+        return err;
+    pthread_mutex_lock(&big);
+    struct comm *s = comm_of(*newcomm);
+    if (!s->ndims) {
+        int n = kept ? kept : 1;
+        s->dims = malloc(sizeof(int) * (size_t)n);
+        s->periods = malloc(sizeof(int) * (size_t)n);
+        s->dims[0] = 1;
+        s->periods[0] = 0;
+        memcpy(s->dims, dims, sizeof(int) * (size_t)kept);
+        memcpy(s->periods, periods, sizeof(int) * (size_t)kept);
+        s->ndims = n;
+    }
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
 /* ---- what is not supported -------------------------------------------- */
 
 /* Calls a program may make that this library does not implement: each
@@ -2033,18 +2450,6 @@ UNSUPPORTED(MPI_Get_address, mpi_get_address_)
 UNSUPPORTED(MPI_Pack, mpi_pack_)
 UNSUPPORTED(MPI_Unpack, mpi_unpack_)
 UNSUPPORTED(MPI_Pack_size, mpi_pack_size_)
-UNSUPPORTED(MPI_Comm_group, mpi_comm_group_)
-UNSUPPORTED(MPI_Comm_create, mpi_comm_create_)
-UNSUPPORTED(MPI_Comm_compare, mpi_comm_compare_)
-UNSUPPORTED(MPI_Group_incl, mpi_group_incl_)
-UNSUPPORTED(MPI_Group_free, mpi_group_free_)
-UNSUPPORTED(MPI_Group_size, mpi_group_size_)
-UNSUPPORTED(MPI_Group_rank, mpi_group_rank_)
-UNSUPPORTED(MPI_Cart_create, mpi_cart_create_)
-UNSUPPORTED(MPI_Cart_coords, mpi_cart_coords_)
-UNSUPPORTED(MPI_Cart_rank, mpi_cart_rank_)
-UNSUPPORTED(MPI_Cart_shift, mpi_cart_shift_)
-UNSUPPORTED(MPI_Cart_sub, mpi_cart_sub_)
 UNSUPPORTED(MPI_Win_create, mpi_win_create_)
 UNSUPPORTED(MPI_Win_free, mpi_win_free_)
 UNSUPPORTED(MPI_Win_fence, mpi_win_fence_)

@@ -72,6 +72,27 @@ int MPI_Op_create(MPI_User_function *, int, MPI_Op *);
 int MPI_Op_free(MPI_Op *);
 int MPI_Error_class(int, int *);
 int MPI_Comm_get_attr(MPI_Comm, int, void *, int *);
+int MPI_Comm_group(MPI_Comm, MPI_Group *);
+int MPI_Group_size(MPI_Group, int *);
+int MPI_Group_rank(MPI_Group, int *);
+int MPI_Group_incl(MPI_Group, int, const int *, MPI_Group *);
+int MPI_Group_excl(MPI_Group, int, const int *, MPI_Group *);
+int MPI_Group_translate_ranks(MPI_Group, int, const int *, MPI_Group, int *);
+int MPI_Group_compare(MPI_Group, MPI_Group, int *);
+int MPI_Group_union(MPI_Group, MPI_Group, MPI_Group *);
+int MPI_Group_intersection(MPI_Group, MPI_Group, MPI_Group *);
+int MPI_Group_difference(MPI_Group, MPI_Group, MPI_Group *);
+int MPI_Group_free(MPI_Group *);
+int MPI_Comm_create(MPI_Comm, MPI_Group, MPI_Comm *);
+int MPI_Comm_compare(MPI_Comm, MPI_Comm, int *);
+int MPI_Cart_create(MPI_Comm, int, const int *, const int *, int, MPI_Comm *);
+int MPI_Cart_coords(MPI_Comm, int, int, int *);
+int MPI_Cart_rank(MPI_Comm, const int *, int *);
+int MPI_Cart_shift(MPI_Comm, int, int, int *, int *);
+int MPI_Cart_sub(MPI_Comm, const int *, MPI_Comm *);
+int MPI_Cart_get(MPI_Comm, int, int *, int *, int *);
+int MPI_Cartdim_get(MPI_Comm, int *);
+int MPI_Topo_test(MPI_Comm, int *);
 double MPI_Wtime(void);
 double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
@@ -472,3 +493,86 @@ void mpi_attr_get_(int *comm, int *keyval, int *value, int *flag, int *ierr)
     if (*flag && v)
         *value = *v;
 }
+
+/* ---- groups and Cartesian topologies (LOGICALs are 4-byte integers) ---- */
+
+void mpi_comm_group_(int *comm, int *group, int *ierr) { *ierr = MPI_Comm_group(*comm, group); }
+void mpi_group_size_(int *group, int *size, int *ierr) { *ierr = MPI_Group_size(*group, size); }
+void mpi_group_rank_(int *group, int *rank, int *ierr) { *ierr = MPI_Group_rank(*group, rank); }
+void mpi_group_free_(int *group, int *ierr) { *ierr = MPI_Group_free(group); }
+
+void mpi_group_incl_(int *group, int *n, int *ranks, int *newgroup, int *ierr)
+{
+    *ierr = MPI_Group_incl(*group, *n, ranks, newgroup);
+}
+
+void mpi_group_excl_(int *group, int *n, int *ranks, int *newgroup, int *ierr)
+{
+    *ierr = MPI_Group_excl(*group, *n, ranks, newgroup);
+}
+
+void mpi_group_translate_ranks_(int *g1, int *n, int *ranks1, int *g2, int *ranks2, int *ierr)
+{
+    *ierr = MPI_Group_translate_ranks(*g1, *n, ranks1, *g2, ranks2);
+}
+
+void mpi_group_compare_(int *g1, int *g2, int *result, int *ierr)
+{
+    *ierr = MPI_Group_compare(*g1, *g2, result);
+}
+
+void mpi_group_union_(int *g1, int *g2, int *out, int *ierr) { *ierr = MPI_Group_union(*g1, *g2, out); }
+
+void mpi_group_intersection_(int *g1, int *g2, int *out, int *ierr)
+{
+    *ierr = MPI_Group_intersection(*g1, *g2, out);
+}
+
+void mpi_group_difference_(int *g1, int *g2, int *out, int *ierr)
+{
+    *ierr = MPI_Group_difference(*g1, *g2, out);
+}
+
+void mpi_comm_create_(int *comm, int *group, int *newcomm, int *ierr)
+{
+    *ierr = MPI_Comm_create(*comm, *group, newcomm);
+}
+
+void mpi_comm_compare_(int *c1, int *c2, int *result, int *ierr)
+{
+    *ierr = MPI_Comm_compare(*c1, *c2, result);
+}
+
+void mpi_cart_create_(int *comm, int *ndims, int *dims, int *periods, int *reorder, int *cart,
+                      int *ierr)
+{
+    *ierr = MPI_Cart_create(*comm, *ndims, dims, periods, *reorder, cart);
+}
+
+void mpi_cart_coords_(int *comm, int *rank, int *maxdims, int *coords, int *ierr)
+{
+    *ierr = MPI_Cart_coords(*comm, *rank, *maxdims, coords);
+}
+
+void mpi_cart_rank_(int *comm, int *coords, int *rank, int *ierr)
+{
+    *ierr = MPI_Cart_rank(*comm, coords, rank);
+}
+
+void mpi_cart_shift_(int *comm, int *direction, int *disp, int *source, int *dest, int *ierr)
+{
+    *ierr = MPI_Cart_shift(*comm, *direction, *disp, source, dest);
+}
+
+void mpi_cart_sub_(int *comm, int *remain, int *newcomm, int *ierr)
+{
+    *ierr = MPI_Cart_sub(*comm, remain, newcomm);
+}
+
+void mpi_cart_get_(int *comm, int *maxdims, int *dims, int *periods, int *coords, int *ierr)
+{
+    *ierr = MPI_Cart_get(*comm, *maxdims, dims, periods, coords);
+}
+
+void mpi_cartdim_get_(int *comm, int *ndims, int *ierr) { *ierr = MPI_Cartdim_get(*comm, ndims); }
+void mpi_topo_test_(int *comm, int *status, int *ierr) { *ierr = MPI_Topo_test(*comm, status); }

@@ -16,6 +16,7 @@ typedef int MPI_Datatype;
 typedef int MPI_Op;
 typedef int MPI_Request;
 typedef int MPI_Errhandler;
+typedef int MPI_Group;
 typedef long MPI_Aint;
 
 typedef struct MPI_Status {
@@ -93,6 +94,14 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_IO 0x64400005
 #define MPI_WTIME_IS_GLOBAL 0x64400007
 
+#define MPI_GROUP_NULL ((MPI_Group)0x08000000)
+#define MPI_GROUP_EMPTY ((MPI_Group)0x48000000)
+#define MPI_IDENT 0
+#define MPI_CONGRUENT 1
+#define MPI_SIMILAR 2
+#define MPI_UNEQUAL 3
+#define MPI_CART 2
+
 #define MPI_ERRORS_ARE_FATAL ((MPI_Errhandler)0x54000000)
 #define MPI_ERRORS_RETURN ((MPI_Errhandler)0x54000001)
 
@@ -121,7 +130,9 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_ERR_COMM 5
 #define MPI_ERR_RANK 6
 #define MPI_ERR_ROOT 7
+#define MPI_ERR_GROUP 8
 #define MPI_ERR_OP 9
+#define MPI_ERR_TOPOLOGY 10
 #define MPI_ERR_DIMS 11
 #define MPI_ERR_ARG 12
 #define MPI_ERR_TRUNCATE 14
