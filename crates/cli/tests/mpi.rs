@@ -384,6 +384,14 @@ fn groups_and_cartesian_topologies_print_what_mpich_prints() {
     same_as_mpich("mpi_topo", &[1, 2, 4, 7]);
 }
 
+/// Persistent requests reused over rounds, buffered sends with an attached
+/// buffer (per rank), Irsend, and a cancelled receive: what MPICH prints.
+#[test]
+fn persistent_buffered_and_cancelled_requests_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_requests", &[1, 2, 4, 7]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 fn same_as_mpich(program: &str, counts: &[u32]) {
     for &n in counts {

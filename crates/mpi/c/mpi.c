@@ -58,6 +58,7 @@ struct req {
     MPI_Status st;    /* recv: what arrived */
     size_t arrived;   /* recv: the whole message's size (more than bytes: truncated) */
     const char *what; /* for deadlock reports */
+    int cancelled;    /* MPI_Cancel took it back */
     struct req *next;
 };
 
@@ -67,6 +68,8 @@ struct rank {
     struct req *posted, *posted_tail;         /* receives waiting for a send */
     int initialized, finalized, waiting;
     const char *waits_in;
+    void *bsend_buffer; /* MPI_Buffer_attach's (the rank's own, as a process's) */
+    int bsend_size;
 };
 
 /* What a member asks of a collective. Every member of the communicator
@@ -662,8 +665,34 @@ static int new_handle(struct req *r)
     return 0;
 }
 
+/* A persistent request (Send_init, Recv_init): its arguments, and the
+ * operation MPI_Start began, if any. Handles 0xae000000 | index. */
+#define MAX_PERSISTENT 4096
+struct persist {
+    int used, is_send;
+    const void *buf;
+    int count, peer, tag;
+    MPI_Datatype t;
+    MPI_Comm comm;
+    struct req *active;
+};
+static struct persist persistent[MAX_PERSISTENT];
+
+static struct persist *persist_of(MPI_Request h)
+{
+    unsigned i = (unsigned)h & 0xffffff;
+    if (((unsigned)h >> 24) != 0xae || i == 0 || i >= MAX_PERSISTENT || !persistent[i].used)
+        return NULL;
+    return &persistent[i];
+}
+
+/* The operation behind a request handle (a persistent request's current
+ * one, NULL while it is inactive). */
 static struct req *request_of(MPI_Request h)
 {
+    struct persist *p = persist_of(h);
+    if (p)
+        return p->active;
     if (((unsigned)h >> 24) != 0xac)
         return NULL;
     int i = h & 0xffffff;
@@ -676,6 +705,7 @@ static void set_status(MPI_Status *st, const struct req *r)
         return;
     if (r->is_send) {
         st->MPI_ERROR = MPI_SUCCESS;
+        st->count_hi_and_cancelled = r->cancelled;
         return;
     }
     *st = r->st;
@@ -817,6 +847,12 @@ static int finish(MPI_Request *request, MPI_Status *status, int block, const cha
         }
         return 1;
     }
+    struct persist *p = persist_of(*request);
+    if (p && !p->active) {
+        /* An inactive persistent request: complete, with an empty status. */
+        MPI_Request null = MPI_REQUEST_NULL;
+        return finish(&null, status, block, fn);
+    }
     struct req *r = request_of(*request);
     if (!r)
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_REQUEST, fn, "invalid request 0x%x",
@@ -826,7 +862,10 @@ static int finish(MPI_Request *request, MPI_Status *status, int block, const cha
     wait_for(&r->done, fn);
     set_status(status, r);
     release(r);
-    *request = MPI_REQUEST_NULL;
+    if (p)
+        p->active = NULL; /* inactive again; the handle stays */
+    else
+        *request = MPI_REQUEST_NULL;
     return 1;
 }
 
@@ -1632,10 +1671,12 @@ static MPI_Status *status_at(MPI_Status *statuses, int i)
     return statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
 }
 
-/* Whether request h is active (not MPI_REQUEST_NULL). */
+/* Whether request h is active (not MPI_REQUEST_NULL, not an inactive
+ * persistent request). */
 static int active(MPI_Request h)
 {
-    return h != MPI_REQUEST_NULL;
+    struct persist *p = persist_of(h);
+    return h != MPI_REQUEST_NULL && (!p || p->active);
 }
 
 /* Under `big`: completes one done request of the list into *index, or
@@ -1754,6 +1795,18 @@ int MPI_Request_free(MPI_Request *request)
 {
     started("MPI_Request_free");
     pthread_mutex_lock(&big);
+    struct persist *p = persist_of(*request);
+    if (p) {
+        if (p->active) {
+            p->active->detached = 1;
+            if (p->active->done)
+                release(p->active);
+        }
+        memset(p, 0, sizeof *p);
+        *request = MPI_REQUEST_NULL;
+        pthread_mutex_unlock(&big);
+        return MPI_SUCCESS;
+    }
     struct req *r = request_of(*request);
     if (!r) {
         pthread_mutex_unlock(&big);
@@ -1769,6 +1822,191 @@ int MPI_Request_free(MPI_Request *request)
     }
     *request = MPI_REQUEST_NULL;
     pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* ---- persistent requests, buffered sends, cancellation ----------------- */
+
+static int persistent_init(int is_send, const void *buf, int count, MPI_Datatype t, int peer,
+                           int tag, MPI_Comm comm, MPI_Request *request, const char *fn)
+{
+    started(fn);
+    pthread_mutex_lock(&big);
+    /* Check the arguments now, as the standard asks (the request made is
+     * thrown away: MPI_Start makes the real one). */
+    struct req *probe_req;
+    int err = make(is_send, fn, buf, count, t, peer, tag, comm, &probe_req);
+    free(probe_req);
+    if (err) {
+        pthread_mutex_unlock(&big);
+        return err;
+    }
+    for (int i = 1; i < MAX_PERSISTENT; i++)
+        if (!persistent[i].used) {
+            persistent[i] = (struct persist){1, is_send, buf, count, peer, tag, t, comm, NULL};
+            *request = (MPI_Request)(0xae000000u | (unsigned)i);
+            pthread_mutex_unlock(&big);
+            return MPI_SUCCESS;
+        }
+    pthread_mutex_unlock(&big);
+    return fail(comm, comm_of(comm), MPI_ERR_INTERN, fn, "more than %d persistent requests",
+                MAX_PERSISTENT);
+}
+
+int MPI_Send_init(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm,
+                  MPI_Request *request)
+{
+    return persistent_init(1, buf, count, t, dest, tag, comm, request, "MPI_Send_init");
+}
+
+int MPI_Recv_init(void *buf, int count, MPI_Datatype t, int source, int tag, MPI_Comm comm,
+                  MPI_Request *request)
+{
+    return persistent_init(0, buf, count, t, source, tag, comm, request, "MPI_Recv_init");
+}
+
+int MPI_Start(MPI_Request *request)
+{
+    started("MPI_Start");
+    pthread_mutex_lock(&big);
+    struct persist *p = persist_of(*request);
+    if (!p || p->active) {
+        pthread_mutex_unlock(&big);
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_REQUEST, "MPI_Start",
+                    p ? "the request is already active" : "not a persistent request 0x%x",
+                    (unsigned)*request);
+    }
+    struct req *r;
+    int err = make(p->is_send, "MPI_Start", p->buf, p->count, p->t, p->peer, p->tag, p->comm, &r);
+    if (r) {
+        p->active = r;
+        if (!r->done) {
+            if (p->is_send)
+                start_send(r);
+            else
+                start_recv(r);
+        }
+    }
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Startall(int count, MPI_Request requests_[])
+{
+    for (int i = 0; i < count; i++) {
+        int err = MPI_Start(&requests_[i]);
+        if (err)
+            return err;
+    }
+    return MPI_SUCCESS;
+}
+
+/* The attached buffer is only recorded (per rank): a buffered send here
+ * copies its data into memory of its own and returns at once. */
+int MPI_Buffer_attach(void *buffer, int size)
+{
+    int r = started("MPI_Buffer_attach");
+    ranks[r].bsend_buffer = buffer;
+    ranks[r].bsend_size = size;
+    return MPI_SUCCESS;
+}
+
+int MPI_Buffer_detach(void *buffer_addr, int *size)
+{
+    int r = started("MPI_Buffer_detach");
+    *(void **)buffer_addr = ranks[r].bsend_buffer;
+    *size = ranks[r].bsend_size;
+    ranks[r].bsend_buffer = NULL;
+    ranks[r].bsend_size = 0;
+    return MPI_SUCCESS;
+}
+
+/* A send of a copy, whose receiver frees it: returns at once. */
+static int send_copy(const void *buf, int count, MPI_Datatype t, int dest, int tag,
+                     MPI_Comm comm, const char *fn)
+{
+    started(fn);
+    pthread_mutex_lock(&big);
+    struct req *r;
+    int err = make(1, fn, buf, count, t, dest, tag, comm, &r);
+    if (r && r->done) {
+        release(r);
+    } else if (r) {
+        r->eager = malloc(r->bytes ? r->bytes : 1);
+        memcpy(r->eager, buf, r->bytes);
+        r->sbuf = r->eager;
+        r->detached = 1;
+        start_send(r);
+    }
+    pthread_mutex_unlock(&big);
+    return err;
+}
+
+int MPI_Bsend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm)
+{
+    return send_copy(buf, count, t, dest, tag, comm, "MPI_Bsend");
+}
+
+int MPI_Ibsend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm,
+               MPI_Request *request)
+{
+    int err = send_copy(buf, count, t, dest, tag, comm, "MPI_Ibsend");
+    if (err)
+        return err;
+    /* The data is in its copy: the request is complete already. */
+    pthread_mutex_lock(&big);
+    struct req *done = calloc(1, sizeof *done);
+    done->is_send = 1;
+    done->done = 1;
+    done->owner = me();
+    *request = new_handle(done);
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Irsend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm,
+               MPI_Request *request)
+{
+    return MPI_Isend(buf, count, t, dest, tag, comm, request);
+}
+
+/* Whether r is queued in list `head` (not matched yet). */
+static int queued(struct req *head, const struct req *r)
+{
+    for (struct req *x = head; x; x = x->next)
+        if (x == r)
+            return 1;
+    return 0;
+}
+
+/* A receive not matched yet, or a send no receive took yet, is cancelled:
+ * it completes, and MPI_Test_cancelled says so. Otherwise it completes as
+ * usual. */
+int MPI_Cancel(MPI_Request *request)
+{
+    started("MPI_Cancel");
+    pthread_mutex_lock(&big);
+    struct req *r = request_of(*request);
+    if (r && !r->done) {
+        struct rank *q = &ranks[r->is_send ? r->dest : r->owner];
+        struct req **head = r->is_send ? &q->unexpected : &q->posted;
+        struct req **tail = r->is_send ? &q->unexpected_tail : &q->posted_tail;
+        if (queued(*head, r)) {
+            unlink_req(head, tail, r);
+            r->done = 1;
+            r->st.count_lo = 0;
+            r->st.count_hi_and_cancelled = 1;
+            r->st.MPI_ERROR = MPI_SUCCESS;
+            r->cancelled = 1;
+        }
+    }
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+int MPI_Test_cancelled(const MPI_Status *status, int *flag)
+{
+    *flag = status->count_hi_and_cancelled & 1;
     return MPI_SUCCESS;
 }
 
@@ -2422,16 +2660,6 @@ static void not_supported(const char *fn)
     int name(void) { not_supported(#name); }                                                  \
     void fortran(void) { not_supported(#name); }
 
-UNSUPPORTED(MPI_Bsend, mpi_bsend_)
-UNSUPPORTED(MPI_Ibsend, mpi_ibsend_)
-UNSUPPORTED(MPI_Irsend, mpi_irsend_)
-UNSUPPORTED(MPI_Buffer_attach, mpi_buffer_attach_)
-UNSUPPORTED(MPI_Buffer_detach, mpi_buffer_detach_)
-UNSUPPORTED(MPI_Cancel, mpi_cancel_)
-UNSUPPORTED(MPI_Send_init, mpi_send_init_)
-UNSUPPORTED(MPI_Recv_init, mpi_recv_init_)
-UNSUPPORTED(MPI_Start, mpi_start_)
-UNSUPPORTED(MPI_Startall, mpi_startall_)
 UNSUPPORTED(MPI_Alltoallw, mpi_alltoallw_)
 UNSUPPORTED(MPI_Ibarrier, mpi_ibarrier_)
 UNSUPPORTED(MPI_Ibcast, mpi_ibcast_)

@@ -93,6 +93,17 @@ int MPI_Cart_sub(MPI_Comm, const int *, MPI_Comm *);
 int MPI_Cart_get(MPI_Comm, int, int *, int *, int *);
 int MPI_Cartdim_get(MPI_Comm, int *);
 int MPI_Topo_test(MPI_Comm, int *);
+int MPI_Send_init(const void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
+int MPI_Recv_init(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
+int MPI_Start(MPI_Request *);
+int MPI_Startall(int, MPI_Request *);
+int MPI_Bsend(const void *, int, MPI_Datatype, int, int, MPI_Comm);
+int MPI_Ibsend(const void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
+int MPI_Irsend(const void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
+int MPI_Buffer_attach(void *, int);
+int MPI_Buffer_detach(void *, int *);
+int MPI_Cancel(MPI_Request *);
+int MPI_Test_cancelled(const MPI_Status *, int *);
 double MPI_Wtime(void);
 double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
@@ -576,3 +587,53 @@ void mpi_cart_get_(int *comm, int *maxdims, int *dims, int *periods, int *coords
 
 void mpi_cartdim_get_(int *comm, int *ndims, int *ierr) { *ierr = MPI_Cartdim_get(*comm, ndims); }
 void mpi_topo_test_(int *comm, int *status, int *ierr) { *ierr = MPI_Topo_test(*comm, status); }
+
+/* ---- persistent requests, buffered sends, cancellation ----------------- */
+
+void mpi_send_init_(void *buf, int *count, int *type, int *dest, int *tag, int *comm,
+                    int *request, int *ierr)
+{
+    *ierr = MPI_Send_init(buffer(buf), *count, *type, *dest, *tag, *comm, request);
+}
+
+void mpi_recv_init_(void *buf, int *count, int *type, int *source, int *tag, int *comm,
+                    int *request, int *ierr)
+{
+    *ierr = MPI_Recv_init(buffer(buf), *count, *type, *source, *tag, *comm, request);
+}
+
+void mpi_start_(int *request, int *ierr) { *ierr = MPI_Start(request); }
+void mpi_startall_(int *count, int *requests, int *ierr) { *ierr = MPI_Startall(*count, requests); }
+
+void mpi_bsend_(void *buf, int *count, int *type, int *dest, int *tag, int *comm, int *ierr)
+{
+    *ierr = MPI_Bsend(buffer(buf), *count, *type, *dest, *tag, *comm);
+}
+
+void mpi_ibsend_(void *buf, int *count, int *type, int *dest, int *tag, int *comm, int *request,
+                 int *ierr)
+{
+    *ierr = MPI_Ibsend(buffer(buf), *count, *type, *dest, *tag, *comm, request);
+}
+
+void mpi_irsend_(void *buf, int *count, int *type, int *dest, int *tag, int *comm, int *request,
+                 int *ierr)
+{
+    *ierr = MPI_Irsend(buffer(buf), *count, *type, *dest, *tag, *comm, request);
+}
+
+void mpi_buffer_attach_(void *buf, int *size, int *ierr) { *ierr = MPI_Buffer_attach(buf, *size); }
+
+void mpi_buffer_detach_(void *buf, int *size, int *ierr)
+{
+    void *at = NULL;
+    (void)buf;
+    *ierr = MPI_Buffer_detach(&at, size);
+}
+
+void mpi_cancel_(int *request, int *ierr) { *ierr = MPI_Cancel(request); }
+
+void mpi_test_cancelled_(int *st, int *flag, int *ierr)
+{
+    *ierr = MPI_Test_cancelled((const MPI_Status *)st, flag);
+}

@@ -102,6 +102,8 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_UNEQUAL 3
 #define MPI_CART 2
 
+#define MPI_BSEND_OVERHEAD 96
+
 #define MPI_ERRORS_ARE_FATAL ((MPI_Errhandler)0x54000000)
 #define MPI_ERRORS_RETURN ((MPI_Errhandler)0x54000001)
 
