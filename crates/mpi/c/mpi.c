@@ -29,6 +29,7 @@
 #define _GNU_SOURCE
 #include "weaves_mpi.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -59,6 +60,10 @@ struct req {
     size_t arrived;   /* recv: the whole message's size (more than bytes: truncated) */
     const char *what; /* for deadlock reports */
     int cancelled;    /* MPI_Cancel took it back */
+    void *unpack_to;  /* recv of a non-contiguous type: where rbuf (a
+                         contiguous copy) is unpacked as it arrives */
+    MPI_Datatype utype;
+    int owns_eager;   /* send: `eager` is a packed copy it frees */
     struct req *next;
 };
 
@@ -269,12 +274,18 @@ static const struct pair_type *pair_of(MPI_Datatype t)
     return NULL;
 }
 
+/* Derived datatypes (datatypes.c, included at the end). */
+static size_t derived_size(MPI_Datatype t);
+static int contiguous(MPI_Datatype t);
+static void pack(const void *buf, int count, MPI_Datatype t, void *out);
+static void unpack(const void *in, size_t bytes, void *buf, MPI_Datatype t);
+
 static size_t type_size(MPI_Datatype t)
 {
     if (((unsigned)t >> 24) == 0x4c)
         return ((unsigned)t >> 8) & 0xff;
     const struct pair_type *p = pair_of(t);
-    return p ? p->size : 0;
+    return p ? p->size : derived_size(t);
 }
 
 static enum kind type_kind(MPI_Datatype t)
@@ -295,6 +306,7 @@ static enum kind type_kind(MPI_Datatype t)
     case MPI_UNSIGNED_LONG_LONG:
     case MPI_UINT64_T:
     case MPI_BYTE:
+    case MPI_PACKED:
     case MPI_C_BOOL:
         return K_UINT;
     case MPI_CHAR:
@@ -605,6 +617,12 @@ static void deliver(struct req *send, struct req *recv)
     size_t n = send->bytes < recv->bytes ? send->bytes : recv->bytes;
     if (n)
         memcpy(recv->rbuf, send->sbuf, n);
+    if (recv->unpack_to) {
+        unpack(recv->rbuf, n, recv->unpack_to, recv->utype);
+        free(recv->rbuf);
+        recv->rbuf = NULL;
+        recv->unpack_to = NULL;
+    }
     recv->st.MPI_SOURCE = send->peer;
     recv->st.MPI_TAG = send->tag;
     recv->st.count_lo = (int)n;
@@ -715,6 +733,10 @@ static void release(struct req *r)
 {
     if (r->handle)
         requests[r->handle & 0xffffff] = NULL;
+    if (r->owns_eager)
+        free(r->eager);
+    if (r->unpack_to) /* never arrived (cancelled) */
+        free(r->rbuf);
     free(r);
 }
 
@@ -755,9 +777,21 @@ static int make(int is_send, const char *fn, const void *buf, int count, MPI_Dat
         r->peer = mine;
         r->sbuf = buf;
         r->dest = c->world[peer];
+        if (!contiguous(t)) {
+            /* Sent as a packed copy: the library moves contiguous bytes. */
+            r->eager = malloc(r->bytes ? r->bytes : 1);
+            pack(buf, count, t, r->eager);
+            r->sbuf = r->eager;
+            r->owns_eager = 1;
+        }
     } else {
         r->peer = peer;
         r->rbuf = (void *)buf;
+        if (!contiguous(t)) {
+            r->rbuf = malloc(r->bytes ? r->bytes : 1);
+            r->unpack_to = (void *)buf;
+            r->utype = t;
+        }
     }
     *out = r;
     return MPI_SUCCESS;
@@ -795,7 +829,7 @@ int MPI_Recv(void *buf, int count, MPI_Datatype t, int source, int tag, MPI_Comm
             err = fail(comm, comm_of(comm), MPI_ERR_TRUNCATE, "MPI_Recv",
                        "message truncated: %zu bytes from rank %d (tag %d) for a buffer of %zu",
                        r->arrived, r->st.MPI_SOURCE, r->st.MPI_TAG, r->bytes);
-        free(r);
+        release(r);
     }
     pthread_mutex_unlock(&big);
     return err;
@@ -1155,11 +1189,24 @@ int MPI_Bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm)
     COLL_CHECK(!type_size(t), MPI_ERR_TYPE, "MPI_Bcast", "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, "MPI_Bcast", "invalid root %d", root);
     struct sig s = {"MPI_Bcast", root, (long long)n, 0};
-    int i = coll_enter_as(c, comm, &s, buf, buf);
-    if (i != root && n)
-        memcpy(buf, c->in[root], n);
+    /* A non-contiguous type travels packed: the root publishes a packed
+     * copy, the others unpack it. */
+    int packed = !contiguous(t);
+    void *copy = NULL;
+    if (packed && rank_in(c, me()) == root) {
+        copy = malloc(n ? n : 1);
+        pack(buf, count, t, copy);
+    }
+    int i = coll_enter_as(c, comm, &s, packed ? copy : buf, buf);
+    if (i != root && n) {
+        if (packed)
+            unpack(c->in[root], n, buf, t);
+        else
+            memcpy(buf, c->in[root], n);
+    }
     coll_barrier(c, "MPI_Bcast");
     pthread_mutex_unlock(&big);
+    free(copy);
     return MPI_SUCCESS;
 }
 
@@ -1183,6 +1230,8 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
                   int root, MPI_Comm h_, int all, const char *fn)
 {
     COLL_BEGIN(fn, h_, c);
+    COLL_CHECK(!contiguous(t), MPI_ERR_TYPE, fn,
+               "not supported: reductions over a non-contiguous derived datatype");
     COLL_CHECK(!type_size(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(count < 0, MPI_ERR_COUNT, fn, "negative count %d", count);
     COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
@@ -1231,6 +1280,8 @@ static int gather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, voi
 {
     COLL_BEGIN(fn, h_, c);
     size_t rs = type_size(recvtype), ss = type_size(sendtype);
+    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, fn,
+               "not supported: a non-contiguous derived datatype here");
     COLL_CHECK(!ss && sendbuf != MPI_IN_PLACE, MPI_ERR_TYPE, fn, "invalid send datatype");
     COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
     int i = rank_in(c, me());
@@ -1289,6 +1340,8 @@ static int scatter(const void *sendbuf, const int *sendcounts, const int *displs
 {
     COLL_BEGIN(fn, h_, c);
     COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, fn, "invalid root %d", root);
+    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, fn,
+               "not supported: a non-contiguous derived datatype here");
     int i = rank_in(c, me());
     size_t ss = type_size(sendtype), rs = type_size(recvtype);
     COLL_CHECK(i == root && !ss, MPI_ERR_TYPE, fn, "invalid send datatype");
@@ -1339,6 +1392,8 @@ int MPI_Alltoall(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void
     COLL_BEGIN("MPI_Alltoall", comm, c);
     size_t ss = type_size(sendtype), rs = type_size(recvtype);
     COLL_CHECK(!ss || !rs, MPI_ERR_TYPE, "MPI_Alltoall", "invalid datatype");
+    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, "MPI_Alltoall",
+               "not supported: a non-contiguous derived datatype here");
     COLL_CHECK(sendbuf == MPI_IN_PLACE, MPI_ERR_ARG, "MPI_Alltoall",
                "MPI_IN_PLACE is not supported here");
     int i = coll_enter(c, comm, sendbuf, recvbuf, "MPI_Alltoall");
@@ -2028,6 +2083,8 @@ int MPI_Alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls
     COLL_BEGIN("MPI_Alltoallv", comm, c);
     size_t ss = type_size(sendtype), rs = type_size(recvtype);
     COLL_CHECK(!ss || !rs, MPI_ERR_TYPE, "MPI_Alltoallv", "invalid datatype");
+    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, "MPI_Alltoallv",
+               "not supported: a non-contiguous derived datatype here");
     COLL_CHECK(sendbuf == MPI_IN_PLACE, MPI_ERR_ARG, "MPI_Alltoallv",
                "MPI_IN_PLACE is not supported here");
     int i = rank_in(c, me());
@@ -2064,6 +2121,8 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     COLL_BEGIN(fn, h_, c);
     size_t ts = type_size(t);
     COLL_CHECK(!ts, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(!contiguous(t), MPI_ERR_TYPE, fn,
+               "not supported: reductions over a non-contiguous derived datatype");
     COLL_CHECK(!reducible(t, op), MPI_ERR_OP, fn,
                "operation 0x%x does not apply to datatype 0x%x", (unsigned)op, (unsigned)t);
     int i = rank_in(c, me());
@@ -2665,19 +2724,6 @@ UNSUPPORTED(MPI_Ibarrier, mpi_ibarrier_)
 UNSUPPORTED(MPI_Ibcast, mpi_ibcast_)
 UNSUPPORTED(MPI_Ireduce, mpi_ireduce_)
 UNSUPPORTED(MPI_Iallreduce, mpi_iallreduce_)
-UNSUPPORTED(MPI_Type_contiguous, mpi_type_contiguous_)
-UNSUPPORTED(MPI_Type_vector, mpi_type_vector_)
-UNSUPPORTED(MPI_Type_create_hvector, mpi_type_create_hvector_)
-UNSUPPORTED(MPI_Type_indexed, mpi_type_indexed_)
-UNSUPPORTED(MPI_Type_create_struct, mpi_type_create_struct_)
-UNSUPPORTED(MPI_Type_create_subarray, mpi_type_create_subarray_)
-UNSUPPORTED(MPI_Type_commit, mpi_type_commit_)
-UNSUPPORTED(MPI_Type_free, mpi_type_free_)
-UNSUPPORTED(MPI_Type_get_extent, mpi_type_get_extent_)
-UNSUPPORTED(MPI_Get_address, mpi_get_address_)
-UNSUPPORTED(MPI_Pack, mpi_pack_)
-UNSUPPORTED(MPI_Unpack, mpi_unpack_)
-UNSUPPORTED(MPI_Pack_size, mpi_pack_size_)
 UNSUPPORTED(MPI_Win_create, mpi_win_create_)
 UNSUPPORTED(MPI_Win_free, mpi_win_free_)
 UNSUPPORTED(MPI_Win_fence, mpi_win_fence_)
@@ -2689,3 +2735,13 @@ UNSUPPORTED(MPI_File_close, mpi_file_close_)
 UNSUPPORTED(MPI_File_read, mpi_file_read_)
 UNSUPPORTED(MPI_File_write, mpi_file_write_)
 UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
+
+/* ---- derived datatypes ------------------------------------------------ */
+
+#include "datatypes.c"
+
+static size_t derived_size(MPI_Datatype t)
+{
+    struct dtype *d = dtype_of(t);
+    return d ? d->size : 0;
+}

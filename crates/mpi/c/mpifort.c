@@ -104,6 +104,25 @@ int MPI_Buffer_attach(void *, int);
 int MPI_Buffer_detach(void *, int *);
 int MPI_Cancel(MPI_Request *);
 int MPI_Test_cancelled(const MPI_Status *, int *);
+int MPI_Type_contiguous(int, MPI_Datatype, MPI_Datatype *);
+int MPI_Type_vector(int, int, int, MPI_Datatype, MPI_Datatype *);
+int MPI_Type_create_hvector(int, int, MPI_Aint, MPI_Datatype, MPI_Datatype *);
+int MPI_Type_indexed(int, const int *, const int *, MPI_Datatype, MPI_Datatype *);
+int MPI_Type_create_indexed_block(int, int, const int *, MPI_Datatype, MPI_Datatype *);
+int MPI_Type_create_struct(int, const int *, const MPI_Aint *, const MPI_Datatype *,
+                           MPI_Datatype *);
+int MPI_Type_create_subarray(int, const int *, const int *, const int *, int, MPI_Datatype,
+                             MPI_Datatype *);
+int MPI_Type_create_resized(MPI_Datatype, MPI_Aint, MPI_Aint, MPI_Datatype *);
+int MPI_Type_dup(MPI_Datatype, MPI_Datatype *);
+int MPI_Type_commit(MPI_Datatype *);
+int MPI_Type_free(MPI_Datatype *);
+int MPI_Type_get_extent(MPI_Datatype, MPI_Aint *, MPI_Aint *);
+int MPI_Type_size(MPI_Datatype, int *);
+int MPI_Get_address(const void *, MPI_Aint *);
+int MPI_Pack(const void *, int, MPI_Datatype, void *, int, int *, MPI_Comm);
+int MPI_Unpack(const void *, int, int *, void *, int, MPI_Datatype, MPI_Comm);
+int MPI_Pack_size(int, MPI_Datatype, MPI_Comm, int *);
 double MPI_Wtime(void);
 double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
@@ -636,4 +655,81 @@ void mpi_cancel_(int *request, int *ierr) { *ierr = MPI_Cancel(request); }
 void mpi_test_cancelled_(int *st, int *flag, int *ierr)
 {
     *ierr = MPI_Test_cancelled((const MPI_Status *)st, flag);
+}
+
+/* ---- derived datatypes (addresses are INTEGER(KIND=MPI_ADDRESS_KIND)) -- */
+
+void mpi_type_contiguous_(int *count, int *old, int *newtype, int *ierr)
+{
+    *ierr = MPI_Type_contiguous(*count, *old, newtype);
+}
+
+void mpi_type_vector_(int *count, int *blocklen, int *stride, int *old, int *newtype, int *ierr)
+{
+    *ierr = MPI_Type_vector(*count, *blocklen, *stride, *old, newtype);
+}
+
+void mpi_type_create_hvector_(int *count, int *blocklen, long *stride, int *old, int *newtype,
+                              int *ierr)
+{
+    *ierr = MPI_Type_create_hvector(*count, *blocklen, *stride, *old, newtype);
+}
+
+void mpi_type_indexed_(int *count, int *lens, int *displs, int *old, int *newtype, int *ierr)
+{
+    *ierr = MPI_Type_indexed(*count, lens, displs, *old, newtype);
+}
+
+void mpi_type_create_indexed_block_(int *count, int *len, int *displs, int *old, int *newtype,
+                                    int *ierr)
+{
+    *ierr = MPI_Type_create_indexed_block(*count, *len, displs, *old, newtype);
+}
+
+void mpi_type_create_struct_(int *count, int *lens, long *displs, int *types, int *newtype,
+                             int *ierr)
+{
+    *ierr = MPI_Type_create_struct(*count, lens, displs, types, newtype);
+}
+
+void mpi_type_create_subarray_(int *ndims, int *sizes, int *subsizes, int *starts, int *order,
+                               int *old, int *newtype, int *ierr)
+{
+    *ierr = MPI_Type_create_subarray(*ndims, sizes, subsizes, starts, *order, *old, newtype);
+}
+
+void mpi_type_create_resized_(int *old, long *lb, long *extent, int *newtype, int *ierr)
+{
+    *ierr = MPI_Type_create_resized(*old, *lb, *extent, newtype);
+}
+
+void mpi_type_dup_(int *old, int *newtype, int *ierr) { *ierr = MPI_Type_dup(*old, newtype); }
+void mpi_type_commit_(int *type, int *ierr) { *ierr = MPI_Type_commit(type); }
+void mpi_type_free_(int *type, int *ierr) { *ierr = MPI_Type_free(type); }
+
+void mpi_type_get_extent_(int *type, long *lb, long *extent, int *ierr)
+{
+    *ierr = MPI_Type_get_extent(*type, lb, extent);
+}
+
+void mpi_get_address_(void *location, long *address, int *ierr)
+{
+    *ierr = MPI_Get_address(location, address);
+}
+
+void mpi_pack_(void *inbuf, int *incount, int *type, void *outbuf, int *outsize, int *position,
+               int *comm, int *ierr)
+{
+    *ierr = MPI_Pack(inbuf, *incount, *type, outbuf, *outsize, position, *comm);
+}
+
+void mpi_unpack_(void *inbuf, int *insize, int *position, void *outbuf, int *outcount, int *type,
+                 int *comm, int *ierr)
+{
+    *ierr = MPI_Unpack(inbuf, *insize, position, outbuf, *outcount, *type, *comm);
+}
+
+void mpi_pack_size_(int *incount, int *type, int *comm, int *size, int *ierr)
+{
+    *ierr = MPI_Pack_size(*incount, *type, *comm, size);
 }

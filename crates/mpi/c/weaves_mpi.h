@@ -56,6 +56,7 @@ typedef struct MPI_Status {
 #define MPI_INT64_T ((MPI_Datatype)0x4c00083a)
 #define MPI_UINT64_T ((MPI_Datatype)0x4c00083e)
 #define MPI_2INT ((MPI_Datatype)0x4c000816)
+#define MPI_PACKED ((MPI_Datatype)0x4c00010f)
 #define MPI_FLOAT_INT ((MPI_Datatype)0x8c000000)
 #define MPI_DOUBLE_INT ((MPI_Datatype)0x8c000001)
 #define MPI_LONG_INT ((MPI_Datatype)0x8c000002)
@@ -103,6 +104,8 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_CART 2
 
 #define MPI_BSEND_OVERHEAD 96
+#define MPI_ORDER_C 56
+#define MPI_ORDER_FORTRAN 57
 
 #define MPI_ERRORS_ARE_FATAL ((MPI_Errhandler)0x54000000)
 #define MPI_ERRORS_RETURN ((MPI_Errhandler)0x54000001)

@@ -28,6 +28,7 @@ use std::path::Path;
 pub const SOURCES: &[(&str, &str)] = &[
     ("weaves_mpi.h", include_str!("../c/weaves_mpi.h")),
     ("mpi.c", include_str!("../c/mpi.c")),
+    ("datatypes.c", include_str!("../c/datatypes.c")),
     ("mpifort.c", include_str!("../c/mpifort.c")),
 ];
 
