@@ -402,6 +402,18 @@ fn derived_datatypes_print_what_mpich_prints() {
     same_as_mpich("mpi_types", &[1, 2, 4, 7]);
 }
 
+/// The Fortran 90 bindings of those calls (`use mpi`): Scan, Exscan,
+/// Allgatherv, Reduce_scatter_block, Waitany/Waitsome (indices from 1),
+/// persistent requests, a user operation written in Fortran, MAXLOC over
+/// 2DOUBLE_PRECISION (the bug: its index was read as an int), groups,
+/// Comm_create, Cartesian topologies, a vector type, and Comm_get_attr
+/// (the bug: Fortran's keyvals are C's plus one).
+#[test]
+fn fortran_bindings_of_the_newer_calls_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_fmore", &[1, 2, 4, 7]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

@@ -257,13 +257,15 @@ struct pair_type {
     MPI_Datatype t;
     size_t size, value_size;
     int is_float;
+    int index_like_value; /* Fortran's 2REAL, 2DOUBLE_PRECISION: the index is
+                             a value of the same type */
 };
 static const struct pair_type pair_types[] = {
-    {MPI_FLOAT_INT, 8, 4, 1},        {MPI_DOUBLE_INT, 16, 8, 1},
-    {MPI_LONG_INT, 16, 8, 0},        {MPI_SHORT_INT, 8, 2, 0},
-    {MPI_LONG_DOUBLE_INT, 32, 16, 1}, {MPI_2INT, 8, 4, 0},
-    {MPI_2INTEGER, 8, 4, 0},         {MPI_2REAL, 8, 4, 1},
-    {MPI_2DOUBLE_PRECISION, 16, 8, 1},
+    {MPI_FLOAT_INT, 8, 4, 1, 0},        {MPI_DOUBLE_INT, 16, 8, 1, 0},
+    {MPI_LONG_INT, 16, 8, 0, 0},        {MPI_SHORT_INT, 8, 2, 0, 0},
+    {MPI_LONG_DOUBLE_INT, 32, 16, 1, 0}, {MPI_2INT, 8, 4, 0, 1},
+    {MPI_2INTEGER, 8, 4, 0, 1},         {MPI_2REAL, 8, 4, 1, 1},
+    {MPI_2DOUBLE_PRECISION, 16, 8, 1, 1},
 };
 
 static const struct pair_type *pair_of(MPI_Datatype t)
@@ -379,16 +381,25 @@ static struct user_op *user_op_of(MPI_Op op)
             char *pa = (char *)acc + i * p->size;                                             \
             const char *pb = (const char *)in + i * p->size;                                  \
             T va, vb;                                                                         \
-            int ia, ib;                                                                       \
             memcpy(&va, pa, sizeof va);                                                       \
             memcpy(&vb, pb, sizeof vb);                                                       \
-            memcpy(&ia, pa + p->value_size, sizeof ia);                                       \
-            memcpy(&ib, pb + p->value_size, sizeof ib);                                       \
-            int better = op == MPI_MAXLOC ? vb > va : vb < va;                                \
-            if (better || (vb == va && ib < ia)) {                                            \
-                memcpy(pa, &vb, sizeof vb);                                                   \
-                memcpy(pa + p->value_size, &ib, sizeof ib);                                   \
+            double ia, ib; /* the index, whatever its type */                                 \
+            if (p->index_like_value) {                                                        \
+                T x, y;                                                                       \
+                memcpy(&x, pa + p->value_size, sizeof x);                                     \
+                memcpy(&y, pb + p->value_size, sizeof y);                                     \
+                ia = (double)x;                                                               \
+                ib = (double)y;                                                               \
+            } else {                                                                          \
+                int x, y;                                                                     \
+                memcpy(&x, pa + p->value_size, sizeof x);                                     \
+                memcpy(&y, pb + p->value_size, sizeof y);                                     \
+                ia = x;                                                                       \
+                ib = y;                                                                       \
             }                                                                                 \
+            int better = op == MPI_MAXLOC ? vb > va : vb < va;                                \
+            if (better || (vb == va && ib < ia))                                              \
+                memcpy(pa, pb, p->size);                                                      \
         }                                                                                     \
     } while (0)
 

@@ -506,11 +506,18 @@ void mpi_error_class_(int *code, int *errorclass, int *ierr)
     *ierr = MPI_Error_class(*code, errorclass);
 }
 
+/* MPICH's Fortran keyvals of the predefined attributes are the C ones
+ * plus one (MPI_TAG_UB is 0x64400001 in C, 0x64400002 in Fortran). */
+static int c_keyval(int keyval)
+{
+    return ((unsigned)keyval >> 20) == 0x644 && !(keyval & 1) ? keyval - 1 : keyval;
+}
+
 /* Fortran gets the attribute's value itself (an address-sized integer). */
 void mpi_comm_get_attr_(int *comm, int *keyval, long *value, int *flag, int *ierr)
 {
     int *v = NULL;
-    *ierr = MPI_Comm_get_attr(*comm, *keyval, &v, flag);
+    *ierr = MPI_Comm_get_attr(*comm, c_keyval(*keyval), &v, flag);
     if (*flag && v)
         *value = *v;
 }
@@ -519,7 +526,7 @@ void mpi_comm_get_attr_(int *comm, int *keyval, long *value, int *flag, int *ier
 void mpi_attr_get_(int *comm, int *keyval, int *value, int *flag, int *ierr)
 {
     int *v = NULL;
-    *ierr = MPI_Comm_get_attr(*comm, *keyval, &v, flag);
+    *ierr = MPI_Comm_get_attr(*comm, c_keyval(*keyval), &v, flag);
     if (*flag && v)
         *value = *v;
 }
