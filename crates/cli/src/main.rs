@@ -217,6 +217,14 @@ enum Command {
         /// `-genv NAME VALUE`, `-env NAME VALUE`, or `-x NAME[=VALUE]`).
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
+        /// Start each line a rank prints with `[RANK] `, as MPICH's `-l`
+        /// (also spelt `-prepend-rank`).
+        #[arg(short = 'l', long = "prepend-rank")]
+        label: bool,
+        /// End the job after this many seconds (MPICH reads
+        /// `MPIEXEC_TIMEOUT`; so does this).
+        #[arg(long, value_name = "S")]
+        timeout: Option<u64>,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -289,8 +297,18 @@ fn main() -> ExitCode {
             print_tapestry,
             stats,
             env,
+            label,
+            timeout,
             command,
-        } => mpirun::run(ranks, workers, print_tapestry, stats, &env, &command),
+        } => mpirun::run(
+            ranks,
+            workers,
+            print_tapestry,
+            stats,
+            &env,
+            mpirun::Launch { label, timeout },
+            &command,
+        ),
         Command::Bench {
             name,
             json,
@@ -336,7 +354,19 @@ pub(crate) fn run_plan(
     stats: bool,
     combined: bool,
 ) -> Result<i32, String> {
+    run_plan_with(plan, stats, combined, |_| ())
+}
+
+/// [`run_plan`], calling `setup` once the tapestry is built, before any
+/// string starts.
+pub(crate) fn run_plan_with(
+    plan: weaves_tapestry::Plan,
+    stats: bool,
+    combined: bool,
+    setup: impl FnOnce(&weaves_tapestry::Tapestry),
+) -> Result<i32, String> {
     let mut tapestry = weaves_tapestry::Tapestry::build(plan).map_err(|e| e.to_string())?;
+    setup(&tapestry);
     if stats {
         let s = tapestry.stats();
         eprintln!(

@@ -5,12 +5,19 @@ use std::path::{Path, PathBuf};
 
 use crate::build_c;
 
+/// How the job is watched: labelled output, a time limit.
+pub(crate) struct Launch {
+    pub(crate) label: bool,
+    pub(crate) timeout: Option<u64>,
+}
+
 pub(crate) fn run(
     ranks: u32,
     workers: Option<u32>,
     print_tapestry: bool,
     stats: bool,
     env: &[String],
+    launch: Launch,
     command: &[String],
 ) -> Result<i32, String> {
     if ranks == 0 {
@@ -43,9 +50,54 @@ pub(crate) fn run(
     }
     // Errors name the run, and lines of the tapestry `--print-tapestry`
     // shows.
-    let label = PathBuf::from(format!("mpirun -n {ranks} {}", program.display()));
-    let plan = weaves_tapestry::Plan::parse(&label, &text).map_err(|e| e.to_string())?;
-    crate::run_plan(plan, stats, true)
+    let name = PathBuf::from(format!("mpirun -n {ranks} {}", program.display()));
+    let plan = weaves_tapestry::Plan::parse(&name, &text).map_err(|e| e.to_string())?;
+    let timeout = launch.timeout.or_else(|| {
+        std::env::var("MPIEXEC_TIMEOUT")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&s| s > 0)
+    });
+    let label = launch.label;
+    let status = crate::run_plan_with(plan, stats, true, |tapestry| {
+        if label {
+            let copies: Vec<(u64, i32)> = tapestry
+                .copied_variables("stdout")
+                .into_iter()
+                .map(|a| (a, 1))
+                .chain(
+                    tapestry
+                        .copied_variables("stderr")
+                        .into_iter()
+                        .map(|a| (a, 2)),
+                )
+                .collect();
+            // SAFETY: the addresses are the rank beads' COPY relocations of
+            // the C library's `stdout` and `stderr`, and no string runs yet.
+            unsafe { weaves_interpose::labels::label_output(&copies) };
+        }
+        if let Some(s) = timeout {
+            end_after(s);
+        }
+    });
+    if label {
+        weaves_interpose::labels::flush_labels();
+    }
+    status
+}
+
+/// Ends the job after `seconds`, as MPICH's launcher does (exit status
+/// 255), whatever the ranks are doing.
+fn end_after(seconds: u64) {
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
+        eprintln!(
+            "weaves mpirun: the job timed out after {seconds} s (as MPICH's APPLICATION TIMED OUT)"
+        );
+        // SAFETY: ends the process at once; the ranks are abandoned, as a
+        // launcher's SIGKILL abandons processes.
+        unsafe { libc::_exit(255) };
+    });
 }
 
 /// The program as mpirun finds it: a path (with a `/`), else a file in the
@@ -119,6 +171,7 @@ pub(crate) fn mpich_spellings(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::Os
                 }
             }
             "--oversubscribe" => {}
+            "-prepend-rank" => out.push("-l".into()),
             "-n" | "--np" | "--workers" | "--env" => {
                 out.push(word.clone());
                 out.extend(rest.next());

@@ -287,6 +287,53 @@ fn mpirun_takes_mpichs_spellings() {
     assert!(ours.stdout.contains("rank 2 X=1 Y=two"), "{ours}");
 }
 
+/// Must-show: `weaves mpirun -np 4 -genv X 1 -l ./prog` behaves as MPICH's:
+/// every line on stdout and stderr starts with `[RANK] ` (lines printed
+/// with printf, through the program's own `stdout`, and on `stderr`).
+#[test]
+fn mpirun_l_prepends_each_line_with_its_rank_as_mpich_does() {
+    require_mpich();
+    let mut cmd = common::weaves_command();
+    cmd.args(["mpirun", "-np", "4", "-genv", "X", "1", "-l"])
+        .arg(module("mpi_env"));
+    let ours = run_command(cmd, "weaves mpirun -np 4 -genv X 1 -l".into());
+    ours.expect_success();
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["-np", "4", "-genv", "X", "1", "-l"])
+        .arg(module("mpi_env"));
+    let theirs = run_command(cmd, "mpirun -np 4 -genv X 1 -l".into());
+    theirs.expect_success();
+    assert_eq!(ours.sorted_lines(), theirs.sorted_lines());
+    let mut theirs_err: Vec<&str> = theirs.stderr.lines().collect();
+    let mut ours_err: Vec<&str> = ours.stderr.lines().collect();
+    theirs_err.sort_unstable();
+    ours_err.sort_unstable();
+    assert_eq!(ours_err, theirs_err);
+    assert!(ours.stdout.contains("[3] rank 3 X=1 Y=-"), "{ours}");
+    assert!(ours.stderr.contains("[2] rank 2 on stderr"), "{ours}");
+}
+
+/// `--timeout S` (and MPICH's `MPIEXEC_TIMEOUT`) ends a job that runs too
+/// long with one line and MPICH's status, 255.
+#[test]
+fn mpirun_timeout_ends_the_job_with_mpichs_status() {
+    require_mpich();
+    let mut cmd = common::weaves_command();
+    cmd.args(["mpirun", "-n", "2", "--timeout", "1"])
+        .arg(module("mpi_env"))
+        .arg("30");
+    let out = run_command(cmd, "weaves mpirun --timeout 1".into());
+    assert_eq!(out.code(), 255, "{out}");
+    out.expect_error(&["timed", "out", "after", "1"]);
+    let mut cmd = common::weaves_command();
+    cmd.env("MPIEXEC_TIMEOUT", "1")
+        .args(["mpirun", "-n", "2"])
+        .arg(module("mpi_env"))
+        .arg("30");
+    let out = run_command(cmd, "MPIEXEC_TIMEOUT=1 weaves mpirun".into());
+    assert_eq!(out.code(), 255, "{out}");
+}
+
 /// Must-show: collectives the ranks do not agree on end the job with one
 /// line naming the ranks and what each called (MPICH hangs on them).
 #[test]

@@ -96,6 +96,7 @@ mod fault;
 mod fortran;
 mod getopt;
 mod io;
+pub mod labels;
 mod lazy;
 mod locale;
 mod locks;

@@ -213,6 +213,24 @@ impl Tapestry {
         &self.plan
     }
 
+    /// The addresses of the live beads' own copies (COPY relocations of
+    /// PIE executables) of the system variable `name`, such as `stdout`.
+    pub fn copied_variables(&self, name: &str) -> Vec<u64> {
+        self.beads
+            .iter()
+            .enumerate()
+            .filter(|(b, _)| !self.plan.removed.beads.contains(b))
+            .flat_map(|(_, bead)| {
+                let m = bead.image.module();
+                m.copy_imports()
+                    .iter()
+                    .filter(|&&k| m.symbol(k).name == name)
+                    .map(|&k| bead.image.base() + m.symbol(k).value)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     pub fn stats(&self) -> BuildStats {
         self.stats
     }
