@@ -171,6 +171,8 @@ fn the_abi_is_mpichs() {
             "MPI_Op",
             "MPI_Errhandler",
             "MPI_Group",
+            "MPI_Message",
+            "MPI_Info",
             "MPI_Status*",
             "void*",
         ] {
@@ -459,6 +461,15 @@ fn derived_datatypes_print_what_mpich_prints() {
 fn fortran_bindings_of_the_newer_calls_print_what_mpich_prints() {
     require_mpich();
     same_as_mpich("mpi_fmore", &[1, 2, 4, 7]);
+}
+
+/// Matched probes (Mprobe/Mrecv of a message of unknown size, Improbe,
+/// Imrecv, MPI_PROC_NULL), Alloc_mem, communicator names, user keyvals
+/// with copy and delete callbacks, and Info objects: what MPICH prints.
+#[test]
+fn matched_probes_names_attributes_and_info_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_misc", &[1, 2, 4, 7]);
 }
 
 /// `program`'s sorted output under weaves and MPICH for each rank count.

@@ -90,6 +90,7 @@ struct sig {
 #define ANY_BYTES (-1LL)
 
 struct comm {
+    char name[128]; /* MPI_Comm_set_name's */
     int used;
     int size;
     int *world;   /* world rank of each member */
@@ -275,6 +276,13 @@ static const struct pair_type *pair_of(MPI_Datatype t)
             return &pair_types[k];
     return NULL;
 }
+
+/* Attributes (defined with the other per-rank objects, further on). */
+struct keyval;
+static struct keyval *keyval_of(int k);
+static int user_attr(MPI_Comm comm, int keyval, void *value, int *flag);
+static void copy_attrs(MPI_Comm from, MPI_Comm to);
+static void delete_attrs(MPI_Comm comm);
 
 /* Derived datatypes (datatypes.c, included at the end). */
 static size_t derived_size(MPI_Datatype t);
@@ -1021,11 +1029,9 @@ int MPI_Iprobe(int source, int tag, MPI_Comm comm, int *flag, MPI_Status *status
 int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status)
 {
     started("MPI_Probe");
-    pthread_mutex_lock(&big);
     COMM("MPI_Probe", comm, c);
+    pthread_mutex_lock(&big);
     struct req *s;
-    int r = me();
-    (void)r;
     while (!(s = probe(source, tag, c)))
         block("MPI_Probe");
     if (status != MPI_STATUS_IGNORE) {
@@ -1498,6 +1504,7 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
     int err = MPI_Comm_split(comm, 0, r, newcomm);
     if (err)
         return err;
+    copy_attrs(comm, *newcomm);
     /* A duplicate keeps the topology. */
     pthread_mutex_lock(&big);
     struct comm *c = comm_of(comm), *d = comm_of(*newcomm);
@@ -1515,6 +1522,7 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
 int MPI_Comm_free(MPI_Comm *comm)
 {
     started("MPI_Comm_free");
+    delete_attrs(*comm);
     pthread_mutex_lock(&big);
     struct comm *c = comm_of(*comm);
     if (!c || c == &comms[0] || *comm == MPI_COMM_SELF) {
@@ -2298,6 +2306,8 @@ int MPI_Comm_get_attr(MPI_Comm comm, int keyval, void *value, int *flag)
     started("MPI_Comm_get_attr");
     if (!comm_of(comm))
         return fail(comm, NULL, MPI_ERR_COMM, "MPI_Comm_get_attr", "invalid communicator");
+    if (keyval_of(keyval))
+        return user_attr(comm, keyval, value, flag);
     int *v = keyval == MPI_TAG_UB            ? &tag_ub
              : keyval == MPI_HOST            ? &host
              : keyval == MPI_IO              ? &io
@@ -2709,6 +2719,469 @@ int MPI_Cart_sub(MPI_Comm comm, const int remain[], MPI_Comm *newcomm)
         s->ndims = n;
     }
     pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* ---- matched probes --------------------------------------------------- */
+
+/* A message MPI_Mprobe took off the queue: a send request, handed to
+ * MPI_Mrecv through a request-table handle. */
+static void probe_status(MPI_Status *status, const struct req *s)
+{
+    if (status == MPI_STATUS_IGNORE)
+        return;
+    status->MPI_SOURCE = s ? s->peer : MPI_PROC_NULL;
+    status->MPI_TAG = s ? s->tag : MPI_ANY_TAG;
+    status->count_lo = s ? (int)s->bytes : 0;
+    status->count_hi_and_cancelled = 0;
+    status->MPI_ERROR = MPI_SUCCESS;
+}
+
+static int mprobe(int source, int tag, MPI_Comm comm, int *flag, MPI_Message *message,
+                  MPI_Status *status, int block_for_it, const char *fn)
+{
+    started(fn);
+    if (source == MPI_PROC_NULL) {
+        *flag = 1;
+        *message = MPI_MESSAGE_NO_PROC;
+        probe_status(status, NULL);
+        return MPI_SUCCESS;
+    }
+    COMM(fn, comm, c);
+    pthread_mutex_lock(&big);
+    struct req *s;
+    while (!(s = probe(source, tag, c)) && block_for_it)
+        block(fn);
+    *flag = s != NULL;
+    if (s) {
+        struct rank *m = &ranks[me()];
+        unlink_req(&m->unexpected, &m->unexpected_tail, s);
+        /* The send may be one its sender still waits on: it stays in
+         * flight; the handle names it until MPI_Mrecv delivers it. */
+        struct req *holder = calloc(1, sizeof *holder);
+        holder->sbuf = (const void *)s;
+        holder->done = 1;
+        *message = new_handle(holder);
+        probe_status(status, s);
+    } else {
+        *message = MPI_MESSAGE_NULL;
+    }
+    pthread_mutex_unlock(&big);
+    if (!s)
+        sched_yield();
+    return MPI_SUCCESS;
+}
+
+int MPI_Mprobe(int source, int tag, MPI_Comm comm, MPI_Message *message, MPI_Status *status)
+{
+    int flag;
+    return mprobe(source, tag, comm, &flag, message, status, 1, "MPI_Mprobe");
+}
+
+int MPI_Improbe(int source, int tag, MPI_Comm comm, int *flag, MPI_Message *message,
+                MPI_Status *status)
+{
+    return mprobe(source, tag, comm, flag, message, status, 0, "MPI_Improbe");
+}
+
+int MPI_Mrecv(void *buf, int count, MPI_Datatype t, MPI_Message *message, MPI_Status *status)
+{
+    started("MPI_Mrecv");
+    if (*message == MPI_MESSAGE_NO_PROC) {
+        probe_status(status, NULL);
+        *message = MPI_MESSAGE_NULL;
+        return MPI_SUCCESS;
+    }
+    pthread_mutex_lock(&big);
+    struct req *holder = request_of(*message);
+    if (!holder) {
+        pthread_mutex_unlock(&big);
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_REQUEST, "MPI_Mrecv", "invalid message");
+    }
+    struct req *s = (struct req *)holder->sbuf;
+    release(holder);
+    *message = MPI_MESSAGE_NULL;
+    /* A receive for exactly that send, delivered at once. */
+    struct req *r = calloc(1, sizeof *r);
+    r->owner = me();
+    r->bytes = (size_t)count * type_size(t);
+    r->rbuf = buf;
+    r->what = "MPI_Mrecv";
+    if (!contiguous(t)) {
+        r->rbuf = malloc(r->bytes ? r->bytes : 1);
+        r->unpack_to = buf;
+        r->utype = t;
+    }
+    deliver(s, r);
+    set_status(status, r);
+    int truncated = r->st.MPI_ERROR == MPI_ERR_TRUNCATE;
+    release(r);
+    pthread_mutex_unlock(&big);
+    return truncated ? fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TRUNCATE, "MPI_Mrecv",
+                            "message truncated")
+                     : MPI_SUCCESS;
+}
+
+int MPI_Imrecv(void *buf, int count, MPI_Datatype t, MPI_Message *message, MPI_Request *request)
+{
+    MPI_Status st;
+    int err = MPI_Mrecv(buf, count, t, message, &st);
+    if (err)
+        return err;
+    /* Complete already: a request that says so, with the status. */
+    pthread_mutex_lock(&big);
+    struct req *done = calloc(1, sizeof *done);
+    done->done = 1;
+    done->owner = me();
+    done->st = st;
+    *request = new_handle(done);
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* ---- memory, names, attributes, info ----------------------------------- */
+
+int MPI_Alloc_mem(MPI_Aint size, MPI_Info info, void *baseptr)
+{
+    (void)info;
+    void *p = malloc(size > 0 ? (size_t)size : 1);
+    if (!p)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_NO_MEM, "MPI_Alloc_mem",
+                    "cannot allocate %ld bytes", (long)size);
+    *(void **)baseptr = p;
+    return MPI_SUCCESS;
+}
+
+int MPI_Free_mem(void *base)
+{
+    free(base);
+    return MPI_SUCCESS;
+}
+
+int MPI_Comm_set_name(MPI_Comm comm, const char *name)
+{
+    COMM("MPI_Comm_set_name", comm, c);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    return MPI_SUCCESS;
+}
+
+int MPI_Comm_get_name(MPI_Comm comm, char *name, int *resultlen)
+{
+    COMM("MPI_Comm_get_name", comm, c);
+    const char *n = c->name[0] ? c->name
+                    : comm == MPI_COMM_WORLD ? "MPI_COMM_WORLD"
+                    : comm == MPI_COMM_SELF  ? "MPI_COMM_SELF"
+                                             : "";
+    snprintf(name, MPI_MAX_OBJECT_NAME, "%s", n);
+    *resultlen = (int)strlen(name);
+    return MPI_SUCCESS;
+}
+
+/* User keyvals and attributes: a process's own, so per rank here. */
+#define MAX_KEYVALS 256
+#define MAX_ATTRS 4096
+struct keyval {
+    int used, owner;
+    MPI_Comm_copy_attr_function *copy;
+    MPI_Comm_delete_attr_function *del;
+    void *extra;
+};
+static struct keyval keyvals[MAX_KEYVALS];
+struct attr {
+    int used, owner, keyval;
+    MPI_Comm comm;
+    void *value;
+};
+static struct attr attrs[MAX_ATTRS];
+
+/* MPICH's MPI_COMM_DUP_FN: the duplicate gets the same value. */
+int MPIR_Dup_fn(MPI_Comm comm, int keyval, void *extra, void *in, void *out, int *flag)
+{
+    (void)comm;
+    (void)keyval;
+    (void)extra;
+    *(void **)out = in;
+    *flag = 1;
+    return MPI_SUCCESS;
+}
+
+static struct keyval *keyval_of(int k)
+{
+    unsigned i = (unsigned)k & 0xffffff;
+    if (((unsigned)k >> 24) != 0xa4 || i == 0 || i >= MAX_KEYVALS || !keyvals[i].used)
+        return NULL;
+    return &keyvals[i];
+}
+
+static struct attr *attr_of(MPI_Comm comm, int keyval, int owner)
+{
+    for (int i = 0; i < MAX_ATTRS; i++)
+        if (attrs[i].used && attrs[i].comm == comm && attrs[i].keyval == keyval &&
+            attrs[i].owner == owner)
+            return &attrs[i];
+    return NULL;
+}
+
+int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del,
+                           int *keyval, void *extra)
+{
+    int r = started("MPI_Comm_create_keyval");
+    pthread_mutex_lock(&big);
+    for (int i = 1; i < MAX_KEYVALS; i++)
+        if (!keyvals[i].used) {
+            keyvals[i] = (struct keyval){1, r, copy, del, extra};
+            *keyval = (int)(0xa4000000u | (unsigned)i);
+            pthread_mutex_unlock(&big);
+            return MPI_SUCCESS;
+        }
+    pthread_mutex_unlock(&big);
+    return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, "MPI_Comm_create_keyval",
+                "more than %d keyvals", MAX_KEYVALS);
+}
+
+int MPI_Comm_free_keyval(int *keyval)
+{
+    pthread_mutex_lock(&big);
+    struct keyval *k = keyval_of(*keyval);
+    if (k)
+        k->used = 0;
+    pthread_mutex_unlock(&big);
+    *keyval = MPI_KEYVAL_INVALID;
+    return k ? MPI_SUCCESS
+             : fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_ARG, "MPI_Comm_free_keyval",
+                    "invalid keyval");
+}
+
+/* Under `big`: runs the delete callback of an attribute and drops it. */
+static void drop_attr(struct attr *a)
+{
+    struct keyval *k = keyval_of(a->keyval);
+    struct attr copy = *a;
+    a->used = 0;
+    if (k && k->del) {
+        pthread_mutex_unlock(&big);
+        k->del(copy.comm, copy.keyval, copy.value, k->extra);
+        pthread_mutex_lock(&big);
+    }
+}
+
+int MPI_Comm_set_attr(MPI_Comm comm, int keyval, void *value)
+{
+    int r = started("MPI_Comm_set_attr");
+    COMM("MPI_Comm_set_attr", comm, c);
+    pthread_mutex_lock(&big);
+    if (!keyval_of(keyval)) {
+        pthread_mutex_unlock(&big);
+        return fail(comm, c, MPI_ERR_ARG, "MPI_Comm_set_attr", "invalid keyval");
+    }
+    struct attr *a = attr_of(comm, keyval, r);
+    if (a)
+        drop_attr(a);
+    for (int i = 0; i < MAX_ATTRS; i++)
+        if (!attrs[i].used) {
+            attrs[i] = (struct attr){1, r, keyval, comm, value};
+            pthread_mutex_unlock(&big);
+            return MPI_SUCCESS;
+        }
+    pthread_mutex_unlock(&big);
+    return fail(comm, c, MPI_ERR_INTERN, "MPI_Comm_set_attr", "more than %d attributes",
+                MAX_ATTRS);
+}
+
+int MPI_Comm_delete_attr(MPI_Comm comm, int keyval)
+{
+    int r = started("MPI_Comm_delete_attr");
+    pthread_mutex_lock(&big);
+    struct attr *a = attr_of(comm, keyval, r);
+    if (a)
+        drop_attr(a);
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* The user attributes of comm (for MPI_Comm_get_attr). */
+static int user_attr(MPI_Comm comm, int keyval, void *value, int *flag)
+{
+    pthread_mutex_lock(&big);
+    struct attr *a = attr_of(comm, keyval, me());
+    *flag = a != NULL;
+    if (a)
+        *(void **)value = a->value;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* On MPI_Comm_dup: each attribute of `from` whose copy callback says so
+ * goes to `to`; on MPI_Comm_free, delete callbacks run. */
+static void copy_attrs(MPI_Comm from, MPI_Comm to)
+{
+    int r = me();
+    pthread_mutex_lock(&big);
+    for (int i = 0; i < MAX_ATTRS; i++) {
+        if (!attrs[i].used || attrs[i].comm != from || attrs[i].owner != r)
+            continue;
+        struct keyval *k = keyval_of(attrs[i].keyval);
+        if (!k || !k->copy)
+            continue;
+        struct attr a = attrs[i];
+        void *out = NULL;
+        int flag = 0;
+        pthread_mutex_unlock(&big);
+        k->copy(from, a.keyval, k->extra, a.value, &out, &flag);
+        pthread_mutex_lock(&big);
+        if (flag)
+            for (int j = 0; j < MAX_ATTRS; j++)
+                if (!attrs[j].used) {
+                    attrs[j] = (struct attr){1, r, a.keyval, to, out};
+                    break;
+                }
+    }
+    pthread_mutex_unlock(&big);
+}
+
+static void delete_attrs(MPI_Comm comm)
+{
+    int r = me();
+    pthread_mutex_lock(&big);
+    for (int i = 0; i < MAX_ATTRS; i++)
+        if (attrs[i].used && attrs[i].comm == comm && attrs[i].owner == r)
+            drop_attr(&attrs[i]);
+    pthread_mutex_unlock(&big);
+}
+
+/* Info objects: key/value lists, a rank's own. */
+#define MAX_INFOS 1024
+#define MAX_INFO_KEYS 64
+struct info {
+    int used, n;
+    char *keys[MAX_INFO_KEYS], *values[MAX_INFO_KEYS];
+};
+static struct info infos[MAX_INFOS];
+
+static struct info *info_of(MPI_Info h)
+{
+    unsigned i = (unsigned)h & 0xffffff;
+    if (((unsigned)h >> 24) != 0x9c || i == 0 || i >= MAX_INFOS || !infos[i].used)
+        return NULL;
+    return &infos[i];
+}
+
+#define INFO(fn, h, x)                                                                        \
+    struct info *x = info_of(h);                                                              \
+    if (!x)                                                                                   \
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INFO, fn, "invalid info object");
+
+int MPI_Info_create(MPI_Info *info)
+{
+    pthread_mutex_lock(&big);
+    for (int i = 1; i < MAX_INFOS; i++)
+        if (!infos[i].used) {
+            memset(&infos[i], 0, sizeof infos[i]);
+            infos[i].used = 1;
+            *info = (MPI_Info)(0x9c000000u | (unsigned)i);
+            pthread_mutex_unlock(&big);
+            return MPI_SUCCESS;
+        }
+    pthread_mutex_unlock(&big);
+    return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, "MPI_Info_create",
+                "more than %d info objects", MAX_INFOS);
+}
+
+static int info_find(const struct info *x, const char *key)
+{
+    for (int k = 0; k < x->n; k++)
+        if (!strcmp(x->keys[k], key))
+            return k;
+    return -1;
+}
+
+int MPI_Info_set(MPI_Info info, const char *key, const char *value)
+{
+    INFO("MPI_Info_set", info, x);
+    int k = info_find(x, key);
+    if (k >= 0) {
+        free(x->values[k]);
+        x->values[k] = strdup(value);
+        return MPI_SUCCESS;
+    }
+    if (x->n == MAX_INFO_KEYS)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INFO_NOKEY, "MPI_Info_set",
+                    "more than %d keys", MAX_INFO_KEYS);
+    x->keys[x->n] = strdup(key);
+    x->values[x->n++] = strdup(value);
+    return MPI_SUCCESS;
+}
+
+int MPI_Info_get(MPI_Info info, const char *key, int valuelen, char *value, int *flag)
+{
+    INFO("MPI_Info_get", info, x);
+    int k = info_find(x, key);
+    *flag = k >= 0;
+    if (k >= 0)
+        snprintf(value, (size_t)valuelen + 1, "%s", x->values[k]);
+    return MPI_SUCCESS;
+}
+
+int MPI_Info_get_valuelen(MPI_Info info, const char *key, int *valuelen, int *flag)
+{
+    INFO("MPI_Info_get_valuelen", info, x);
+    int k = info_find(x, key);
+    *flag = k >= 0;
+    if (k >= 0)
+        *valuelen = (int)strlen(x->values[k]);
+    return MPI_SUCCESS;
+}
+
+int MPI_Info_get_nkeys(MPI_Info info, int *nkeys)
+{
+    INFO("MPI_Info_get_nkeys", info, x);
+    *nkeys = x->n;
+    return MPI_SUCCESS;
+}
+
+int MPI_Info_get_nthkey(MPI_Info info, int n, char *key)
+{
+    INFO("MPI_Info_get_nthkey", info, x);
+    if (n < 0 || n >= x->n)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_ARG, "MPI_Info_get_nthkey",
+                    "no key %d (%d keys)", n, x->n);
+    snprintf(key, MPI_MAX_INFO_KEY + 1, "%s", x->keys[n]);
+    return MPI_SUCCESS;
+}
+
+int MPI_Info_delete(MPI_Info info, const char *key)
+{
+    INFO("MPI_Info_delete", info, x);
+    int k = info_find(x, key);
+    if (k < 0)
+        return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INFO_NOKEY, "MPI_Info_delete",
+                    "no key `%s`", key);
+    free(x->keys[k]);
+    free(x->values[k]);
+    memmove(&x->keys[k], &x->keys[k + 1], sizeof(char *) * (size_t)(x->n - k - 1));
+    memmove(&x->values[k], &x->values[k + 1], sizeof(char *) * (size_t)(x->n - k - 1));
+    x->n--;
+    return MPI_SUCCESS;
+}
+
+int MPI_Info_dup(MPI_Info info, MPI_Info *newinfo)
+{
+    INFO("MPI_Info_dup", info, x);
+    int err = MPI_Info_create(newinfo);
+    for (int k = 0; !err && k < x->n; k++)
+        err = MPI_Info_set(*newinfo, x->keys[k], x->values[k]);
+    return err;
+}
+
+int MPI_Info_free(MPI_Info *info)
+{
+    INFO("MPI_Info_free", *info, x);
+    for (int k = 0; k < x->n; k++) {
+        free(x->keys[k]);
+        free(x->values[k]);
+    }
+    memset(x, 0, sizeof *x);
+    *info = MPI_INFO_NULL;
     return MPI_SUCCESS;
 }
 

@@ -123,6 +123,14 @@ int MPI_Get_address(const void *, MPI_Aint *);
 int MPI_Pack(const void *, int, MPI_Datatype, void *, int, int *, MPI_Comm);
 int MPI_Unpack(const void *, int, int *, void *, int, MPI_Datatype, MPI_Comm);
 int MPI_Pack_size(int, MPI_Datatype, MPI_Comm, int *);
+int MPI_Mprobe(int, int, MPI_Comm, MPI_Message *, MPI_Status *);
+int MPI_Improbe(int, int, MPI_Comm, int *, MPI_Message *, MPI_Status *);
+int MPI_Mrecv(void *, int, MPI_Datatype, MPI_Message *, MPI_Status *);
+int MPI_Imrecv(void *, int, MPI_Datatype, MPI_Message *, MPI_Request *);
+int MPI_Alloc_mem(MPI_Aint, MPI_Info, void *);
+int MPI_Free_mem(void *);
+int MPI_Comm_set_name(MPI_Comm, const char *);
+int MPI_Comm_get_name(MPI_Comm, char *, int *);
 double MPI_Wtime(void);
 double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
@@ -739,4 +747,60 @@ void mpi_unpack_(void *inbuf, int *insize, int *position, void *outbuf, int *out
 void mpi_pack_size_(int *incount, int *type, int *comm, int *size, int *ierr)
 {
     *ierr = MPI_Pack_size(*incount, *type, *comm, size);
+}
+
+/* ---- matched probes, memory, names ------------------------------------- */
+
+void mpi_mprobe_(int *source, int *tag, int *comm, int *message, int *st, int *ierr)
+{
+    *ierr = MPI_Mprobe(*source, *tag, *comm, message, status(st));
+}
+
+void mpi_improbe_(int *source, int *tag, int *comm, int *flag, int *message, int *st, int *ierr)
+{
+    *ierr = MPI_Improbe(*source, *tag, *comm, flag, message, status(st));
+}
+
+void mpi_mrecv_(void *buf, int *count, int *type, int *message, int *st, int *ierr)
+{
+    *ierr = MPI_Mrecv(buffer(buf), *count, *type, message, status(st));
+}
+
+void mpi_imrecv_(void *buf, int *count, int *type, int *message, int *request, int *ierr)
+{
+    *ierr = MPI_Imrecv(buffer(buf), *count, *type, message, request);
+}
+
+/* Fortran receives the memory's address as an INTEGER(KIND=MPI_ADDRESS_KIND)
+ * (used through Cray pointers or c_f_pointer). */
+void mpi_alloc_mem_(long *size, int *info, long *baseptr, int *ierr)
+{
+    void *p = NULL;
+    *ierr = MPI_Alloc_mem(*size, *info, &p);
+    *baseptr = (long)p;
+}
+
+void mpi_free_mem_(void *base, int *ierr) { *ierr = MPI_Free_mem(base); }
+
+/* Fortran strings come with their length (a hidden last argument) and no
+ * NUL; names go back blank-padded. */
+void mpi_comm_set_name_(int *comm, const char *name, int *ierr, size_t len)
+{
+    char c_name[MPI_MAX_OBJECT_NAME];
+    while (len > 0 && name[len - 1] == ' ')
+        len--;
+    if (len >= sizeof c_name)
+        len = sizeof c_name - 1;
+    memcpy(c_name, name, len);
+    c_name[len] = 0;
+    *ierr = MPI_Comm_set_name(*comm, c_name);
+}
+
+void mpi_comm_get_name_(int *comm, char *name, int *resultlen, int *ierr, size_t len)
+{
+    char c_name[MPI_MAX_OBJECT_NAME];
+    *ierr = MPI_Comm_get_name(*comm, c_name, resultlen);
+    size_t n = strlen(c_name);
+    for (size_t k = 0; k < len; k++)
+        name[k] = k < n ? c_name[k] : ' ';
 }

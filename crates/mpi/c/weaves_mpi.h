@@ -17,6 +17,10 @@ typedef int MPI_Op;
 typedef int MPI_Request;
 typedef int MPI_Errhandler;
 typedef int MPI_Group;
+typedef int MPI_Message;
+typedef int MPI_Info;
+typedef int(MPI_Comm_copy_attr_function)(MPI_Comm, int, void *, void *, void *, int *);
+typedef int(MPI_Comm_delete_attr_function)(MPI_Comm, int, void *, void *);
 typedef long MPI_Aint;
 
 typedef struct MPI_Status {
@@ -104,6 +108,13 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_CART 2
 
 #define MPI_BSEND_OVERHEAD 96
+#define MPI_MESSAGE_NULL ((MPI_Message)0x2c000000)
+#define MPI_MESSAGE_NO_PROC ((MPI_Message)0x6c000000)
+#define MPI_INFO_NULL ((MPI_Info)0x1c000000)
+#define MPI_MAX_OBJECT_NAME 128
+#define MPI_MAX_INFO_KEY 255
+#define MPI_MAX_INFO_VAL 1024
+#define MPI_KEYVAL_INVALID 0x24000000
 #define MPI_ORDER_C 56
 #define MPI_ORDER_FORTRAN 57
 
@@ -144,5 +155,8 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_ERR_OTHER 15
 #define MPI_ERR_INTERN 16
 #define MPI_ERR_REQUEST 19
+#define MPI_ERR_INFO 28
+#define MPI_ERR_INFO_NOKEY 31
+#define MPI_ERR_NO_MEM 34
 
 #endif
