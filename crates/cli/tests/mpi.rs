@@ -472,6 +472,16 @@ fn matched_probes_names_attributes_and_info_print_what_mpich_prints() {
     same_as_mpich("mpi_misc", &[1, 2, 4, 7]);
 }
 
+/// Non-blocking collectives overlapped with point-to-point traffic that
+/// completes only after every rank has begun the collective (a blocking
+/// implementation would deadlock), several in flight, completed in reverse
+/// order, with MPI_IN_PLACE: what MPICH prints.
+#[test]
+fn nonblocking_collectives_overlap_as_mpich_lets_them() {
+    require_mpich();
+    same_as_mpich("mpi_nbc", &[1, 2, 4, 7]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

@@ -89,6 +89,8 @@ struct sig {
 #define NO_ROOT (-1)
 #define ANY_BYTES (-1LL)
 
+struct nbc;
+
 struct comm {
     char name[128]; /* MPI_Comm_set_name's */
     int used;
@@ -104,6 +106,10 @@ struct comm {
     void **out;
     int *aux1, *aux2, *aux3;
     struct sig *sigs;
+    /* Non-blocking collectives: how many each member has begun, and the
+     * operations not every member has joined yet. */
+    unsigned *nbc_begun;
+    struct nbc *nbc_pending;
     /* A Cartesian topology (ndims > 0), set by MPI_Cart_create. */
     int ndims;
     int *dims, *periods;
@@ -140,6 +146,8 @@ static void comm_alloc(struct comm *c, int size)
     c->aux2 = calloc(size, sizeof(int));
     c->aux3 = calloc(size, sizeof(int));
     c->sigs = calloc(size, sizeof(struct sig));
+    c->nbc_begun = calloc(size, sizeof(unsigned));
+    c->nbc_pending = NULL;
     c->context = next_context;
     next_context += 2;
     c->errh = MPI_ERRORS_ARE_FATAL;
@@ -1537,6 +1545,7 @@ int MPI_Comm_free(MPI_Comm *comm)
         free(c->aux2);
         free(c->aux3);
         free(c->sigs);
+        free(c->nbc_begun);
         free(c->dims);
         free(c->periods);
         memset(c, 0, sizeof *c);
@@ -3185,6 +3194,150 @@ int MPI_Info_free(MPI_Info *info)
     return MPI_SUCCESS;
 }
 
+/* ---- non-blocking collectives ----------------------------------------- */
+
+/* The ranks are strings of one process, so a non-blocking collective needs
+ * no progress engine: each member's call leaves what it brings (buffers,
+ * counts, root) in the operation of its communicator with the same
+ * sequence number, and returns a request. The member that arrives last
+ * moves every member's data (all buffers are in this process and stay
+ * valid until completion, as the standard requires) and completes every
+ * member's request. Members' operations match in the order they begin
+ * them on a communicator, as the standard says they must. */
+enum nbc_kind { NBC_BARRIER, NBC_BCAST, NBC_REDUCE, NBC_ALLREDUCE };
+
+struct nbc_member {
+    const void *in;
+    void *out;
+    struct req *req;
+};
+
+struct nbc {
+    unsigned seq;
+    int arrived;
+    struct sig *sigs;
+    struct nbc_member *m;
+    struct nbc *next;
+};
+
+static const char *nbc_name[] = {"MPI_Ibarrier", "MPI_Ibcast", "MPI_Ireduce", "MPI_Iallreduce"};
+
+/* Under `big`: moves the data of a complete operation. 0, or the error. */
+static int nbc_perform(struct comm *c, struct nbc *op, enum nbc_kind kind, int root, int count,
+                       MPI_Datatype t, MPI_Op mop)
+{
+    size_t n = (size_t)count * type_size(t);
+    if (kind == NBC_BCAST) {
+        for (int k = 0; k < c->size; k++)
+            if (k != root && n)
+                memcpy(op->m[k].out, op->m[root].in, n);
+        return 0;
+    }
+    if (kind == NBC_REDUCE || kind == NBC_ALLREDUCE) {
+        void *acc = malloc(n ? n : 1);
+        memcpy(acc, op->m[0].in, n);
+        for (int k = 1; k < c->size; k++)
+            if (combine(acc, op->m[k].in, (size_t)count, t, mop)) {
+                free(acc);
+                return MPI_ERR_OP;
+            }
+        for (int k = 0; k < c->size; k++)
+            if ((kind == NBC_ALLREDUCE || k == root) && n)
+                memcpy(op->m[k].out, acc, n);
+        free(acc);
+    }
+    return 0;
+}
+
+static int nbc_begin(enum nbc_kind kind, const void *in, void *out, int count, MPI_Datatype t,
+                     MPI_Op mop, int root, MPI_Comm comm, MPI_Request *request)
+{
+    const char *fn = nbc_name[kind];
+    started(fn);
+    COMM(fn, comm, c);
+    if (kind != NBC_BARRIER && (!type_size(t) || !contiguous(t)))
+        return fail(comm, c, MPI_ERR_TYPE, fn, "invalid or non-contiguous datatype 0x%x",
+                    (unsigned)t);
+    if ((kind == NBC_BCAST || kind == NBC_REDUCE) && (root < 0 || root >= c->size))
+        return fail(comm, c, MPI_ERR_ROOT, fn, "invalid root %d", root);
+    if ((kind == NBC_REDUCE || kind == NBC_ALLREDUCE) && !reducible(t, mop))
+        return fail(comm, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",
+                    (unsigned)mop, (unsigned)t);
+    pthread_mutex_lock(&big);
+    int i = rank_in(c, me());
+    unsigned seq = c->nbc_begun[i]++;
+    struct nbc *op = c->nbc_pending;
+    while (op && op->seq != seq)
+        op = op->next;
+    if (!op) {
+        op = calloc(1, sizeof *op);
+        op->seq = seq;
+        op->sigs = calloc((size_t)c->size, sizeof *op->sigs);
+        op->m = calloc((size_t)c->size, sizeof *op->m);
+        op->next = c->nbc_pending;
+        c->nbc_pending = op;
+    }
+    struct req *r = calloc(1, sizeof *r);
+    r->owner = me();
+    r->what = fn;
+    *request = new_handle(r);
+    op->m[i] = (struct nbc_member){in == MPI_IN_PLACE ? out : in, out, r};
+    op->sigs[i] = (struct sig){fn, kind == NBC_BCAST || kind == NBC_REDUCE ? root : NO_ROOT,
+                               kind == NBC_BARRIER ? ANY_BYTES : (long long)count * (long long)type_size(t),
+                               kind == NBC_REDUCE || kind == NBC_ALLREDUCE ? (unsigned)mop : 0};
+    if (++op->arrived < c->size) {
+        pthread_mutex_unlock(&big);
+        return MPI_SUCCESS;
+    }
+    /* The last to arrive: check that all asked the same, move the data,
+     * complete everyone's request. */
+    struct sig *saved = c->sigs;
+    c->sigs = op->sigs;
+    coll_check(c, comm);
+    c->sigs = saved;
+    int err = nbc_perform(c, op, kind, root, count, t, mop);
+    for (struct nbc **p = &c->nbc_pending; *p; p = &(*p)->next)
+        if (*p == op) {
+            *p = op->next;
+            break;
+        }
+    for (int k = 0; k < c->size; k++) {
+        op->m[k].req->done = 1;
+        wake(op->m[k].req->owner);
+    }
+    free(op->sigs);
+    free(op->m);
+    free(op);
+    pthread_mutex_unlock(&big);
+    if (err)
+        return fail(comm, c, err, fn, "operation 0x%x does not apply to datatype 0x%x",
+                    (unsigned)mop, (unsigned)t);
+    return MPI_SUCCESS;
+}
+
+int MPI_Ibarrier(MPI_Comm comm, MPI_Request *request)
+{
+    return nbc_begin(NBC_BARRIER, NULL, NULL, 0, MPI_BYTE, 0, 0, comm, request);
+}
+
+int MPI_Ibcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm,
+               MPI_Request *request)
+{
+    return nbc_begin(NBC_BCAST, buf, buf, count, t, 0, root, comm, request);
+}
+
+int MPI_Ireduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
+                int root, MPI_Comm comm, MPI_Request *request)
+{
+    return nbc_begin(NBC_REDUCE, sendbuf, recvbuf, count, t, op, root, comm, request);
+}
+
+int MPI_Iallreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
+                   MPI_Comm comm, MPI_Request *request)
+{
+    return nbc_begin(NBC_ALLREDUCE, sendbuf, recvbuf, count, t, op, 0, comm, request);
+}
+
 /* ---- what is not supported -------------------------------------------- */
 
 /* Calls a program may make that this library does not implement: each
@@ -3204,10 +3357,6 @@ static void not_supported(const char *fn)
     void fortran(void) { not_supported(#name); }
 
 UNSUPPORTED(MPI_Alltoallw, mpi_alltoallw_)
-UNSUPPORTED(MPI_Ibarrier, mpi_ibarrier_)
-UNSUPPORTED(MPI_Ibcast, mpi_ibcast_)
-UNSUPPORTED(MPI_Ireduce, mpi_ireduce_)
-UNSUPPORTED(MPI_Iallreduce, mpi_iallreduce_)
 UNSUPPORTED(MPI_Win_create, mpi_win_create_)
 UNSUPPORTED(MPI_Win_free, mpi_win_free_)
 UNSUPPORTED(MPI_Win_fence, mpi_win_fence_)

@@ -131,6 +131,10 @@ int MPI_Alloc_mem(MPI_Aint, MPI_Info, void *);
 int MPI_Free_mem(void *);
 int MPI_Comm_set_name(MPI_Comm, const char *);
 int MPI_Comm_get_name(MPI_Comm, char *, int *);
+int MPI_Ibarrier(MPI_Comm, MPI_Request *);
+int MPI_Ibcast(void *, int, MPI_Datatype, int, MPI_Comm, MPI_Request *);
+int MPI_Ireduce(const void *, void *, int, MPI_Datatype, MPI_Op, int, MPI_Comm, MPI_Request *);
+int MPI_Iallreduce(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *);
 double MPI_Wtime(void);
 double MPI_Wtick(void);
 int MPI_Comm_set_errhandler(MPI_Comm, MPI_Errhandler);
@@ -803,4 +807,26 @@ void mpi_comm_get_name_(int *comm, char *name, int *resultlen, int *ierr, size_t
     size_t n = strlen(c_name);
     for (size_t k = 0; k < len; k++)
         name[k] = k < n ? c_name[k] : ' ';
+}
+
+/* ---- non-blocking collectives ----------------------------------------- */
+
+void mpi_ibarrier_(int *comm, int *request, int *ierr) { *ierr = MPI_Ibarrier(*comm, request); }
+
+void mpi_ibcast_(void *buf, int *count, int *type, int *root, int *comm, int *request, int *ierr)
+{
+    *ierr = MPI_Ibcast(buffer(buf), *count, *type, *root, *comm, request);
+}
+
+void mpi_ireduce_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *root,
+                  int *comm, int *request, int *ierr)
+{
+    *ierr = MPI_Ireduce(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *root, *comm,
+                        request);
+}
+
+void mpi_iallreduce_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *comm,
+                     int *request, int *ierr)
+{
+    *ierr = MPI_Iallreduce(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *comm, request);
 }
