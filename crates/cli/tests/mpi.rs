@@ -122,7 +122,7 @@ fn wrong_usage_gives_mpi_errors() {
             "bad-type",
             &["Fatal error in MPI_Send", "invalid datatype 0x12345678"],
         ),
-        ("unsupported", &["MPI_Ibarrier not supported"]),
+        ("unsupported", &["MPI_Win_fence not supported"]),
         (
             "no-finalize",
             &["rank 1 ended without calling MPI_Finalize"],
