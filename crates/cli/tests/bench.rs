@@ -116,6 +116,7 @@ fn unknown_benchmark_is_a_clear_error() {
 #[test]
 fn bench_mpi_reports_both_sides() {
     let json = bench_json(&["bench", "mpi", "--json", "-n", "500"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     for key in [
         "weaves_latency_us",
         "mpich_latency_us",
@@ -124,7 +125,18 @@ fn bench_mpi_reports_both_sides() {
         "mpich_bandwidth_MBps",
         "bandwidth_ratio",
     ] {
-        assert!(number(&json, key) > 0.0, "{key}: {json}");
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {json}");
+    }
+    assert_eq!(v["ranks"], 16, "{json}");
+    for coll in ["allreduce_8b", "allreduce_1mib", "alltoall_1kib"] {
+        for key in ["weaves_us", "mpich_us", "ratio"] {
+            assert!(
+                v[coll][key]
+                    .as_f64()
+                    .is_some_and(|x| x > 0.0 && x.is_finite()),
+                "{coll}.{key}: {json}"
+            );
+        }
     }
 }
 
