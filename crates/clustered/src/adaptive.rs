@@ -14,6 +14,7 @@
 //! The decision is [`decide`], a pure function of the window's counts, so
 //! it can be tested without timing anything.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::counter::{ClusteredCounter, CounterRep, Distributed, RepStats, Shared};
@@ -93,6 +94,8 @@ pub struct AdaptiveCounter {
     shared: Arc<dyn Implementation<dyn CounterRep>>,
     distributed: Arc<dyn Implementation<dyn CounterRep>>,
     last_swap: Mutex<Option<SwapReport>>,
+    to_distributed: AtomicU64,
+    to_shared: AtomicU64,
 }
 
 impl AdaptiveCounter {
@@ -116,6 +119,8 @@ impl AdaptiveCounter {
             shared,
             distributed: dist,
             last_swap: Mutex::new(None),
+            to_distributed: AtomicU64::new(0),
+            to_shared: AtomicU64::new(0),
         }
     }
 
@@ -144,6 +149,14 @@ impl AdaptiveCounter {
     /// Swaps made so far.
     pub fn swaps(&self) -> u64 {
         self.counter.object().swaps()
+    }
+
+    /// Swaps made to the distributed implementation and back to shared.
+    pub fn swaps_by_direction(&self) -> (u64, u64) {
+        (
+            self.to_distributed.load(Ordering::Relaxed),
+            self.to_shared.load(Ordering::Relaxed),
+        )
     }
 
     /// The report of the last swap, if any.
@@ -191,15 +204,18 @@ impl AdaptiveCounter {
         }
         window.last = stats;
         let decision = decide(&self.policy, name == self.distributed.name(), sample);
-        let to = match decision {
+        let (to, tally) = match decision {
             Decision::Stay => return decision,
-            Decision::ToDistributed => &self.distributed,
-            Decision::ToShared => &self.shared,
+            Decision::ToDistributed => (&self.distributed, &self.to_distributed),
+            Decision::ToShared => (&self.shared, &self.to_shared),
         };
         // Refused only when called from inside another clustered call:
         // the next review will try again.
         match self.counter.swap(to.clone()) {
             Ok(report) => {
+                if report.completed {
+                    tally.fetch_add(1, Ordering::Relaxed);
+                }
                 *self.last_swap.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
                 decision
             }

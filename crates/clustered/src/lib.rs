@@ -79,7 +79,7 @@ pub mod transfer;
 pub use adaptive::{decide, AdaptiveCounter, Decision, Policy, Sample};
 pub use counter::{ClusteredCounter, CounterRep, Distributed, RepStats, Shared};
 pub use mediator::{SwapError, SwapReport};
-pub use object::{Clustered, Ctx};
+pub use object::{Clustered, Ctx, Phase};
 pub use root::{Root, RootKind};
 pub use table::ObjectId;
 pub use transfer::{Format, State, TransferError};

@@ -32,6 +32,18 @@ pub(crate) const NORMAL: u8 = 0;
 pub(crate) const FORWARD: u8 = 1;
 pub(crate) const BLOCK: u8 = 2;
 
+/// Where a swap stands, as callers see it (transfer and completion happen
+/// while calls are blocked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No swap: calls go straight to the live root.
+    Normal,
+    /// A mediator counts calls and waits for older ones to leave.
+    Forward,
+    /// New calls wait; re-entrant ones go through.
+    Block,
+}
+
 /// An object whose representatives are `R`s (often a `dyn Trait`).
 pub struct Clustered<R: ?Sized + 'static> {
     pub(crate) id: ObjectId,
@@ -222,6 +234,25 @@ impl<R: ?Sized + Send + Sync + 'static> Clustered<R> {
     /// The live implementation's name.
     pub fn implementation(&self) -> &'static str {
         self.call(|c| c.root().implementation().name())
+    }
+
+    /// Where a swap of this object stands.
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            NORMAL => Phase::Normal,
+            FORWARD => Phase::Forward,
+            _ => Phase::Block,
+        }
+    }
+
+    /// Calls the swap in progress (or the last one) forwarded, blocked and
+    /// let through so far.
+    pub fn mediated(&self) -> (u64, u64, u64) {
+        (
+            self.forwarded.load(Ordering::Relaxed),
+            self.blocked.load(Ordering::Relaxed),
+            self.let_through.load(Ordering::Relaxed),
+        )
     }
 
     /// Swaps completed so far.

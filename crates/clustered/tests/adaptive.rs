@@ -1,0 +1,84 @@
+//! The adaptive counter's choice under one thread and under eight
+//! contending ones. The policy decides from counts (failed `try_lock`s,
+//! adds per CPU), so the tests bound the work by adds, never by time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use weaves_clustered::{AdaptiveCounter, Policy};
+
+fn policy() -> Policy {
+    Policy {
+        window: 1024,
+        up: 0.001,
+        down: 0.0005,
+    }
+}
+
+#[test]
+fn one_thread_keeps_the_shared_implementation() {
+    let counter = AdaptiveCounter::new(policy());
+    for _ in 0..1_000_000 {
+        counter.add(1);
+    }
+    // One thread never finds the lock taken: no window is contended.
+    assert_eq!(counter.implementation(), "shared");
+    assert_eq!(counter.swaps(), 0);
+    assert_eq!(counter.get(), 1_000_000);
+}
+
+#[test]
+fn eight_contending_threads_pick_distributed_and_one_goes_back_to_shared() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("one CPU: eight threads do not add at the same time; nothing to show");
+        return;
+    }
+    const BOUND: u64 = 20_000_000;
+    let counter = AdaptiveCounter::new(policy());
+    let swapped = AtomicBool::new(false);
+    let added: u64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0u64;
+                    while n < BOUND / 8 && !swapped.load(Ordering::Relaxed) {
+                        for _ in 0..256 {
+                            counter.add(1);
+                        }
+                        n += 256;
+                        if counter.swaps() > 0 {
+                            swapped.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert!(
+        counter.swaps_by_direction().0 >= 1,
+        "no swap after {added} contended adds ({})",
+        counter.implementation()
+    );
+    assert_eq!(counter.implementation(), "distributed");
+    let report = counter.last_swap().unwrap();
+    assert_eq!((report.from, report.to), ("shared", "distributed"));
+    assert!(report.completed, "{report:?}");
+    assert_eq!(counter.get(), added);
+
+    // Alone again, all adds land on one CPU's rep: back to shared.
+    let mut alone = 0u64;
+    while counter.implementation() != "shared" && alone < BOUND {
+        for _ in 0..1024 {
+            counter.add(1);
+        }
+        alone += 1024;
+    }
+    assert_eq!(
+        counter.implementation(),
+        "shared",
+        "after {alone} adds alone"
+    );
+    assert!(counter.swaps_by_direction().1 >= 1);
+    assert_eq!(counter.get(), added + alone);
+}
