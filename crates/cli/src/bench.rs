@@ -16,6 +16,8 @@
 //! * `flows`: the seed paper's Figure 5: a calibrated amount of work done by
 //!   one flow, then split over n flows as strings, pthreads and processes,
 //!   all on one CPU; reported as overhead over the one-flow baseline.
+//! * `clustered`: the clustered counter's shared, distributed and adaptive
+//!   implementations, one thread and eight (see `bench_clustered`).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -48,9 +50,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "checkpoint" {
         return crate::bench_checkpoint::checkpoint(json, iterations);
     }
+    if name == "clustered" {
+        return crate::bench_clustered::clustered(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, clustered)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

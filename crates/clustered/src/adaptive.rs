@@ -8,8 +8,9 @@
 //!   [`Distributed`].
 //! * under [`Distributed`] no add waits, so the rate is the share of the
 //!   window's adds made on other CPUs than the busiest one: the adds that
-//!   would have met on one lock. Below `down`, far below `up`, it swaps
-//!   back to [`Shared`], whose reads are cheaper.
+//!   would have met on one lock. Below `down`, far below `up`, for `calm`
+//!   reviews in a row, it swaps back to [`Shared`], whose reads are
+//!   cheaper.
 //!
 //! The decision is [`decide`], a pure function of the window's counts, so
 //! it can be tested without timing anything.
@@ -29,8 +30,12 @@ pub struct Policy {
     /// the lock taken.
     pub up: f64,
     /// Swap distributed → shared when less than this share of adds came
-    /// from CPUs other than the busiest.
+    /// from CPUs other than the busiest ...
     pub down: f64,
+    /// ... in this many reviews in a row (a moment of calm, or the last
+    /// of many threads finishing alone, is no reason to give up the
+    /// distributed reps).
+    pub calm: u32,
 }
 
 impl Default for Policy {
@@ -39,6 +44,7 @@ impl Default for Policy {
             window: 4096,
             up: 0.01,
             down: 0.001,
+            calm: 8,
         }
     }
 }
@@ -84,6 +90,8 @@ pub fn decide(policy: &Policy, distributed: bool, s: Sample) -> Decision {
 struct Window {
     implementation: &'static str,
     last: Vec<RepStats>,
+    /// Reviews in a row that said [`Decision::ToShared`].
+    calm: u32,
 }
 
 /// A clustered counter that swaps between [`Shared`] and [`Distributed`].
@@ -192,6 +200,7 @@ impl AdaptiveCounter {
             *window = Window {
                 implementation: name,
                 last: stats,
+                calm: 0,
             };
             return Decision::Stay;
         }
@@ -203,7 +212,15 @@ impl AdaptiveCounter {
             sample.busiest = sample.busiest.max(ops);
         }
         window.last = stats;
-        let decision = decide(&self.policy, name == self.distributed.name(), sample);
+        let mut decision = decide(&self.policy, name == self.distributed.name(), sample);
+        if decision == Decision::ToShared {
+            window.calm += 1;
+            if window.calm < self.policy.calm {
+                decision = Decision::Stay;
+            }
+        } else {
+            window.calm = 0;
+        }
         let (to, tally) = match decision {
             Decision::Stay => return decision,
             Decision::ToDistributed => (&self.distributed, &self.to_distributed),
@@ -233,6 +250,7 @@ mod tests {
             window: 1000,
             up: 0.01,
             down: 0.001,
+            calm: 1,
         }
     }
 

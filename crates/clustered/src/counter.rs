@@ -2,8 +2,11 @@
 //!
 //! * [`Shared`]: one rep, a mutex around the value. Adds from several CPUs
 //!   take turns on one lock (and one cache line); a read is one lock.
-//!   Each add first *tries* the lock and counts a failure as contention,
-//!   which is what the adaptive policy watches.
+//!   Each add counts as contended when it finds the lock taken (a failed
+//!   `try_lock`) or last taken on another CPU: with a critical section of
+//!   a few instructions the lock is rarely seen taken, and the real cost
+//!   of sharing is the cache line moving between CPUs. The adaptive
+//!   policy watches that count.
 //! * [`Distributed`]: a rep per CPU (or per cluster of CPUs), each an atomic
 //!   on a cache line of its own. Adds stay on the caller's CPU; a read
 //!   sums every rep.
@@ -21,9 +24,9 @@ use crate::{ObjectId, TransferError};
 
 /// What a counter rep can do.
 pub trait CounterRep: Send + Sync {
-    /// Adds `n`; returns how many adds this rep has seen (for the adaptive
-    /// policy's windows).
-    fn add(&self, n: u64) -> u64;
+    /// Adds `n` from CPU `cpu`; returns how many adds this rep has seen
+    /// (for the adaptive policy's windows).
+    fn add(&self, n: u64, cpu: usize) -> u64;
     /// This rep's share of the total.
     fn get(&self) -> u64;
     /// Sets this rep's share (state transfer into a fresh rep).
@@ -36,6 +39,8 @@ pub trait CounterRep: Send + Sync {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RepStats {
     pub ops: u64,
+    /// Adds that found the rep busy, or last used from another CPU (its
+    /// cache line had to move): what sharing one rep costs.
     pub contended: u64,
 }
 
@@ -47,36 +52,52 @@ pub struct Shared;
 
 #[derive(Default)]
 struct SharedRep {
-    /// The value and the number of adds, both under the lock.
-    inner: Mutex<(u64, u64)>,
-    contended: AtomicU64,
+    inner: Mutex<SharedValue>,
+    /// Adds that found the lock taken.
+    busy: AtomicU64,
+}
+
+/// Everything under the shared rep's lock.
+#[derive(Default)]
+struct SharedValue {
+    value: u64,
+    ops: u64,
+    /// The CPU of the last add, and how many adds came from another CPU
+    /// than the one before them.
+    last_cpu: usize,
+    moves: u64,
 }
 
 impl CounterRep for SharedRep {
     #[inline]
-    fn add(&self, n: u64) -> u64 {
+    fn add(&self, n: u64, cpu: usize) -> u64 {
         let mut g = match self.inner.try_lock() {
             Ok(g) => g,
             Err(TryLockError::WouldBlock) => {
-                self.contended.fetch_add(1, Ordering::Relaxed);
+                self.busy.fetch_add(1, Ordering::Relaxed);
                 self.inner.lock().unwrap_or_else(|e| e.into_inner())
             }
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
         };
-        g.0 = g.0.wrapping_add(n);
-        g.1 += 1;
-        g.1
+        g.value = g.value.wrapping_add(n);
+        g.ops += 1;
+        if g.last_cpu != cpu {
+            g.last_cpu = cpu;
+            g.moves += 1;
+        }
+        g.ops
     }
     fn get(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).0
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).value
     }
     fn set(&self, value: u64) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).0 = value;
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).value = value;
     }
     fn stats(&self) -> RepStats {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         RepStats {
-            ops: self.inner.lock().unwrap_or_else(|e| e.into_inner()).1,
-            contended: self.contended.load(Ordering::Relaxed),
+            ops: g.ops,
+            contended: g.moves + self.busy.load(Ordering::Relaxed),
         }
     }
 }
@@ -155,7 +176,7 @@ struct DistributedCell {
 
 impl CounterRep for DistributedRep {
     #[inline]
-    fn add(&self, n: u64) -> u64 {
+    fn add(&self, n: u64, _cpu: usize) -> u64 {
         self.cell.value.fetch_add(n, Ordering::Relaxed);
         let ops = self.cell.ops.load(Ordering::Relaxed) + 1;
         self.cell.ops.store(ops, Ordering::Relaxed);
@@ -257,7 +278,7 @@ impl ClusteredCounter {
     /// Adds `n`; returns the number of adds the rep it went to has seen.
     #[inline]
     pub fn add_counted(&self, n: u64) -> u64 {
-        self.object.call(|c| c.rep().add(n))
+        self.object.call(|c| c.rep().add(n, c.cpu()))
     }
 
     /// Adds `n`.

@@ -70,7 +70,7 @@ fn a_reentrant_call_while_callers_are_blocked_goes_through() {
             object.call(|c| {
                 hold.wait();
                 hold.wait();
-                c.rep().add(1);
+                c.rep().add(1, 0);
             })
         });
         hold.wait();
@@ -80,10 +80,10 @@ fn a_reentrant_call_while_callers_are_blocked_goes_through() {
         // once new callers are blocked.
         s.spawn(|| {
             object.call(|c| {
-                c.rep().add(1);
+                c.rep().add(1, 0);
                 entered.wait();
                 wait_for(object, Phase::Block);
-                object.call(|inner| inner.rep().add(1));
+                object.call(|inner| inner.rep().add(1, 0));
             })
         });
         entered.wait();
@@ -118,7 +118,7 @@ fn callers_blocked_during_a_swap_continue_on_the_new_implementation() {
             object.call(|c| {
                 forwarded.wait();
                 forwarded.wait();
-                c.rep().add(10);
+                c.rep().add(10, 0);
             })
         });
         forwarded.wait();
@@ -156,7 +156,7 @@ fn a_swap_from_inside_a_call_is_refused() {
 struct Plain(AtomicU64);
 
 impl CounterRep for Plain {
-    fn add(&self, n: u64) -> u64 {
+    fn add(&self, n: u64, _cpu: usize) -> u64 {
         self.0.fetch_add(n, Ordering::SeqCst) + n
     }
     fn get(&self) -> u64 {
