@@ -25,7 +25,7 @@ const KINDS: [&str; 3] = ["shared", "distributed", "adaptive"];
 /// A counter under test.
 enum Counter {
     Fixed(ClusteredCounter),
-    Adaptive(AdaptiveCounter),
+    Adaptive(Box<AdaptiveCounter>),
 }
 
 impl Counter {
@@ -33,7 +33,7 @@ impl Counter {
         match kind {
             "shared" => Counter::Fixed(ClusteredCounter::shared()),
             "distributed" => Counter::Fixed(ClusteredCounter::distributed()),
-            _ => Counter::Adaptive(AdaptiveCounter::new(Policy::default())),
+            _ => Counter::Adaptive(Box::new(AdaptiveCounter::new(Policy::default()))),
         }
     }
     #[inline]
