@@ -44,7 +44,7 @@ impl Default for Policy {
             window: 4096,
             up: 0.01,
             down: 0.001,
-            calm: 8,
+            calm: 256,
         }
     }
 }
