@@ -21,6 +21,7 @@ use weaves_clustered::{AdaptiveCounter, ClusteredCounter, Policy};
 const THREADS: u64 = 8;
 const ROUNDS: usize = 5;
 const KINDS: [&str; 3] = ["shared", "distributed", "adaptive"];
+const PHASES: [&str; 4] = ["forward", "block", "transfer", "complete"];
 
 /// A counter under test.
 enum Counter {
@@ -55,6 +56,16 @@ impl Counter {
             Counter::Adaptive(c) => c.implementation(),
         }
     }
+    /// Microseconds each phase of the last swap took: forward, block,
+    /// transfer, complete.
+    fn last_swap_us(&self) -> Option<[f64; 4]> {
+        let Counter::Adaptive(c) = self else {
+            return None;
+        };
+        let r = c.last_swap()?;
+        Some([r.forward, r.block, r.transfer, r.complete].map(|d| d.as_secs_f64() * 1e6))
+    }
+
     /// Swaps to distributed and back to shared.
     fn swaps(&self) -> (u64, u64) {
         match self {
@@ -109,9 +120,16 @@ fn single_atomic(n: u64) -> f64 {
     ns
 }
 
-/// Eight threads, `n` adds each: millions of adds per second and the
-/// swaps made (to distributed, back to shared).
-fn multi(kind: &str, n: u64) -> Result<(f64, (u64, u64)), String> {
+/// What eight threads adding did: millions of adds per second, the swaps
+/// made (to distributed, back to shared) and the last one's phases.
+struct Together {
+    mops: f64,
+    swaps: (u64, u64),
+    last_swap_us: Option<[f64; 4]>,
+}
+
+/// Eight threads, `n` adds each.
+fn multi(kind: &str, n: u64) -> Result<Together, String> {
     let counter = Counter::new(kind);
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -125,7 +143,11 @@ fn multi(kind: &str, n: u64) -> Result<(f64, (u64, u64)), String> {
     });
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     check(&counter, THREADS * n)?;
-    Ok(((THREADS * n) as f64 / elapsed / 1e6, counter.swaps()))
+    Ok(Together {
+        mops: (THREADS * n) as f64 / elapsed / 1e6,
+        swaps: counter.swaps(),
+        last_swap_us: counter.last_swap_us(),
+    })
 }
 
 fn check(counter: &Counter, want: u64) -> Result<(), String> {
@@ -146,6 +168,7 @@ pub(crate) fn clustered(json: bool, adds: Option<u64>) -> Result<i32, String> {
     let mut multi_mops: Vec<Vec<f64>> = vec![Vec::new(); KINDS.len()];
     let mut alone_ends = "";
     let mut together_swaps = Vec::new();
+    let mut phases_us: [Vec<f64>; 4] = Default::default();
     // Rounds interleave the kinds so that a change in the machine's load
     // falls on all of them alike.
     for _ in 0..ROUNDS {
@@ -153,11 +176,19 @@ pub(crate) fn clustered(json: bool, adds: Option<u64>) -> Result<i32, String> {
         for (k, kind) in KINDS.iter().enumerate() {
             let (ns, ends) = single(kind, n)?;
             single_ns[k].push(ns);
-            let (mops, swaps) = multi(kind, n)?;
-            multi_mops[k].push(mops);
+            let together = multi(kind, n)?;
+            multi_mops[k].push(together.mops);
             if *kind == "adaptive" {
                 alone_ends = ends;
-                together_swaps.push(swaps);
+                together_swaps.push(together.swaps);
+                for (p, us) in phases_us
+                    .iter_mut()
+                    .zip(together.last_swap_us.unwrap_or_default())
+                {
+                    if together.last_swap_us.is_some() {
+                        p.push(us);
+                    }
+                }
             }
         }
     }
@@ -167,6 +198,9 @@ pub(crate) fn clustered(json: bool, adds: Option<u64>) -> Result<i32, String> {
     // Rounds in which eight threads made the adaptive counter go distributed.
     let distributed_rounds = together_swaps.iter().filter(|s| s.0 > 0).count();
     let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    // The last swap of each round that swapped, phase by phase.
+    let phases: Option<Vec<Spread>> =
+        (!phases_us[0].is_empty()).then(|| phases_us.into_iter().map(spread).collect());
 
     if json {
         let by_kind = |v: &[Spread]| -> serde_json::Value {
@@ -201,6 +235,13 @@ pub(crate) fn clustered(json: bool, adds: Option<u64>) -> Result<i32, String> {
                 .iter()
                 .map(|s| json!({"to_distributed": s.0, "to_shared": s.1}))
                 .collect::<Vec<_>>(),
+            "adaptive_swap_phases_us": phases.as_ref().map(|p| {
+                PHASES
+                    .iter()
+                    .zip(p)
+                    .map(|(name, s)| (name.to_string(), s.json()))
+                    .collect::<serde_json::Map<_, _>>()
+            }),
         });
         outln!("{out}");
         return Ok(0);
@@ -245,5 +286,16 @@ pub(crate) fn clustered(json: bool, adds: Option<u64>) -> Result<i32, String> {
         "    (adaptive went distributed in {distributed_rounds} of {ROUNDS} rounds; swaps per round, to distributed ↑ and back ↓: {})",
         swaps.join(" ")
     );
+    if let Some(p) = phases {
+        let each: Vec<String> = PHASES
+            .iter()
+            .zip(&p)
+            .map(|(name, s)| format!("{name} {:.1}", s.median))
+            .collect();
+        outln!(
+            "    (a swap under {THREADS} threads, median µs per phase: {})",
+            each.join(", ")
+        );
+    }
     Ok(0)
 }

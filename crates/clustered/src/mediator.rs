@@ -108,6 +108,22 @@ fn transfer<R: ?Sized + 'static>(
     (Some(format), result)
 }
 
+/// Ends a swap's hold on its object's callers when dropped.
+struct Release<'a, R: ?Sized + 'static>(&'a Clustered<R>);
+
+impl<R: ?Sized + 'static> Drop for Release<'_, R> {
+    fn drop(&mut self) {
+        let object = self.0;
+        {
+            // Under the lock blocked callers check the phase with, so none
+            // can miss the wake-up between its check and its wait.
+            let _g = object.released.lock().unwrap_or_else(|e| e.into_inner());
+            object.phase.store(NORMAL, Ordering::SeqCst);
+        }
+        object.wake.notify_all();
+    }
+}
+
 impl<R: ?Sized + Send + Sync + 'static> Clustered<R> {
     /// Replaces the implementation with `to`, carrying the state over.
     ///
@@ -123,6 +139,9 @@ impl<R: ?Sized + Send + Sync + 'static> Clustered<R> {
         }
 
         let t0 = Instant::now();
+        // From here on, leaving by any way (an implementation's export or
+        // import panicking included) releases the callers.
+        let release = Release(self);
         self.phase.store(FORWARD, Ordering::SeqCst);
         self.generations.advance();
 
@@ -145,11 +164,7 @@ impl<R: ?Sized + Send + Sync + 'static> Clustered<R> {
             }
             Err(e) => (false, Some(e)),
         };
-        {
-            let _g = self.released.lock().unwrap_or_else(|e| e.into_inner());
-            self.phase.store(NORMAL, Ordering::SeqCst);
-        }
-        self.wake.notify_all();
+        drop(release);
         if completed {
             // SAFETY: `old_ptr` came from Box::into_raw and is no longer
             // reachable: calls that read it entered a generation before the

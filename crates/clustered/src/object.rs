@@ -186,42 +186,38 @@ impl<R: ?Sized + Send + Sync + 'static> Clustered<R> {
     /// Calls `f` with the live implementation's root and this CPU.
     #[inline]
     pub fn call<T>(&self, f: impl FnOnce(Ctx<'_, R>) -> T) -> T {
-        let mut f = Some(f);
-        loop {
+        let (cpu, token, _inside) = loop {
             let cpu = crate::cpu::current();
             let token = self.generations.enter(cpu);
-            let phase = self.phase.load(Ordering::SeqCst);
-            let _inside = match phase {
-                NORMAL => None,
+            match self.phase.load(Ordering::SeqCst) {
+                NORMAL => break (cpu, token, None),
                 FORWARD => {
                     self.forwarded.fetch_add(1, Ordering::Relaxed);
-                    Some(Inside::enter(self.serial))
+                    break (cpu, token, Some(Inside::enter(self.serial)));
                 }
                 _ if inside(self.serial) => {
                     // A call from inside a call already under way: blocking
                     // it would wait for the swap, which waits for the outer
                     // call to end. Let it through to the old implementation.
                     self.let_through.fetch_add(1, Ordering::Relaxed);
-                    Some(Inside::enter(self.serial))
+                    break (cpu, token, Some(Inside::enter(self.serial)));
                 }
                 _ => {
                     drop(token);
                     self.blocked.fetch_add(1, Ordering::Relaxed);
                     self.wait_for_release();
-                    continue;
                 }
-            };
-            let _depth = Depth::enter();
-            // SAFETY: `current` always points at a live Root. A swap frees
-            // the one it replaces only after every call that read the
-            // pointer has left the generation it entered, and this call
-            // holds `token` (its generation) until `f` returns.
-            let root = unsafe { &*self.current.load(Ordering::Acquire) };
-            let f = f.take().expect("the call runs once");
-            let result = f(Ctx { root, cpu });
-            drop(token);
-            return result;
-        }
+            }
+        };
+        let _depth = Depth::enter();
+        // SAFETY: `current` always points at a live Root. A swap frees the
+        // one it replaces only after every call that read the pointer has
+        // left the generation it entered, and this call holds `token` (its
+        // generation) until `f` returns.
+        let root = unsafe { &*self.current.load(Ordering::Acquire) };
+        let result = f(Ctx { root, cpu });
+        drop(token);
+        result
     }
 
     fn wait_for_release(&self) {

@@ -241,3 +241,37 @@ fn the_translation_table_finds_live_objects_by_id_only() {
     drop(counter);
     assert!(table::lookup::<dyn CounterRep>(id).is_none());
 }
+
+/// Panics while exporting.
+struct Panicking;
+
+impl Implementation<dyn CounterRep> for Panicking {
+    fn name(&self) -> &'static str {
+        "panicking"
+    }
+    fn kind(&self) -> RootKind {
+        RootKind::Shared
+    }
+    fn make_rep(&self) -> Box<dyn CounterRep> {
+        Box::<Plain>::default()
+    }
+    fn imports(&self) -> &[Format] {
+        &[Format::Value]
+    }
+    fn import(&self, _: &Root<dyn CounterRep>, _: State) -> Result<(), TransferError> {
+        panic!("import failed loudly")
+    }
+}
+
+#[test]
+fn a_panicking_import_leaves_the_object_usable() {
+    let counter = ClusteredCounter::shared();
+    counter.add(2);
+    let swap = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        counter.swap(Arc::new(Panicking))
+    }));
+    assert!(swap.is_err());
+    assert_eq!(counter.object().phase(), Phase::Normal);
+    counter.add(1);
+    assert_eq!((counter.get(), counter.implementation()), (3, "shared"));
+}
