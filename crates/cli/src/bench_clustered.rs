@@ -2,7 +2,7 @@
 //! counter costs (see `weaves_clustered`).
 //!
 //! * Single thread: nanoseconds per add through the clustered object with
-//!   the shared implementation (one mutex), the distributed one (an atomic
+//!   the shared implementation (one spin-then-yield lock), the distributed one (an atomic
 //!   per CPU) and the adaptive counter (which stays shared alone), next to
 //!   a bare `AtomicU64::fetch_add` for scale.
 //! * Eight threads adding at once: adds per second with shared, with

@@ -4,8 +4,8 @@
 //! them reviews the window (others skip the review while one runs):
 //!
 //! * under [`Shared`], the contention rate is the share of adds that found
-//!   the lock taken (a failed `try_lock`). Above `up`, the counter swaps to
-//!   [`Distributed`].
+//!   the lock taken or last taken on another CPU. Above `up`, the counter
+//!   swaps to [`Distributed`].
 //! * under [`Distributed`] no add waits, so the rate is the share of the
 //!   window's adds made on other CPUs than the busiest one: the adds that
 //!   would have met on one lock. Below `down`, far below `up`, for `calm`

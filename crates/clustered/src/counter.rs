@@ -1,9 +1,11 @@
 //! A clustered counter with two implementations.
 //!
-//! * [`Shared`]: one rep, a mutex around the value. Adds from several CPUs
-//!   take turns on one lock (and one cache line); a read is one lock.
-//!   Each add counts as contended when it finds the lock taken (a failed
-//!   `try_lock`) or last taken on another CPU: with a critical section of
+//! * [`Shared`]: one rep, a lock around the value (spinning, then
+//!   yielding: see [`crate::spin`] for why it never sleeps). Adds from
+//!   several CPUs take turns on one lock (and one cache line); a read is
+//!   one lock.
+//!   Each add counts as contended when it finds the lock taken or last
+//!   taken on another CPU: with a critical section of
 //!   a few instructions the lock is rarely seen taken, and the real cost
 //!   of sharing is the cache line moving between CPUs. The adaptive
 //!   policy watches that count.
@@ -15,9 +17,11 @@
 //! roots with the same layout move rep by rep ([`Format::PerRep`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
+
+use crate::spin::SpinLock;
 
 use crate::{Clustered, Format, Implementation, Root, RootKind, State, SwapError, SwapReport};
 use crate::{ObjectId, TransferError};
@@ -46,15 +50,13 @@ pub struct RepStats {
 
 // ---- shared ----------------------------------------------------------------
 
-/// One mutex-protected value for every CPU.
+/// One locked value for every CPU.
 #[derive(Debug, Default)]
 pub struct Shared;
 
 #[derive(Default)]
 struct SharedRep {
-    inner: Mutex<SharedValue>,
-    /// Adds that found the lock taken.
-    busy: AtomicU64,
+    inner: SpinLock<SharedValue>,
 }
 
 /// Everything under the shared rep's lock.
@@ -62,6 +64,8 @@ struct SharedRep {
 struct SharedValue {
     value: u64,
     ops: u64,
+    /// Adds that found the lock taken.
+    waited: u64,
     /// The CPU of the last add, and how many adds came from another CPU
     /// than the one before them.
     last_cpu: usize,
@@ -71,14 +75,9 @@ struct SharedValue {
 impl CounterRep for SharedRep {
     #[inline]
     fn add(&self, n: u64, cpu: usize) -> u64 {
-        let mut g = match self.inner.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::WouldBlock) => {
-                self.busy.fetch_add(1, Ordering::Relaxed);
-                self.inner.lock().unwrap_or_else(|e| e.into_inner())
-            }
-            Err(TryLockError::Poisoned(e)) => e.into_inner(),
-        };
+        let mut g = self.inner.lock();
+        let waited = g.contended;
+        g.waited += u64::from(waited);
         g.value = g.value.wrapping_add(n);
         g.ops += 1;
         if g.last_cpu != cpu {
@@ -88,16 +87,16 @@ impl CounterRep for SharedRep {
         g.ops
     }
     fn get(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).value
+        self.inner.lock().value
     }
     fn set(&self, value: u64) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).value = value;
+        self.inner.lock().value = value;
     }
     fn stats(&self) -> RepStats {
-        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let g = self.inner.lock();
         RepStats {
             ops: g.ops,
-            contended: g.moves + self.busy.load(Ordering::Relaxed),
+            contended: g.moves + g.waited,
         }
     }
 }
@@ -265,7 +264,7 @@ impl ClusteredCounter {
         }
     }
 
-    /// A counter on one mutex-protected value.
+    /// A counter on one locked value.
     pub fn shared() -> Self {
         Self::new(Arc::new(Shared))
     }

@@ -73,6 +73,7 @@ pub mod generation;
 pub mod mediator;
 mod object;
 pub mod root;
+mod spin;
 pub mod table;
 pub mod transfer;
 
