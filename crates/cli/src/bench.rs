@@ -18,6 +18,8 @@
 //! * `flows`: the seed paper's Figure 5: a calibrated amount of work done by
 //!   one flow, then split over n flows as strings, pthreads and processes,
 //!   all on one CPU; reported as overhead over the one-flow baseline.
+//! * `clustered`: the clustered counter's shared, distributed and adaptive
+//!   implementations, one thread and eight (see `bench_clustered`).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -53,9 +55,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "swap" {
         return crate::bench_swap::swap(json, iterations);
     }
+    if name == "clustered" {
+        return crate::bench_clustered::clustered(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

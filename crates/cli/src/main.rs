@@ -10,6 +10,7 @@ mod output;
 
 mod bench;
 mod bench_checkpoint;
+mod bench_clustered;
 mod bench_more;
 mod bench_mpi;
 mod bench_swap;
@@ -231,12 +232,13 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch, beads, flows, mpi, checkpoint or swap.
+        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap or clustered.
         name: String,
         /// One JSON object of the figures instead of the report.
         #[arg(long)]
         json: bool,
-        /// Iterations (for switch: yields per string; for checkpoint: MiB of heap).
+        /// Iterations (for switch: yields per string; for checkpoint: MiB of heap;
+        /// for clustered: adds per thread).
         #[arg(short = 'n', long)]
         iterations: Option<u64>,
     },

@@ -182,3 +182,41 @@ fn bench_swap_reports_calls_and_swap_windows() {
         );
     }
 }
+
+/// `weaves bench clustered` reports every implementation, one thread and
+/// eight, with ratios against shared (figures checked for sense, not speed).
+#[test]
+fn bench_clustered_reports_each_implementation() {
+    let json = bench_json(&["bench", "clustered", "--json", "-n", "2000"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["adds_per_thread"], 2000, "{json}");
+    assert_eq!(v["threads"], 8, "{json}");
+    let positive = |x: &serde_json::Value| x.as_f64().is_some_and(|x| x.is_finite() && x > 0.0);
+    for spread in ["median", "min", "max"] {
+        assert!(positive(&v["atomic_ns"][spread]), "{json}");
+    }
+    for section in ["single_ns", "multi_mops"] {
+        for kind in ["shared", "distributed", "adaptive"] {
+            let s = &v[section][kind];
+            assert!(
+                ["median", "min", "max"].iter().all(|k| positive(&s[k])),
+                "{section}.{kind}: {json}"
+            );
+            assert!(s["min"].as_f64() <= s["median"].as_f64(), "{json}");
+            assert!(s["median"].as_f64() <= s["max"].as_f64(), "{json}");
+        }
+    }
+    for ratios in ["single_ratio_vs_shared", "multi_ratio_vs_shared"] {
+        assert_eq!(v[ratios]["shared"].as_f64(), Some(1.0), "{json}");
+        assert!(positive(&v[ratios]["distributed"]), "{json}");
+        assert!(positive(&v[ratios]["adaptive"]), "{json}");
+    }
+    // Alone, the adaptive counter never finds its lock contended.
+    assert_eq!(v["adaptive_alone_ends"], "shared", "{json}");
+    let rounds = v["rounds"].as_u64().unwrap();
+    assert_eq!(
+        v["adaptive_together_swaps"].as_array().unwrap().len() as u64,
+        rounds,
+        "{json}"
+    );
+}

@@ -50,6 +50,7 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
+use weaves_clustered::ClusteredCounter;
 
 use crate::task::{Launch, Mode, SliceEnd, Task, NOTIFIED, PARKED, QUEUED, RUNNING};
 use crate::timers::{on_grid, Timers, NONE};
@@ -102,7 +103,10 @@ pub struct Scheduler {
     /// Every string started, for inspection (pruned of ended strings
     /// nobody holds any more).
     registry: Mutex<Registry>,
-    spawned: AtomicUsize,
+    /// Strings started: added to by whichever thread starts one (workers,
+    /// bead code starting strings), read only for inspection, so it is a
+    /// clustered counter with a rep per CPU rather than one shared word.
+    spawned: ClusteredCounter,
     /// Called when the last string ends.
     on_idle: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
@@ -218,7 +222,7 @@ impl Scheduler {
             workers: Mutex::new(Vec::new()),
             worker_count: workers,
             registry: Mutex::new(Registry::default()),
-            spawned: AtomicUsize::new(0),
+            spawned: ClusteredCounter::distributed(),
             on_idle: Mutex::new(None),
         });
         for (i, local) in locals.into_iter().enumerate() {
@@ -256,7 +260,7 @@ impl Scheduler {
     pub fn prepare(self: &Arc<Self>, launch: Launch) -> Arc<Task> {
         let task = Task::new(launch, Arc::downgrade(self));
         self.live.fetch_add(1, Ordering::AcqRel);
-        self.spawned.fetch_add(1, Ordering::Relaxed);
+        self.spawned.add(1);
         {
             let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
             r.push(Arc::downgrade(&task));
@@ -353,7 +357,7 @@ impl Scheduler {
 
     /// Strings started so far.
     pub fn started(&self) -> usize {
-        self.spawned.load(Ordering::Relaxed)
+        self.spawned.get() as usize
     }
 
     /// Strings started and not yet ended.

@@ -91,14 +91,19 @@ pub(crate) fn install() {
         // SA_SIGINFO (three-argument handler: we need the fault address and
         // the interrupted context), SA_ONSTACK (the fault may be a stack
         // overflow: run on the alternate stack), SA_RESTART (interrupted
-        // system calls of other code restart). The mask is empty; the
-        // signal itself stays blocked while the handler runs, so a fault in
-        // the handler ends the process instead of recursing.
+        // system calls of other code restart). The mask holds the
+        // preemption tick: a tick arriving while the handler runs would
+        // push its frame below ours on the small alternate stack, and one
+        // that does not fit kills the process; it waits for the handler to
+        // return instead. The signal itself stays blocked while the handler
+        // runs, so a fault in the handler ends the process instead of
+        // recursing.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_signal as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaddset(&mut action.sa_mask, crate::preempt::TICK);
             libc::sigaction(sig, &action, &mut previous[i]);
         }
     }
