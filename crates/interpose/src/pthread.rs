@@ -489,6 +489,23 @@ pub(crate) unsafe extern "C" fn create(
     start: usize,
     arg: usize,
 ) -> i32 {
+    // SAFETY: the caller's own arguments.
+    unsafe { create_in(out, attr, start, arg, None) }
+}
+
+/// `pthread_create` making a string driven by `mode` (the creator's mode
+/// when `None`).
+///
+/// # Safety
+/// As `pthread_create`: `out` writable, `attr` null or valid, `start` a
+/// `void *(*)(void *)`.
+pub(crate) unsafe fn create_in(
+    out: *mut u64,
+    attr: *const libc::pthread_attr_t,
+    start: usize,
+    arg: usize,
+    mode: Option<weaves_strings::Mode>,
+) -> i32 {
     let Some(parent) = current() else {
         return libc::EAGAIN;
     };
@@ -532,7 +549,8 @@ pub(crate) unsafe extern "C" fn create(
         },
         stack_size: stack,
         stack_at: None,
-        mode: current_task().map_or(weaves_strings::Mode::Fiber, |t| t.mode),
+        mode: mode
+            .unwrap_or_else(|| current_task().map_or(weaves_strings::Mode::Fiber, |t| t.mode)),
     };
     match sched.spawn(launch) {
         Ok(task) => {

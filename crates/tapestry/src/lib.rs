@@ -43,8 +43,10 @@ mod remove;
 mod run;
 mod script;
 mod stacks;
+mod static_tls;
 pub mod stop;
 mod system;
+mod system_slots;
 mod tapestry;
 
 pub use check::Checked;
