@@ -87,7 +87,9 @@ macro_rules! xstate_restore {
 
 mod alloc;
 mod api;
+mod cancel;
 pub mod checkpoint;
+mod cleanup;
 pub mod dl;
 mod events;
 mod exit;

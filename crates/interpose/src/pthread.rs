@@ -30,9 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use weaves_strings::blocking::{current_task, park, park_until};
-use weaves_strings::{
-    current, exit_current_with, Entry, ExecCtx, Launch, RuntimeSection, StringInfo, Task,
-};
+use weaves_strings::{current, Entry, ExecCtx, Launch, RuntimeSection, StringInfo, Task};
 
 const SHARDS: usize = 64;
 
@@ -343,8 +341,14 @@ fn cond_wait_until(c: usize, m: usize, deadline: Option<Instant>) -> i32 {
     }
 }
 
+/// Condition waits are cancellation points: a string cancelled while it
+/// waits ends once it holds the mutex again (its cleanup handlers usually
+/// release it), as natively.
 pub(crate) unsafe extern "C" fn cond_wait(c: *mut libc::c_void, m: *mut libc::c_void) -> i32 {
-    cond_wait_until(c as usize, m as usize, None)
+    crate::cancel::point();
+    let r = cond_wait_until(c as usize, m as usize, None);
+    crate::cancel::point();
+    r
 }
 
 pub(crate) unsafe extern "C" fn cond_timedwait(
@@ -352,10 +356,13 @@ pub(crate) unsafe extern "C" fn cond_timedwait(
     m: *mut libc::c_void,
     abstime: *const libc::timespec,
 ) -> i32 {
-    match realtime_deadline(abstime) {
+    crate::cancel::point();
+    let r = match realtime_deadline(abstime) {
         Some(d) => cond_wait_until(c as usize, m as usize, Some(d)),
         None => libc::EINVAL,
-    }
+    };
+    crate::cancel::point();
+    r
 }
 
 pub(crate) unsafe extern "C" fn cond_signal(c: *mut libc::c_void) -> i32 {
@@ -568,7 +575,18 @@ pub(crate) unsafe fn create_in(
     }
 }
 
+/// `pthread_join`, a cancellation point.
 pub(crate) unsafe extern "C" fn join(thread: u64, result: *mut u64) -> i32 {
+    crate::cancel::point();
+    // SAFETY: the caller's arguments.
+    let r = unsafe { join_unless_cancelled(thread, result) };
+    crate::cancel::point();
+    r
+}
+
+/// # Safety
+/// As `pthread_join`.
+unsafe fn join_unless_cancelled(thread: u64, result: *mut u64) -> i32 {
     // Joining oneself (a declared string's id is not among the threads
     // bead code created, so look before the lookup).
     if current_task().is_some() && thread == self_() {
@@ -603,6 +621,10 @@ pub(crate) unsafe extern "C" fn join(thread: u64, result: *mut u64) -> i32 {
                 if task.add_joiner(me) {
                     park();
                 }
+                if crate::cancel::requested() {
+                    // The target stays joinable; the caller acts on it.
+                    return 0;
+                }
             }
             None => {
                 task.wait();
@@ -630,7 +652,9 @@ pub(crate) unsafe extern "C" fn exit(value: u64) {
         // when the last thread of a process calls pthread_exit.
         weaves_strings::forked::exit_forked_child(0);
     }
-    exit_current_with(value as i64);
+    // Cleanup handlers, then the string ends (its thread-specific data
+    // destructors run then): returns only outside strings.
+    crate::cleanup::exit(value);
     // Not a string: glibc's own.
     // SAFETY: ending the calling OS thread, as pthread_exit does.
     unsafe { libc::pthread_exit(value as *mut libc::c_void) }

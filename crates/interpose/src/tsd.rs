@@ -135,7 +135,7 @@ extern "C" fn run_destructors(id: usize) {
     let id = id as u32;
     for _ in 0..DESTRUCTOR_ROUNDS {
         // Take the live non-null values with destructors, clearing them.
-        let due: Vec<(usize, usize)> = with_table(|t| {
+        let due: Vec<(u32, usize, usize)> = with_table(|t| {
             let keys = t.keys.clone();
             let Some(values) = t.values.get_mut(&id) else {
                 return Vec::new();
@@ -144,16 +144,18 @@ extern "C" fn run_destructors(id: usize) {
             for (&slot, entry) in values.iter_mut() {
                 let k = keys[slot as usize];
                 if entry.0 == k.seq && entry.1 != 0 && k.destructor != 0 {
-                    due.push((k.destructor, entry.1));
+                    due.push((slot, k.destructor, entry.1));
                     entry.1 = 0;
                 }
             }
+            // In key order, as glibc walks a thread's keys.
+            due.sort_unstable_by_key(|d| d.0);
             due
         });
         if due.is_empty() {
             break;
         }
-        for (destructor, value) in due {
+        for (_, destructor, value) in due {
             // SAFETY: the program registered `destructor` as
             // `void (*)(void *)` for this key, and `value` is what it stored.
             let f: extern "C" fn(usize) = unsafe { std::mem::transmute(destructor) };
