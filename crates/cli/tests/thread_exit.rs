@@ -1,6 +1,7 @@
 //! How threads end: `pthread_exit` runs cleanup handlers, then
 //! thread-specific data destructors; `pthread_cancel` ends a thread at a
-//! cancellation point, as natively.
+//! cancellation point; scheduling policies are accepted or refused and
+//! read back, as natively.
 
 mod common;
 
@@ -51,4 +52,15 @@ fn pthread_exit_runs_cleanup_handlers_then_destructors_in_order() {
 #[test]
 fn pthread_cancel_ends_threads_at_cancellation_points_with_cleanup() {
     as_natively("cancel", "a case 1 join 0 canceled: unlock ");
+}
+
+/// The bug: `pthread_getschedparam(pthread_self(), …)` and the other
+/// scheduling calls handed a string's pthread id to the C library, which
+/// read it as a thread descriptor and hung. `SCHED_FIFO` and `SCHED_RR`
+/// requests (explicit in a thread's attribute, or on a running thread)
+/// are granted or refused with `EPERM` as natively and read back; bad
+/// policies and priorities get `EINVAL`.
+#[test]
+fn realtime_scheduling_requests_are_answered_as_natively() {
+    as_natively("schedparam", "a explicit fifo create granted or refused");
 }

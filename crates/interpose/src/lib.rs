@@ -110,6 +110,7 @@ mod random;
 mod real;
 mod runtime_alloc;
 mod rwsem;
+mod schedparam;
 mod signals;
 mod sleep;
 mod symbolize;

@@ -519,6 +519,11 @@ pub(crate) unsafe fn create_in(
     let Some(sched) = current_task().and_then(|t| t.scheduler()) else {
         return libc::EAGAIN;
     };
+    // SAFETY: the caller's attribute object (null or valid).
+    let policy = match unsafe { crate::schedparam::for_new_thread(attr) } {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     let _rt = RuntimeSection::enter();
     let mut stack = weaves_strings::DEFAULT_STACK;
     if !attr.is_null() {
@@ -561,6 +566,7 @@ pub(crate) unsafe fn create_in(
     };
     match sched.spawn(launch) {
         Ok(task) => {
+            crate::schedparam::record(task.ctx.info.id, policy);
             let tid = task_id(&task);
             THREADS
                 .lock()

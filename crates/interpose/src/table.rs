@@ -42,6 +42,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::events::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::schedparam::lookup(name) {
+        return Some(f);
+    }
     if let Some(f) = crate::cancel::lookup(name) {
         return Some(f);
     }
