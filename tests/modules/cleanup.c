@@ -1,6 +1,7 @@
 /* pthread_exit runs the thread's cleanup handlers (newest first), then its
  * thread-specific data destructors; pthread_cleanup_pop(1) runs a handler,
- * pop(0) does not; a key deleted and created again starts empty. Each
+ * pop(0) does not; a key deleted and created again starts empty; a key
+ * made by an initialiser (before main) works in main. Each
  * thread logs what ran into its own buffer; main prints the logs in a fixed
  * order, each line prefixed with argv[1], and exits 0 when all match. */
 #include <pthread.h>
@@ -11,7 +12,11 @@
 
 #define THREADS 3
 static char logs[THREADS][256];
-static pthread_key_t k1, k2;
+static pthread_key_t k1, k2, made_early;
+
+__attribute__((constructor)) static void make_key_early(void) {
+  pthread_key_create(&made_early, NULL);
+}
 
 static void note(int t, const char *what) {
   strncat(logs[t], what, sizeof logs[t] - strlen(logs[t]) - 1);
@@ -81,6 +86,12 @@ int main(int argc, char **argv) {
   void *v = pthread_getspecific(k3);
   printf("%s recreated key value %p\n", tag, v);
   failures += v != NULL;
+
+  /* A key an initialiser made. */
+  int e = pthread_setspecific(made_early, (void *)5L);
+  v = pthread_getspecific(made_early);
+  printf("%s initialiser's key %d %ld\n", tag, e, (long)v);
+  failures += e != 0 || v != (void *)5L;
 
   printf("%s failures %d\n", tag, failures);
   return failures == 0 ? 0 : 1;
