@@ -140,3 +140,48 @@ fn open_relocating(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread_pointer() -> u64 {
+        let tp: u64;
+        // SAFETY: on x86-64 Linux %fs:0 holds the thread pointer itself.
+        unsafe {
+            std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
+        };
+        tp
+    }
+
+    fn offset_here(name: &str) -> i64 {
+        let addr = crate::system::lookup(&[], name, None).expect("the variable");
+        addr.wrapping_sub(thread_pointer()) as i64
+    }
+
+    /// The bug this pins: libstdc++'s thread-locals, opened with dlopen,
+    /// were at a different offset from the thread pointer on every thread,
+    /// so a PIE's initial-exec `std::call_once` wrote elsewhere.
+    #[test]
+    fn a_dlopened_librarys_thread_locals_sit_at_one_offset_on_every_thread() {
+        crate::system::open("libstdc++.so.6").expect("libstdc++ opens");
+        let name = "_ZSt15__once_callable";
+        make_static(name).expect("its TLS becomes static");
+        let here = offset_here(name);
+        let there = std::thread::spawn(move || offset_here(name))
+            .join()
+            .expect("the other thread");
+        assert_eq!(here, there);
+    }
+
+    #[test]
+    fn the_object_is_one_page_with_its_relocation_in_place() {
+        let f = object_for("x");
+        assert_eq!(&f[..4], b"\x7fELF");
+        assert_eq!(f.len(), STRTAB + 3);
+        assert_eq!(
+            u64::from_le_bytes(f[RELA + 8..RELA + 16].try_into().unwrap()),
+            (1 << 32) | 18
+        );
+    }
+}

@@ -234,3 +234,53 @@ fn relro_range(base: u64) -> Option<std::ops::Range<u64>> {
     let down = |a: u64| a & !(page_size() - 1);
     Some(down(base + vaddr)..down(base + vaddr + memsz))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+
+    /// libstdc++'s `pthread_cond_broadcast` slot points at the runtime's
+    /// once the tapestry opened it, and a thread that is not a string can
+    /// still use what calls through it (`std::condition_variable`).
+    #[test]
+    fn libstdcxx_thread_calls_reach_the_runtime_and_work_outside_strings() {
+        let h = crate::system::open("libstdc++.so.6").expect("libstdc++ opens");
+        // SAFETY: a fresh link-map query; see `retarget_thread_calls`.
+        let slots = unsafe {
+            let mut map: *const super::LinkMap = std::ptr::null();
+            libc::dlinfo(
+                h as *mut libc::c_void,
+                super::RTLD_DI_LINKMAP,
+                (&mut map as *mut *const super::LinkMap).cast(),
+            );
+            super::thread_call_slots((*map).l_addr, (*map).l_ld, "libstdc++.so.6")
+        };
+        let broadcast = weaves_interpose::lookup("pthread_cond_broadcast").expect("interposed");
+        assert!(slots.iter().any(|&(_, t)| t == broadcast), "{slots:x?}");
+        for (at, target) in slots {
+            // SAFETY: reading a slot of the loaded library.
+            assert_eq!(unsafe { (at as *const u64).read_volatile() }, target);
+        }
+        let sym = |n: &str| {
+            let c = CString::new(n).unwrap();
+            // SAFETY: looking a libstdc++ function up.
+            let p = unsafe { libc::dlsym(h as *mut libc::c_void, c.as_ptr()) };
+            assert!(!p.is_null(), "{n}");
+            p
+        };
+        type Method = unsafe extern "C" fn(*mut u8);
+        // SAFETY: std::condition_variable's constructor, notify_all and
+        // destructor on 48 bytes of aligned storage (its size).
+        unsafe {
+            let make: Method = std::mem::transmute(sym("_ZNSt18condition_variableC1Ev"));
+            let notify: Method =
+                std::mem::transmute(sym("_ZNSt18condition_variable10notify_allEv"));
+            let drop: Method = std::mem::transmute(sym("_ZNSt18condition_variableD1Ev"));
+            let mut storage = [0u64; 8];
+            let cv = storage.as_mut_ptr().cast::<u8>();
+            make(cv);
+            notify(cv);
+            drop(cv);
+        }
+    }
+}
