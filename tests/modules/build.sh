@@ -140,6 +140,20 @@ build locales.so locales.c "${so_c[@]}"
 build bigalloc bigalloc.c "$CC" "${cflags[@]}"
 build evloop evloop.c "$CC" "${cflags[@]}" -pthread
 build tsd tsd.c "$CC" "${cflags[@]}" -pthread
+# Threads that system libraries start and wait for: libstdc++ (std::thread,
+# std::async, condition variables, call_once) and libgomp (OpenMP).
+build cxx_threads cxx_threads.cpp "$CXX" "${cflags[@]}" -pthread
+build cxx_threads.so cxx_threads.cpp "$CXX" "${cflags[@]}" -pthread -fPIC -shared
+build omp_team omp_team.c "$CC" "${cflags[@]}" -fopenmp
+build omp_team.so omp_team.c "${so_c[@]}" -fopenmp
+# pthread_exit: cleanup handlers, then thread-specific data destructors.
+build cleanup cleanup.c "$CC" "${cflags[@]}" -pthread
+build cleanup.so cleanup.c "${so_c[@]}" -pthread
+build cancel cancel.c "$CC" "${cflags[@]}" -pthread
+build cancel.so cancel.c "${so_c[@]}" -pthread
+# SCHED_FIFO and priorities: accepted or refused as natively, read back.
+build schedparam schedparam.c "$CC" "${cflags[@]}" -pthread
+build schedparam.so schedparam.c "${so_c[@]}" -pthread
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 
 # -J keeps gfortran's .mod files out of the source tree.
@@ -180,7 +194,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd fortran_common fortran_stop; do
+for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel schedparam fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -80,7 +80,9 @@ fn eintr() -> isize {
     -1
 }
 
+/// A cancellation point (on entry), as `write` is.
 pub(crate) unsafe extern "C" fn read(fd: i32, buf: *mut libc::c_void, n: usize) -> isize {
+    crate::cancel::point();
     if before_blocking_call(fd, Interest::Read) {
         return eintr();
     }
@@ -89,6 +91,7 @@ pub(crate) unsafe extern "C" fn read(fd: i32, buf: *mut libc::c_void, n: usize) 
 }
 
 pub(crate) unsafe extern "C" fn write(fd: i32, buf: *const libc::c_void, n: usize) -> isize {
+    crate::cancel::point();
     if n > PIPE_BUF && fd > 2 && on_fiber() && !nonblocking(fd) {
         // SAFETY: the caller's own arguments.
         if let Some(r) = unsafe { write_in_pieces(fd, buf.cast(), n, None) } {

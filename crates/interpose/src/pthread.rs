@@ -30,9 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use weaves_strings::blocking::{current_task, park, park_until};
-use weaves_strings::{
-    current, exit_current_with, Entry, ExecCtx, Launch, RuntimeSection, StringInfo, Task,
-};
+use weaves_strings::{current, Entry, ExecCtx, Launch, RuntimeSection, StringInfo, Task};
 
 const SHARDS: usize = 64;
 
@@ -343,8 +341,14 @@ fn cond_wait_until(c: usize, m: usize, deadline: Option<Instant>) -> i32 {
     }
 }
 
+/// Condition waits are cancellation points: a string cancelled while it
+/// waits ends once it holds the mutex again (its cleanup handlers usually
+/// release it), as natively.
 pub(crate) unsafe extern "C" fn cond_wait(c: *mut libc::c_void, m: *mut libc::c_void) -> i32 {
-    cond_wait_until(c as usize, m as usize, None)
+    crate::cancel::point();
+    let r = cond_wait_until(c as usize, m as usize, None);
+    crate::cancel::point();
+    r
 }
 
 pub(crate) unsafe extern "C" fn cond_timedwait(
@@ -352,10 +356,13 @@ pub(crate) unsafe extern "C" fn cond_timedwait(
     m: *mut libc::c_void,
     abstime: *const libc::timespec,
 ) -> i32 {
-    match realtime_deadline(abstime) {
+    crate::cancel::point();
+    let r = match realtime_deadline(abstime) {
         Some(d) => cond_wait_until(c as usize, m as usize, Some(d)),
         None => libc::EINVAL,
-    }
+    };
+    crate::cancel::point();
+    r
 }
 
 pub(crate) unsafe extern "C" fn cond_signal(c: *mut libc::c_void) -> i32 {
@@ -489,11 +496,33 @@ pub(crate) unsafe extern "C" fn create(
     start: usize,
     arg: usize,
 ) -> i32 {
+    // SAFETY: the caller's own arguments.
+    unsafe { create_in(out, attr, start, arg, None) }
+}
+
+/// `pthread_create` making a string driven by `mode` (the creator's mode
+/// when `None`).
+///
+/// # Safety
+/// As `pthread_create`: `out` writable, `attr` null or valid, `start` a
+/// `void *(*)(void *)`.
+pub(crate) unsafe fn create_in(
+    out: *mut u64,
+    attr: *const libc::pthread_attr_t,
+    start: usize,
+    arg: usize,
+    mode: Option<weaves_strings::Mode>,
+) -> i32 {
     let Some(parent) = current() else {
         return libc::EAGAIN;
     };
     let Some(sched) = current_task().and_then(|t| t.scheduler()) else {
         return libc::EAGAIN;
+    };
+    // SAFETY: the caller's attribute object (null or valid).
+    let policy = match unsafe { crate::schedparam::for_new_thread(attr) } {
+        Ok(s) => s,
+        Err(e) => return e,
     };
     let _rt = RuntimeSection::enter();
     let mut stack = weaves_strings::DEFAULT_STACK;
@@ -532,10 +561,12 @@ pub(crate) unsafe extern "C" fn create(
         },
         stack_size: stack,
         stack_at: None,
-        mode: current_task().map_or(weaves_strings::Mode::Fiber, |t| t.mode),
+        mode: mode
+            .unwrap_or_else(|| current_task().map_or(weaves_strings::Mode::Fiber, |t| t.mode)),
     };
     match sched.spawn(launch) {
         Ok(task) => {
+            crate::schedparam::record(task.ctx.info.id, policy);
             let tid = task_id(&task);
             THREADS
                 .lock()
@@ -550,7 +581,18 @@ pub(crate) unsafe extern "C" fn create(
     }
 }
 
+/// `pthread_join`, a cancellation point.
 pub(crate) unsafe extern "C" fn join(thread: u64, result: *mut u64) -> i32 {
+    crate::cancel::point();
+    // SAFETY: the caller's arguments.
+    let r = unsafe { join_unless_cancelled(thread, result) };
+    crate::cancel::point();
+    r
+}
+
+/// # Safety
+/// As `pthread_join`.
+unsafe fn join_unless_cancelled(thread: u64, result: *mut u64) -> i32 {
     // Joining oneself (a declared string's id is not among the threads
     // bead code created, so look before the lookup).
     if current_task().is_some() && thread == self_() {
@@ -585,6 +627,10 @@ pub(crate) unsafe extern "C" fn join(thread: u64, result: *mut u64) -> i32 {
                 if task.add_joiner(me) {
                     park();
                 }
+                if crate::cancel::requested() {
+                    // The target stays joinable; the caller acts on it.
+                    return 0;
+                }
             }
             None => {
                 task.wait();
@@ -612,7 +658,9 @@ pub(crate) unsafe extern "C" fn exit(value: u64) {
         // when the last thread of a process calls pthread_exit.
         weaves_strings::forked::exit_forked_child(0);
     }
-    exit_current_with(value as i64);
+    // Cleanup handlers, then the string ends (its thread-specific data
+    // destructors run then): returns only outside strings.
+    crate::cleanup::exit(value);
     // Not a string: glibc's own.
     // SAFETY: ending the calling OS thread, as pthread_exit does.
     unsafe { libc::pthread_exit(value as *mut libc::c_void) }

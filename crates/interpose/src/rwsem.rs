@@ -282,7 +282,9 @@ pub(crate) unsafe extern "C" fn sem_destroy(_s: *mut libc::c_void) -> i32 {
     0
 }
 
+/// A cancellation point (on entry).
 pub(crate) unsafe extern "C" fn sem_wait(s: *mut libc::c_void) -> i32 {
+    crate::cancel::point();
     sem_wait_until(s as usize, None)
 }
 

@@ -26,11 +26,19 @@ fn einval() -> i32 {
 
 /// Sleeps for `d`; in a tapestry whose beads use signals, a string's sleep
 /// ends early when a handler runs (`Some(time left)`).
+/// Sleeps are cancellation points: a string with a cancellation request
+/// ends here (`pthread_cancel`), before or during the sleep.
 fn sleep_for(d: Duration) -> Option<Duration> {
+    crate::cancel::point();
     if let Some(left) = crate::signals::sleep_interruptibly(Instant::now() + d) {
+        crate::cancel::point();
         return left;
     }
-    blocking::sleep_for(d);
+    match crate::cancel::sleep_until(Instant::now() + d) {
+        Some(true) => crate::cancel::point(),
+        Some(false) => {}
+        None => blocking::sleep_for(d),
+    }
     None
 }
 

@@ -51,6 +51,21 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::events::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::schedparam::lookup(name) {
+        return Some(f);
+    }
+    if let Some(f) = crate::cancel::lookup(name) {
+        return Some(f);
+    }
+    if let Some(f) = crate::cleanup::lookup(name) {
+        return Some(f);
+    }
+    if let Some(f) = crate::futex::lookup(name) {
+        return Some(f);
+    }
+    if let Some(f) = crate::once::lookup(name) {
+        return Some(f);
+    }
     if let Some(f) = crate::tsd::lookup(name) {
         return Some(f);
     }

@@ -14,7 +14,11 @@
 //!   set to null and handed to it, for up to
 //!   `PTHREAD_DESTRUCTOR_ITERATIONS` rounds, as a thread's are.
 //!
-//! Outside strings the C library's functions run unchanged.
+//! Outside strings the C library's functions run unchanged. A key the C
+//! library made (outside strings: a bead's or a system library's
+//! initialiser) stays the C library's in strings too, its values per
+//! worker thread: the runtime's keys are numbered from [`KEY_BASE`], above
+//! every key glibc hands out, so the two never mix.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +27,15 @@ use weaves_strings::{current, RuntimeSection};
 
 /// glibc's `PTHREAD_KEYS_MAX`.
 const KEYS_MAX: usize = 1024;
+/// The runtime's key for slot `k` is `KEY_BASE + k` (glibc's keys are
+/// below `PTHREAD_KEYS_MAX`, 1024).
+const KEY_BASE: u32 = 1 << 16;
+
+/// The runtime's slot a key names, or `None` for a C library key.
+fn slot_of(key: u32) -> Option<u32> {
+    key.checked_sub(KEY_BASE)
+}
+
 /// glibc's `PTHREAD_DESTRUCTOR_ITERATIONS`.
 const DESTRUCTOR_ROUNDS: usize = 4;
 
@@ -73,7 +86,7 @@ unsafe extern "C" fn key_create(key: *mut u32, destructor: usize) -> i32 {
     match slot {
         Some(k) => {
             // SAFETY: C's contract: `key` points to a pthread_key_t.
-            unsafe { *key = k };
+            unsafe { *key = KEY_BASE + k };
             0
         }
         None => libc::EAGAIN,
@@ -81,11 +94,11 @@ unsafe extern "C" fn key_create(key: *mut u32, destructor: usize) -> i32 {
 }
 
 unsafe extern "C" fn key_delete(key: u32) -> i32 {
-    if current().is_none() {
-        // SAFETY: the caller's own argument.
+    let Some(slot) = slot_of(key) else {
+        // SAFETY: the caller's own argument, a C library key.
         return unsafe { libc::pthread_key_delete(key) };
-    }
-    with_table(|t| match t.keys.get_mut(key as usize) {
+    };
+    with_table(|t| match t.keys.get_mut(slot as usize) {
         Some(k) if k.seq % 2 == 1 => {
             k.seq += 1;
             k.destructor = 0;
@@ -96,17 +109,26 @@ unsafe extern "C" fn key_delete(key: u32) -> i32 {
 }
 
 unsafe extern "C" fn setspecific(key: u32, value: usize) -> i32 {
-    let Some(ctx) = current() else {
-        // SAFETY: the caller's own arguments.
+    let (Some(ctx), Some(slot)) = (current(), slot_of(key)) else {
+        if slot_of(key).is_some() {
+            // A runtime key outside strings: no string to hold the value.
+            return libc::EINVAL;
+        }
+        // SAFETY: the caller's own arguments, a C library key.
         return unsafe { libc::pthread_setspecific(key, value as *const libc::c_void) };
     };
     let id = ctx.info.id;
     let (code, first) = with_table(|t| {
-        let Some(k) = t.keys.get(key as usize).filter(|k| k.seq % 2 == 1).copied() else {
+        let Some(k) = t
+            .keys
+            .get(slot as usize)
+            .filter(|k| k.seq % 2 == 1)
+            .copied()
+        else {
             return (libc::EINVAL, false);
         };
         let first = !t.values.contains_key(&id);
-        t.values.entry(id).or_default().insert(key, (k.seq, value));
+        t.values.entry(id).or_default().insert(slot, (k.seq, value));
         (0, first)
     });
     if first && code == 0 {
@@ -118,13 +140,16 @@ unsafe extern "C" fn setspecific(key: u32, value: usize) -> i32 {
 }
 
 unsafe extern "C" fn getspecific(key: u32) -> usize {
-    let Some(ctx) = current() else {
-        // SAFETY: the caller's own argument.
+    let (Some(ctx), Some(slot)) = (current(), slot_of(key)) else {
+        if slot_of(key).is_some() {
+            return 0;
+        }
+        // SAFETY: the caller's own argument, a C library key.
         return unsafe { libc::pthread_getspecific(key) } as usize;
     };
     with_table(|t| {
-        let live = t.keys.get(key as usize).map(|k| k.seq)?;
-        let (seq, value) = *t.values.get(&ctx.info.id)?.get(&key)?;
+        let live = t.keys.get(slot as usize).map(|k| k.seq)?;
+        let (seq, value) = *t.values.get(&ctx.info.id)?.get(&slot)?;
         (seq == live).then_some(value)
     })
     .unwrap_or(0)
@@ -135,7 +160,7 @@ extern "C" fn run_destructors(id: usize) {
     let id = id as u32;
     for _ in 0..DESTRUCTOR_ROUNDS {
         // Take the live non-null values with destructors, clearing them.
-        let due: Vec<(usize, usize)> = with_table(|t| {
+        let due: Vec<(u32, usize, usize)> = with_table(|t| {
             let keys = t.keys.clone();
             let Some(values) = t.values.get_mut(&id) else {
                 return Vec::new();
@@ -144,16 +169,18 @@ extern "C" fn run_destructors(id: usize) {
             for (&slot, entry) in values.iter_mut() {
                 let k = keys[slot as usize];
                 if entry.0 == k.seq && entry.1 != 0 && k.destructor != 0 {
-                    due.push((k.destructor, entry.1));
+                    due.push((slot, k.destructor, entry.1));
                     entry.1 = 0;
                 }
             }
+            // In key order, as glibc walks a thread's keys.
+            due.sort_unstable_by_key(|d| d.0);
             due
         });
         if due.is_empty() {
             break;
         }
-        for (destructor, value) in due {
+        for (_, destructor, value) in due {
             // SAFETY: the program registered `destructor` as
             // `void (*)(void *)` for this key, and `value` is what it stored.
             let f: extern "C" fn(usize) = unsafe { std::mem::transmute(destructor) };

@@ -294,6 +294,15 @@ impl Tapestry {
                     .unwrap_or_else(|e| e.into_inner());
                 *cache.entry(idx).or_insert_with(|| {
                     let s = loaded.module.symbol(idx);
+                    if s.kind == weaves_loader::SymKind::Tls {
+                        // Before the lookup, which would make it dynamic.
+                        if let Err(why) = crate::static_tls::make_static(&s.name) {
+                            tracing::debug!(
+                                "the thread-local `{}` stays in dynamic TLS: {why}",
+                                s.name
+                            );
+                        }
+                    }
                     system::lookup(&loaded.system, &s.name, s.version.as_deref())
                 })
             };

@@ -43,9 +43,11 @@ mod remove;
 mod run;
 mod script;
 mod stacks;
+mod static_tls;
 pub mod stop;
 mod swap;
 mod system;
+mod system_slots;
 mod tapestry;
 
 pub use check::Checked;

@@ -16,6 +16,15 @@ pub(crate) fn open(name: &str) -> Result<usize, String> {
         return Ok(h);
     }
     let c = CString::new(name).map_err(|_| format!("bad library name {name:?}"))?;
+    // SAFETY: dlopen with RTLD_NOLOAD only looks for a loaded library; a
+    // handle it returns is released at once (the library stays loaded).
+    let runtimes = unsafe {
+        let h = libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+        if !h.is_null() {
+            libc::dlclose(h);
+        }
+        !h.is_null()
+    };
     // SAFETY: dlopen with a valid C string; the library's initialisers run
     // now, in the host, which is what loading a system library means.
     let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
@@ -27,6 +36,14 @@ pub(crate) fn open(name: &str) -> Result<usize, String> {
         return Err(why);
     }
     handles.insert(name.to_owned(), h as usize);
+    if !runtimes {
+        // Loaded for beads alone: its own thread calls act for them.
+        if let Err(why) = crate::system_slots::retarget_thread_calls(h as usize) {
+            return Err(format!(
+                "cannot take over its thread calls (pthread_create, locks, waits) for beads: {why}"
+            ));
+        }
+    }
     Ok(h as usize)
 }
 

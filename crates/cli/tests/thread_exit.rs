@@ -1,0 +1,66 @@
+//! How threads end: `pthread_exit` runs cleanup handlers, then
+//! thread-specific data destructors; `pthread_cancel` ends a thread at a
+//! cancellation point; scheduling policies are accepted or refused and
+//! read back, as natively.
+
+mod common;
+
+use common::*;
+
+/// Runs `program` (built as a PIE and as a shared object) as three beads on
+/// one and on two workers and compares lines and exit status with three
+/// native runs of the PIE; `sample` is one line the native run prints.
+fn as_natively(program: &str, sample: &str) {
+    let runs: [&[&str]; 3] = [&["a"], &["b"], &["c"]];
+    let expected = native_lines(program, &runs);
+    assert!(expected.iter().any(|l| l == sample), "{expected:?}");
+    for file in [program.to_owned(), format!("{program}.so")] {
+        for workers in [1, 2] {
+            let argv: Vec<Vec<&str>> = runs.iter().map(|r| [&[program][..], r].concat()).collect();
+            let argv: Vec<&[&str]> = argv.iter().map(Vec::as_slice).collect();
+            let out = run_tapestry(
+                &format!("{}_{workers}", file.replace('.', "_")),
+                &one_program_per_bead(&file, "main", workers, &argv),
+            );
+            out.expect_success();
+            assert_eq!(
+                out.sorted_lines(),
+                expected,
+                "{file} on {workers} worker(s)"
+            );
+        }
+    }
+}
+
+/// The bugs: `pthread_exit` ran no cleanup handler
+/// (`pthread_cleanup_push`), and thread-specific data destructors ran in
+/// no particular order (natively: in key order). Built as a PIE and as a
+/// shared object, three beads each, on one and on two workers.
+#[test]
+fn pthread_exit_runs_cleanup_handlers_then_destructors_in_order() {
+    as_natively(
+        "cleanup",
+        "a thread 0 returned 100: pushed popped exiting middle outer tsd1 tsd2 ",
+    );
+}
+
+/// The bug: `pthread_cancel` did nothing, so a thread asleep or waiting
+/// was never cancelled and its joiner hung. Deferred cancellation in a
+/// sleep and in a condition wait (whose handler holds the mutex again),
+/// cancellation disabled then enabled (`pthread_testcancel`), and
+/// asynchronous cancellation asked for by the thread (taken as deferred).
+#[test]
+fn pthread_cancel_ends_threads_at_cancellation_points_with_cleanup() {
+    as_natively("cancel", "a case 1 join 0 canceled: unlock ");
+}
+
+/// The bug: `pthread_getschedparam(pthread_self(), …)` and the other
+/// scheduling calls handed a string's pthread id to the C library, which
+/// read it as a thread descriptor and hung. `SCHED_FIFO` and `SCHED_RR`
+/// requests (explicit in a thread's attribute, or on a running thread)
+/// are granted or refused with `EPERM` as natively and read back; bad
+/// policies and priorities get `EINVAL`.
+#[test]
+fn realtime_scheduling_requests_are_answered_as_natively() {
+    as_natively("schedparam", "a explicit fifo create granted or refused");
+}
