@@ -62,7 +62,7 @@ struct VariableSlot {
 
 /// Client imports to change, per client bead: (import index, new origin,
 /// new address).
-type Rewired = Vec<(usize, u32, u32, u64)>;
+type Rewired = Vec<(usize, u32, u64)>;
 
 /// Phase timings, in microseconds.
 #[derive(Default)]
@@ -514,10 +514,7 @@ impl Tapestry {
                         new: new_addr,
                     });
                 }
-                rewired
-                    .entry(x)
-                    .or_default()
-                    .push((k, k as u32, origin, new_addr));
+                rewired.entry(x).or_default().push((k, origin, new_addr));
             }
         }
         Ok((gated.into_values().collect(), variables, rewired))
@@ -653,7 +650,7 @@ impl Tapestry {
                 continue;
             }
             let b = &mut self.bindings[x];
-            for (k, _, origin, addr) in changes {
+            for (k, origin, addr) in changes {
                 b.targets[k] = Some(Target::Address(addr));
                 b.providers[k] = Some(Provider::Bead(new));
                 b.origins[k] = Some(origin);
