@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the compilers the test modules need if they
 # are missing (gfortran; MPICH's mpicc/mpif77/mpirun for the MPI tests;
-# gcc/g++ and rustc are expected), then checks formatting, lints, and runs
+# clang with the wasm32-wasi target, wasi-libc and Binaryen's wasm-opt for
+# the Wasm beads; gcc/g++ and rustc are expected), then checks formatting, lints, and runs
 # every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ command -v gfortran >/dev/null 2>&1 || need+=(gfortran)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v mpicc >/dev/null 2>&1 || need+=(mpich libmpich-dev)
+[ -e /usr/lib/wasm32-wasi/libc.a ] && command -v clang >/dev/null 2>&1 && command -v wasm-ld >/dev/null 2>&1 ||
+    need+=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
+command -v wasm-opt >/dev/null 2>&1 || need+=(binaryen)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     sudo=""
