@@ -61,6 +61,10 @@ enum Command {
         /// layout; implied by a [checkpoint] table).
         #[arg(long)]
         checkpointable: bool,
+        /// Run every Wasm bead under this engine (wasmtime or wasmi),
+        /// whatever the tapestry file says.
+        #[arg(long)]
+        engine: Option<String>,
     },
     /// Take a checkpoint image of a running checkpointable tapestry.
     Checkpoint {
@@ -248,7 +252,8 @@ fn main() -> ExitCode {
             tapestry,
             stats,
             checkpointable,
-        } => run(&tapestry, stats, checkpointable),
+            engine,
+        } => run(&tapestry, stats, checkpointable, engine.as_deref()),
         Command::Checkpoint {
             id,
             output,
@@ -311,8 +316,12 @@ pub(crate) fn run(
     path: &std::path::Path,
     stats: bool,
     checkpointable: bool,
+    engine: Option<&str>,
 ) -> Result<i32, String> {
-    let plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
+    let mut plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
+    if let Some(e) = engine {
+        plan.set_wasm_engine(weaves_tapestry::wasm::EngineKind::parse(e)?);
+    }
     if checkpointable || plan.checkpoint.is_some() {
         checkpoint::ensure_fixed_layout()?;
         // A checkpoint directory that cannot take images is refused now,

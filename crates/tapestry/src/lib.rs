@@ -47,6 +47,7 @@ pub mod stop;
 mod swap;
 mod system;
 mod tapestry;
+pub mod wasm;
 
 pub use check::Checked;
 pub use checkpoint::{Restored, Taken};

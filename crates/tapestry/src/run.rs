@@ -388,6 +388,9 @@ impl Tapestry {
 
     /// The launch of string `i`: its context, arguments and environment.
     pub(crate) fn launch(&self, i: usize) -> Result<Launch, TapestryError> {
+        if let Some(launch) = self.wasm_launch(i)? {
+            return Ok(launch);
+        }
         let s = &self.plan.strings[i];
         let weave = &self.plan.weaves[s.weave];
         let home = match s.entry_bead {
