@@ -195,6 +195,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move a running Wasm string to another engine at its next reconfiguration point.
+    Migrate {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// The string to move.
+        string: String,
+        /// The engine to move it to: wasmtime or wasmi.
+        #[arg(long)]
+        engine: String,
+    },
     /// Run a reconfiguration script (one monitor command per line; `atomic { … }` blocks).
     Script {
         /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
@@ -288,6 +298,7 @@ fn main() -> ExitCode {
             json,
         } => monitor::swap(&id, &bead, &new_module, &transfer, timeout, json),
         Command::Script { id, file } => monitor::script(&id, &file),
+        Command::Migrate { id, string, engine } => monitor::migrate(&id, &string, &engine),
         Command::Mpirun {
             ranks,
             workers,

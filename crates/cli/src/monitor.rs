@@ -217,6 +217,14 @@ pub(crate) fn apply(id: &str, fragment: &std::path::Path, json: bool) -> Result<
 }
 
 /// `weaves swap ID BEAD NEW_MODULE`.
+/// `weaves migrate ID STRING --engine E`.
+pub(crate) fn migrate(id: &str, string: &str, engine: &str) -> Result<i32, String> {
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    let r = client.migrate(string, engine).map_err(|e| e.to_string())?;
+    outln!("{}", r["message"].as_str().unwrap_or("asked"));
+    Ok(0)
+}
+
 pub(crate) fn swap(
     id: &str,
     bead: &str,

@@ -60,6 +60,11 @@ pub enum Request {
         #[serde(default = "default_swap_timeout")]
         timeout_ms: u64,
     },
+    /// Asks Wasm string `string` to move to `engine` (`wasmtime`, `wasmi`)
+    /// at its next reconfiguration point. The answer comes once the request
+    /// is registered (the move itself follows when the string gets there);
+    /// the result has `message`.
+    Migrate { string: String, engine: String },
 }
 
 fn default_transfer() -> String {

@@ -577,11 +577,23 @@ impl Plan {
         let mut module_names = names_of(&base.modules, &Default::default(), |m| &m.name);
         let mut modules = base.modules.clone();
         let mut wasm = base.wasm.clone();
-        if base_given && !(spec.module.is_empty() && spec.bead.is_empty()) && !wasm.modules.is_empty() {
+        if base_given
+            && !(spec.module.is_empty() && spec.bead.is_empty())
+            && !wasm.modules.is_empty()
+        {
             // Names of Wasm modules and beads would have to be known here.
-            return Err(ctx.err(0, "not supported: a fragment added to a tapestry with Wasm beads"));
+            return Err(ctx.err(
+                0,
+                "not supported: a fragment added to a tapestry with Wasm beads",
+            ));
         }
-        wasm.configure(spec.tapestry.as_ref().and_then(|t| t.engine.as_ref()), spec.tapestry.as_ref().and_then(|t| t.wasm_max_memory_mib.as_ref()), |at, m| ctx.err(at, m))?;
+        wasm.configure(
+            spec.tapestry.as_ref().and_then(|t| t.engine.as_ref()),
+            spec.tapestry
+                .as_ref()
+                .and_then(|t| t.wasm_max_memory_mib.as_ref()),
+            |at, m| ctx.err(at, m),
+        )?;
         for m in &spec.module {
             let wasm_path = dir.join(m.path.get_ref());
             if weaves_wasm::file_is_wasm(&wasm_path) {
@@ -631,7 +643,14 @@ impl Plan {
                 for i in instances(&b.count, &ctx)? {
                     let name = expand(b.name.get_ref(), i);
                     let index = crate::wasm::WASM_INDEX + wasm.beads.len();
-                    register(&mut bead_names, "bead", &name, index, &ctx, b.name.span().start)?;
+                    register(
+                        &mut bead_names,
+                        "bead",
+                        &name,
+                        index,
+                        &ctx,
+                        b.name.span().start,
+                    )?;
                     wasm.beads.push(crate::wasm::WasmBeadPlan {
                         name,
                         module: module - crate::wasm::WASM_INDEX,
@@ -687,7 +706,10 @@ impl Plan {
                     )?;
                     if bead >= crate::wasm::WASM_INDEX {
                         if wasm_members.contains(&(bead - crate::wasm::WASM_INDEX)) {
-                            return Err(ctx.err(b.span().start, format!("bead `{}` is listed twice in weave `{name}`", b.get_ref())));
+                            return Err(ctx.err(
+                                b.span().start,
+                                format!("bead `{}` is listed twice in weave `{name}`", b.get_ref()),
+                            ));
                         }
                         wasm_members.push(bead - crate::wasm::WASM_INDEX);
                         continue;
@@ -731,12 +753,21 @@ impl Plan {
                     Some(e) => (expand(e.get_ref(), i), e.span().start),
                     None => ("main".to_owned(), s.weave.span().start),
                 };
-                let wasm_entry = wasm.entry_of(weave, &weaves[weave].beads, &entry_text, s.entry.is_some(), &bead_names, |m| ctx.err(entry_at, m))?;
+                let wasm_entry = wasm.entry_of(
+                    weave,
+                    &weaves[weave].beads,
+                    &entry_text,
+                    s.entry.is_some(),
+                    &bead_names,
+                    |m| ctx.err(entry_at, m),
+                )?;
                 if let Some(e) = wasm_entry {
                     wasm.strings.insert(strings.len(), e);
                 }
                 let (entry_bead, entry_symbol) = match entry_text.split_once(':') {
-                    Some(_) if wasm.strings.contains_key(&strings.len()) => (None, entry_text.clone()),
+                    Some(_) if wasm.strings.contains_key(&strings.len()) => {
+                        (None, entry_text.clone())
+                    }
                     Some((bead, symbol)) => {
                         let b = index_of(&bead_names, "bead", bead, &ctx, entry_at)?;
                         if !weaves[weave].beads.contains(&b) {
@@ -799,7 +830,13 @@ impl Plan {
             for b in &t.beads {
                 let bead = index_of(&bead_names, "bead", b.get_ref(), &ctx, b.span().start)?;
                 if bead >= crate::wasm::WASM_INDEX {
-                    return Err(ctx.err(b.span().start, format!("not supported: Wasm bead `{}` in a tuple space", b.get_ref())));
+                    return Err(ctx.err(
+                        b.span().start,
+                        format!(
+                            "not supported: Wasm bead `{}` in a tuple space",
+                            b.get_ref()
+                        ),
+                    ));
                 }
                 members.push(bead);
             }
@@ -832,7 +869,10 @@ impl Plan {
                     }
                     let index = index_of(&bead_names, "bead", bead, &ctx, s.span().start)?;
                     if index >= crate::wasm::WASM_INDEX {
-                        return Err(ctx.err(s.span().start, format!("not supported: a message binding of Wasm bead `{bead}`")));
+                        return Err(ctx.err(
+                            s.span().start,
+                            format!("not supported: a message binding of Wasm bead `{bead}`"),
+                        ));
                     }
                     Ok((index, iface.to_owned()))
                 };

@@ -71,6 +71,12 @@ pub(crate) enum Change {
     },
     /// Hot-swap a bead for a new version of its module.
     Swap(crate::swap::SwapRequest),
+    /// Move a Wasm string to another engine at its next reconfiguration
+    /// point.
+    Migrate {
+        string: String,
+        engine: crate::wasm::EngineKind,
+    },
 }
 
 impl Change {
@@ -85,6 +91,7 @@ impl Change {
             Change::Checkpoint { .. } => "checkpoint",
             Change::Rollback { .. } => "rollback",
             Change::Swap(_) => "swap",
+            Change::Migrate { .. } => "migrate",
         }
     }
 }
@@ -299,6 +306,15 @@ impl Handler for LiveView {
                     timeout: Duration::from_millis(timeout_ms),
                 })
             })),
+            Request::Migrate {
+                ref string,
+                ref engine,
+            } => Some(
+                crate::wasm::EngineKind::parse(engine).map(|engine| Change::Migrate {
+                    string: string.clone(),
+                    engine,
+                }),
+            ),
             Request::Remove { ref kind, ref name } => {
                 Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {
                     kind,
@@ -328,7 +344,8 @@ impl Handler for LiveView {
             | Request::Script { .. }
             | Request::Checkpoint { .. }
             | Request::Rollback { .. }
-            | Request::Swap { .. } => {
+            | Request::Swap { .. }
+            | Request::Migrate { .. } => {
                 unreachable!("handled above")
             }
         };

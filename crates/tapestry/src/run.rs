@@ -379,6 +379,9 @@ impl Tapestry {
                 Ok(serde_json::json!({ "id": id }))
             }
             Change::Swap(request) => self.swap(&[request], sched, handles),
+            Change::Migrate { string, engine } => self
+                .migrate_string(&string, engine)
+                .map(|message| serde_json::json!({ "message": message })),
             Change::Dlopen(request) => {
                 let beads = self.open_library(request)?;
                 Ok(serde_json::json!({ "beads": beads }))

@@ -93,7 +93,6 @@ impl Default for WasmPlan {
     }
 }
 
-
 impl WasmPlan {
     pub(crate) fn configure(
         &mut self,
@@ -150,17 +149,26 @@ impl WasmPlan {
             }
             let b = index - WASM_INDEX;
             if !members.contains(&b) {
-                return Err(err(format!("entry bead `{bead}` is not in the string's weave")));
+                return Err(err(format!(
+                    "entry bead `{bead}` is not in the string's weave"
+                )));
             }
             if function.is_empty() {
                 return Err(err("empty entry symbol".into()));
             }
-            return Ok(Some(WasmStringPlan { bead: b, entry: function.to_owned() }));
+            return Ok(Some(WasmStringPlan {
+                bead: b,
+                entry: function.to_owned(),
+            }));
         }
         match members.first() {
             Some(&b) if elf_beads.is_empty() => Ok(Some(WasmStringPlan {
                 bead: b,
-                entry: if named { entry.to_owned() } else { "_start".to_owned() },
+                entry: if named {
+                    entry.to_owned()
+                } else {
+                    "_start".to_owned()
+                },
             })),
             _ => Ok(None),
         }
@@ -206,12 +214,18 @@ impl Tapestry {
     /// engines its beads run under).
     pub(crate) fn load_wasm(&mut self) -> Result<(), TapestryError> {
         let plan = &self.plan.wasm;
-        for (k, m) in plan.modules.iter().enumerate().skip(self.wasm.modules.len()) {
+        for (k, m) in plan
+            .modules
+            .iter()
+            .enumerate()
+            .skip(self.wasm.modules.len())
+        {
             let fail = |message: String| TapestryError::Config {
                 path: self.plan.path.clone(),
                 message: format!("line {}: module `{}`: {message}", m.line, m.name),
             };
-            let module = WasmModule::load(&m.path, plan.max_memory).map_err(|e| fail(e.to_string()))?;
+            let module =
+                WasmModule::load(&m.path, plan.max_memory).map_err(|e| fail(e.to_string()))?;
             let prepared = Prepared::new(module, plan.max_memory).map_err(&fail)?;
             let mut engines: Vec<EngineKind> = (0..plan.beads.len())
                 .filter(|&b| plan.beads[b].module == k)
@@ -226,10 +240,15 @@ impl Tapestry {
         for (&i, s) in &plan.strings {
             let b = &plan.beads[s.bead];
             let m = &self.wasm.modules[b.module];
-            m.module.check_entry(&s.entry).map_err(|message| TapestryError::Config {
-                path: self.plan.path.clone(),
-                message: format!("line {}: string `{}`: {message}", self.plan.strings[i].line, self.plan.strings[i].name),
-            })?;
+            m.module
+                .check_entry(&s.entry)
+                .map_err(|message| TapestryError::Config {
+                    path: self.plan.path.clone(),
+                    message: format!(
+                        "line {}: string `{}`: {message}",
+                        self.plan.strings[i].line, self.plan.strings[i].name
+                    ),
+                })?;
         }
         Ok(())
     }
@@ -242,7 +261,8 @@ impl Tapestry {
         let s = &self.plan.strings[i];
         let bead = &self.plan.wasm.beads[ws.bead];
         let engine = self.plan.wasm.bead_engine(ws.bead);
-        if engine == EngineKind::Wasmtime && s.stack_size < weaves_wasm::MAX_WASM_STACK + HOST_STACK {
+        if engine == EngineKind::Wasmtime && s.stack_size < weaves_wasm::MAX_WASM_STACK + HOST_STACK
+        {
             return Err(TapestryError::Run(format!(
                 "string `{}`: a Wasm string under wasmtime needs a stack of at least {} KiB (stack_kib)",
                 s.name,
@@ -321,7 +341,9 @@ impl Tapestry {
             return Err(format!("string `{name}` is not running"));
         };
         control.request(engine);
-        Ok(format!("string `{name}` moves to {engine} at its next reconfiguration point"))
+        Ok(format!(
+            "string `{name}` moves to {engine} at its next reconfiguration point"
+        ))
     }
 }
 
@@ -330,7 +352,13 @@ extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
     // SAFETY: `arg` is the `Arc::into_raw` of the Job `wasm_launch` made for
     // this string, whose entry runs once.
     let job = unsafe { Arc::from_raw(arg as *const Job) };
-    let status = match weaves_wasm::run(&job.module, &job.entry, job.wasi.clone(), job.engine, job.control.clone()) {
+    let status = match weaves_wasm::run(
+        &job.module,
+        &job.entry,
+        job.wasi.clone(),
+        job.engine,
+        job.control.clone(),
+    ) {
         Ok(ended) => {
             for m in &ended.moves {
                 tracing::info!(
@@ -345,7 +373,10 @@ extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
             ended.status
         }
         Err(e) => {
-            eprintln!("weaves: string `{}`: Wasm bead `{}`: {e}", job.string, job.bead);
+            eprintln!(
+                "weaves: string `{}`: Wasm bead `{}`: {e}",
+                job.string, job.bead
+            );
             // As a process a trap ends: 128 + SIGABRT.
             134
         }
@@ -354,4 +385,3 @@ extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
     weaves_strings::exit_current(status);
     status as isize as *mut c_void
 }
-

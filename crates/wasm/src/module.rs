@@ -15,9 +15,14 @@ pub fn is_wasm(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == MAGIC && bytes[4..8] == [1, 0, 0, 0]
 }
 
-/// Whether the file at `path` begins like a Wasm module (`\0asm`).
+/// Whether the file at `path` is to be loaded as a Wasm module: it begins
+/// with `\0asm`, or its name ends in `.wasm` (so that a damaged one is
+/// refused as a bad Wasm module, not as a bad ELF file).
 pub fn file_is_wasm(path: &Path) -> bool {
     use std::io::Read;
+    if path.extension().is_some_and(|e| e == "wasm") {
+        return true;
+    }
     let mut head = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
