@@ -347,6 +347,84 @@ impl Tapestry {
     }
 }
 
+/// What `inspect` shows of Wasm modules, beads and strings.
+impl Tapestry {
+    pub(crate) fn wasm_module_infos(&self) -> Vec<weaves_monitor::protocol::ModuleInfo> {
+        let plan = &self.plan.wasm;
+        plan.modules
+            .iter()
+            .enumerate()
+            .map(|(k, m)| weaves_monitor::protocol::ModuleInfo {
+                name: m.name.clone(),
+                path: std::path::absolute(&m.path)
+                    .unwrap_or_else(|_| m.path.clone())
+                    .display()
+                    .to_string(),
+                build_id: None,
+                kind: "wasm".into(),
+                beads: plan.beads.iter().filter(|b| b.module == k).count(),
+            })
+            .collect()
+    }
+
+    /// Each Wasm bead's description (no arena image: base `-`, its size
+    /// the module's initial linear memory), with owner 0 (no arena heap).
+    pub(crate) fn wasm_bead_infos(
+        &self,
+    ) -> Vec<(weaves_monitor::protocol::BeadInfo, weaves_arena::OwnerId)> {
+        let plan = &self.plan.wasm;
+        plan.beads
+            .iter()
+            .enumerate()
+            .map(|(k, b)| {
+                let memory = self
+                    .wasm
+                    .modules
+                    .get(b.module)
+                    .map_or(0, |m| m.module.initial_memory);
+                let info = weaves_monitor::protocol::BeadInfo {
+                    name: b.name.clone(),
+                    module: plan.modules[b.module].name.clone(),
+                    base: "-".into(),
+                    size: memory,
+                    data_bytes: memory,
+                    heap_bytes: 0,
+                    heap_reserved: 0,
+                    weaves: plan
+                        .weaves
+                        .iter()
+                        .filter(|(_, members)| members.contains(&k))
+                        .map(|(&w, _)| self.plan.weaves[w].name.clone())
+                        .collect(),
+                    imports: Default::default(),
+                    engine: Some(plan.bead_engine(k).name().to_owned()),
+                };
+                (info, 0)
+            })
+            .collect()
+    }
+
+    /// The names of weave `w`'s Wasm beads.
+    pub(crate) fn wasm_members(&self, w: usize) -> Vec<String> {
+        let plan = &self.plan.wasm;
+        plan.weaves
+            .get(&w)
+            .map(|m| m.iter().map(|&b| plan.beads[b].name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Each Wasm string's id and control.
+    pub(crate) fn wasm_controls(&self) -> Vec<(u32, Arc<Control>)> {
+        self.wasm
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(&i, c)| (i as u32 + 1, c.clone()))
+            .collect()
+    }
+}
+
 /// The entry of a Wasm string (a `void *(*)(void *)`, as a thread's).
 extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
     // SAFETY: `arg` is the `Arc::into_raw` of the Job `wasm_launch` made for

@@ -22,6 +22,9 @@ pub type PointHook = Box<dyn FnMut(u64) -> Option<EngineKind> + Send>;
 pub struct Control {
     /// 0: nothing asked; else `1 + EngineKind as u8`.
     request: AtomicU8,
+    /// The engine running the string now: 0 before it starts, else
+    /// `1 + EngineKind as u8`.
+    current: AtomicU8,
     hook: Mutex<Option<PointHook>>,
 }
 
@@ -42,6 +45,18 @@ impl Control {
     /// point.
     pub fn request(&self, engine: EngineKind) {
         self.request.store(1 + engine as u8, Ordering::Release);
+    }
+
+    /// The engine running the string now (none before it starts).
+    pub fn engine(&self) -> Option<EngineKind> {
+        match self.current.load(Ordering::Acquire) {
+            0 => None,
+            k => EngineKind::from_index(k - 1),
+        }
+    }
+
+    pub(crate) fn set_engine(&self, engine: EngineKind) {
+        self.current.store(1 + engine as u8, Ordering::Release);
     }
 
     /// Calls `hook` at every reconfiguration point (tests and tools that

@@ -219,6 +219,7 @@ pub fn run(
     loop {
         host.engine = engine;
         host.wasi.may_switch = engine == EngineKind::Wasmi;
+        host.control.set_engine(engine);
         let mut inst = module.instantiate(engine, host).map_err(RunError::Engine)?;
         match &captured {
             None if module.module.reconfigurable => {
