@@ -577,16 +577,6 @@ impl Plan {
         let mut module_names = names_of(&base.modules, &Default::default(), |m| &m.name);
         let mut modules = base.modules.clone();
         let mut wasm = base.wasm.clone();
-        if base_given
-            && !(spec.module.is_empty() && spec.bead.is_empty())
-            && !wasm.modules.is_empty()
-        {
-            // Names of Wasm modules and beads would have to be known here.
-            return Err(ctx.err(
-                0,
-                "not supported: a fragment added to a tapestry with Wasm beads",
-            ));
-        }
         wasm.configure(
             spec.tapestry.as_ref().and_then(|t| t.engine.as_ref()),
             spec.tapestry
@@ -597,6 +587,12 @@ impl Plan {
         for m in &spec.module {
             let wasm_path = dir.join(m.path.get_ref());
             if weaves_wasm::file_is_wasm(&wasm_path) {
+                if base_given {
+                    return Err(ctx.err(
+                        m.path.span().start,
+                        "not supported: adding a Wasm module to a running tapestry",
+                    ));
+                }
                 register(
                     &mut module_names,
                     "module",

@@ -450,6 +450,13 @@ extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
             }
             ended.status
         }
+        Err(weaves_wasm::RunError::Stopped) => {
+            drop(job);
+            // Asked to stop, it left Wasm code at a host call: it ends as
+            // a stopped string does.
+            weaves_strings::stop_point();
+            return std::ptr::null_mut();
+        }
         Err(e) => {
             eprintln!(
                 "weaves: string `{}`: Wasm bead `{}`: {e}",

@@ -200,6 +200,9 @@ pub enum RunError {
     /// Instantiation, capture or restore failed.
     #[error("{0}")]
     Engine(String),
+    /// The string was asked to stop, and left Wasm code at a host call.
+    #[error("stopped")]
+    Stopped,
 }
 
 /// Runs exported function `entry` of `module` as one string under `engine`,
@@ -250,6 +253,7 @@ pub fn run(
             }
             Err(Fault::Stop(Stop::Exit(status))) => return Ok(Ended { status, moves }),
             Err(Fault::Stop(Stop::NotSupported(m))) => return Err(RunError::NotSupported(m)),
+            Err(Fault::Stop(Stop::Stopped)) => return Err(RunError::Stopped),
             Err(Fault::Trap(m)) => return Err(RunError::Trap(m)),
         }
     }

@@ -28,6 +28,9 @@ pub enum Stop {
     Exit(i32),
     /// A call outside the subset (its message says which).
     NotSupported(String),
+    /// The string was asked to stop (`weaves stop`, a script's `stop`): it
+    /// leaves Wasm code at its next host call.
+    Stopped,
 }
 
 impl std::fmt::Display for Stop {
@@ -35,6 +38,7 @@ impl std::fmt::Display for Stop {
         match self {
             Stop::Exit(s) => write!(f, "exit status {s}"),
             Stop::NotSupported(what) => f.write_str(what),
+            Stop::Stopped => f.write_str("stopped"),
         }
     }
 }
@@ -188,7 +192,7 @@ impl Wasi {
             "random_get" => random_get(&mut m, a(0), a(1)),
             "proc_exit" => return Err(Stop::Exit(a(0) as i32)),
             "sched_yield" => {
-                self.yield_now();
+                self.yield_now()?;
                 Ok(())
             }
             "poll_oneoff" => self.poll_oneoff(&mut m, a(0), a(1), a(2), a(3))?,
@@ -201,13 +205,16 @@ impl Wasi {
     }
 
     /// Lets other strings run: switches fibers where that is allowed
-    /// ([`Wasi::may_switch`]), else yields the thread.
-    pub fn yield_now(&self) {
+    /// ([`Wasi::may_switch`]), else yields the thread. A string asked to
+    /// stop stops here.
+    pub fn yield_now(&self) -> Result<(), Stop> {
+        check_stop()?;
         if self.may_switch {
             weaves_strings::blocking::yield_now();
         } else {
             std::thread::yield_now();
         }
+        check_stop()
     }
 
     fn sleep(&self, d: Duration) {
@@ -381,13 +388,33 @@ impl Wasi {
             return Ok(Err(errno::INVAL));
         };
         let until = Instant::now() + wait;
+        check_stop()?;
         while Instant::now() < until {
-            self.sleep(until.saturating_duration_since(Instant::now()));
+            // In slices, so that a stop is noticed within one.
+            let slice = until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50));
+            self.sleep(slice);
+            check_stop()?;
         }
         let mut ev = [0u8; 32];
         ev[0..8].copy_from_slice(&userdata.to_le_bytes());
         // error 0, type 0 (clock)
         Ok(m.put(events, &ev).and_then(|()| m.put_u32(nevents, 1)))
+    }
+}
+
+/// [`Stop::Stopped`] if the running string was asked to stop.
+pub(crate) fn check_stop() -> Result<(), Stop> {
+    match weaves_strings::current() {
+        Some(ctx)
+            if ctx
+                .stop_requested
+                .load(std::sync::atomic::Ordering::Acquire) =>
+        {
+            Err(Stop::Stopped)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -56,6 +56,7 @@ fn call_export(
 }
 
 fn reconfig_point(caller: &mut Caller<'_, State>) -> Result<(), wasmi::Error> {
+    crate::wasi::check_stop().map_err(wasmi::Error::host)?;
     match caller.data_mut().host.at_point() {
         PointAction::Continue => Ok(()),
         PointAction::StopRewind => call_export(caller, "asyncify_stop_rewind", &[]),
@@ -97,8 +98,12 @@ impl WasmiInstance {
                     })
                 }
                 ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
-                    caller.data().host.wasi.yield_now();
-                    Ok(())
+                    caller
+                        .data()
+                        .host
+                        .wasi
+                        .yield_now()
+                        .map_err(wasmi::Error::host)
                 }),
                 ("weaves", "wv_engine") => linker.func_new(&m, &n, ty, |caller, _, results| {
                     results[0] = Val::I32(caller.data().host.engine as i32);

@@ -70,6 +70,7 @@ fn call_export(caller: &mut Caller<'_, State>, name: &str, args: &[Val]) -> wasm
 }
 
 fn reconfig_point(caller: &mut Caller<'_, State>) -> wasmtime::Result<()> {
+    crate::wasi::check_stop().map_err(wasmtime::Error::new)?;
     match caller.data_mut().host.at_point() {
         PointAction::Continue => Ok(()),
         PointAction::StopRewind => call_export(caller, "asyncify_stop_rewind", &[]),
@@ -101,8 +102,12 @@ impl WasmtimeInstance {
                     })
                 }
                 ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
-                    caller.data().host.wasi.yield_now();
-                    Ok(())
+                    caller
+                        .data()
+                        .host
+                        .wasi
+                        .yield_now()
+                        .map_err(wasmtime::Error::new)
                 }),
                 ("weaves", "wv_engine") => linker.func_new(&m, &n, ty, |caller, _, results| {
                     results[0] = Val::I32(caller.data().host.engine as i32);
