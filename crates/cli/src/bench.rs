@@ -53,9 +53,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "swap" {
         return crate::bench_swap::swap(json, iterations);
     }
+    if name == "wasm" {
+        return crate::bench_wasm::wasm(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, wasm)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

@@ -13,6 +13,7 @@ mod bench_checkpoint;
 mod bench_more;
 mod bench_mpi;
 mod bench_swap;
+mod bench_wasm;
 mod build_c;
 mod check;
 mod checkpoint;

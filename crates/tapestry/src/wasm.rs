@@ -330,7 +330,7 @@ impl Tapestry {
             return Err(format!("not supported: string `{name}` runs native code; only Wasm strings move between engines"));
         };
         let module = &self.wasm.modules[self.plan.wasm.beads[ws.bead].module];
-        if !module.module.reconfigurable {
+        if !module.capturable {
             return Err(format!(
                 "string `{name}`: module {} has no reconfiguration points (it imports no weaves.wv_reconfig_point), so it cannot be captured",
                 module.module.path.display()

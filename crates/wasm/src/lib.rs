@@ -108,6 +108,9 @@ pub struct Prepared {
     pub runnable: Arc<Vec<u8>>,
     /// The most linear memory an instance may have, in bytes.
     pub max_memory: u64,
+    /// Whether `runnable` is the transformed module (its strings can then
+    /// be captured at reconfiguration points).
+    pub capturable: bool,
     wasmtime: Arc<OnceLock<Result<wasmtime::Module, String>>>,
     wasmi: Arc<OnceLock<Result<wasmi::Module, String>>>,
 }
@@ -131,12 +134,34 @@ impl Prepared {
             module.bytes.clone()
         };
         Ok(Prepared {
+            capturable: module.reconfigurable,
             module: Arc::new(module),
             runnable: Arc::new(runnable),
             max_memory,
             wasmtime: Default::default(),
             wasmi: Default::default(),
         })
+    }
+
+    /// Makes `module` runnable as it is, without the transform: its
+    /// reconfiguration points are then plain calls and its strings cannot
+    /// be captured (what the transform costs is measured against this).
+    pub fn untransformed(module: WasmModule, max_memory: u64) -> Prepared {
+        Prepared {
+            runnable: Arc::new(module.bytes.clone()),
+            module: Arc::new(module),
+            max_memory,
+            capturable: false,
+            wasmtime: Default::default(),
+            wasmi: Default::default(),
+        }
+    }
+
+    /// Makes one instance under `engine` (WASI state empty) and drops it:
+    /// what instantiating a bead of an already compiled module costs.
+    pub fn instantiate_once(&self, engine: EngineKind) -> Result<(), String> {
+        let host = Host::new(Wasi::default(), Control::new(), engine);
+        self.instantiate(engine, host).map(drop)
     }
 
     /// Compiles it for `engine` now (so that a failure is a load error).
@@ -225,9 +250,7 @@ pub fn run(
         host.control.set_engine(engine);
         let mut inst = module.instantiate(engine, host).map_err(RunError::Engine)?;
         match &captured {
-            None if module.module.reconfigurable => {
-                inst.make_unwind_area().map_err(RunError::Engine)?
-            }
+            None if module.capturable => inst.make_unwind_area().map_err(RunError::Engine)?,
             None => {}
             Some(state) => inst.restore(state).map_err(RunError::Engine)?,
         }
