@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::running::{inspect_until, start_running, weaves_cmd};
+use std::time::{Duration, Instant};
+
+use common::running::{json_of, start_running, weaves, weaves_cmd, Running};
 use common::*;
 
 fn tapestry(engine_line: &str, bead_engine: &str, strings: &str) -> String {
@@ -241,6 +243,56 @@ args = ["wasm_recurse", "1", "10"]
     assert!(out.stderr.contains("unwind area"), "{out}");
 }
 
+/// How long a loaded machine may take to compile a module and start a
+/// tapestry, or to make a move (no test measures it).
+const PATIENCE: Duration = Duration::from_secs(240);
+
+/// Starts `text` in the background and waits until `weaves ps` lists it.
+fn start_patiently(test: &str, text: &str) -> Running {
+    let dir = scratch_dir(test);
+    let file = write_tapestry(&dir, &format!("{test}.toml"), text);
+    let rt = dir.join("rt");
+    let stdout = dir.join("stdout.txt");
+    let child = weaves(&rt)
+        .arg("run")
+        .arg(&file)
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .spawn()
+        .unwrap();
+    let running = Running {
+        child,
+        rt,
+        dir,
+        stdout,
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while !(running.rt.exists()
+        && json_of(&running.rt, &["ps", "--json"])
+            .as_array()
+            .is_some_and(|a| !a.is_empty()))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the tapestry never appeared in `weaves ps`"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running
+}
+
+/// Polls `weaves inspect` until `done` holds.
+fn until(rt: &std::path::Path, id: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let i = json_of(rt, &["inspect", id, "--json"]);
+        if done(&i) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {i}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn migrate_moves_a_wasm_string_wasmtime_wasmi_wasmtime_mid_recursion() {
     let native = run_native("wasm_recurse", &["6", "400"]);
@@ -261,9 +313,9 @@ name = "s"
 weave = "w"
 args = ["wasm_recurse", "6", "400", "wait"]
 "#;
-    let (running, summary) = start_running("wasm_migrate", text);
-    let id = summary["id"].as_str().unwrap().to_owned();
+    let running = start_patiently("wasm_migrate", text);
     let rt = running.rt.clone();
+    let id = "migrating".to_owned();
     // Step 0 waits at the bottom of its recursion until it runs under wasmi,
     // step 1 until it runs under wasmtime again.
     let engine_is = |e: &'static str| {
@@ -274,9 +326,9 @@ args = ["wasm_recurse", "6", "400", "wait"]
                 .is_some_and(|s| s["engine"] == e)
         }
     };
-    inspect_until(&rt, &id, "running under wasmtime", engine_is("wasmtime"));
+    until(&rt, &id, "running under wasmtime", engine_is("wasmtime"));
     weaves_cmd(&rt, &["migrate", &id, "s", "--engine", "wasmi"]).expect_success();
-    inspect_until(&rt, &id, "moved to wasmi", engine_is("wasmi"));
+    until(&rt, &id, "moved to wasmi", engine_is("wasmi"));
     weaves_cmd(&rt, &["migrate", &id, "s", "--engine", "wasmtime"]).expect_success();
     let (status, out) = running.finish();
     assert_eq!(out, native.stdout);

@@ -23,8 +23,17 @@ pub fn file_is_wasm(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "wasm") {
         return true;
     }
+    // Only a regular file is looked into (a FIFO would block the open,
+    // a device could hand out anything); the open does not wait either way.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    use std::os::unix::fs::OpenOptionsExt;
     let mut head = [0u8; 4];
-    std::fs::File::open(path)
+    std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok_and(|()| head == MAGIC)
 }
