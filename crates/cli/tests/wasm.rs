@@ -327,6 +327,11 @@ args = ["wasm_recurse", "6", "400", "wait"]
         }
     };
     until(&rt, &id, "running under wasmtime", engine_is("wasmtime"));
+    // inspect shows the module's kind and the bead's engine.
+    let i = json_of(&rt, &["inspect", &id, "--json"]);
+    assert_eq!(i["modules"][0]["kind"], "wasm", "{i}");
+    assert_eq!(i["beads"][0]["engine"], "wasmtime", "{i}");
+    assert_eq!(i["weaves"][0]["beads"][0], "r", "{i}");
     weaves_cmd(&rt, &["migrate", &id, "s", "--engine", "wasmi"]).expect_success();
     until(&rt, &id, "moved to wasmi", engine_is("wasmi"));
     weaves_cmd(&rt, &["migrate", &id, "s", "--engine", "wasmtime"]).expect_success();
