@@ -2,8 +2,10 @@
 # The whole test suite: installs the compilers and libraries the test
 # modules need if they are missing (gfortran; MPICH's mpicc/mpif77/mpirun
 # for the MPI tests; Lua 5.4's headers and library, its cjson module and
-# CPython 3.11's headers for the embedded-interpreter tests; gcc/g++ and
-# rustc are expected), then checks formatting, lints, and runs every test.
+# CPython 3.11's headers for the embedded-interpreter tests; clang with the
+# wasm32-wasi target, wasi-libc and Binaryen's wasm-opt for the Wasm beads;
+# gcc/g++ and rustc are expected), then checks formatting, lints, and runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,9 @@ command -v mpicc >/dev/null 2>&1 || need+=(mpich libmpich-dev)
 [ -e /usr/include/lua5.4/lua.h ] || need+=(liblua5.4-dev)
 [ -e /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so ] || need+=(lua-cjson)
 [ -e /usr/include/python3.11/Python.h ] || need+=(python3.11-dev)
+[ -e /usr/lib/wasm32-wasi/libc.a ] && command -v clang >/dev/null 2>&1 && command -v wasm-ld >/dev/null 2>&1 ||
+    need+=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
+command -v wasm-opt >/dev/null 2>&1 || need+=(binaryen)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     sudo=""

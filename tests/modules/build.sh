@@ -201,3 +201,29 @@ for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_p
     exit 1
   fi
 done
+
+# WebAssembly (wasm32-wasi) builds of C programs, for Wasm beads; each is
+# also built natively so a test can compare the two. They need clang with the
+# wasm32 target and wasi-libc (scripts/test.sh installs them).
+WASM_CC=${WASM_CC:-clang}
+if ! command -v "$WASM_CC" >/dev/null 2>&1 || ! "$WASM_CC" --target=wasm32-wasi -print-targets >/dev/null 2>&1; then
+  echo "build.sh: '$WASM_CC' not found; the Wasm tests need clang with the wasm32-wasi target and wasi-libc" >&2
+  echo "build.sh: (Debian/Ubuntu: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)" >&2
+  exit 1
+fi
+wasm_c=("$WASM_CC" --target=wasm32-wasi -O2 -g -Wall -I"$here/../../include")
+# Compiled optimised, linked without -O: clang then leaves the linked module
+# as wasm-ld wrote it, with its `name` section (where it finds wasm-opt, an
+# optimising link runs it, which drops the names traps are reported with).
+wasm_link() {
+  local args=("$@") n=$#
+  local source=${args[n-3]} target=${args[n-1]}
+  "${args[@]:0:n-3}" -c "$source" -o "$target.o"
+  "$WASM_CC" --target=wasm32-wasi "$target.o" -o "$target"
+  rm -f "$target.o"
+}
+build wasm_hello.wasm wasm_hello.c wasm_link "${wasm_c[@]}" -D_WASI_EMULATED_PROCESS_CLOCKS
+build wasm_hello wasm_hello.c "$CC" "${cflags[@]}"
+build wasm_recurse.wasm wasm_recurse.c wasm_link "${wasm_c[@]}"
+build wasm_recurse wasm_recurse.c "$CC" "${cflags[@]}" -I"$here/../../include"
+build wasm_trap.wasm wasm_trap.c wasm_link "${wasm_c[@]}"

@@ -58,9 +58,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "clustered" {
         return crate::bench_clustered::clustered(json, iterations);
     }
+    if name == "wasm" {
+        return crate::bench_wasm::wasm(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

@@ -34,5 +34,5 @@ pub(crate) fn run(dir: Option<PathBuf>) -> Result<i32, String> {
     let tapestry = dir.join("demo.toml");
     eprintln!("weaves demo: weaves run {}", tapestry.display());
     eprintln!("weaves demo: app0 and app1 share one stack bead, app2 has its own; packets_total is one variable shared by both stacks");
-    crate::run(&tapestry, false, false)
+    crate::run(&tapestry, false, false, None)
 }

@@ -14,6 +14,7 @@ mod bench_clustered;
 mod bench_more;
 mod bench_mpi;
 mod bench_swap;
+mod bench_wasm;
 mod build_c;
 mod check;
 mod checkpoint;
@@ -62,6 +63,10 @@ enum Command {
         /// layout; implied by a [checkpoint] table).
         #[arg(long)]
         checkpointable: bool,
+        /// Run every Wasm bead under this engine (wasmtime or wasmi),
+        /// whatever the tapestry file says.
+        #[arg(long)]
+        engine: Option<String>,
     },
     /// Take a checkpoint image of a running checkpointable tapestry.
     Checkpoint {
@@ -192,6 +197,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move a running Wasm string to another engine at its next reconfiguration point.
+    Migrate {
+        /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
+        id: String,
+        /// The string to move.
+        string: String,
+        /// The engine to move it to: wasmtime or wasmi.
+        #[arg(long)]
+        engine: String,
+    },
     /// Run a reconfiguration script (one monitor command per line; `atomic { … }` blocks).
     Script {
         /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
@@ -232,7 +247,7 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap or clustered.
+        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap, clustered or wasm.
         name: String,
         /// One JSON object of the figures instead of the report.
         #[arg(long)]
@@ -258,7 +273,8 @@ fn main() -> ExitCode {
             tapestry,
             stats,
             checkpointable,
-        } => run(&tapestry, stats, checkpointable),
+            engine,
+        } => run(&tapestry, stats, checkpointable, engine.as_deref()),
         Command::Checkpoint {
             id,
             output,
@@ -293,6 +309,7 @@ fn main() -> ExitCode {
             json,
         } => monitor::swap(&id, &bead, &new_module, &transfer, timeout, json),
         Command::Script { id, file } => monitor::script(&id, &file),
+        Command::Migrate { id, string, engine } => monitor::migrate(&id, &string, &engine),
         Command::Mpirun {
             ranks,
             workers,
@@ -331,8 +348,12 @@ pub(crate) fn run(
     path: &std::path::Path,
     stats: bool,
     checkpointable: bool,
+    engine: Option<&str>,
 ) -> Result<i32, String> {
-    let plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
+    let mut plan = weaves_tapestry::Plan::load(path).map_err(|e| e.to_string())?;
+    if let Some(e) = engine {
+        plan.set_wasm_engine(weaves_tapestry::wasm::EngineKind::parse(e)?);
+    }
     if checkpointable || plan.checkpoint.is_some() {
         checkpoint::ensure_fixed_layout()?;
         // A checkpoint directory that cannot take images is refused now,

@@ -217,6 +217,14 @@ pub(crate) fn apply(id: &str, fragment: &std::path::Path, json: bool) -> Result<
 }
 
 /// `weaves swap ID BEAD NEW_MODULE`.
+/// `weaves migrate ID STRING --engine E`.
+pub(crate) fn migrate(id: &str, string: &str, engine: &str) -> Result<i32, String> {
+    let mut client = Client::connect(id).map_err(|e| e.to_string())?;
+    let r = client.migrate(string, engine).map_err(|e| e.to_string())?;
+    outln!("{}", r["message"].as_str().unwrap_or("asked"));
+    Ok(0)
+}
+
 pub(crate) fn swap(
     id: &str,
     bead: &str,
@@ -315,14 +323,18 @@ fn print_inspection(i: &Inspection) {
     outln!("\nbeads");
     for b in &i.beads {
         outln!(
-            "  {:<16} {:<12} base {} data {} B, heap {} B of {} B; weaves {}",
+            "  {:<16} {:<12} base {} data {} B, heap {} B of {} B; weaves {}{}",
             b.name,
             b.module,
             b.base,
             b.data_bytes,
             b.heap_bytes,
             b.heap_reserved,
-            b.weaves.join(", ")
+            b.weaves.join(", "),
+            b.engine
+                .as_ref()
+                .map(|e| format!("; engine {e}"))
+                .unwrap_or_default()
         );
         for w in &b.imports.beads {
             outln!(
@@ -354,13 +366,17 @@ fn print_inspection(i: &Inspection) {
             .map(|s| format!(" status {s}"))
             .unwrap_or_default();
         outln!(
-            "  {:>6} {:<16} weave {:<14} {:<7} {:<6} cpu {:.3} ms{status}",
+            "  {:>6} {:<16} weave {:<14} {:<7} {:<6} cpu {:.3} ms{status}{}",
             st.id,
             st.name,
             st.weave,
             st.state,
             st.mode,
-            st.cpu_ms
+            st.cpu_ms,
+            st.engine
+                .as_ref()
+                .map(|e| format!(" engine {e}"))
+                .unwrap_or_default()
         );
     }
 }

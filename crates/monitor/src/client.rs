@@ -89,6 +89,7 @@ impl Client {
                 | Request::Checkpoint { .. }
                 | Request::Rollback { .. }
                 | Request::Swap { .. }
+                | Request::Migrate { .. }
         );
         let within = if changes {
             CHANGE_WITHIN
@@ -241,6 +242,19 @@ impl Client {
             path: absolute.display().to_string(),
             transfer: transfer.to_owned(),
             timeout_ms,
+        })
+    }
+
+    /// Asks Wasm string `string` to move to `engine` at its next
+    /// reconfiguration point (`weaves migrate`).
+    pub fn migrate(
+        &mut self,
+        string: &str,
+        engine: &str,
+    ) -> Result<serde_json::Value, MonitorError> {
+        self.request(&Request::Migrate {
+            string: string.to_owned(),
+            engine: engine.to_owned(),
         })
     }
 

@@ -60,6 +60,11 @@ pub enum Request {
         #[serde(default = "default_swap_timeout")]
         timeout_ms: u64,
     },
+    /// Asks Wasm string `string` to move to `engine` (`wasmtime`, `wasmi`)
+    /// at its next reconfiguration point. The answer comes once the request
+    /// is registered (the move itself follows when the string gets there);
+    /// the result has `message`.
+    Migrate { string: String, engine: String },
 }
 
 fn default_transfer() -> String {
@@ -188,6 +193,9 @@ pub struct BeadInfo {
     /// Weaves it belongs to, in declaration order.
     pub weaves: Vec<String>,
     pub imports: Imports,
+    /// A Wasm bead's engine (`wasmtime` or `wasmi`); absent for ELF beads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// One weave.
@@ -212,6 +220,9 @@ pub struct StringState {
     pub cpu_ms: f64,
     /// Once done: `main`'s return value or the `exit` status.
     pub status: Option<i64>,
+    /// The engine running a Wasm string now; absent for native strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// One tuple space.

@@ -46,6 +46,10 @@ struct TapestrySpec {
     /// `"lazy"` (default): functions found nowhere fail at their first
     /// call; `"now"`: they are load-time errors.
     bind: Option<Spanned<String>>,
+    /// The engine of Wasm beads: `"wasmtime"` (default) or `"wasmi"`.
+    engine: Option<Spanned<String>>,
+    /// The most linear memory a Wasm bead may have, in MiB.
+    wasm_max_memory_mib: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +105,8 @@ struct BeadSpec {
     name: Spanned<String>,
     module: Spanned<String>,
     count: Option<Spanned<u32>>,
+    /// A Wasm bead's engine (overrides `[tapestry] engine`).
+    engine: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +249,8 @@ pub struct Plan {
     pub bind_now: bool,
     /// Checkpointing, if the tapestry asks for it.
     pub checkpoint: Option<CheckpointPlan>,
+    /// Wasm modules, their beads and the strings that run in them.
+    pub wasm: crate::wasm::WasmPlan,
 }
 
 struct Ctx<'a> {
@@ -438,6 +446,7 @@ impl Plan {
             preempt_ms: self.preempt_ms,
             bind_now: self.bind_now,
             checkpoint: self.checkpoint.clone(),
+            wasm: crate::wasm::WasmPlan::default(),
             modules: Vec::new(),
             beads: Vec::new(),
             weaves: Vec::new(),
@@ -567,7 +576,38 @@ impl Plan {
 
         let mut module_names = names_of(&base.modules, &Default::default(), |m| &m.name);
         let mut modules = base.modules.clone();
+        let mut wasm = base.wasm.clone();
+        wasm.configure(
+            spec.tapestry.as_ref().and_then(|t| t.engine.as_ref()),
+            spec.tapestry
+                .as_ref()
+                .and_then(|t| t.wasm_max_memory_mib.as_ref()),
+            |at, m| ctx.err(at, m),
+        )?;
         for m in &spec.module {
+            let wasm_path = dir.join(m.path.get_ref());
+            if weaves_wasm::file_is_wasm(&wasm_path) {
+                if base_given {
+                    return Err(ctx.err(
+                        m.path.span().start,
+                        "not supported: adding a Wasm module to a running tapestry",
+                    ));
+                }
+                register(
+                    &mut module_names,
+                    "module",
+                    m.name.get_ref(),
+                    crate::wasm::WASM_INDEX + wasm.modules.len(),
+                    &ctx,
+                    m.name.span().start,
+                )?;
+                wasm.modules.push(crate::wasm::WasmModulePlan {
+                    name: m.name.get_ref().clone(),
+                    path: wasm_path,
+                    line: ctx.line(m.path.span().start),
+                });
+                continue;
+            }
             register(
                 &mut module_names,
                 "module",
@@ -594,6 +634,31 @@ impl Plan {
                 &ctx,
                 b.module.span().start,
             )?;
+            if module >= crate::wasm::WASM_INDEX {
+                let engine = wasm.engine_of(b.engine.as_ref(), |at, m| ctx.err(at, m))?;
+                for i in instances(&b.count, &ctx)? {
+                    let name = expand(b.name.get_ref(), i);
+                    let index = crate::wasm::WASM_INDEX + wasm.beads.len();
+                    register(
+                        &mut bead_names,
+                        "bead",
+                        &name,
+                        index,
+                        &ctx,
+                        b.name.span().start,
+                    )?;
+                    wasm.beads.push(crate::wasm::WasmBeadPlan {
+                        name,
+                        module: module - crate::wasm::WASM_INDEX,
+                        engine,
+                        line: ctx.line(b.name.span().start),
+                    });
+                }
+                continue;
+            }
+            if let Some(e) = &b.engine {
+                return Err(ctx.err(e.span().start, "`engine` is for beads of Wasm modules"));
+            }
             for i in instances(&b.count, &ctx)? {
                 let name = expand(b.name.get_ref(), i);
                 register(
@@ -626,6 +691,7 @@ impl Plan {
                     w.name.span().start,
                 )?;
                 let mut members = Vec::new();
+                let mut wasm_members = Vec::new();
                 for b in &w.beads {
                     let bead = index_of(
                         &bead_names,
@@ -634,6 +700,16 @@ impl Plan {
                         &ctx,
                         b.span().start,
                     )?;
+                    if bead >= crate::wasm::WASM_INDEX {
+                        if wasm_members.contains(&(bead - crate::wasm::WASM_INDEX)) {
+                            return Err(ctx.err(
+                                b.span().start,
+                                format!("bead `{}` is listed twice in weave `{name}`", b.get_ref()),
+                            ));
+                        }
+                        wasm_members.push(bead - crate::wasm::WASM_INDEX);
+                        continue;
+                    }
                     if members.contains(&bead) {
                         return Err(ctx.err(
                             b.span().start,
@@ -644,6 +720,9 @@ impl Plan {
                         ));
                     }
                     members.push(bead);
+                }
+                if !wasm_members.is_empty() {
+                    wasm.weaves.insert(weaves.len(), wasm_members);
                 }
                 weaves.push(WeavePlan {
                     name,
@@ -670,7 +749,21 @@ impl Plan {
                     Some(e) => (expand(e.get_ref(), i), e.span().start),
                     None => ("main".to_owned(), s.weave.span().start),
                 };
+                let wasm_entry = wasm.entry_of(
+                    weave,
+                    &weaves[weave].beads,
+                    &entry_text,
+                    s.entry.is_some(),
+                    &bead_names,
+                    |m| ctx.err(entry_at, m),
+                )?;
+                if let Some(e) = wasm_entry {
+                    wasm.strings.insert(strings.len(), e);
+                }
                 let (entry_bead, entry_symbol) = match entry_text.split_once(':') {
+                    Some(_) if wasm.strings.contains_key(&strings.len()) => {
+                        (None, entry_text.clone())
+                    }
                     Some((bead, symbol)) => {
                         let b = index_of(&bead_names, "bead", bead, &ctx, entry_at)?;
                         if !weaves[weave].beads.contains(&b) {
@@ -731,13 +824,17 @@ impl Plan {
         for t in &spec.tuple_space {
             let mut members = Vec::new();
             for b in &t.beads {
-                members.push(index_of(
-                    &bead_names,
-                    "bead",
-                    b.get_ref(),
-                    &ctx,
-                    b.span().start,
-                )?);
+                let bead = index_of(&bead_names, "bead", b.get_ref(), &ctx, b.span().start)?;
+                if bead >= crate::wasm::WASM_INDEX {
+                    return Err(ctx.err(
+                        b.span().start,
+                        format!(
+                            "not supported: Wasm bead `{}` in a tuple space",
+                            b.get_ref()
+                        ),
+                    ));
+                }
+                members.push(bead);
             }
             if t.variables.is_empty() || members.len() < 2 {
                 let at = t.beads.first().map_or(0, |b| b.span().start);
@@ -766,8 +863,14 @@ impl Plan {
                     if iface.is_empty() || iface.contains('\0') {
                         return Err(ctx.err(s.span().start, format!("`{text}` names no interface")));
                     }
-                    let bead = index_of(&bead_names, "bead", bead, &ctx, s.span().start)?;
-                    Ok((bead, iface.to_owned()))
+                    let index = index_of(&bead_names, "bead", bead, &ctx, s.span().start)?;
+                    if index >= crate::wasm::WASM_INDEX {
+                        return Err(ctx.err(
+                            s.span().start,
+                            format!("not supported: a message binding of Wasm bead `{bead}`"),
+                        ));
+                    }
+                    Ok((index, iface.to_owned()))
                 };
                 let (from, to) = (end(&b.from)?, end(&b.to)?);
                 if let Some(other) = bindings
@@ -811,6 +914,7 @@ impl Plan {
             weaves,
             strings,
             tuple_spaces,
+            wasm,
         })
     }
 }

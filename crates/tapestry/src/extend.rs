@@ -540,7 +540,11 @@ impl Tapestry {
         let mut entries = Vec::new();
         {
             let all: Vec<&Bead> = self.beads.iter().chain(&fresh).collect();
-            for s in &plan.strings[s0..] {
+            for (k, s) in plan.strings.iter().enumerate().skip(s0) {
+                if plan.wasm.strings.contains_key(&k) {
+                    entries.push(0); // entered through its Wasm bead
+                    continue;
+                }
                 match resolve_entry(plan, &all, &modules, s) {
                     Ok(a) => entries.push(a),
                     Err(e) => {

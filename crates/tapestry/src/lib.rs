@@ -49,6 +49,7 @@ mod swap;
 mod system;
 mod system_slots;
 mod tapestry;
+pub mod wasm;
 
 pub use check::Checked;
 pub use checkpoint::{Restored, Taken};

@@ -36,6 +36,8 @@ pub(crate) struct Parts {
     tuple_spaces: Vec<TupleSpaceInfo>,
     /// Message bindings (`from`, `to`) and the queue they deliver to.
     bindings: Vec<(String, String, Arc<InPort>)>,
+    /// How each Wasm string is moved (and which engine runs it), by id.
+    wasm_strings: Vec<(u32, Arc<weaves_wasm::Control>)>,
 }
 
 /// A change to the running tapestry, made by the thread that runs it.
@@ -74,6 +76,12 @@ pub(crate) enum Change {
     },
     /// Hot-swap a bead for a new version of its module.
     Swap(crate::swap::SwapRequest),
+    /// Move a Wasm string to another engine at its next reconfiguration
+    /// point.
+    Migrate {
+        string: String,
+        engine: crate::wasm::EngineKind,
+    },
 }
 
 impl Change {
@@ -89,6 +97,7 @@ impl Change {
             Change::Checkpoint { .. } => "checkpoint",
             Change::Rollback { .. } => "rollback",
             Change::Swap(_) => "swap",
+            Change::Migrate { .. } => "migrate",
         }
     }
 }
@@ -211,6 +220,12 @@ impl LiveView {
                 .into(),
                 cpu_ms: t.cpu_time().as_secs_f64() * 1e3,
                 status: t.outcome().map(|o| i64::from(o.status())),
+                engine: parts
+                    .wasm_strings
+                    .iter()
+                    .find(|(id, _)| *id == t.ctx.info.id)
+                    .and_then(|(_, c)| c.engine())
+                    .map(|e| e.name().to_owned()),
             })
             .collect();
         Inspection {
@@ -303,6 +318,15 @@ impl Handler for LiveView {
                     timeout: Duration::from_millis(timeout_ms),
                 })
             })),
+            Request::Migrate {
+                ref string,
+                ref engine,
+            } => Some(
+                crate::wasm::EngineKind::parse(engine).map(|engine| Change::Migrate {
+                    string: string.clone(),
+                    engine,
+                }),
+            ),
             Request::Remove { ref kind, ref name } => {
                 Some(crate::remove::Kind::parse(kind).map(|kind| Change::Remove {
                     kind,
@@ -332,7 +356,8 @@ impl Handler for LiveView {
             | Request::Script { .. }
             | Request::Checkpoint { .. }
             | Request::Rollback { .. }
-            | Request::Swap { .. } => {
+            | Request::Swap { .. }
+            | Request::Migrate { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -348,7 +373,7 @@ impl Tapestry {
     pub(crate) fn parts(&self) -> Parts {
         let plan = &self.plan;
         let gone = &plan.removed;
-        let modules = plan
+        let modules: Vec<ModuleInfo> = plan
             .modules
             .iter()
             .zip(&self.modules)
@@ -397,21 +422,28 @@ impl Tapestry {
                         .map(|&w| plan.weaves[w].name.clone())
                         .collect(),
                     imports: b.imports.clone(),
+                    engine: None,
                 };
                 (info, b.owner)
             })
+            .chain(self.wasm_bead_infos())
+            .collect();
+        let modules: Vec<ModuleInfo> = modules
+            .into_iter()
+            .chain(self.wasm_module_infos())
             .collect();
         let weaves = plan
             .weaves
             .iter()
             .enumerate()
             .filter(|(k, _)| !gone.weaves.contains(k))
-            .map(|(_, w)| WeaveInfo {
+            .map(|(k, w)| WeaveInfo {
                 name: w.name.clone(),
                 beads: w
                     .beads
                     .iter()
                     .map(|&b| self.beads[b].name.clone())
+                    .chain(self.wasm_members(k))
                     .collect(),
             })
             .collect();
@@ -447,6 +479,7 @@ impl Tapestry {
             weaves,
             tuple_spaces,
             bindings,
+            wasm_strings: self.wasm_controls(),
         }
     }
 }

@@ -389,6 +389,9 @@ impl Tapestry {
                 Ok(serde_json::json!({ "id": id }))
             }
             Change::Swap(request) => self.swap(&[request], sched, handles),
+            Change::Migrate { string, engine } => self
+                .migrate_string(&string, engine)
+                .map(|message| serde_json::json!({ "message": message })),
             Change::Dlopen(request) => {
                 let beads = self.open_library(request)?;
                 Ok(serde_json::json!({ "beads": beads }))
@@ -402,6 +405,9 @@ impl Tapestry {
 
     /// The launch of string `i`: its context, arguments and environment.
     pub(crate) fn launch(&self, i: usize) -> Result<Launch, TapestryError> {
+        if let Some(launch) = self.wasm_launch(i)? {
+            return Ok(launch);
+        }
         let s = &self.plan.strings[i];
         let weave = &self.plan.weaves[s.weave];
         let home = match s.entry_bead {

@@ -173,6 +173,8 @@ pub struct Tapestry {
     /// When the run's strings first started (kept across a rollback, for
     /// the monitor's uptime).
     pub(crate) started_at: Option<std::time::SystemTime>,
+    /// Wasm modules and the strings running them.
+    pub(crate) wasm: crate::wasm::WasmBeads,
 }
 
 impl Tapestry {
@@ -204,8 +206,10 @@ impl Tapestry {
             changed_live: false,
             chain: Default::default(),
             started_at: None,
+            wasm: Default::default(),
         };
         t.extend(plan, how)?;
+        t.load_wasm()?;
         Ok(t)
     }
 

@@ -617,6 +617,9 @@ impl Tapestry {
         strict: bool,
         full: bool,
     ) -> Result<Taken, String> {
+        if !self.plan.wasm.strings.is_empty() {
+            return Err("not supported: checkpoints of a tapestry with Wasm strings (their instances live in an engine, outside the arena)".into());
+        }
         let t0 = Instant::now();
         let configured = self.plan.checkpoint.clone().unwrap_or_default();
         let (target, keep_in) = match (to, &configured.dir) {

@@ -1,0 +1,320 @@
+//! The compiled engine: wasmtime (Cranelift), run synchronously on the
+//! string's own stack.
+//!
+//! wasmtime keeps per-thread state for the duration of a call into Wasm, so
+//! a host call made under wasmtime never switches the worker to another
+//! string ([`crate::wasi::Wasi::may_switch`] is off): a wait blocks the
+//! worker thread. Traps are explicit checks, not signals
+//! (`signals_based_traps(false)`), so wasmtime installs no signal handler
+//! and the runtime's fault handling stays as it is.
+
+use std::sync::OnceLock;
+
+use wasmtime::{
+    Caller, Config, Engine, Extern, ExternType, Linker, Module, Store, StoreLimits,
+    StoreLimitsBuilder, Val,
+};
+
+use crate::engine::{widen, Fault, Instance, Returned};
+use crate::host::{Host, PointAction};
+use crate::state::{Captured, GlobalValue};
+use crate::transform::GLOBAL_EXPORT;
+use crate::wasi::{not_supported, Stop};
+
+/// How deep Wasm code may recurse on a string's stack, in bytes; the rest
+/// of the stack is left for host calls.
+pub const MAX_WASM_STACK: usize = 1 << 20;
+
+pub(crate) fn engine() -> Result<&'static Engine, String> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut c = Config::new();
+            c.signals_based_traps(false);
+            c.max_wasm_stack(MAX_WASM_STACK);
+            Engine::new(&c).map_err(|e| format!("cannot start wasmtime: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+pub(crate) fn compile(bytes: &[u8]) -> Result<Module, String> {
+    Module::new(engine()?, bytes).map_err(|e| format!("wasmtime cannot compile it: {e}"))
+}
+
+struct State {
+    host: Host,
+    limits: StoreLimits,
+}
+
+pub(crate) struct WasmtimeInstance {
+    store: Store<State>,
+    instance: wasmtime::Instance,
+    module: crate::Prepared,
+}
+
+fn to_i64(v: &Val) -> Option<i64> {
+    match v {
+        Val::I32(x) => Some(*x as i64),
+        Val::I64(x) => Some(*x),
+        _ => None,
+    }
+}
+
+fn call_export(caller: &mut Caller<'_, State>, name: &str, args: &[Val]) -> wasmtime::Result<()> {
+    let f = caller
+        .get_export(name)
+        .and_then(Extern::into_func)
+        .ok_or_else(|| wasmtime::Error::msg(format!("the module lacks `{name}`")))?;
+    f.call(caller, args, &mut [])
+}
+
+fn reconfig_point(caller: &mut Caller<'_, State>) -> wasmtime::Result<()> {
+    crate::wasi::check_stop().map_err(wasmtime::Error::new)?;
+    match caller.data_mut().host.at_point() {
+        PointAction::Continue => Ok(()),
+        PointAction::StopRewind => call_export(caller, "asyncify_stop_rewind", &[]),
+        PointAction::StartUnwind { area } => {
+            let mem = caller
+                .get_export("memory")
+                .and_then(Extern::into_memory)
+                .ok_or_else(|| wasmtime::Error::msg("the module exports no memory"))?;
+            mem.write(&mut *caller, area as usize, &Host::area_header(area))?;
+            call_export(caller, "asyncify_start_unwind", &[Val::I32(area as i32)])
+        }
+    }
+}
+
+impl WasmtimeInstance {
+    pub(crate) fn new(module: &crate::Prepared, host: Host) -> Result<WasmtimeInstance, String> {
+        let compiled = module.wasmtime()?;
+        let engine = engine()?;
+        let mut linker: Linker<State> = Linker::new(engine);
+        for import in compiled.imports() {
+            let (m, n) = (import.module().to_owned(), import.name().to_owned());
+            let ExternType::Func(ty) = import.ty() else {
+                return Err(format!("not supported: import `{m}.{n}` is not a function"));
+            };
+            let define = match (m.as_str(), n.as_str()) {
+                ("weaves", "wv_reconfig_point") => {
+                    linker.func_new(&m, &n, ty, |mut caller, _args, _results| {
+                        reconfig_point(&mut caller)
+                    })
+                }
+                ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
+                    caller
+                        .data()
+                        .host
+                        .wasi
+                        .yield_now()
+                        .map_err(wasmtime::Error::new)
+                }),
+                ("weaves", "wv_engine") => linker.func_new(&m, &n, ty, |caller, _, results| {
+                    results[0] = Val::I32(caller.data().host.engine as i32);
+                    Ok(())
+                }),
+                ("wasi_snapshot_preview1", _) => {
+                    let name = n.clone();
+                    linker.func_new(&m, &n, ty, move |mut caller, args, results| {
+                        let args = widen(args.iter().map(to_i64));
+                        let r = match caller.get_export("memory").and_then(Extern::into_memory) {
+                            Some(mem) => {
+                                let (data, state) = mem.data_and_store_mut(&mut caller);
+                                state.host.wasi.call(&name, &args, data)
+                            }
+                            None => caller.data_mut().host.wasi.call(&name, &args, &mut []),
+                        };
+                        match r {
+                            Ok(Some(e)) => {
+                                if let Some(slot) = results.first_mut() {
+                                    *slot = Val::I32(e);
+                                }
+                                Ok(())
+                            }
+                            Ok(None) => Ok(()),
+                            Err(stop) => Err(wasmtime::Error::new(stop)),
+                        }
+                    })
+                }
+                _ => {
+                    let stop = not_supported(&format!("{m}.{n}"));
+                    linker.func_new(&m, &n, ty, move |_, _, _| {
+                        Err(wasmtime::Error::new(stop.clone()))
+                    })
+                }
+            };
+            define.map_err(|e| format!("cannot bind `{m}.{n}`: {e}"))?;
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(module.max_memory as usize)
+            .build();
+        let mut store = Store::new(engine, State { host, limits });
+        store.limiter(|s| &mut s.limits);
+        let instance = linker.instantiate(&mut store, &compiled).map_err(|e| {
+            format!(
+                "cannot instantiate it under wasmtime: {}",
+                describe(&e, module)
+            )
+        })?;
+        Ok(WasmtimeInstance {
+            store,
+            instance,
+            module: module.clone(),
+        })
+    }
+
+    fn memory(&mut self) -> Result<wasmtime::Memory, String> {
+        self.instance
+            .get_memory(&mut self.store, "memory")
+            .ok_or_else(|| "the module exports no memory".to_owned())
+    }
+
+    fn call0(&mut self, name: &str, args: &[Val]) -> Result<(), String> {
+        let f = self
+            .instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| format!("the module lacks `{name}`"))?;
+        f.call(&mut self.store, args, &mut [])
+            .map_err(|e| describe(&e, &self.module))
+    }
+}
+
+/// One line for what ended a wasmtime call: the trap and the Wasm function
+/// and offset it happened at.
+fn describe(e: &wasmtime::Error, module: &crate::Prepared) -> String {
+    let what = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => e.to_string(),
+    };
+    match e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|b| b.frames().first())
+    {
+        Some(f) => {
+            let name = f
+                .func_name()
+                .map(str::to_owned)
+                .or_else(|| {
+                    module
+                        .module
+                        .function_name(f.func_index())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| format!("#{}", f.func_index()));
+            match f.module_offset() {
+                Some(off) => format!("{what} in Wasm function `{name}` at offset {off:#x}"),
+                None => format!("{what} in Wasm function `{name}`"),
+            }
+        }
+        None => what,
+    }
+}
+
+impl Instance for WasmtimeInstance {
+    fn make_unwind_area(&mut self) -> Result<(), String> {
+        let mem = self.memory()?;
+        let pages = crate::host::UNWIND_AREA as u64 / 65536;
+        let old = mem
+            .grow(&mut self.store, pages)
+            .map_err(|e| format!("cannot add the unwind area to linear memory: {e}"))?;
+        self.store.data_mut().host.unwind_area = (old * 65536) as u32;
+        Ok(())
+    }
+
+    fn call(&mut self, entry: &str) -> Result<Returned, Fault> {
+        let f = self
+            .instance
+            .get_func(&mut self.store, entry)
+            .ok_or_else(|| Fault::Trap(format!("the module exports no function `{entry}`")))?;
+        let mut results = vec![Val::I32(0); f.ty(&self.store).results().len()];
+        match f.call(&mut self.store, &[], &mut results) {
+            Ok(()) => {
+                if self.store.data().host.unwinding_to.is_some() {
+                    return Ok(Returned::Unwound);
+                }
+                Ok(Returned::Value(results.first().and_then(Val::i32)))
+            }
+            Err(e) => match e.downcast_ref::<Stop>() {
+                Some(stop) => Err(Fault::Stop(stop.clone())),
+                None => Err(Fault::Trap(describe(&e, &self.module))),
+            },
+        }
+    }
+
+    fn capture(&mut self) -> Result<Captured, String> {
+        self.call0("asyncify_stop_unwind", &[])?;
+        let mem = self.memory()?;
+        let memory = mem.data(&self.store).to_vec();
+        let mut globals = Vec::new();
+        let names: Vec<String> = self
+            .instance
+            .exports(&mut self.store)
+            .map(|e| e.name().to_owned())
+            .filter(|n| n.starts_with(GLOBAL_EXPORT))
+            .collect();
+        for name in names {
+            let Some(g) = self.instance.get_global(&mut self.store, &name) else {
+                continue;
+            };
+            let v = match g.get(&mut self.store) {
+                Val::I32(x) => GlobalValue::I32(x),
+                Val::I64(x) => GlobalValue::I64(x),
+                Val::F32(x) => GlobalValue::F32(x),
+                Val::F64(x) => GlobalValue::F64(x),
+                _ => return Err(format!("not supported: global `{name}` holds a reference")),
+            };
+            globals.push((name, v));
+        }
+        let host = &mut self.store.data_mut().host;
+        host.unwinding_to = None;
+        Ok(Captured {
+            memory,
+            globals,
+            unwind_area: host.unwind_area,
+            point: host.points,
+        })
+    }
+
+    fn restore(&mut self, state: &Captured) -> Result<(), String> {
+        let mem = self.memory()?;
+        let have = mem.data_size(&self.store);
+        if state.memory.len() > have {
+            let pages = (state.memory.len() - have).div_ceil(65536) as u64;
+            mem.grow(&mut self.store, pages)
+                .map_err(|e| format!("cannot grow linear memory to the captured size: {e}"))?;
+        }
+        mem.data_mut(&mut self.store)[..state.memory.len()].copy_from_slice(&state.memory);
+        for (name, v) in &state.globals {
+            let g = self
+                .instance
+                .get_global(&mut self.store, name)
+                .ok_or_else(|| {
+                    format!("the module lacks the global `{name}` it was captured with")
+                })?;
+            let v = match *v {
+                GlobalValue::I32(x) => Val::I32(x),
+                GlobalValue::I64(x) => Val::I64(x),
+                GlobalValue::F32(x) => Val::F32(x),
+                GlobalValue::F64(x) => Val::F64(x),
+            };
+            g.set(&mut self.store, v)
+                .map_err(|e| format!("cannot set `{name}`: {e}"))?;
+        }
+        let host = &mut self.store.data_mut().host;
+        host.unwind_area = state.unwind_area;
+        host.points = state.point;
+        host.rewinding = true;
+        self.call0(
+            "asyncify_start_rewind",
+            &[Val::I32(state.unwind_area as i32)],
+        )
+    }
+
+    fn host(&mut self) -> &mut Host {
+        &mut self.store.data_mut().host
+    }
+
+    fn into_host(self: Box<Self>) -> Host {
+        self.store.into_data().host
+    }
+}
