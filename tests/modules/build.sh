@@ -14,6 +14,11 @@ out=${1:-$here/build}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
+# One build at a time in OUT: the test binaries share it, and cargo may run
+# several at once.
+exec 9>"$out/.build.lock"
+flock 9
+
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 FC=${FC:-gfortran}

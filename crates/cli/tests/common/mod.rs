@@ -36,11 +36,13 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Directory holding the built test modules; builds them on first use.
+/// Every test binary shares it (the build script takes a lock and rebuilds
+/// only what is stale), so the ~100 modules are compiled once per suite,
+/// not once per binary.
 pub fn modules_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("modules-{}", env!("CARGO_CRATE_NAME")));
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("modules");
         let script = repo_root().join("tests/modules/build.sh");
         let output = Command::new("bash")
             .arg(&script)
