@@ -36,8 +36,11 @@ pub fn asyncify(bytes: &[u8]) -> Result<Vec<u8>, String> {
         }
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp_in = dir.join(format!("{key}.{}.in.wasm", std::process::id()));
-    let tmp_out = dir.join(format!("{key}.{}.out.wasm", std::process::id()));
+    // Names of this call's own: threads of one process may transform the
+    // same module at once (each then renames its result into place).
+    let unique = unique_suffix();
+    let tmp_in = dir.join(format!("{key}.{unique}.in.wasm"));
+    let tmp_out = dir.join(format!("{key}.{unique}.out.wasm"));
     std::fs::write(&tmp_in, bytes).map_err(|e| format!("{}: {e}", tmp_in.display()))?;
     let out = Command::new("wasm-opt")
         .arg(&tmp_in)
@@ -68,11 +71,21 @@ pub fn asyncify(bytes: &[u8]) -> Result<Vec<u8>, String> {
     wasmparser::Validator::new()
         .validate_all(&result)
         .map_err(|e| format!("the transformed module does not validate: {e}"))?;
-    let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!("{key}.{unique}.tmp"));
     if std::fs::write(&tmp, &result).is_ok() {
         let _ = std::fs::rename(&tmp, &cached);
     }
     Ok(result)
+}
+
+/// This process and a counter: a name no other call uses.
+fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 fn cache_dir() -> PathBuf {
