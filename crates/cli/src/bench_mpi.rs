@@ -22,7 +22,15 @@ struct Colls {
     alltoall: f64,
 }
 
-fn parse_colls(label: &str, out: &std::process::Output) -> Result<Colls, String> {
+/// The numbers of the line starting with `prefix` in a run's output, at
+/// the word positions `at` (an error names the run if it failed or printed
+/// no such line).
+fn figures(
+    label: &str,
+    out: &std::process::Output,
+    prefix: &str,
+    at: &[usize],
+) -> Result<Vec<f64>, String> {
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
@@ -33,19 +41,25 @@ fn parse_colls(label: &str, out: &std::process::Output) -> Result<Colls, String>
     }
     let line = text
         .lines()
-        .find(|l| l.starts_with("colls "))
+        .find(|l| l.starts_with(prefix))
         .ok_or_else(|| format!("{label} printed no figures: {text}"))?;
     let words: Vec<&str> = line.split_whitespace().collect();
-    let num = |i: usize| -> Result<f64, String> {
-        words
-            .get(i)
-            .and_then(|w| w.parse().ok())
-            .ok_or_else(|| format!("{label}: cannot read `{line}`"))
-    };
+    at.iter()
+        .map(|&i| {
+            words
+                .get(i)
+                .and_then(|w| w.parse().ok())
+                .ok_or_else(|| format!("{label}: cannot read `{line}`"))
+        })
+        .collect()
+}
+
+fn parse_colls(label: &str, out: &std::process::Output) -> Result<Colls, String> {
+    let v = figures(label, out, "colls ", &[2, 4, 6])?;
     Ok(Colls {
-        allreduce8: num(2)?,
-        allreduce1m: num(4)?,
-        alltoall: num(6)?,
+        allreduce8: v[0],
+        allreduce1m: v[1],
+        alltoall: v[2],
     })
 }
 
@@ -55,28 +69,10 @@ struct Figures {
 }
 
 fn parse(label: &str, out: &std::process::Output) -> Result<Figures, String> {
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "{label} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("latency_us "))
-        .ok_or_else(|| format!("{label} printed no figures: {text}"))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let num = |i: usize| -> Result<f64, String> {
-        words
-            .get(i)
-            .and_then(|w| w.parse().ok())
-            .ok_or_else(|| format!("{label}: cannot read `{line}`"))
-    };
+    let v = figures(label, out, "latency_us ", &[1, 3])?;
     Ok(Figures {
-        latency_us: num(1)?,
-        bandwidth_mbps: num(3)?,
+        latency_us: v[0],
+        bandwidth_mbps: v[1],
     })
 }
 
