@@ -23,6 +23,7 @@ mod exit;
 mod log;
 mod monitor;
 mod mpirun;
+mod plot;
 mod stop;
 
 /// The runtime's Rust allocations never land in a bead's heap (see
@@ -207,6 +208,15 @@ enum Command {
         #[arg(long)]
         engine: String,
     },
+    /// Draw the access pattern a `weaves dsm --trace FILE` run recorded:
+    /// pages against time, read and write faults coloured, one band per node.
+    Plot {
+        /// The trace file (JSON Lines, see docs/dsm.md).
+        trace: PathBuf,
+        /// The picture to write; its extension chooses the format (.png or .svg).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Run a reconfiguration script (one monitor command per line; `atomic { … }` blocks).
     Script {
         /// The id `weaves ps` shows, or a tapestry name only one running tapestry has.
@@ -310,6 +320,7 @@ fn main() -> ExitCode {
         } => monitor::swap(&id, &bead, &new_module, &transfer, timeout, json),
         Command::Script { id, file } => monitor::script(&id, &file),
         Command::Migrate { id, string, engine } => monitor::migrate(&id, &string, &engine),
+        Command::Plot { trace, output } => plot::plot(&trace, &output).map_err(|e| e.to_string()),
         Command::Mpirun {
             ranks,
             workers,
