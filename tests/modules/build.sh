@@ -166,6 +166,12 @@ build fortran_common fortran_common.f90 "$FC" -O2 -g -Wall -J "$out"
 build fortran_stop fortran_stop.f90 "$FC" -O2 -g -Wall -J "$out"
 build librust_counter.so rust_counter.rs \
   "$RUSTC" --edition 2021 --crate-type cdylib -O -C debuginfo=1 --crate-name rust_counter
+# Executables with local-exec thread-locals (a Rust program's standard
+# library keeps its thread state in them), optimised and not.
+build rust_threads rust_threads.rs "$RUSTC" --edition 2021 -O -C debuginfo=1 --crate-name rust_threads
+build tls_pie tls_pie.c "$CC" "${cflags[@]}" -pthread
+build tls_pie_O0 tls_pie.c "$CC" "${cflags[@]}" -O0 -pthread
+build tls_pie_cxx tls_pie_cxx.cpp "$CXX" "${cflags[@]}" -pthread
 
 # MPI programs, built with MPICH's compiler wrappers (the MPI tests need
 # them; scripts/test.sh installs MPICH). Without mpicc they are not built,
@@ -199,7 +205,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel schedparam fortran_common fortran_stop; do
+for prog in tls_pie tls_pie_O0 tls_pie_cxx rust_threads pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel schedparam fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -120,6 +120,7 @@ mod statics;
 mod symbolize;
 mod syslib;
 mod table;
+mod thread_attr;
 mod tls;
 mod tsd;
 

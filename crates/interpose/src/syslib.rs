@@ -30,7 +30,8 @@ use weaves_strings::blocking::current_task;
 use crate::pthread;
 
 /// Calls the tapestry retargets in system libraries: thread life cycle,
-/// locks, condition variables, once, thread-specific data, sleeps and
+/// locks, condition variables, once, thread-specific data, thread-exit
+/// destructors (`__cxa_thread_atexit_impl`, for C++ `thread_local`), sleeps and
 /// `syscall` (for futexes).
 const THREAD_CALLS: &[&str] = &[
     "pthread_create",
@@ -38,6 +39,8 @@ const THREAD_CALLS: &[&str] = &[
     "pthread_detach",
     "pthread_exit",
     "pthread_self",
+    "pthread_getattr_np",
+    "__cxa_thread_atexit_impl",
     "pthread_once",
     "pthread_key_create",
     "pthread_key_delete",

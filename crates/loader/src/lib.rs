@@ -28,6 +28,7 @@
 mod abi;
 mod error;
 mod image;
+mod local_exec;
 mod module;
 mod reloc;
 mod slots;

@@ -78,6 +78,9 @@ pub struct Module {
     pub(crate) fini: Option<u64>,
     pub(crate) fini_array: (u64, u64),
     tls: Option<TlsTemplate>,
+    /// A PIE whose own thread-locals are reached through `%gs` (see
+    /// `local_exec`): its strings need `%gs` pointing at their block.
+    local_exec: bool,
     build_id: Option<Vec<u8>>,
     imports: Vec<u32>,
     copy_imports: Vec<u32>,
@@ -477,12 +480,6 @@ impl Module {
                 what: "static TLS (DF_STATIC_TLS: initial-exec thread-locals need a slot in the thread's static TLS block, which a bead cannot have); rebuild with -ftls-model=global-dynamic".into(),
             });
         }
-        if is_pie && tls.is_some_and(|t| t.memsz > 0) {
-            return Err(LoadError::Unsupported {
-                path: p,
-                what: "a PIE executable with thread-local variables (its code reaches them at fixed offsets from the thread pointer, local-exec TLS, which a bead cannot have); build the code as a -fPIC shared object instead".into(),
-            });
-        }
 
         let strtab_addr = get(abi::DT_STRTAB).ok_or_else(|| parser.malformed("no DT_STRTAB"))?;
         let strsz = get(abi::DT_STRSZ).ok_or_else(|| parser.malformed("no DT_STRSZ"))?;
@@ -723,6 +720,17 @@ impl Module {
             .map(|s| s.memsz)
             .sum();
         let pair = |a: i64, sz: i64| (get(a).unwrap_or(0), get(sz).unwrap_or(0) / 8);
+        let local_exec = is_pie && tls.is_some_and(|t| t.memsz > 0);
+        let file = if local_exec {
+            crate::local_exec::rewritten_image(path, data, &segments, &relocs).map_err(|what| {
+                LoadError::Unsupported {
+                    path: p.clone(),
+                    what,
+                }
+            })?
+        } else {
+            file
+        };
 
         Ok(Module {
             path: p,
@@ -752,6 +760,7 @@ impl Module {
             fini: get(abi::DT_FINI),
             fini_array: pair(abi::DT_FINI_ARRAY, abi::DT_FINI_ARRAYSZ),
             tls,
+            local_exec,
             build_id,
             imports,
             copy_imports,
@@ -802,6 +811,12 @@ impl Module {
 
     pub fn tls(&self) -> Option<TlsTemplate> {
         self.tls
+    }
+    /// Whether this module's code reaches its thread-locals through `%gs`
+    /// (a PIE with local-exec TLS, rewritten at load): a string running its
+    /// code needs `%gs` at the end of its TLS block.
+    pub fn uses_local_exec_tls(&self) -> bool {
+        self.local_exec
     }
     pub fn build_id(&self) -> Option<&[u8]> {
         self.build_id.as_deref()

@@ -48,6 +48,10 @@ pub struct ExecCtx {
     /// string ends, because C code may still hold what `getenv` returned.
     retired: Mutex<Vec<CString>>,
     pub(crate) tls: RefCell<Vec<(u64, *mut u8)>>,
+    /// Where `%gs` points while this string runs (the end of its TLS block
+    /// for a home bead whose code reaches thread-locals through `%gs`), or
+    /// [`crate::tls::GS_UNKNOWN`] / [`crate::tls::GS_NONE`].
+    pub(crate) gs_base: Cell<u64>,
     thread_exit: RefCell<Vec<(usize, usize)>>,
     pub(crate) yielder: Cell<Yield>,
     /// Bounds (guard included) of the fiber stack the string runs on.
@@ -113,6 +117,7 @@ impl ExecCtx {
             env: Mutex::new(env),
             retired: Mutex::new(Vec::new()),
             tls: RefCell::new(Vec::new()),
+            gs_base: Cell::new(crate::tls::GS_UNKNOWN),
             thread_exit: RefCell::new(Vec::new()),
             yielder: Cell::new(std::ptr::null()),
             stack: Cell::new((0, 0)),
@@ -367,6 +372,7 @@ impl Enter {
             CURRENT.with(|c| c.replace(ctx)),
             ACTING.with(|a| a.replace(ctx.info.home)),
         );
+        crate::tls::enter_local_exec(ctx);
         Enter { saved }
     }
 }

@@ -33,6 +33,7 @@ mod cputime;
 mod ctx;
 mod fiber;
 pub mod forked;
+mod gs;
 pub mod mediation;
 mod prefetch;
 pub mod quiesce;

@@ -27,7 +27,33 @@ struct Template {
     filesz: u64,
     memsz: u64,
     align: u64,
+    /// The bead's code reaches these thread-locals through `%gs` (a PIE's
+    /// local-exec accesses, rewritten by the loader): each block is
+    /// followed by a word pointing at itself, and `%gs` points there.
+    local_exec: bool,
 }
+
+impl Template {
+    /// Bytes of the block before its `%gs` word: the linker's offsets are
+    /// from the end of the block rounded up to its alignment.
+    fn rounded(&self) -> u64 {
+        let align = self.align.max(1);
+        self.memsz.div_ceil(align) * align
+    }
+
+    fn block_size(&self) -> usize {
+        if self.local_exec {
+            (self.rounded() + 8) as usize
+        } else {
+            self.memsz.max(1) as usize
+        }
+    }
+}
+
+/// [`ExecCtx::gs_base`] before it is looked up.
+pub(crate) const GS_UNKNOWN: u64 = 0;
+/// [`ExecCtx::gs_base`] of a string whose home bead does not use `%gs`.
+pub(crate) const GS_NONE: u64 = 1;
 
 static TEMPLATES: RwLock<Option<HashMap<OwnerId, Template>>> = RwLock::new(None);
 
@@ -42,8 +68,16 @@ pub fn is_bead_module(id: u64) -> bool {
 }
 
 /// Registers bead `owner`'s TLS template (its initialisation image, after
-/// relocation) and returns its module id.
-pub fn register(owner: OwnerId, image: u64, filesz: u64, memsz: u64, align: u64) -> u64 {
+/// relocation) and returns its module id. `local_exec`: the bead's code
+/// reaches these variables through `%gs` (see [`enter_local_exec`]).
+pub fn register(
+    owner: OwnerId,
+    image: u64,
+    filesz: u64,
+    memsz: u64,
+    align: u64,
+    local_exec: bool,
+) -> u64 {
     let mut t = TEMPLATES.write().unwrap_or_else(|e| e.into_inner());
     t.get_or_insert_with(HashMap::new).insert(
         owner,
@@ -52,6 +86,7 @@ pub fn register(owner: OwnerId, image: u64, filesz: u64, memsz: u64, align: u64)
             filesz,
             memsz,
             align,
+            local_exec,
         },
     );
     module_id(owner)
@@ -102,27 +137,30 @@ fn context() -> &'static ExecCtx {
 /// Address of `offset` in the current string's block for TLS module `id`,
 /// or null if `id` is unknown.
 pub fn address(id: u64, offset: u64) -> *mut u8 {
-    let ctx = context();
+    match block_for(context(), id) {
+        Some(block) => block.wrapping_add(offset as usize),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// `ctx`'s block for TLS module `id`, made from the template on first use;
+/// `None` if `id` is unknown or its heap is full.
+fn block_for(ctx: &ExecCtx, id: u64) -> Option<*mut u8> {
     {
         let blocks = ctx.tls.borrow();
         if let Some(&(_, b)) = blocks.iter().find(|(m, _)| *m == id) {
-            return b.wrapping_add(offset as usize);
+            return Some(b);
         }
     }
     let owner = (id & 0xffff_ffff) as OwnerId;
     let tmpl = {
         let t = TEMPLATES.read().unwrap_or_else(|e| e.into_inner());
-        match t.as_ref().and_then(|t| t.get(&owner)) {
-            Some(t) => *t,
-            None => return std::ptr::null_mut(),
-        }
+        *t.as_ref()?.get(&owner)?
     };
-    let Some(heap) = heap_for(owner) else {
-        return std::ptr::null_mut();
-    };
-    let block = heap.allocate_aligned(tmpl.memsz.max(1) as usize, tmpl.align.max(16) as usize);
+    let heap = heap_for(owner)?;
+    let block = heap.allocate_aligned(tmpl.block_size(), tmpl.align.max(16) as usize);
     if block.is_null() {
-        return block;
+        return None;
     }
     // SAFETY: the template image is `filesz` initialised bytes of the bead's
     // mapped data; the block is a fresh allocation of at least `memsz` bytes.
@@ -134,11 +172,17 @@ pub fn address(id: u64, offset: u64) -> *mut u8 {
             (tmpl.memsz - tmpl.filesz) as usize,
         );
     }
+    if tmpl.local_exec {
+        let gs = block.wrapping_add(tmpl.rounded() as usize);
+        // SAFETY: the block has `rounded() + 8` bytes (`block_size`), so the
+        // word at `rounded()` lies inside it.
+        unsafe { (gs as *mut u64).write_unaligned(gs as u64) };
+    }
     {
         let _rt = RuntimeSection::enter();
         ctx.tls.borrow_mut().push((id, block));
     }
-    block.wrapping_add(offset as usize)
+    Some(block)
 }
 
 pub(crate) fn release_blocks(ctx: &ExecCtx) {
@@ -153,4 +197,38 @@ pub(crate) fn release_blocks(ctx: &ExecCtx) {
             let _ = unsafe { heap.free(block) };
         }
     }
+}
+
+/// Points `%gs` at the end of the running string's block for its home bead
+/// when that bead's code reaches its thread-locals through `%gs` (a PIE
+/// rewritten by the loader, see `weaves_loader`'s `local_exec`), as the
+/// string starts or resumes on a thread. Nothing else in the process uses
+/// `%gs`, so strings of other beads leave it as it is.
+pub(crate) fn enter_local_exec(ctx: &ExecCtx) {
+    let mut base = ctx.gs_base.get();
+    if base == GS_NONE {
+        return;
+    }
+    if base == GS_UNKNOWN {
+        base = local_exec_base(ctx).unwrap_or(GS_NONE);
+        ctx.gs_base.set(base);
+        if base == GS_NONE {
+            return;
+        }
+    }
+    crate::gs::set_base(base);
+}
+
+/// The `%gs` base for `ctx`'s home bead, making its block if need be.
+fn local_exec_base(ctx: &ExecCtx) -> Option<u64> {
+    let home = ctx.info.home;
+    let tmpl = {
+        let t = TEMPLATES.read().unwrap_or_else(|e| e.into_inner());
+        *t.as_ref()?.get(&home)?
+    };
+    if !tmpl.local_exec {
+        return None;
+    }
+    let block = block_for(ctx, module_id(home))?;
+    Some(block as u64 + tmpl.rounded())
 }

@@ -154,9 +154,14 @@ impl Tapestry {
                 let owner = arena.new_owner();
                 let image = BeadImage::map(&modules_all[b.module].module, owner)?;
                 let tls_module = match image.tls_image() {
-                    Some((addr, t)) => {
-                        weaves_strings::tls::register(owner, addr, t.filesz, t.memsz, t.align)
-                    }
+                    Some((addr, t)) => weaves_strings::tls::register(
+                        owner,
+                        addr,
+                        t.filesz,
+                        t.memsz,
+                        t.align,
+                        image.module().uses_local_exec_tls(),
+                    ),
                     None => weaves_strings::tls::module_id(owner),
                 };
                 weaves_interpose::register_bead(weaves_interpose::BeadRecord {
