@@ -31,6 +31,7 @@ mod exec;
 mod fork;
 mod limits;
 mod popen;
+mod shared_streams;
 mod spawn;
 mod stdfds;
 mod wait;
@@ -67,6 +68,7 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         .or_else(|| exec::lookup(name))
         .or_else(|| limits::lookup(name))
         .or_else(|| stdfds::lookup(name))
+        .or_else(|| shared_streams::lookup(name))
         .map(|a| a as u64)
 }
 

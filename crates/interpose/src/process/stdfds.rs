@@ -120,7 +120,7 @@ unsafe extern "C" fn weaves_closefrom(low: i32) {
 }
 
 /// Whether `fp` is one of the standard streams.
-fn standard(fp: *mut libc::FILE) -> bool {
+pub(super) fn standard(fp: *mut libc::FILE) -> bool {
     // SAFETY: reading the C library's stream pointers.
     unsafe { fp == stdin || fp == stdout || fp == stderr }
 }
