@@ -54,47 +54,62 @@ pub(super) fn lookup(name: &str) -> Option<usize> {
 use super::stdfds::standard;
 
 unsafe extern "C" fn fwrite(p: *const c_void, size: usize, n: usize, fp: *mut FILE) -> usize {
-    // SAFETY (both calls): the caller's own arguments, passed on.
-    if standard(fp) {
-        unsafe { libc::fwrite(p, size, n, fp) }
-    } else {
-        unsafe { fwrite_unlocked(p, size, n, fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own arguments, passed on.
+    unsafe {
+        if locked {
+            libc::fwrite(p, size, n, fp)
+        } else {
+            fwrite_unlocked(p, size, n, fp)
+        }
     }
 }
 
 unsafe extern "C" fn fread(p: *mut c_void, size: usize, n: usize, fp: *mut FILE) -> usize {
-    // SAFETY (both calls): the caller's own arguments, passed on.
-    if standard(fp) {
-        unsafe { libc::fread(p, size, n, fp) }
-    } else {
-        unsafe { fread_unlocked(p, size, n, fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own arguments, passed on.
+    unsafe {
+        if locked {
+            libc::fread(p, size, n, fp)
+        } else {
+            fread_unlocked(p, size, n, fp)
+        }
     }
 }
 
 unsafe extern "C" fn fputs(s: *const c_char, fp: *mut FILE) -> c_int {
-    // SAFETY (both calls): the caller's own arguments, passed on.
-    if standard(fp) {
-        unsafe { libc::fputs(s, fp) }
-    } else {
-        unsafe { fputs_unlocked(s, fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own arguments, passed on.
+    unsafe {
+        if locked {
+            libc::fputs(s, fp)
+        } else {
+            fputs_unlocked(s, fp)
+        }
     }
 }
 
 unsafe extern "C" fn fputc(c: c_int, fp: *mut FILE) -> c_int {
-    // SAFETY (both calls): the caller's own arguments, passed on.
-    if standard(fp) {
-        unsafe { libc::fputc(c, fp) }
-    } else {
-        unsafe { fputc_unlocked(c, fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own arguments, passed on.
+    unsafe {
+        if locked {
+            libc::fputc(c, fp)
+        } else {
+            fputc_unlocked(c, fp)
+        }
     }
 }
 
 unsafe extern "C" fn putc_(c: c_int, fp: *mut FILE) -> c_int {
-    // SAFETY (both calls): the caller's own arguments, passed on.
-    if standard(fp) {
-        unsafe { putc(c, fp) }
-    } else {
-        unsafe { putc_unlocked(c, fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own arguments, passed on.
+    unsafe {
+        if locked {
+            putc(c, fp)
+        } else {
+            putc_unlocked(c, fp)
+        }
     }
 }
 
@@ -104,20 +119,26 @@ unsafe extern "C" fn putchar(c: c_int) -> c_int {
 }
 
 unsafe extern "C" fn fgetc(fp: *mut FILE) -> c_int {
-    // SAFETY (both calls): the caller's own argument, passed on.
-    if standard(fp) {
-        unsafe { libc::fgetc(fp) }
-    } else {
-        unsafe { fgetc_unlocked(fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own argument, passed on.
+    unsafe {
+        if locked {
+            libc::fgetc(fp)
+        } else {
+            fgetc_unlocked(fp)
+        }
     }
 }
 
 unsafe extern "C" fn getc_(fp: *mut FILE) -> c_int {
-    // SAFETY (both calls): the caller's own argument, passed on.
-    if standard(fp) {
-        unsafe { getc(fp) }
-    } else {
-        unsafe { getc_unlocked(fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own argument, passed on.
+    unsafe {
+        if locked {
+            getc(fp)
+        } else {
+            getc_unlocked(fp)
+        }
     }
 }
 
@@ -127,19 +148,25 @@ unsafe extern "C" fn getchar() -> c_int {
 }
 
 unsafe extern "C" fn fgets(s: *mut c_char, n: c_int, fp: *mut FILE) -> *mut c_char {
-    // SAFETY (both calls): the caller's own arguments, passed on.
-    if standard(fp) {
-        unsafe { libc::fgets(s, n, fp) }
-    } else {
-        unsafe { fgets_unlocked(s, n, fp) }
+    let locked = standard(fp);
+    // SAFETY: the caller's own arguments, passed on.
+    unsafe {
+        if locked {
+            libc::fgets(s, n, fp)
+        } else {
+            fgets_unlocked(s, n, fp)
+        }
     }
 }
 
 unsafe extern "C" fn fflush(fp: *mut FILE) -> c_int {
-    // SAFETY (both calls): the caller's own argument, passed on.
-    if fp.is_null() || standard(fp) {
-        unsafe { libc::fflush(fp) }
-    } else {
-        unsafe { fflush_unlocked(fp) }
+    let locked = fp.is_null() || standard(fp);
+    // SAFETY: the caller's own argument, passed on.
+    unsafe {
+        if locked {
+            libc::fflush(fp)
+        } else {
+            fflush_unlocked(fp)
+        }
     }
 }
