@@ -6,11 +6,17 @@
 //! every other string's output (and, for 2, the run's diagnostics) with it.
 //! So in the tapestry process:
 //!
-//! * `close(0..=2)`, and `dup2`/`dup3` onto 0–2, are refused with `EPERM`
-//!   and one line; the descriptor stays as it was. (`dup2(1, 1)`, which
-//!   changes nothing, is allowed.)
-//! * `freopen(…, stdin/stdout/stderr)` is refused the same way, returning
-//!   NULL; the stream stays open.
+//! * `close(0..=2)` succeeds for the program and leaves the descriptor
+//!   open for the others (gnulib programs close them at exit and fail if
+//!   that fails; the program's later writes to it still arrive, where
+//!   natively they would fail with `EBADF`).
+//! * `dup2`/`dup3` onto 0–2 are refused with `EPERM` and one line; the
+//!   descriptor stays as it was. (`dup2(1, 1)`, which changes nothing, is
+//!   allowed.)
+//! * `freopen(…, stdin/stdout/stderr)` gives a program with its own copy
+//!   of the variable (a PIE) a new stream in that variable (see
+//!   [`reopen`]); for others it is refused the same way, returning NULL,
+//!   and the stream stays open.
 //! * `fclose(stdin/stdout/stderr)` flushes the stream and reports what the
 //!   flush reported, and leaves it open for the other strings: a program
 //!   that closes stdout at the end to check for write errors (as coreutils
@@ -65,8 +71,11 @@ fn kept(fd: i32) -> bool {
 
 unsafe extern "C" fn close(fd: i32) -> i32 {
     if kept(fd) {
-        refuse(&format!("close({fd})"), libc::EPERM, SHARED);
-        return -1;
+        // Succeeds for the program, as natively, and leaves the descriptor
+        // open for every other string: gnulib's close_stdout/close_stdin
+        // (coreutils, gzip) close them at exit and fail the program if
+        // that fails.
+        return 0;
     }
     // Closing any descriptor of a file drops the program's record locks.
     crate::locks::on_close(fd);
@@ -139,11 +148,8 @@ unsafe extern "C" fn freopen(
     mode: *const libc::c_char,
     fp: *mut libc::FILE,
 ) -> *mut libc::FILE {
-    if refused_reopen(path, fp) {
-        return std::ptr::null_mut();
-    }
-    // SAFETY: the caller's own arguments.
-    unsafe { libc::freopen(path, mode, fp) }
+    // SAFETY: the caller's own arguments, passed on.
+    reopen(path, mode, fp, |p, m, f| unsafe { libc::freopen(p, m, f) })
 }
 
 unsafe extern "C" fn weaves_freopen64(
@@ -151,24 +157,78 @@ unsafe extern "C" fn weaves_freopen64(
     mode: *const libc::c_char,
     fp: *mut libc::FILE,
 ) -> *mut libc::FILE {
-    if refused_reopen(path, fp) {
-        return std::ptr::null_mut();
-    }
-    // SAFETY: the caller's own arguments.
-    unsafe { freopen64(path, mode, fp) }
+    // SAFETY: the caller's own arguments, passed on.
+    reopen(path, mode, fp, |p, m, f| unsafe { freopen64(p, m, f) })
 }
 
-/// Refuses reopening a standard stream (one line, `EPERM`).
-fn refused_reopen(path: *const libc::c_char, fp: *mut libc::FILE) -> bool {
+type Reopen = fn(*const libc::c_char, *const libc::c_char, *mut libc::FILE) -> *mut libc::FILE;
+
+/// `freopen` of a standard stream, which every string shares, cannot
+/// reopen it. For a program with its own copy of the variable (a PIE's
+/// COPY of `stdin`, `stdout` or `stderr`, as `uniq FILE` reopens stdin)
+/// the file is opened as a new stream and the program's variable is
+/// pointed at it: the program's reads and writes through the variable go
+/// to the file, everyone else's stay on the terminal. `freopen(NULL, …)`
+/// (a mode change, which Linux streams do not need) returns the stream.
+/// Anything else is refused (one line, `EPERM`).
+fn reopen(
+    path: *const libc::c_char,
+    mode: *const libc::c_char,
+    fp: *mut libc::FILE,
+    system: Reopen,
+) -> *mut libc::FILE {
     if !standard(fp) || in_forked_child() {
-        return false;
+        return system(path, mode, fp);
+    }
+    if path.is_null() {
+        return fp;
+    }
+    if let Some(variable) = programs_own_variable(fp) {
+        // SAFETY: `path` and `mode` are the caller's C strings.
+        let file = unsafe { libc::fopen(path, mode) };
+        if !file.is_null() {
+            // SAFETY: `variable` is the program's own `FILE *` variable
+            // (checked to hold `fp`), in its writable data.
+            unsafe { variable.write(file) };
+        }
+        return file;
     }
     refuse(
         &format!("freopen(\"{}\", a standard stream)", super::c_text(path)),
         libc::EPERM,
         "stdin, stdout and stderr are shared by every string of the tapestry",
     );
-    true
+    std::ptr::null_mut()
+}
+
+/// The calling program's own variable that holds the standard stream `fp`
+/// (its COPY of the C library's `stdin`, `stdout` or `stderr`), if it has
+/// one and it still holds `fp`.
+fn programs_own_variable(fp: *mut libc::FILE) -> Option<*mut *mut libc::FILE> {
+    // The bead whose code runs, read before the runtime section (inside
+    // it the acting bead is the runtime's).
+    let owner = weaves_strings::acting_bead();
+    let _rt = weaves_strings::RuntimeSection::enter();
+    // SAFETY: reading the C library's stream pointers.
+    let name = unsafe {
+        if fp == stdin {
+            "stdin"
+        } else if fp == stdout {
+            "stdout"
+        } else {
+            "stderr"
+        }
+    };
+    let module = crate::phdr::bead_module(owner)?;
+    let index = module.find_export(name, Some("GLIBC_2.2.5"))?;
+    if !module.copy_imports().contains(&index) {
+        return None;
+    }
+    let variable =
+        crate::phdr::versioned_symbol_in(owner, name, Some("GLIBC_2.2.5"))? as *mut *mut libc::FILE;
+    // SAFETY: the address of the bead's own COPY of a `FILE *` variable,
+    // inside its mapped data.
+    (unsafe { variable.read() } == fp).then_some(variable)
 }
 
 /// Flushes C's stdout and says whether anything written to it was lost
