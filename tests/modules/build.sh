@@ -171,6 +171,7 @@ build librust_counter.so rust_counter.rs \
 build rust_threads rust_threads.rs "$RUSTC" --edition 2021 -O -C debuginfo=1 --crate-name rust_threads
 build tls_pie tls_pie.c "$CC" "${cflags[@]}" -pthread
 build tls_pie_O0 tls_pie.c "$CC" "${cflags[@]}" -O0 -pthread
+build diagnostics diagnostics.c "$CC" "${cflags[@]}"
 # -O0: glibc expands some unlocked calls inline when optimising.
 build unlocked_io unlocked_io.c "$CC" "${cflags[@]}" -O0
 build tls_pie_cxx tls_pie_cxx.cpp "$CXX" "${cflags[@]}" -pthread
@@ -207,7 +208,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in unlocked_io tls_pie tls_pie_O0 tls_pie_cxx rust_threads pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel schedparam fortran_common fortran_stop; do
+for prog in diagnostics unlocked_io tls_pie tls_pie_O0 tls_pie_cxx rust_threads pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel schedparam fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

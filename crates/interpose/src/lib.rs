@@ -91,6 +91,7 @@ mod api;
 mod cancel;
 pub mod checkpoint;
 mod cleanup;
+mod diagnostics;
 pub mod dl;
 mod events;
 mod exit;

@@ -72,6 +72,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::thread_attr::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::diagnostics::lookup(name) {
+        return Some(f);
+    }
     if let Some(a) = crate::signals::lookup(name) {
         return Some(a);
     }
