@@ -101,3 +101,27 @@ fn grep_and_sed_run_as_natively() {
     as_natively("sys_grep", "grep", &["-n", "an", "INPUT"]);
     as_natively("sys_sed", "sed", &["-e", "s/a/A/g", "-e", "2d", "INPUT"]);
 }
+
+/// The bug: a program's own copies of `program_invocation_name` and
+/// `program_invocation_short_name` held the runtime's, so `tar` began its
+/// messages with the runtime's path. Now they are the string's `argv[0]`,
+/// and `tar` fails as natively: the same lines, status 2, only its string.
+#[test]
+fn tar_names_itself_in_its_messages_and_fails_with_status_2() {
+    let path = system_program("tar").expect("tar is not installed");
+    let path = path.display().to_string();
+    let mut native = Command::new(&path);
+    native.args(["-tf", "/dev/null"]);
+    let native = run_command(native, "tar natively".into());
+    assert_eq!(native.code(), 2);
+    let text = format!(
+        "[tapestry]\nname = \"tar\"\n\n[[module]]\nname = \"m\"\npath = \"{path}\"\n\n\
+         [[bead]]\nname = \"b\"\nmodule = \"m\"\n\n[[weave]]\nname = \"w\"\nbeads = [\"b\"]\n\n\
+         [[string]]\nname = \"s\"\nweave = \"w\"\nargs = [\"{path}\", \"-tf\", \"/dev/null\"]\n"
+    );
+    let out = run_tapestry("sys_tar", &text);
+    out.expect_failed_strings(2, &[("s", 2)]);
+    for line in native.stderr.lines() {
+        assert!(out.stderr.lines().any(|l| l == line), "`{line}`\n{out}");
+    }
+}

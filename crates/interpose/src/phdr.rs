@@ -210,6 +210,19 @@ pub(crate) fn versioned_symbol_in(
     Some(bead.base + bead.module.symbol(i).value)
 }
 
+/// The address of bead `owner`'s own copy of the C library variable
+/// `name` (a COPY relocation of a PIE executable: `stdin`, `__progname`…),
+/// if it has one.
+pub(crate) fn own_copy_of(owner: OwnerId, name: &str) -> Option<u64> {
+    let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());
+    let bead = beads.as_ref()?.get(&owner)?;
+    let i = bead.module.find_export(name, Some("GLIBC_2.2.5"))?;
+    bead.module
+        .copy_imports()
+        .contains(&i)
+        .then(|| bead.base + bead.module.symbol(i).value)
+}
+
 /// The module of bead `owner`, if it is registered.
 pub(crate) fn bead_module(owner: OwnerId) -> Option<Arc<Module>> {
     let beads = BEADS.read().unwrap_or_else(|e| e.into_inner());

@@ -441,6 +441,9 @@ impl Tapestry {
             weave: weave.name.clone(),
             home,
         };
+        if let Some(argv0) = argv.first() {
+            weaves_interpose::set_program_name(home, argv0);
+        }
         let weave_beads = weave.beads.iter().map(|&b| self.beads[b].owner).collect();
         Ok(Launch {
             ctx: Arc::new(

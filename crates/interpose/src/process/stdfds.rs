@@ -219,13 +219,7 @@ fn programs_own_variable(fp: *mut libc::FILE) -> Option<*mut *mut libc::FILE> {
             "stderr"
         }
     };
-    let module = crate::phdr::bead_module(owner)?;
-    let index = module.find_export(name, Some("GLIBC_2.2.5"))?;
-    if !module.copy_imports().contains(&index) {
-        return None;
-    }
-    let variable =
-        crate::phdr::versioned_symbol_in(owner, name, Some("GLIBC_2.2.5"))? as *mut *mut libc::FILE;
+    let variable = crate::phdr::own_copy_of(owner, name)? as *mut *mut libc::FILE;
     // SAFETY: the address of the bead's own COPY of a `FILE *` variable,
     // inside its mapped data.
     (unsafe { variable.read() } == fp).then_some(variable)
