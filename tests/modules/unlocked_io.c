@@ -12,14 +12,14 @@ int main(int argc, char **argv) {
     const char *tag = argc > 1 ? argv[1] : "?";
     char line[64];
     for (int i = 0; i < 3000; i++) {
+        /* One call per line: lines made of several calls interleave with
+         * other beads' lines, as a process's threads' lines do. */
         int n = snprintf(line, sizeof line, "%s fwrite %d\n", tag, i);
         fwrite_unlocked(line, 1, (size_t)n, stdout);
-        fputs_unlocked(tag, stdout);
-        fputs_unlocked(" fputs ", stdout);
-        snprintf(line, sizeof line, "%d", i);
+        snprintf(line, sizeof line, "%s fputs %d\n", tag, i);
         fputs_unlocked(line, stdout);
-        fputc_unlocked('\n', stdout);
     }
+    fputc_unlocked('\n', stdout);
     if (fclose(stdout) != 0) {
         perror("fclose");
         return 1;

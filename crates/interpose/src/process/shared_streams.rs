@@ -53,64 +53,35 @@ pub(super) fn lookup(name: &str) -> Option<usize> {
 
 use super::stdfds::standard;
 
-unsafe extern "C" fn fwrite(p: *const c_void, size: usize, n: usize, fp: *mut FILE) -> usize {
-    let locked = standard(fp);
-    // SAFETY: the caller's own arguments, passed on.
-    unsafe {
-        if locked {
-            libc::fwrite(p, size, n, fp)
-        } else {
-            fwrite_unlocked(p, size, n, fp)
+/// Defines `$name`, which calls `$locked` on a standard stream (`$fp`) and
+/// `$unlocked` on any other, with the same arguments.
+macro_rules! locked_on_standard_streams {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $locked:path, $unlocked:path => $fp:ident;)*) => {$(
+        unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            let locked = $fp.is_null() || standard($fp);
+            // SAFETY: the caller's own arguments, passed on to the C
+            // library's call of the same signature.
+            unsafe {
+                if locked {
+                    $locked($($arg),*)
+                } else {
+                    $unlocked($($arg),*)
+                }
+            }
         }
-    }
+    )*};
 }
 
-unsafe extern "C" fn fread(p: *mut c_void, size: usize, n: usize, fp: *mut FILE) -> usize {
-    let locked = standard(fp);
-    // SAFETY: the caller's own arguments, passed on.
-    unsafe {
-        if locked {
-            libc::fread(p, size, n, fp)
-        } else {
-            fread_unlocked(p, size, n, fp)
-        }
-    }
-}
-
-unsafe extern "C" fn fputs(s: *const c_char, fp: *mut FILE) -> c_int {
-    let locked = standard(fp);
-    // SAFETY: the caller's own arguments, passed on.
-    unsafe {
-        if locked {
-            libc::fputs(s, fp)
-        } else {
-            fputs_unlocked(s, fp)
-        }
-    }
-}
-
-unsafe extern "C" fn fputc(c: c_int, fp: *mut FILE) -> c_int {
-    let locked = standard(fp);
-    // SAFETY: the caller's own arguments, passed on.
-    unsafe {
-        if locked {
-            libc::fputc(c, fp)
-        } else {
-            fputc_unlocked(c, fp)
-        }
-    }
-}
-
-unsafe extern "C" fn putc_(c: c_int, fp: *mut FILE) -> c_int {
-    let locked = standard(fp);
-    // SAFETY: the caller's own arguments, passed on.
-    unsafe {
-        if locked {
-            putc(c, fp)
-        } else {
-            putc_unlocked(c, fp)
-        }
-    }
+locked_on_standard_streams! {
+    fn fwrite(p: *const c_void, size: usize, n: usize, fp: *mut FILE) -> usize = libc::fwrite, fwrite_unlocked => fp;
+    fn fread(p: *mut c_void, size: usize, n: usize, fp: *mut FILE) -> usize = libc::fread, fread_unlocked => fp;
+    fn fputs(s: *const c_char, fp: *mut FILE) -> c_int = libc::fputs, fputs_unlocked => fp;
+    fn fputc(c: c_int, fp: *mut FILE) -> c_int = libc::fputc, fputc_unlocked => fp;
+    fn putc_(c: c_int, fp: *mut FILE) -> c_int = putc, putc_unlocked => fp;
+    fn fgetc(fp: *mut FILE) -> c_int = libc::fgetc, fgetc_unlocked => fp;
+    fn getc_(fp: *mut FILE) -> c_int = getc, getc_unlocked => fp;
+    fn fgets(s: *mut c_char, n: c_int, fp: *mut FILE) -> *mut c_char = libc::fgets, fgets_unlocked => fp;
+    fn fflush(fp: *mut FILE) -> c_int = libc::fflush, fflush_unlocked => fp;
 }
 
 unsafe extern "C" fn putchar(c: c_int) -> c_int {
@@ -118,55 +89,7 @@ unsafe extern "C" fn putchar(c: c_int) -> c_int {
     unsafe { libc::putchar(c) }
 }
 
-unsafe extern "C" fn fgetc(fp: *mut FILE) -> c_int {
-    let locked = standard(fp);
-    // SAFETY: the caller's own argument, passed on.
-    unsafe {
-        if locked {
-            libc::fgetc(fp)
-        } else {
-            fgetc_unlocked(fp)
-        }
-    }
-}
-
-unsafe extern "C" fn getc_(fp: *mut FILE) -> c_int {
-    let locked = standard(fp);
-    // SAFETY: the caller's own argument, passed on.
-    unsafe {
-        if locked {
-            getc(fp)
-        } else {
-            getc_unlocked(fp)
-        }
-    }
-}
-
 unsafe extern "C" fn getchar() -> c_int {
     // SAFETY: stdin is a standard stream: the locked call.
     unsafe { libc::getchar() }
-}
-
-unsafe extern "C" fn fgets(s: *mut c_char, n: c_int, fp: *mut FILE) -> *mut c_char {
-    let locked = standard(fp);
-    // SAFETY: the caller's own arguments, passed on.
-    unsafe {
-        if locked {
-            libc::fgets(s, n, fp)
-        } else {
-            fgets_unlocked(s, n, fp)
-        }
-    }
-}
-
-unsafe extern "C" fn fflush(fp: *mut FILE) -> c_int {
-    let locked = fp.is_null() || standard(fp);
-    // SAFETY: the caller's own argument, passed on.
-    unsafe {
-        if locked {
-            libc::fflush(fp)
-        } else {
-            fflush_unlocked(fp)
-        }
-    }
 }
