@@ -549,8 +549,8 @@ pub(crate) unsafe fn create_in(
     ctx.sig_mask
         .store(parent.sig_mask.load(Ordering::Relaxed), Ordering::Relaxed);
     let ctx = Arc::new(ctx);
-    // Parent and child now share their weave's beads: neither may be
-    // preempted at arbitrary points any more.
+    // Parent and child now share their weave's beads: they are preempted
+    // in them only outside the runtime's own sections (`preempt`).
     parent.has_siblings.store(true, Ordering::Relaxed);
     ctx.has_siblings.store(true, Ordering::Relaxed);
     let launch = Launch {
