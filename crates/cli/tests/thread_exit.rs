@@ -54,6 +54,16 @@ fn pthread_cancel_ends_threads_at_cancellation_points_with_cleanup() {
     as_natively("cancel", "a case 1 join 0 canceled: unlock ");
 }
 
+/// The bug: `accept`, `recv`, `recvfrom`, `poll`, `ppoll`, `select`,
+/// `pselect` and `epoll_wait` were no cancellation points, so a thread
+/// parked in one on a descriptor that never became ready was never
+/// cancelled and its joiner hung. Each now acts on a request on entry and
+/// when the request wakes it.
+#[test]
+fn pthread_cancel_ends_threads_waiting_for_io() {
+    as_natively("cancel_io", "a epoll_wait join 0 canceled cleanup 1");
+}
+
 /// The bug: `pthread_getschedparam(pthread_self(), …)` and the other
 /// scheduling calls handed a string's pthread id to the C library, which
 /// read it as a thread descriptor and hung. `SCHED_FIFO` and `SCHED_RR`
