@@ -158,6 +158,9 @@ build cancel cancel.c "$CC" "${cflags[@]}" -pthread
 build cancel.so cancel.c "${so_c[@]}" -pthread
 build cancel_io cancel_io.c "$CC" "${cflags[@]}" -pthread
 build cancel_io.so cancel_io.c "${so_c[@]}" -pthread
+# Process-shared mutexes, condition variables and semaphores across fork.
+build pshared pshared.c "$CC" "${cflags[@]}" -pthread
+build pshared.so pshared.c "${so_c[@]}" -pthread
 # SCHED_FIFO and priorities: accepted or refused as natively, read back.
 build schedparam schedparam.c "$CC" "${cflags[@]}" -pthread
 build schedparam.so schedparam.c "${so_c[@]}" -pthread
@@ -204,7 +207,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel cancel_io schedparam spin_flags fortran_common fortran_stop; do
+for prog in pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel cancel_io pshared schedparam spin_flags fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2
