@@ -237,7 +237,10 @@ args = ["hog", "2600"]
 /// settings, on one worker and on two (four spinners, two workers). A
 /// program's own threads are now preempted anywhere in its code: three
 /// copies of the program, each its own bead, as PIE and as shared object,
-/// match three native runs.
+/// match three native runs. The program's second part pins the bug that
+/// followed: a thread preempted while holding a `pthread_spin_lock` left
+/// the next thread on its worker spinning in the C library for ever (the
+/// runtime's spin lock yields).
 #[test]
 fn program_threads_spinning_on_shared_flags_complete_on_one_and_two_workers() {
     let runs: [&[&str]; 3] = [&["a"], &["b"], &["c"]];

@@ -116,6 +116,7 @@ mod rwsem;
 mod schedparam;
 mod signals;
 mod sleep;
+mod spinlock;
 mod statics;
 mod symbolize;
 mod syslib;
