@@ -156,9 +156,17 @@ build cleanup cleanup.c "$CC" "${cflags[@]}" -pthread
 build cleanup.so cleanup.c "${so_c[@]}" -pthread
 build cancel cancel.c "$CC" "${cflags[@]}" -pthread
 build cancel.so cancel.c "${so_c[@]}" -pthread
+build cancel_io cancel_io.c "$CC" "${cflags[@]}" -pthread
+build cancel_io.so cancel_io.c "${so_c[@]}" -pthread
+# Process-shared mutexes, condition variables and semaphores across fork.
+build pshared pshared.c "$CC" "${cflags[@]}" -pthread
+build pshared.so pshared.c "${so_c[@]}" -pthread
 # SCHED_FIFO and priorities: accepted or refused as natively, read back.
 build schedparam schedparam.c "$CC" "${cflags[@]}" -pthread
 build schedparam.so schedparam.c "${so_c[@]}" -pthread
+# Threads that spin on shared flags with no call in the loop (preemption).
+build spin_flags spin_flags.c "$CC" "${cflags[@]}" -pthread
+build spin_flags.so spin_flags.c "${so_c[@]}" -pthread
 build libwvcopy.so copy_lib.c "${so_c[@]}" -Wl,-soname,libwvcopy.so
 build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lwvcopy '-Wl,-rpath,$ORIGIN' 
 # -J keeps gfortran's .mod files out of the source tree.
@@ -208,7 +216,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in diagnostics unlocked_io tls_pie tls_pie_O0 tls_pie_cxx rust_threads pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel schedparam fortran_common fortran_stop; do
+for prog in diagnostics unlocked_io tls_pie tls_pie_O0 tls_pie_cxx rust_threads pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel cancel_io pshared schedparam spin_flags fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

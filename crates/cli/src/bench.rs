@@ -20,6 +20,8 @@
 //!   all on one CPU; reported as overhead over the one-flow baseline.
 //! * `clustered`: the clustered counter's shared, distributed and adaptive
 //!   implementations, one thread and eight (see `bench_clustered`).
+//! * `parallel`: a CPU-bound pthread program's speedup on two workers
+//!   against its native speedup on the same two CPUs (see `bench_parallel`).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -61,9 +63,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "wasm" {
         return crate::bench_wasm::wasm(json, iterations);
     }
+    if name == "parallel" {
+        return crate::bench_parallel::parallel(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm, parallel)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

@@ -13,6 +13,7 @@ mod bench_checkpoint;
 mod bench_clustered;
 mod bench_more;
 mod bench_mpi;
+mod bench_parallel;
 mod bench_swap;
 mod bench_wasm;
 mod build_c;
@@ -257,13 +258,13 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap, clustered or wasm.
+        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm or parallel.
         name: String,
         /// One JSON object of the figures instead of the report.
         #[arg(long)]
         json: bool,
         /// Iterations (for switch: yields per string; for checkpoint: MiB of heap;
-        /// for clustered: adds per thread).
+        /// for clustered: adds per thread; for parallel: runs).
         #[arg(short = 'n', long)]
         iterations: Option<u64>,
     },

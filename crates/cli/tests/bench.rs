@@ -96,6 +96,30 @@ fn bench_flows_reports_each_kind_of_flow() {
     }
 }
 
+/// One run: a speedup per thread count for the native program and for
+/// the tapestry, side by side, and their ratio.
+#[test]
+fn bench_parallel_reports_native_and_weaves_speedups() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("bench parallel needs two CPUs; this machine has {cpus}");
+        return;
+    }
+    let json = bench_json(&["bench", "parallel", "--json", "-n", "1"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect(&json);
+    assert_eq!(v["runs"], 1, "{json}");
+    assert_eq!(v["workers"], 2, "{json}");
+    let rows = v["rows"].as_array().expect(&json);
+    let threads: Vec<u64> = rows.iter().filter_map(|r| r["threads"].as_u64()).collect();
+    assert_eq!(threads, [2, 3], "{json}");
+    for r in rows {
+        for key in ["native_speedup", "weaves_speedup", "ratio"] {
+            assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {json}");
+        }
+        assert_eq!(r["weaves_runs"].as_array().map(Vec::len), Some(1), "{json}");
+    }
+}
+
 #[test]
 fn unknown_benchmark_is_a_clear_error() {
     let out = common::weaves_command()

@@ -230,3 +230,39 @@ args = ["hog", "2600"]
     assert_eq!(warnings.len(), 1, "{out}");
     assert!(contains_word(warnings[0], "hogger"), "{out}");
 }
+
+/// The bug: a program's threads share its bead, so the equivalence-class
+/// rule never found a safe point in it, and threads spinning on a flag
+/// another thread sets (with no call in the loop) hung with the default
+/// settings, on one worker and on two (four spinners, two workers). A
+/// program's own threads are now preempted anywhere in its code: three
+/// copies of the program, each its own bead, as PIE and as shared object,
+/// match three native runs. The program's second part pins the bug that
+/// followed: a thread preempted while holding a `pthread_spin_lock` left
+/// the next thread on its worker spinning in the C library for ever (the
+/// runtime's spin lock yields).
+#[test]
+fn program_threads_spinning_on_shared_flags_complete_on_one_and_two_workers() {
+    let runs: [&[&str]; 3] = [&["a"], &["b"], &["c"]];
+    let expected = native_lines("spin_flags", &runs);
+    assert!(expected.iter().any(|l| l == "a failures 0"), "{expected:?}");
+    for file in ["spin_flags", "spin_flags.so"] {
+        for workers in [1, 2] {
+            let argv: Vec<Vec<&str>> = runs
+                .iter()
+                .map(|r| [&["spin_flags"][..], r].concat())
+                .collect();
+            let argv: Vec<&[&str]> = argv.iter().map(Vec::as_slice).collect();
+            let out = run_tapestry(
+                &format!("spin_flags_{}_{workers}", file.replace('.', "_")),
+                &one_program_per_bead(file, "main", workers, &argv),
+            );
+            out.expect_success();
+            assert_eq!(
+                out.sorted_lines(),
+                expected,
+                "{file} on {workers} worker(s)"
+            );
+        }
+    }
+}

@@ -54,6 +54,26 @@ fn pthread_cancel_ends_threads_at_cancellation_points_with_cleanup() {
     as_natively("cancel", "a case 1 join 0 canceled: unlock ");
 }
 
+/// The bug: `accept`, `recv`, `recvfrom`, `poll`, `ppoll`, `select`,
+/// `pselect` and `epoll_wait` were no cancellation points, so a thread
+/// parked in one on a descriptor that never became ready was never
+/// cancelled and its joiner hung. Each now acts on a request on entry and
+/// when the request wakes it.
+#[test]
+fn pthread_cancel_ends_threads_waiting_for_io() {
+    as_natively("cancel_io", "a epoll_wait join 0 canceled cleanup 1");
+}
+
+/// The bug: a `PTHREAD_PROCESS_SHARED` mutex, condition variable and
+/// read-write lock, and semaphores made with `pshared`, in a `MAP_SHARED`
+/// mapping hung a parent and the child it forked: a string waiting in one
+/// process parked on a wait list the other process's unlock or post never
+/// reached. The two take turns through each, as natively.
+#[test]
+fn process_shared_locks_condvars_and_semaphores_work_across_fork() {
+    as_natively("pshared", "a condvar handoffs 100");
+}
+
 /// The bug: `pthread_getschedparam(pthread_self(), …)` and the other
 /// scheduling calls handed a string's pthread id to the C library, which
 /// read it as a thread descriptor and hung. `SCHED_FIFO` and `SCHED_RR`

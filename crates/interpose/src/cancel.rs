@@ -3,8 +3,10 @@
 //! A cancellation request marks the target string and wakes it if it
 //! waits. The string acts on it at its next cancellation point — the
 //! sleeps, `pthread_cond_wait`/`timedwait`, `pthread_join`, `sem_wait`,
-//! `read`/`write` and the other calls of [`point`]'s callers, and
-//! `pthread_testcancel` — unless it disabled cancellation
+//! `read`/`write`, `accept`, `connect`, `recv`/`send` and their `from`/`to`
+//! forms, `poll`, `ppoll`, `select`, `pselect`, the `epoll_wait` family,
+//! the other calls of [`point`]'s callers, and `pthread_testcancel` —
+//! unless it disabled cancellation
 //! (`pthread_setcancelstate`): it then runs its cleanup handlers and ends,
 //! and its joiner gets `PTHREAD_CANCELED`, as natively.
 //!

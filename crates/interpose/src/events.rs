@@ -13,7 +13,9 @@
 //!   deadline of its own).
 //!
 //! A signal handled while the string is parked ends the wait with `EINTR`
-//! (these calls are never restarted). The signal masks of `epoll_pwait`,
+//! (these calls are never restarted). Each is a cancellation point: a
+//! pending `pthread_cancel` request is acted on when the call is made, and
+//! one that comes while the string waits wakes it and ends it. The signal masks of `epoll_pwait`,
 //! `pselect` and `ppoll` are not applied; the calls otherwise behave as
 //! the C library's. Outside fiber strings, the C library's calls run
 //! unchanged.
@@ -63,6 +65,11 @@ pub(crate) fn park_while_idle(
         if handled.is_some() {
             return fail(libc::EINTR);
         }
+        if crate::cancel::requested() {
+            // The caller drops what it holds and acts on it
+            // (`cancel::point`).
+            return fail(libc::EINTR);
+        }
     }
 }
 
@@ -97,7 +104,21 @@ fn fail(e: i32) -> i32 {
     -1
 }
 
+/// `epoll_wait`: a cancellation point around [`epoll_wait_waiting`].
 unsafe extern "C" fn epoll_wait(
+    epfd: i32,
+    events: *mut libc::epoll_event,
+    max: i32,
+    timeout: i32,
+) -> i32 {
+    crate::cancel::point();
+    // SAFETY: the caller's own arguments.
+    let r = unsafe { epoll_wait_waiting(epfd, events, max, timeout) };
+    crate::cancel::point();
+    r
+}
+
+unsafe fn epoll_wait_waiting(
     epfd: i32,
     events: *mut libc::epoll_event,
     max: i32,
@@ -120,6 +141,7 @@ unsafe extern "C" fn epoll_pwait(
     timeout: i32,
     mask: *const libc::sigset_t,
 ) -> i32 {
+    crate::cancel::point();
     if !on_fiber() || timeout == 0 {
         // SAFETY: the caller's own arguments.
         return unsafe { libc::epoll_pwait(epfd, events, max, timeout, mask) };
@@ -128,7 +150,22 @@ unsafe extern "C" fn epoll_pwait(
     unsafe { epoll_wait(epfd, events, max, timeout) }
 }
 
+/// `epoll_pwait2`: a cancellation point around [`epoll_pwait2_waiting`].
 unsafe extern "C" fn epoll_pwait2(
+    epfd: i32,
+    events: *mut libc::epoll_event,
+    max: i32,
+    timeout: *const libc::timespec,
+    mask: *const libc::sigset_t,
+) -> i32 {
+    crate::cancel::point();
+    // SAFETY: the caller's own arguments.
+    let r = unsafe { epoll_pwait2_waiting(epfd, events, max, timeout, mask) };
+    crate::cancel::point();
+    r
+}
+
+unsafe fn epoll_pwait2_waiting(
     epfd: i32,
     events: *mut libc::epoll_event,
     max: i32,
@@ -268,7 +305,22 @@ unsafe fn select_until(
     n
 }
 
+/// `select`: a cancellation point around [`select_waiting`].
 unsafe extern "C" fn select(
+    nfds: i32,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    timeout: *mut libc::timeval,
+) -> i32 {
+    crate::cancel::point();
+    // SAFETY: the caller's own arguments.
+    let r = unsafe { select_waiting(nfds, r, w, e, timeout) };
+    crate::cancel::point();
+    r
+}
+
+unsafe fn select_waiting(
     nfds: i32,
     r: *mut libc::fd_set,
     w: *mut libc::fd_set,
@@ -305,7 +357,23 @@ unsafe extern "C" fn select(
     n
 }
 
+/// `pselect`: a cancellation point around [`pselect_waiting`].
 unsafe extern "C" fn pselect(
+    nfds: i32,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    timeout: *const libc::timespec,
+    mask: *const libc::sigset_t,
+) -> i32 {
+    crate::cancel::point();
+    // SAFETY: the caller's own arguments.
+    let r = unsafe { pselect_waiting(nfds, r, w, e, timeout, mask) };
+    crate::cancel::point();
+    r
+}
+
+unsafe fn pselect_waiting(
     nfds: i32,
     r: *mut libc::fd_set,
     w: *mut libc::fd_set,
@@ -324,7 +392,21 @@ unsafe extern "C" fn pselect(
     }
 }
 
+/// `ppoll`: a cancellation point around [`ppoll_waiting`].
 unsafe extern "C" fn ppoll(
+    fds: *mut libc::pollfd,
+    n: libc::nfds_t,
+    timeout: *const libc::timespec,
+    mask: *const libc::sigset_t,
+) -> i32 {
+    crate::cancel::point();
+    // SAFETY: the caller's own arguments.
+    let r = unsafe { ppoll_waiting(fds, n, timeout, mask) };
+    crate::cancel::point();
+    r
+}
+
+unsafe fn ppoll_waiting(
     fds: *mut libc::pollfd,
     n: libc::nfds_t,
     timeout: *const libc::timespec,

@@ -48,7 +48,11 @@ fn ready(fd: i32, events: i16) -> bool {
 /// Parks until `fd` is ready for `interest` when the call would otherwise
 /// block the worker. Returns true if a signal handler without `SA_RESTART`
 /// ran meanwhile: the call then fails with `EINTR` (see `signals`).
+///
+/// Every caller is a cancellation point: a pending request is acted on
+/// before the wait and after each wake (a request wakes the string).
 fn before_blocking_call(fd: i32, interest: Interest) -> bool {
+    crate::cancel::point();
     weaves_strings::blocking::preempt_point();
     // The standard streams are shared by every string, and language
     // runtimes lock them per OS thread (Rust's stdout, C stdio): a string
@@ -63,6 +67,7 @@ fn before_blocking_call(fd: i32, interest: Interest) -> bool {
     };
     while !ready(fd, events) {
         let (waited, handled) = crate::signals::around_park(|| reactor::wait(fd, interest));
+        crate::cancel::point();
         if handled == Some(false) {
             return true;
         }
@@ -287,6 +292,7 @@ pub(crate) unsafe extern "C" fn connect(
     addr: *const libc::sockaddr,
     len: libc::socklen_t,
 ) -> i32 {
+    crate::cancel::point();
     if !on_fiber() || nonblocking(fd) {
         // SAFETY: the caller's own arguments.
         return unsafe { libc::connect(fd, addr, len) };
@@ -301,6 +307,12 @@ pub(crate) unsafe extern "C" fn connect(
             while !ready(fd, libc::POLLOUT) {
                 if !reactor::wait(fd, Interest::Write) {
                     break;
+                }
+                if crate::cancel::requested() {
+                    // Cancelled while connecting: the descriptor's flags
+                    // come back first (POSIX leaves the socket unspecified).
+                    libc::fcntl(fd, libc::F_SETFL, flags);
+                    crate::cancel::point();
                 }
             }
             let mut err: i32 = 0;
@@ -326,12 +338,16 @@ pub(crate) unsafe extern "C" fn connect(
     }
 }
 
+/// A cancellation point, as the others of `events`.
 pub(crate) unsafe extern "C" fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: i32) -> i32 {
+    crate::cancel::point();
     if !on_fiber() || timeout == 0 {
         // SAFETY: the caller's own arguments.
         return unsafe { libc::poll(fds, n, timeout) };
     }
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
     // SAFETY: the caller's own arguments.
-    unsafe { crate::events::poll_until(fds, n, deadline) }
+    let r = unsafe { crate::events::poll_until(fds, n, deadline) };
+    crate::cancel::point();
+    r
 }

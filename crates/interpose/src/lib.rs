@@ -118,6 +118,7 @@ mod rwsem;
 mod schedparam;
 mod signals;
 mod sleep;
+mod spinlock;
 mod statics;
 mod symbolize;
 mod syslib;

@@ -4,18 +4,23 @@
 //! a worker whose string has run for N ms without letting go. The handler
 //! looks at where the running string was interrupted:
 //!
-//! * **Safe**: the interrupted instruction is in bead code that no other
-//!   string can be running (the bead belongs to the weaves of one declared
-//!   string at most, and the string has started no threads). The handler
+//! * **Safe**: the interrupted instruction is in the code of a bead that
+//!   belongs to the weaves of one declared string at most: only that
+//!   program runs it, the declared string and the threads it made with
+//!   `pthread_create` (directly or through a system library such as
+//!   libstdc++), and a program's threads are written for preemptive
+//!   execution. (A thread is not preempted where the runtime called back
+//!   into bead code from inside one of its own sections.) The handler
 //!   rewrites the interrupted context so that, when it returns, the string
 //!   calls the preemption stub as if the interrupted instruction had called
 //!   it: the stub saves every register (flags and the full vector state
 //!   included), yields the fiber, restores everything and returns to the
 //!   interrupted instruction.
 //! * **Not safe** — inside code the string shares with strings of its
-//!   equivalence class (a bead other strings may run, or a system library or
-//!   the runtime, which everyone shares): switching there could let another
-//!   string re-enter code that is not re-entrant. The tick is remembered and
+//!   equivalence class (a bead other declared strings may run, or a system
+//!   library or the runtime, which everyone shares): switching there could
+//!   let another string re-enter code that is not re-entrant, or wait for a
+//!   lock the suspended string holds on the same worker. The tick is remembered and
 //!   the string yields at its next interposed call (allocation, locking,
 //!   I/O, sleeping, yielding).
 //!
@@ -69,8 +74,13 @@ extern "C" fn on_tick(_sig: i32, _info: *mut libc::siginfo_t, context: *mut libc
     let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as u64;
     let sp = uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
     let mut safe = false;
-    if !ctx.has_siblings.load(Ordering::Relaxed) {
-        with_bead_at(pc, |bead, _| safe = bead.preemptible);
+    with_bead_at(pc, |bead, _| safe = bead.preemptible);
+    // A program's own threads share its beads, and its code is written to
+    // be preempted anywhere; but not where the runtime called back into it
+    // from one of its own sections (it may hold a lock there that another
+    // string on this worker needs).
+    if safe && ctx.has_siblings.load(Ordering::Relaxed) {
+        safe = weaves_strings::acting_bead() != 0;
     }
     // The stub needs room below the red zone: registers and the XSAVE area.
     let need = 128 + 8 + 17 * 8 + 64 + XSAVE_BYTES.load(Ordering::Relaxed) as usize + 4096;

@@ -23,6 +23,16 @@
 //! by bead code (one thread, no scheduler; see `weaves_strings::forked`),
 //! where `pthread_create` fails with `EAGAIN` and `pthread_exit` ends the
 //! child process with status 0.
+//!
+//! Process-shared objects (`PTHREAD_PROCESS_SHARED` mutexes, condition
+//! variables and read-write locks, `sem_init` with `pshared`, in
+//! `MAP_SHARED` memory across a
+//! `fork`) keep their state in the object as the others do, so both
+//! processes see it; but a wait list belongs to one process, and the other
+//! process's unlock or post cannot wake it. A string waiting on such an
+//! object also looks again every [`SHARED_POLL`] (the mark: glibc's
+//! process-shared bit, 128, in a mutex's kind; [`SHARED_MARK`] in a
+//! condition variable's last word).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -112,6 +122,33 @@ fn string_id() -> i32 {
     current().map_or(-1, |c| c.info.id as i32)
 }
 
+/// How often a string waiting on a process-shared object looks again (the
+/// other process cannot wake it).
+pub(crate) const SHARED_POLL: Duration = Duration::from_micros(200);
+
+/// Parks the calling string until woken, or until `deadline`; for a
+/// process-shared object at most [`SHARED_POLL`]. Returns whether the
+/// deadline passed.
+pub(crate) fn park_for(deadline: Option<Instant>, shared: bool) -> bool {
+    if !shared {
+        return match deadline {
+            None => {
+                park();
+                false
+            }
+            Some(d) => park_until(d),
+        };
+    }
+    let poll = Instant::now() + SHARED_POLL;
+    match deadline {
+        Some(d) if d <= poll => park_until(d),
+        _ => {
+            park_until(poll);
+            false
+        }
+    }
+}
+
 // ---- mutexes ---------------------------------------------------------------
 
 struct MutexView {
@@ -133,17 +170,49 @@ impl MutexView {
         unsafe { &*((self.addr + 8) as *const AtomicI32) }
     }
     fn kind(&self) -> i32 {
+        self.kind_word() & 3
+    }
+    fn kind_word(&self) -> i32 {
         // SAFETY: offset 16, the kind set by the initialiser or init.
-        unsafe { ((self.addr + 16) as *const i32).read_volatile() & 3 }
+        unsafe { ((self.addr + 16) as *const i32).read_volatile() }
+    }
+    /// Initialised `PTHREAD_PROCESS_SHARED` (glibc's bit in the kind).
+    fn shared(&self) -> bool {
+        self.kind_word() & MUTEX_PSHARED != 0
+    }
+    fn owner_pid(&self) -> &AtomicI32 {
+        // SAFETY: offset 12 (glibc's `__nusers`, unused here): the owner's
+        // process, for a process-shared mutex, where a forked child's
+        // string has its parent's id.
+        unsafe { &*((self.addr + 12) as *const AtomicI32) }
+    }
+    /// Whether the caller (string `me`) holds it.
+    fn held_by(&self, me: i32) -> bool {
+        self.owner().load(Ordering::Relaxed) == me
+            && (!self.shared()
+                || self.owner_pid().load(Ordering::Relaxed) == std::process::id() as i32)
+    }
+    fn take(&self, me: i32) {
+        self.owner().store(me, Ordering::Relaxed);
+        if self.shared() {
+            self.owner_pid()
+                .store(std::process::id() as i32, Ordering::Relaxed);
+        }
+        self.count().store(1, Ordering::Relaxed);
     }
 }
+
+/// glibc's `PTHREAD_MUTEX_PSHARED_BIT`.
+const MUTEX_PSHARED: i32 = 128;
+/// Marks a condition variable initialised `PTHREAD_PROCESS_SHARED`, in its
+/// last word (offset 44), which nothing else here uses.
+const SHARED_MARK: u32 = 0x5053_4844;
 
 fn lock_until(m: usize, deadline: Option<Instant>) -> i32 {
     let v = MutexView { addr: m };
     let me = string_id();
     let kind = v.kind();
-    if kind != 0 && v.word().load(Ordering::Acquire) != 0 && v.owner().load(Ordering::Relaxed) == me
-    {
+    if kind != 0 && v.word().load(Ordering::Acquire) != 0 && v.held_by(me) {
         if kind == 1 {
             v.count().fetch_add(1, Ordering::Relaxed);
             return 0;
@@ -166,8 +235,7 @@ fn lock_until(m: usize, deadline: Option<Instant>) -> i32 {
             .compare_exchange(0, want, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            v.owner().store(me, Ordering::Relaxed);
-            v.count().store(1, Ordering::Relaxed);
+            v.take(me);
             done(&registered);
             return 0;
         }
@@ -188,17 +256,11 @@ fn lock_until(m: usize, deadline: Option<Instant>) -> i32 {
                 });
                 if !queued {
                     // We swapped 0 -> 2: we hold it now (contended).
-                    v.owner().store(me, Ordering::Relaxed);
-                    v.count().store(1, Ordering::Relaxed);
+                    v.take(me);
                     return 0;
                 }
                 registered = Some(task);
-                match deadline {
-                    None => park(),
-                    Some(d) => {
-                        park_until(d);
-                    }
-                }
+                park_for(deadline, v.shared());
             }
             None => std::thread::sleep(Duration::from_micros(50)),
         }
@@ -208,7 +270,7 @@ fn lock_until(m: usize, deadline: Option<Instant>) -> i32 {
 fn unlock(m: usize) -> i32 {
     let v = MutexView { addr: m };
     let kind = v.kind();
-    if kind != 0 && v.owner().load(Ordering::Relaxed) != string_id() {
+    if kind != 0 && !v.held_by(string_id()) {
         return libc::EPERM;
     }
     if kind == 1 && v.count().fetch_sub(1, Ordering::Relaxed) > 1 {
@@ -233,11 +295,10 @@ pub(crate) unsafe extern "C" fn mutex_trylock(m: *mut libc::c_void) -> i32 {
         .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
     {
-        v.owner().store(me, Ordering::Relaxed);
-        v.count().store(1, Ordering::Relaxed);
+        v.take(me);
         return 0;
     }
-    if v.kind() == 1 && v.owner().load(Ordering::Relaxed) == me {
+    if v.kind() == 1 && v.held_by(me) {
         v.count().fetch_add(1, Ordering::Relaxed);
         return 0;
     }
@@ -264,6 +325,7 @@ pub(crate) unsafe extern "C" fn mutex_init(
     attr: *const libc::pthread_mutexattr_t,
 ) -> i32 {
     let mut kind = 0;
+    let mut pshared = libc::PTHREAD_PROCESS_PRIVATE;
     if !attr.is_null() {
         extern "C" {
             fn pthread_mutexattr_gettype(
@@ -271,13 +333,22 @@ pub(crate) unsafe extern "C" fn mutex_init(
                 kind: *mut i32,
             ) -> i32;
         }
-        // SAFETY: reading the kind from a valid attribute object with libc.
-        unsafe { pthread_mutexattr_gettype(attr, &mut kind) };
+        // SAFETY: reading the kind and sharing from a valid attribute
+        // object with libc.
+        unsafe {
+            pthread_mutexattr_gettype(attr, &mut kind);
+            libc::pthread_mutexattr_getpshared(attr, &mut pshared);
+        }
     }
+    let shared = if pshared == libc::PTHREAD_PROCESS_SHARED {
+        MUTEX_PSHARED
+    } else {
+        0
+    };
     // SAFETY: the caller passes a pthread_mutex_t (40 bytes).
     unsafe {
         std::ptr::write_bytes(m.cast::<u8>(), 0, 40);
-        ((m as usize + 16) as *mut i32).write(kind & 3);
+        ((m as usize + 16) as *mut i32).write((kind & 3) | shared);
     }
     0
 }
@@ -321,14 +392,14 @@ fn cond_wait_until(c: usize, m: usize, deadline: Option<Instant>) -> i32 {
     unlock(m);
     let timed_out = match deadline {
         None => {
-            park();
+            park_for(None, cond_shared(c));
             // A spurious return (allowed for condition variables) must not
             // leave a stale entry behind.
             forget(c, &task);
             false
         }
         Some(d) => {
-            park_until(d);
+            park_for(Some(d), cond_shared(c));
             // Still a waiter: nobody signalled us.
             forget(c, &task) && Instant::now() >= d
         }
@@ -375,10 +446,28 @@ pub(crate) unsafe extern "C" fn cond_broadcast(c: *mut libc::c_void) -> i32 {
     0
 }
 
-pub(crate) unsafe extern "C" fn cond_init(
-    _c: *mut libc::c_void,
-    _attr: *const libc::c_void,
-) -> i32 {
+/// Whether the condition variable at `c` was initialised process-shared:
+/// its waiters also wake every [`SHARED_POLL`] (a spurious wakeup, which
+/// condition variables allow), since the other process cannot wake them.
+fn cond_shared(c: usize) -> bool {
+    // SAFETY: a pthread_cond_t is 48 bytes, 8-aligned: offset 44 is a
+    // 4-aligned u32 inside it.
+    unsafe { ((c + 44) as *const u32).read_volatile() == SHARED_MARK }
+}
+
+pub(crate) unsafe extern "C" fn cond_init(c: *mut libc::c_void, attr: *const libc::c_void) -> i32 {
+    let mut pshared = libc::PTHREAD_PROCESS_PRIVATE;
+    if !attr.is_null() {
+        // SAFETY: reading the sharing of a valid attribute object with libc.
+        unsafe { libc::pthread_condattr_getpshared(attr.cast(), &mut pshared) };
+    }
+    // SAFETY: the caller passes a pthread_cond_t (48 bytes).
+    unsafe {
+        std::ptr::write_bytes(c.cast::<u8>(), 0, 48);
+        if pshared == libc::PTHREAD_PROCESS_SHARED {
+            ((c as usize + 44) as *mut u32).write(SHARED_MARK);
+        }
+    }
     0
 }
 
@@ -549,8 +638,8 @@ pub(crate) unsafe fn create_in(
     ctx.sig_mask
         .store(parent.sig_mask.load(Ordering::Relaxed), Ordering::Relaxed);
     let ctx = Arc::new(ctx);
-    // Parent and child now share their weave's beads: neither may be
-    // preempted at arbitrary points any more.
+    // Parent and child now share their weave's beads: they are preempted
+    // in them only outside the runtime's own sections (`preempt`).
     parent.has_siblings.store(true, Ordering::Relaxed);
     ctx.has_siblings.store(true, Ordering::Relaxed);
     let launch = Launch {

@@ -9,7 +9,16 @@
 //!                   offset 24: u32, who holds the write lock (glibc's
 //!                   `__cur_writer` slot): the string's id, or the thread's
 //!                   id with bit 31 set outside strings; 0 when none
+//!                   offset 28: u32, 1 when made `PTHREAD_PROCESS_SHARED`
+//!                   (glibc's `__shared`; its waiters also look again
+//!                   every `SHARED_POLL`)
+//!                   offset 40: u32, the write holder's process, for a
+//!                   process-shared lock (a forked child's string has its
+//!                   parent's id)
 //! sem_t             offset 0: u32 value
+//!                   offset 4: u32, 1 when made with `pshared` (its
+//!                   waiters also look again every `SHARED_POLL`: a post
+//!                   from another process cannot wake them)
 //! ```
 //!
 //! Like glibc's default, read locks are preferred (a reader gets in while
@@ -25,9 +34,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use weaves_strings::blocking::{current_task, park, park_until};
+use weaves_strings::blocking::current_task;
 
-use crate::pthread::{forget, realtime_deadline, wait_on, wake};
+use crate::pthread::{forget, park_for, realtime_deadline, wait_on, wake};
 
 const WRITER: u32 = 1 << 31;
 
@@ -57,20 +66,38 @@ fn writer_of<'a>(addr: usize) -> &'a AtomicU32 {
     unsafe { word(addr + WRITER_OFFSET) }
 }
 
+/// Whether the rwlock at `addr` was made process-shared.
+fn rwlock_shared(addr: usize) -> bool {
+    // SAFETY: `addr` is a pthread_rwlock_t (56 bytes, 8-aligned): offset
+    // 28 is a 4-aligned u32 inside it.
+    unsafe { word(addr + 28) }.load(Ordering::Relaxed) == 1
+}
+
+/// The write holder's process slot of a process-shared rwlock.
+fn writer_pid_of<'a>(addr: usize) -> &'a AtomicU32 {
+    // SAFETY: as above, offset 40 (glibc's padding).
+    unsafe { word(addr + 40) }
+}
+
 /// Whether the caller holds the write lock at `addr` (a second lock would
 /// wait for itself: EDEADLK, as glibc says).
 fn holds_write(addr: usize) -> bool {
     // SAFETY: the caller passed a pthread_rwlock_t.
     let s = unsafe { word(addr) }.load(Ordering::Acquire);
-    s & WRITER != 0 && writer_of(addr).load(Ordering::Relaxed) == me()
+    s & WRITER != 0
+        && writer_of(addr).load(Ordering::Relaxed) == me()
+        && (!rwlock_shared(addr)
+            || writer_pid_of(addr).load(Ordering::Relaxed) == std::process::id())
 }
 
 /// Waits on `addr` until `try_take` succeeds or `deadline` passes; returns
 /// whether it succeeded. `blocked` says (under the waiters' lock) whether
-/// waiting is still needed.
+/// waiting is still needed; a `shared` object is also looked at again
+/// every `SHARED_POLL`.
 fn acquire(
     addr: usize,
     deadline: Option<Instant>,
+    shared: bool,
     try_take: impl Fn() -> bool,
     blocked: impl Fn() -> bool,
 ) -> bool {
@@ -93,12 +120,7 @@ fn acquire(
                 forget(addr, &task);
                 if wait_on(addr, &task, &blocked) {
                     registered = Some(task);
-                    match deadline {
-                        None => park(),
-                        Some(d) => {
-                            park_until(d);
-                        }
-                    }
+                    park_for(deadline, shared);
                 }
             }
             // Outside strings: poll.
@@ -127,6 +149,9 @@ fn try_write(addr: usize) -> bool {
         .is_ok();
     if taken {
         writer_of(addr).store(me(), Ordering::Relaxed);
+        if rwlock_shared(addr) {
+            writer_pid_of(addr).store(std::process::id(), Ordering::Relaxed);
+        }
     }
     taken
 }
@@ -137,7 +162,13 @@ fn rdlock_until(addr: usize, deadline: Option<Instant>) -> i32 {
     }
     // SAFETY: as above.
     let blocked = || unsafe { word(addr) }.load(Ordering::SeqCst) & WRITER != 0;
-    if acquire(addr, deadline, || try_read(addr), blocked) {
+    if acquire(
+        addr,
+        deadline,
+        rwlock_shared(addr),
+        || try_read(addr),
+        blocked,
+    ) {
         0
     } else {
         libc::ETIMEDOUT
@@ -150,7 +181,13 @@ fn wrlock_until(addr: usize, deadline: Option<Instant>) -> i32 {
     }
     // SAFETY: as above.
     let blocked = || unsafe { word(addr) }.load(Ordering::SeqCst) != 0;
-    if acquire(addr, deadline, || try_write(addr), blocked) {
+    if acquire(
+        addr,
+        deadline,
+        rwlock_shared(addr),
+        || try_write(addr),
+        blocked,
+    ) {
         0
     } else {
         libc::ETIMEDOUT
@@ -159,10 +196,21 @@ fn wrlock_until(addr: usize, deadline: Option<Instant>) -> i32 {
 
 pub(crate) unsafe extern "C" fn rwlock_init(
     l: *mut libc::c_void,
-    _attr: *const libc::c_void,
+    attr: *const libc::c_void,
 ) -> i32 {
+    let mut pshared = libc::PTHREAD_PROCESS_PRIVATE;
+    if !attr.is_null() {
+        // SAFETY: reading the sharing of a valid attribute object with libc.
+        unsafe { libc::pthread_rwlockattr_getpshared(attr.cast(), &mut pshared) };
+    }
     // SAFETY: the caller passes a pthread_rwlock_t (56 bytes).
-    unsafe { std::ptr::write_bytes(l.cast::<u8>(), 0, 56) };
+    unsafe {
+        std::ptr::write_bytes(l.cast::<u8>(), 0, 56);
+        word(l as usize + 28).store(
+            u32::from(pshared == libc::PTHREAD_PROCESS_SHARED),
+            Ordering::Relaxed,
+        );
+    }
     0
 }
 
@@ -259,20 +307,23 @@ fn try_down(addr: usize) -> bool {
 fn sem_wait_until(addr: usize, deadline: Option<Instant>) -> i32 {
     // SAFETY: as above.
     let blocked = || unsafe { word(addr) }.load(Ordering::SeqCst) == 0;
-    if acquire(addr, deadline, || try_down(addr), blocked) {
+    // SAFETY: the caller passed a sem_t (32 bytes): offset 4 is inside it.
+    let shared = unsafe { word(addr + 4) }.load(Ordering::Relaxed) == 1;
+    if acquire(addr, deadline, shared, || try_down(addr), blocked) {
         0
     } else {
         set_errno(libc::ETIMEDOUT)
     }
 }
 
-pub(crate) unsafe extern "C" fn sem_init(s: *mut libc::c_void, _pshared: i32, value: u32) -> i32 {
+pub(crate) unsafe extern "C" fn sem_init(s: *mut libc::c_void, pshared: i32, value: u32) -> i32 {
     if value > i32::MAX as u32 {
         return set_errno(libc::EINVAL);
     }
     // SAFETY: the caller passes a sem_t (32 bytes).
     unsafe {
         std::ptr::write_bytes(s.cast::<u8>(), 0, 32);
+        word(s as usize + 4).store(u32::from(pshared != 0), Ordering::Relaxed);
         word(s as usize).store(value, Ordering::Release);
     }
     0

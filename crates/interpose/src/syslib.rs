@@ -20,10 +20,14 @@
 //!
 //! Not supported yet: libgomp (OpenMP) is left as it is, so its team
 //! threads stay OS threads outside the scheduler (the program runs as
-//! natively, but its threads are not strings). Its barriers and locks wait
-//! with futex system calls made inline, which no import slot reaches, and
-//! its thread pool outlives `main` (natively the process's exit ends it;
-//! here the tapestry would wait for those strings forever).
+//! natively, but its threads are not strings). Its barriers, locks and
+//! thread dock wait with futex system calls made inline (`syscall` with
+//! `eax = 202`), which no import slot reaches; its thread pool outlives
+//! `main` (libgomp frees it from a key destructor that runs when the
+//! master's OS thread ends, here the worker, after the tapestry waited for
+//! every string); and the master's libgomp state is the worker thread's,
+//! shared by every program's master on that worker. docs/architecture.md
+//! has the options weighed.
 
 use weaves_strings::blocking::current_task;
 

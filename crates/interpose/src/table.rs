@@ -66,6 +66,9 @@ pub fn lookup(name: &str) -> Option<u64> {
     if let Some(f) = crate::once::lookup(name) {
         return Some(f);
     }
+    if let Some(f) = crate::spinlock::lookup(name) {
+        return Some(f);
+    }
     if let Some(f) = crate::tsd::lookup(name) {
         return Some(f);
     }

@@ -66,7 +66,8 @@ pub struct ExecCtx {
     /// next interposed call.
     pub preempt_pending: std::sync::atomic::AtomicBool,
     /// Strings made by `pthread_create` share this string's weave (and its
-    /// beads): never preempted at arbitrary points, only at interposed calls.
+    /// beads): preempted in their program's own code only where the runtime
+    /// is not running beneath it (see `interpose::preempt`).
     pub has_siblings: std::sync::atomic::AtomicBool,
     /// Set by `Task::request_stop`: end at the next safe point.
     pub stop_requested: std::sync::atomic::AtomicBool,
