@@ -67,7 +67,10 @@ fn start(dir: &Path, rt: &str, stdout: &str, args: &[&str]) -> (Running, String)
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Ok(Some(status)) = running.child.try_wait() {
-            panic!("`weaves {}` ended ({status}) before `weaves ps` listed it", args.join(" "));
+            panic!(
+                "`weaves {}` ended ({status}) before `weaves ps` listed it",
+                args.join(" ")
+            );
         }
         if running.rt.exists() {
             let ps = json_of(&running.rt, &["ps", "--json"]);

@@ -132,9 +132,23 @@ impl Prepared {
     /// Makes `module` runnable (running Asyncify on it if it imports
     /// `weaves.wv_reconfig_point`).
     pub fn new(module: WasmModule, max_memory: u64) -> Result<Prepared, String> {
+        Prepared::transformed(module, max_memory, true)
+    }
+
+    /// [`Prepared::new`], with or without preemption checks (what they
+    /// cost is measured against a module without them).
+    pub fn transformed(
+        module: WasmModule,
+        max_memory: u64,
+        preemptible: bool,
+    ) -> Result<Prepared, String> {
         let at = |e: String| format!("{}: {e}", module.path.display());
         let (runnable, checks) = if module.reconfigurable {
-            let (checked, checks) = preempt::insert_checks(&module.bytes).map_err(at)?;
+            let (checked, checks) = if preemptible {
+                preempt::insert_checks(&module.bytes).map_err(at)?
+            } else {
+                (module.bytes.clone(), preempt::Checks::default())
+            };
             (transform::asyncify(&checked).map_err(at)?, checks)
         } else {
             (module.bytes.clone(), preempt::Checks::default())

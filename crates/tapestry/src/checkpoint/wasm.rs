@@ -31,6 +31,11 @@ pub struct WasmStringState {
     pub started: bool,
 }
 
+/// What a checkpoint keeps of the Wasm strings: the ids of all of them
+/// (their states are not native strings'), those that had not ended, and
+/// the `WASM` section.
+pub(super) type WasmCapture = (Vec<u32>, Vec<WasmStringState>, Option<Section>);
+
 /// The string id a Wasm string's plan index runs as.
 fn id_of(i: usize) -> u32 {
     i as u32 + 1
@@ -74,7 +79,7 @@ impl Tapestry {
     pub(super) fn wasm_capture(
         &self,
         tasks: &[Arc<Task>],
-    ) -> Result<(Vec<u32>, Vec<WasmStringState>, Option<Section>), String> {
+    ) -> Result<WasmCapture, String> {
         if self.plan.wasm.strings.is_empty() {
             return Ok((Vec::new(), Vec::new(), None));
         }
