@@ -76,10 +76,7 @@ impl Tapestry {
 
     /// With every string at rest: the Wasm strings among `tasks` (their ids)
     /// and what the image keeps of them.
-    pub(super) fn wasm_capture(
-        &self,
-        tasks: &[Arc<Task>],
-    ) -> Result<WasmCapture, String> {
+    pub(super) fn wasm_capture(&self, tasks: &[Arc<Task>]) -> Result<WasmCapture, String> {
         if self.plan.wasm.strings.is_empty() {
             return Ok((Vec::new(), Vec::new(), None));
         }
@@ -159,7 +156,12 @@ impl Tapestry {
         s: &WasmStringState,
         saved: &mut HashMap<u32, Saved>,
     ) -> Result<(u32, weaves_strings::Launch), TapestryError> {
-        let i = s.id as usize - 1;
+        let Some(i) = (s.id as usize).checked_sub(1) else {
+            return Err(TapestryError::Run(format!(
+                "Wasm string `{}` of the image has no id",
+                s.name
+            )));
+        };
         let start = if s.started {
             let state = saved.remove(&s.id).ok_or_else(|| {
                 TapestryError::Run(format!(
