@@ -252,3 +252,44 @@ args = ["wasm_hello", "1", "stdin"]
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn periodic_images_of_a_wasm_string_restore_from_the_directory_under_another_engine() {
+    let native = run_native("wasm_recurse", &["6", "400"]);
+    let dir = scratch_dir("wasm_ckpt_periodic");
+    let text = std::fs::read_to_string(tapestry(&dir))
+        .unwrap()
+        .replace("dir = \"images\"", "dir = \"images\"\ninterval_ms = 100");
+    let file = write_tapestry(&dir, "periodic.toml", &text);
+    let (first, id) = start(&dir, "rt1", "out1.txt", &["run", file.to_str().unwrap()]);
+    until_engine(&first.rt, &id, "wasmtime");
+    // Killed once the timer has written an image (step 0 waits meanwhile).
+    let images = dir.join("images");
+    let deadline = Instant::now() + PATIENCE;
+    while !std::fs::read_dir(&images).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".wvimg"))
+    }) {
+        assert!(Instant::now() < deadline, "no periodic image was written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out1 = kill(first);
+    // The directory's newest image, under wasmi: step 1 then waits for
+    // wasmtime, which a move gives it.
+    let (second, id) = start(
+        &dir,
+        "rt2",
+        "out2.txt",
+        &["restore", images.to_str().unwrap(), "--engine", "wasmi"],
+    );
+    until_engine(&second.rt, &id, "wasmi");
+    weaves_cmd(&second.rt, &["migrate", &id, "s", "--engine", "wasmtime"]).expect_success();
+    let (status, out2) = second.finish();
+    let out = format!("{out1}{out2}");
+    let replayed = out.len().saturating_sub(native.stdout.len());
+    assert!(
+        out.ends_with(&native.stdout) && native.stdout.starts_with(&out[..replayed]),
+        "output is not the native output after a prefix of it:\n{out}"
+    );
+    assert_eq!(status.code(), Some(native.code()));
+}
