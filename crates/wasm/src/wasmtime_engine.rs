@@ -32,6 +32,12 @@ pub(crate) fn engine() -> Result<&'static Engine, String> {
             let mut c = Config::new();
             c.signals_based_traps(false);
             c.max_wasm_stack(MAX_WASM_STACK);
+            // Bounds are checked by explicit code (no signals), so linear
+            // memory needs no reservation or guard region: an instance
+            // maps only what its memory holds (what instantiating costs),
+            // and may move when it grows.
+            c.memory_reservation(0);
+            c.memory_guard_size(0);
             Engine::new(&c).map_err(|e| format!("cannot start wasmtime: {e}"))
         })
         .as_ref()
