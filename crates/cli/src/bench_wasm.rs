@@ -130,6 +130,8 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
     let path = build(&crate::build_c::cache_dir("bench-wasm")?)?;
     let module = WasmModule::load(&path, DEFAULT_MAX_MEMORY).map_err(|e| e.to_string())?;
     let plain = Prepared::untransformed(module.clone(), DEFAULT_MAX_MEMORY);
+    let unchecked = Prepared::transformed(module.clone(), DEFAULT_MAX_MEMORY, false)?;
+    unchecked.compile(EngineKind::Wasmtime)?;
     let t = Instant::now();
     let instrumented = Prepared::new(module, DEFAULT_MAX_MEMORY)?;
     let transform = t.elapsed();
@@ -157,6 +159,16 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
             )
         })?
         .0;
+        let u = best(runs, || {
+            time_run(
+                &unchecked,
+                kernel,
+                scale,
+                EngineKind::Wasmtime,
+                Control::new(),
+            )
+        })?
+        .0;
         let w = best(1, || {
             time_run(
                 &instrumented,
@@ -167,7 +179,7 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
             )
         })?
         .0;
-        rows.push((kernel, p, i, w));
+        rows.push((kernel, p, i, w, u));
     }
 
     // A move at every reconfiguration point (wasmtime -> wasmtime: capture,
@@ -201,8 +213,9 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
     if json {
         let kernels: Vec<_> = rows
             .iter()
-            .map(|(k, p, i, w)| {
+            .map(|(k, p, i, w, u)| {
                 serde_json::json!({"kernel": k, "plain_ms": ms(*p), "instrumented_ms": ms(*i), "wasmi_ms": ms(*w),
+                    "without_checks_ms": ms(*u), "without_checks_ratio": u.as_secs_f64() / p.as_secs_f64(),
                     "instrumented_ratio": i.as_secs_f64() / p.as_secs_f64(), "wasmi_ratio": w.as_secs_f64() / i.as_secs_f64()})
             })
             .collect();
@@ -218,24 +231,32 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
         println!("{v}");
         return Ok(0);
     }
-    println!("kernel    wasmtime plain   instrumented (ratio)   wasmi (vs instrumented wasmtime)");
-    for (k, p, i, w) in &rows {
+    println!("kernel    wasmtime plain   instrumented (ratio)   without checks (ratio)   wasmi (vs instrumented wasmtime)");
+    for (k, p, i, w, u) in &rows {
         println!(
-            "{k:<8} {:>10.2} ms {:>12.2} ms ({:.2}x) {:>10.1} ms ({:.1}x)",
+            "{k:<8} {:>10.2} ms {:>12.2} ms ({:.2}x) {:>12.2} ms ({:.2}x) {:>10.1} ms ({:.1}x)",
             ms(*p),
             ms(*i),
             i.as_secs_f64() / p.as_secs_f64(),
+            ms(*u),
+            u.as_secs_f64() / p.as_secs_f64(),
             ms(*w),
             w.as_secs_f64() / i.as_secs_f64()
         );
     }
-    let geo = (rows
-        .iter()
-        .map(|(_, p, i, _)| (i.as_secs_f64() / p.as_secs_f64()).ln())
-        .sum::<f64>()
-        / rows.len() as f64)
-        .exp();
-    println!("instrumented / plain under wasmtime, geometric mean: {geo:.2}x");
+    let geo = |f: fn(&(&str, Duration, Duration, Duration, Duration)) -> Duration| {
+        (rows
+            .iter()
+            .map(|r| (f(r).as_secs_f64() / r.1.as_secs_f64()).ln())
+            .sum::<f64>()
+            / rows.len() as f64)
+            .exp()
+    };
+    println!(
+        "instrumented / plain under wasmtime, geometric mean: {:.2}x ({:.2}x without preemption checks)",
+        geo(|r| r.2),
+        geo(|r| r.4)
+    );
     println!(
         "load: Asyncify {:.1} ms (a cache hit after the first run); compile: {}",
         ms(transform),

@@ -110,13 +110,21 @@ fn image_path(path: &Path) -> Result<PathBuf, String> {
 
 /// `weaves restore PATH`: rebuilds the tapestry of an image in this
 /// process and runs it on from where it was.
-pub(crate) fn restore(path: &Path, stats: bool, started_at_ms: Option<u64>) -> Result<i32, String> {
+pub(crate) fn restore(
+    path: &Path,
+    stats: bool,
+    engine: Option<&str>,
+    started_at_ms: Option<u64>,
+) -> Result<i32, String> {
+    let engine = engine
+        .map(weaves_tapestry::wasm::EngineKind::parse)
+        .transpose()?;
     let file = image_path(path)?;
     ensure_fixed_layout()?;
     // Everything is read and verified before anything is changed.
     let image = read_with_progress(&file)?;
-    let mut restored =
-        weaves_tapestry::Tapestry::restore(&image).map_err(|e| format!("restore: {e}"))?;
+    let mut restored = weaves_tapestry::Tapestry::restore_with(&image, engine)
+        .map_err(|e| format!("restore: {e}"))?;
     drop(image);
     weaves_tapestry::checkpoint::prepare_configured_dir(restored.tapestry.plan())
         .map_err(|e| format!("restore: {e}"))?;

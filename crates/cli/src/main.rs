@@ -105,6 +105,10 @@ enum Command {
         /// Print timings to stderr.
         #[arg(long)]
         stats: bool,
+        /// Resume every Wasm string under this engine (wasmtime or wasmi),
+        /// whichever it was checkpointed under.
+        #[arg(long)]
+        engine: Option<String>,
         /// When the run first started (a rollback passes it on, for the
         /// monitor's uptime).
         #[arg(long, hide = true)]
@@ -297,8 +301,9 @@ fn main() -> ExitCode {
         Command::Restore {
             path,
             stats,
+            engine,
             started_at_ms,
-        } => checkpoint::restore(&path, stats, started_at_ms),
+        } => checkpoint::restore(&path, stats, engine.as_deref(), started_at_ms),
         Command::Stop { id, timeout } => stop::stop(&id, timeout),
         Command::Check { tapestry, json } => check::check(&tapestry, json),
         Command::Rollback { id, path } => checkpoint::rollback(&id, &path),

@@ -49,6 +49,17 @@ pub struct Parent {
 pub struct Image {
     pub header: Header,
     pub runs: Vec<PageRun>,
+    /// Sections of other kinds (state kept outside the arena, such as Wasm
+    /// instances'), each whole in every image: a chain takes the newest's.
+    pub extra: Vec<Section>,
+}
+
+/// A section of an image besides its header and pages: a four-byte kind
+/// and its bytes, whose meaning belongs to whoever wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    pub kind: [u8; 4],
+    pub bytes: Vec<u8>,
 }
 
 /// Why an image cannot be used.
@@ -83,6 +94,17 @@ pub fn write_image(
     runs: &[PageRun],
     before_commit: impl FnOnce(),
 ) -> std::io::Result<u64> {
+    write_image_with(path, header, runs, &[], before_commit)
+}
+
+/// [`write_image`] with sections of other kinds after the pages.
+pub fn write_image_with(
+    path: &Path,
+    header: &Header,
+    runs: &[PageRun],
+    extra: &[Section],
+    before_commit: impl FnOnce(),
+) -> std::io::Result<u64> {
     let mut before_commit = Some(before_commit);
     let dir = path
         .parent()
@@ -96,7 +118,7 @@ pub fn write_image(
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        let total = write_sections(&mut w, header, runs)?;
+        let total = write_sections(&mut w, header, runs, extra)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         if let Some(f) = before_commit.take() {
@@ -123,13 +145,14 @@ pub fn write_image_to(
     file: &std::fs::File,
     header: &Header,
     runs: &[PageRun],
+    extra: &[Section],
 ) -> std::io::Result<u64> {
     use std::io::Seek;
     file.set_len(0)?;
     let mut handle = file;
     handle.rewind()?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, handle);
-    let total = write_sections(&mut w, header, runs)?;
+    let total = write_sections(&mut w, header, runs, extra)?;
     w.flush()?;
     Ok(total)
 }
@@ -139,6 +162,7 @@ fn write_sections(
     mut w: &mut impl Write,
     header: &Header,
     runs: &[PageRun],
+    extra: &[Section],
 ) -> std::io::Result<u64> {
     w.write_all(MAGIC)?;
     let mut sums = crc32fast::Hasher::new();
@@ -158,8 +182,11 @@ fn write_sections(
         pieces.push(&r.bytes);
     }
     total += section(&mut w, PAGES, &pieces, &mut sums)?;
+    for x in extra {
+        total += section(&mut w, &x.kind, &[&x.bytes], &mut sums)?;
+    }
     w.write_all(END)?;
-    w.write_all(&2u32.to_le_bytes())?;
+    w.write_all(&(2 + extra.len() as u32).to_le_bytes())?;
     w.write_all(&sums.finalize().to_le_bytes())?;
     total += 16;
     Ok(total)
@@ -297,6 +324,7 @@ pub fn merge_chain(newest: Image, older: Vec<Image>) -> Image {
     // and its fresh ranges drop what older ones held in them.
     let mut pages: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
     let newest_header = chain[0].header.clone();
+    let newest_extra = chain[0].extra.clone();
     for image in chain.into_iter().rev() {
         for &(addr, len) in &image.header.fresh {
             // A crafted range may run past the end of the address space:
@@ -337,6 +365,7 @@ pub fn merge_chain(newest: Image, older: Vec<Image>) -> Image {
     Image {
         header: newest_header,
         runs,
+        extra: newest_extra,
     }
 }
 
@@ -402,7 +431,7 @@ fn read_image_with(path: &Path, progress: &dyn Fn(u64)) -> Result<Image, ImageEr
 /// [`write_image`] writes).
 pub fn encode_image(header: &Header, runs: &[PageRun]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    write_sections(&mut out, header, runs)?;
+    write_sections(&mut out, header, runs, &[])?;
     Ok(out)
 }
 
@@ -516,5 +545,17 @@ pub fn decode_image(path: &Path, data: &[u8]) -> Result<Image, ImageError> {
         });
         p += 16 + bytes.len();
     }
-    Ok(Image { header, runs })
+    let extra = sections
+        .iter()
+        .filter(|(kind, _)| *kind != HEADER && *kind != PAGES)
+        .map(|(kind, bytes)| Section {
+            kind: (*kind).try_into().expect("4"),
+            bytes: bytes.to_vec(),
+        })
+        .collect();
+    Ok(Image {
+        header,
+        runs,
+        extra,
+    })
 }

@@ -32,7 +32,7 @@ pub mod track;
 pub use capture::{apply, capture_vmas, copy_pages, present_runs, PageRun, Vma};
 pub use image::{
     decode_image, encode_image, merge_chain, read_chain, read_chain_with, read_header, read_image,
-    write_image, write_image_to, Image, ImageError, Parent,
+    write_image, write_image_to, write_image_with, Image, ImageError, Parent, Section,
 };
 pub use layout::Layout;
 pub use track::{WriteTracker, Written};

@@ -70,6 +70,28 @@ impl Drop for AtBoundary {
     }
 }
 
+/// The boundary record of a string resting in
+/// [`rest_saved_elsewhere`]: no stub pushed one (no address is 1).
+pub const SAVED_ELSEWHERE: usize = 1;
+
+/// Rests the current string, if a checkpoint is pending, until it is
+/// taken — for a string whose state the checkpoint takes from elsewhere
+/// (a Wasm string has saved its computation outside the arena): it counts
+/// as at a boundary, with [`SAVED_ELSEWHERE`] as its record.
+pub fn rest_saved_elsewhere() {
+    let Some(ctx) = current() else {
+        return;
+    };
+    if ctx.task.get().is_null() {
+        return;
+    }
+    ctx.boundary.set((SAVED_ELSEWHERE, 0));
+    if PENDING.load(Ordering::Acquire) {
+        rest();
+    }
+    ctx.boundary.set((0, 0));
+}
+
 /// Parks the current string until the pending checkpoint is taken.
 pub fn rest() {
     let Some(task) = crate::blocking::current_task() else {

@@ -605,6 +605,7 @@ impl Plan {
                     name: m.name.get_ref().clone(),
                     path: wasm_path,
                     line: ctx.line(m.path.span().start),
+                    from_image: None,
                 });
                 continue;
             }

@@ -11,8 +11,7 @@
 //!
 //! Not supported yet (refused with "not supported: …" where a tapestry asks
 //! for it): Wasm beads in tuple spaces and message bindings, imports bound
-//! to other beads, adding Wasm modules to a running tapestry, and
-//! checkpoints of Wasm strings.
+//! to other beads, and adding Wasm modules to a running tapestry.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
@@ -22,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use toml::Spanned;
 use weaves_strings::{Entry, ExecCtx, Launch, StringInfo};
 pub use weaves_wasm::EngineKind;
-use weaves_wasm::{Control, Prepared, Wasi, WasmModule};
+use weaves_wasm::{Control, Prepared, Start, Wasi, WasmModule};
 
 use crate::error::TapestryError;
 use crate::tapestry::{host_environment, Tapestry};
@@ -42,6 +41,9 @@ pub struct WasmModulePlan {
     pub name: String,
     pub path: PathBuf,
     pub line: usize,
+    /// The module's bytes as a checkpoint image carries them (a restore
+    /// runs these, not the file's).
+    pub from_image: Option<Vec<u8>>,
 }
 
 /// A bead of a Wasm module.
@@ -202,7 +204,7 @@ pub(crate) struct WasmBeads {
 struct Job {
     module: Prepared,
     entry: String,
-    wasi: Wasi,
+    start: Start,
     engine: EngineKind,
     control: Arc<Control>,
     string: String,
@@ -224,8 +226,11 @@ impl Tapestry {
                 path: self.plan.path.clone(),
                 message: format!("line {}: module `{}`: {message}", m.line, m.name),
             };
-            let module =
-                WasmModule::load(&m.path, plan.max_memory).map_err(|e| fail(e.to_string()))?;
+            let module = match &m.from_image {
+                Some(bytes) => WasmModule::from_bytes(&m.path, bytes.clone(), plan.max_memory),
+                None => WasmModule::load(&m.path, plan.max_memory),
+            }
+            .map_err(|e| fail(e.to_string()))?;
             let prepared = Prepared::new(module, plan.max_memory).map_err(&fail)?;
             let mut engines: Vec<EngineKind> = (0..plan.beads.len())
                 .filter(|&b| plan.beads[b].module == k)
@@ -255,6 +260,16 @@ impl Tapestry {
 
     /// How string `i` starts, if it starts in a Wasm bead.
     pub(crate) fn wasm_launch(&self, i: usize) -> Result<Option<Launch>, TapestryError> {
+        self.wasm_launch_from(i, None)
+    }
+
+    /// How string `i` starts (or, with `start`, goes on), if it starts in
+    /// a Wasm bead.
+    pub(crate) fn wasm_launch_from(
+        &self,
+        i: usize,
+        start: Option<Start>,
+    ) -> Result<Option<Launch>, TapestryError> {
         let Some(ws) = self.plan.wasm.strings.get(&i) else {
             return Ok(None);
         };
@@ -277,10 +292,12 @@ impl Tapestry {
                 TapestryError::Run(format!("string `{}`: NUL in environment", s.name))
             })?);
         }
-        let wasi = Wasi::new(
-            s.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-            env.into_iter().map(|e| e.into_bytes()).collect(),
-        );
+        let start = start.unwrap_or_else(|| {
+            Start::Fresh(Wasi::new(
+                s.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+                env.into_iter().map(|e| e.into_bytes()).collect(),
+            ))
+        });
         let control = Control::new();
         self.wasm
             .controls
@@ -290,7 +307,7 @@ impl Tapestry {
         let job = Arc::new(Job {
             module: self.wasm.modules[bead.module].clone(),
             entry: ws.entry.clone(),
-            wasi,
+            start,
             engine,
             control,
             string: s.name.clone(),
@@ -430,10 +447,10 @@ extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
     // SAFETY: `arg` is the `Arc::into_raw` of the Job `wasm_launch` made for
     // this string, whose entry runs once.
     let job = unsafe { Arc::from_raw(arg as *const Job) };
-    let status = match weaves_wasm::run(
+    let status = match weaves_wasm::run_from(
         &job.module,
         &job.entry,
-        job.wasi.clone(),
+        job.start.clone(),
         job.engine,
         job.control.clone(),
     ) {

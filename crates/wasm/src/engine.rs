@@ -32,6 +32,12 @@ pub(crate) trait Instance {
     fn make_unwind_area(&mut self) -> Result<(), String>;
     /// Calls exported function `entry` (no parameters).
     fn call(&mut self, entry: &str) -> Result<Returned, Fault>;
+    /// After an unwind to let other strings run: ends it, leaving the
+    /// instance as it is.
+    fn pause(&mut self) -> Result<(), String>;
+    /// After [`Instance::pause`]: starts the rewind; the next
+    /// [`Instance::call`] of the entry goes back into the paused call.
+    fn unpause(&mut self) -> Result<(), String>;
     /// After an unwind: ends it, and copies memory and globals out.
     fn capture(&mut self) -> Result<Captured, String>;
     /// Puts `state` back and starts the rewind; the next [`Instance::call`]

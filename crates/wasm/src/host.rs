@@ -26,6 +26,8 @@ pub struct Control {
     /// `1 + EngineKind as u8`.
     current: AtomicU8,
     hook: Mutex<Option<PointHook>>,
+    /// The string's computation as it saved it for the pending checkpoint.
+    saved: Mutex<Option<crate::Saved>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -65,6 +67,21 @@ impl Control {
         *self.hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
+    /// What the string saved for the pending checkpoint (taking it), if it
+    /// saved anything since [`Control::forget_saved`].
+    pub fn take_saved(&self) -> Option<crate::Saved> {
+        self.saved.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Drops what the string saved for an earlier checkpoint.
+    pub fn forget_saved(&self) {
+        self.take_saved();
+    }
+
+    pub(crate) fn put_saved(&self, saved: crate::Saved) {
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+    }
+
     /// The engine asked for at point number `n`, if any (taking it).
     pub(crate) fn take(&self, n: u64) -> Option<EngineKind> {
         if let Some(hook) = self.hook.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
@@ -72,6 +89,11 @@ impl Control {
                 self.request(e);
             }
         }
+        self.take_request()
+    }
+
+    /// The engine asked for by [`Control::request`], if any (taking it).
+    pub(crate) fn take_request(&self) -> Option<EngineKind> {
         match self.request.swap(0, Ordering::AcqRel) {
             0 => None,
             k => EngineKind::from_index(k - 1),
@@ -94,7 +116,19 @@ pub struct Host {
     pub(crate) rewinding: bool,
     /// Set when the string is unwinding to move to this engine.
     pub(crate) unwinding_to: Option<EngineKind>,
+    /// Set when it unwinds to be saved for a checkpoint (it then goes on
+    /// under the same engine).
+    pub(crate) saving: bool,
+    /// Set when it unwinds at a preemption check to let the worker run
+    /// other strings (it then rewinds in the same instance).
+    pub(crate) preempting: bool,
+    /// When it last got its worker (its slice started).
+    pub(crate) slice_start: std::time::Instant,
 }
+
+/// How long a string runs Wasm code before a preemption check lets other
+/// strings of its worker run.
+pub const SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl Host {
     pub fn new(wasi: Wasi, control: Arc<Control>, engine: EngineKind) -> Host {
@@ -106,6 +140,9 @@ impl Host {
             unwind_area: 0,
             rewinding: false,
             unwinding_to: None,
+            saving: false,
+            preempting: false,
+            slice_start: std::time::Instant::now(),
         }
     }
 }
@@ -122,22 +159,55 @@ pub(crate) enum PointAction {
 }
 
 impl Host {
-    /// Decides what reconfiguration point call does (the engine performs
-    /// it through the module's asyncify exports).
-    pub(crate) fn at_point(&mut self) -> PointAction {
+    /// Decides what a reconfiguration point call does (the engine performs
+    /// it through the module's asyncify exports). `name` is the call's
+    /// argument: [`crate::preempt::CHECK`] for a preemption check, which is
+    /// not counted as a point, consults no point hook, and yields the
+    /// worker when the slice is spent.
+    pub(crate) fn at_point(&mut self, name: i32) -> PointAction {
         if self.rewinding {
             self.rewinding = false;
             return PointAction::StopRewind;
         }
-        self.points += 1;
-        match self.control.take(self.points) {
-            Some(to) if self.unwind_area != 0 => {
+        let check = name == crate::preempt::CHECK;
+        if !check {
+            self.points += 1;
+        }
+        if self.unwind_area == 0 {
+            return PointAction::Continue;
+        }
+        // A pending checkpoint takes the string as it is here; a move
+        // asked for at the same point waits for the next one.
+        let to = if weaves_strings::quiesce::pending() {
+            self.saving = true;
+            Some(self.engine)
+        } else if check {
+            self.control.take_request()
+        } else {
+            self.control.take(self.points)
+        };
+        if to.is_none() && check && self.slice_start.elapsed() >= SLICE {
+            if self.wasi.may_switch {
+                // The engine keeps no per-thread state across host calls:
+                // the fiber yields right here.
+                weaves_strings::blocking::yield_now();
+                self.slice_start = std::time::Instant::now();
+                return PointAction::Continue;
+            }
+            self.preempting = true;
+            self.unwinding_to = Some(self.engine);
+            return PointAction::StartUnwind {
+                area: self.unwind_area,
+            };
+        }
+        match to {
+            Some(to) => {
                 self.unwinding_to = Some(to);
                 PointAction::StartUnwind {
                     area: self.unwind_area,
                 }
             }
-            _ => PointAction::Continue,
+            None => PointAction::Continue,
         }
     }
 

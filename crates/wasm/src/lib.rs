@@ -41,6 +41,8 @@
 pub mod engine;
 mod host;
 pub mod module;
+pub mod preempt;
+mod saved;
 mod state;
 pub mod transform;
 pub mod wasi;
@@ -52,6 +54,7 @@ use std::sync::{Arc, OnceLock};
 pub use engine::{Fault, Returned};
 pub use host::{Control, Host, PointHook, UNWIND_AREA};
 pub use module::{file_is_wasm, is_wasm, LoadError, WasmModule, DEFAULT_MAX_MEMORY};
+pub use saved::{Saved, SavedSection, SECTION_KIND};
 pub use state::{Captured, GlobalValue};
 pub use wasi::{Stop, Wasi};
 pub use wasmtime_engine::MAX_WASM_STACK;
@@ -111,7 +114,9 @@ pub struct Prepared {
     /// Whether `runnable` is the transformed module (its strings can then
     /// be captured at reconfiguration points).
     pub capturable: bool,
-    wasmtime: Arc<OnceLock<Result<wasmtime::Module, String>>>,
+    /// The preemption checks the transform inserted.
+    pub checks: preempt::Checks,
+    wasmtime: Arc<OnceLock<Result<wasmtime_engine::Compiled, String>>>,
     wasmi: Arc<OnceLock<Result<wasmi::Module, String>>>,
 }
 
@@ -127,14 +132,30 @@ impl Prepared {
     /// Makes `module` runnable (running Asyncify on it if it imports
     /// `weaves.wv_reconfig_point`).
     pub fn new(module: WasmModule, max_memory: u64) -> Result<Prepared, String> {
-        let runnable = if module.reconfigurable {
-            transform::asyncify(&module.bytes)
-                .map_err(|e| format!("{}: {e}", module.path.display()))?
+        Prepared::transformed(module, max_memory, true)
+    }
+
+    /// [`Prepared::new`], with or without preemption checks (what they
+    /// cost is measured against a module without them).
+    pub fn transformed(
+        module: WasmModule,
+        max_memory: u64,
+        preemptible: bool,
+    ) -> Result<Prepared, String> {
+        let at = |e: String| format!("{}: {e}", module.path.display());
+        let (runnable, checks) = if module.reconfigurable {
+            let (checked, checks) = if preemptible {
+                preempt::insert_checks(&module.bytes).map_err(at)?
+            } else {
+                (module.bytes.clone(), preempt::Checks::default())
+            };
+            (transform::asyncify(&checked).map_err(at)?, checks)
         } else {
-            module.bytes.clone()
+            (module.bytes.clone(), preempt::Checks::default())
         };
         Ok(Prepared {
             capturable: module.reconfigurable,
+            checks,
             module: Arc::new(module),
             runnable: Arc::new(runnable),
             max_memory,
@@ -152,6 +173,7 @@ impl Prepared {
             module: Arc::new(module),
             max_memory,
             capturable: false,
+            checks: preempt::Checks::default(),
             wasmtime: Default::default(),
             wasmi: Default::default(),
         }
@@ -173,7 +195,7 @@ impl Prepared {
         .map_err(|e| format!("{}: {e}", self.module.path.display()))
     }
 
-    pub(crate) fn wasmtime(&self) -> Result<wasmtime::Module, String> {
+    pub(crate) fn wasmtime(&self) -> Result<wasmtime_engine::Compiled, String> {
         self.wasmtime
             .get_or_init(|| wasmtime_engine::compile(&self.runnable))
             .clone()
@@ -240,9 +262,48 @@ pub fn run(
     engine: EngineKind,
     control: Arc<Control>,
 ) -> Result<Ended, RunError> {
+    run_from(module, entry, Start::Fresh(wasi), engine, control)
+}
+
+/// Where a string's Wasm call starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// At its entry, with this WASI state.
+    Fresh(Wasi),
+    /// Where it was saved (by a checkpoint): its call stack is rewound into
+    /// the reconfiguration point it was saved at.
+    Saved(Saved),
+}
+
+/// [`run`], starting where `start` says: a restored string goes on from
+/// the reconfiguration point it was saved at, under `engine` whichever
+/// engine it was saved under.
+///
+/// While a checkpoint is pending (`weaves_strings::quiesce::pending`) the
+/// string saves itself at its next reconfiguration point: it unwinds, puts
+/// its state where [`Control::take_saved`] finds it, rests until the
+/// checkpoint is taken, and goes on under the same engine.
+pub fn run_from(
+    module: &Prepared,
+    entry: &str,
+    start: Start,
+    engine: EngineKind,
+    control: Arc<Control>,
+) -> Result<Ended, RunError> {
     let mut engine = engine;
+    let (wasi, mut captured) = match start {
+        Start::Fresh(wasi) => (wasi, None),
+        Start::Saved(s) => {
+            if !module.capturable {
+                return Err(RunError::Engine(format!(
+                    "{}: the module has no reconfiguration points, so it cannot be resumed",
+                    module.module.path.display()
+                )));
+            }
+            (s.wasi, Some(s.captured))
+        }
+    };
     let mut host = Host::new(wasi, control, engine);
-    let mut captured: Option<Captured> = None;
     let mut moves = Vec::new();
     loop {
         host.engine = engine;
@@ -254,7 +315,22 @@ pub fn run(
             None => {}
             Some(state) => inst.restore(state).map_err(RunError::Engine)?,
         }
-        match inst.call(entry) {
+        // A preemption check that found the slice spent unwound the call
+        // (wasmtime keeps per-thread state while Wasm runs, so the worker
+        // can switch only outside it): other strings run, then the call
+        // is rewound in the same instance.
+        let returned = loop {
+            match inst.call(entry) {
+                Ok(Returned::Unwound) if std::mem::take(&mut inst.host().preempting) => {
+                    inst.pause().map_err(RunError::Engine)?;
+                    weaves_strings::blocking::yield_now();
+                    inst.host().slice_start = std::time::Instant::now();
+                    inst.unpause().map_err(RunError::Engine)?;
+                }
+                r => break r,
+            }
+        };
+        match returned {
             Ok(Returned::Value(v)) => {
                 return Ok(Ended {
                     status: v.unwrap_or(0),
@@ -263,7 +339,19 @@ pub fn run(
             }
             Ok(Returned::Unwound) => {
                 let to = inst.host().unwinding_to.unwrap_or(engine);
+                let saving = std::mem::take(&mut inst.host().saving);
                 let state = inst.capture().map_err(RunError::Engine)?;
+                if saving {
+                    host = inst.into_host();
+                    host.control.put_saved(Saved {
+                        captured: state.clone(),
+                        wasi: host.wasi.clone(),
+                        engine,
+                    });
+                    weaves_strings::quiesce::rest_saved_elsewhere();
+                    captured = Some(state);
+                    continue;
+                }
                 moves.push(Move {
                     point: state.point,
                     from: engine,

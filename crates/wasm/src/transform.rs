@@ -47,6 +47,9 @@ pub fn asyncify(bytes: &[u8]) -> Result<Vec<u8>, String> {
         .args([
             "--asyncify",
             "--pass-arg=asyncify-imports@weaves.wv_reconfig_point",
+            // The fuel of the preemption checks is an exported mutable
+            // global (every engine the runtime uses has them).
+            "--enable-mutable-globals",
             "-O2",
             "-o",
         ])
@@ -121,6 +124,36 @@ pub fn export_mutable_globals(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let bad = |e: wasmparser::BinaryReaderError| format!("transform: {e}");
     let mut imported_globals = 0u32;
     let mut mutable: Vec<u32> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(bad)? {
+            Payload::ImportSection(r) => {
+                for imp in r.into_imports() {
+                    if matches!(imp.map_err(bad)?.ty, wasmparser::TypeRef::Global(_)) {
+                        imported_globals += 1;
+                    }
+                }
+            }
+            Payload::GlobalSection(r) => {
+                for (k, g) in r.into_iter().enumerate() {
+                    if g.map_err(bad)?.ty.mutable {
+                        mutable.push(imported_globals + k as u32);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let exports: Vec<(String, u8, u32)> = mutable
+        .iter()
+        .map(|&g| (format!("{GLOBAL_EXPORT}{g}"), 0x03, g))
+        .collect();
+    add_exports(bytes, &exports)
+}
+
+/// Adds exports `(name, kind, index)` (kind as the binary format codes it:
+/// 0 function, 3 global), rewriting (or adding) the export section.
+pub(crate) fn add_exports(bytes: &[u8], added: &[(String, u8, u32)]) -> Result<Vec<u8>, String> {
+    let bad = |e: wasmparser::BinaryReaderError| format!("transform: {e}");
     // (section start incl. id byte, section end) of the export section.
     let mut export_section: Option<(usize, usize)> = None;
     let mut exports: Vec<u8> = Vec::new();
@@ -130,27 +163,13 @@ pub fn export_mutable_globals(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let mut insert_at = 8usize;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(bad)? {
-            Payload::ImportSection(r) => {
-                insert_at = r.range().end;
-                for imp in r.into_imports() {
-                    if matches!(imp.map_err(bad)?.ty, wasmparser::TypeRef::Global(_)) {
-                        imported_globals += 1;
-                    }
-                }
-            }
+            Payload::ImportSection(r) => insert_at = r.range().end,
             Payload::TypeSection(r) => insert_at = r.range().end,
             Payload::FunctionSection(r) => insert_at = r.range().end,
             Payload::TableSection(r) => insert_at = r.range().end,
             Payload::MemorySection(r) => insert_at = r.range().end,
             Payload::TagSection(r) => insert_at = r.range().end,
-            Payload::GlobalSection(r) => {
-                insert_at = r.range().end;
-                for (k, g) in r.into_iter().enumerate() {
-                    if g.map_err(bad)?.ty.mutable {
-                        mutable.push(imported_globals + k as u32);
-                    }
-                }
-            }
+            Payload::GlobalSection(r) => insert_at = r.range().end,
             Payload::ExportSection(r) => {
                 let range = r.range();
                 // The section's id and size precede its contents.
@@ -166,15 +185,14 @@ pub fn export_mutable_globals(bytes: &[u8]) -> Result<Vec<u8>, String> {
             _ => {}
         }
     }
-    for &g in &mutable {
-        let name = format!("{GLOBAL_EXPORT}{g}");
+    for (name, kind, index) in added {
         leb(name.len() as u32, &mut exports);
         exports.extend_from_slice(name.as_bytes());
-        exports.push(0x03); // global
-        leb(g, &mut exports);
+        exports.push(*kind);
+        leb(*index, &mut exports);
     }
     let mut contents = Vec::new();
-    leb(export_count + mutable.len() as u32, &mut contents);
+    leb(export_count + added.len() as u32, &mut contents);
     contents.extend_from_slice(&exports);
     let mut section = vec![7u8];
     leb(contents.len() as u32, &mut section);

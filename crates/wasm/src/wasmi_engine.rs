@@ -55,9 +55,17 @@ fn call_export(
     f.call(caller, args, &mut [])
 }
 
-fn reconfig_point(caller: &mut Caller<'_, State>) -> Result<(), wasmi::Error> {
+fn reconfig_point(caller: &mut Caller<'_, State>, name: i32) -> Result<(), wasmi::Error> {
     crate::wasi::check_stop().map_err(wasmi::Error::host)?;
-    match caller.data_mut().host.at_point() {
+    if name == crate::preempt::CHECK {
+        if let Some(fuel) = caller
+            .get_export(crate::preempt::FUEL_EXPORT)
+            .and_then(Extern::into_global)
+        {
+            fuel.set(&mut *caller, Val::I32(crate::preempt::FUEL))?;
+        }
+    }
+    match caller.data_mut().host.at_point(name) {
         PointAction::Continue => Ok(()),
         PointAction::StopRewind => call_export(caller, "asyncify_stop_rewind", &[]),
         PointAction::StartUnwind { area } => {
@@ -93,8 +101,9 @@ impl WasmiInstance {
             let ty = ty.clone();
             let define = match (m.as_str(), n.as_str()) {
                 ("weaves", "wv_reconfig_point") => {
-                    linker.func_new(&m, &n, ty, |mut caller, _args, _results| {
-                        reconfig_point(&mut caller)
+                    linker.func_new(&m, &n, ty, |mut caller, args, _results| {
+                        let name = args.first().and_then(Val::i32).unwrap_or(0);
+                        reconfig_point(&mut caller, name)
                     })
                 }
                 ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
@@ -200,6 +209,19 @@ impl Instance for WasmiInstance {
                 None => Err(Fault::Trap(describe(&e))),
             },
         }
+    }
+
+    fn pause(&mut self) -> Result<(), String> {
+        self.call0("asyncify_stop_unwind", &[])?;
+        self.store.data_mut().host.unwinding_to = None;
+        Ok(())
+    }
+
+    fn unpause(&mut self) -> Result<(), String> {
+        let host = &mut self.store.data_mut().host;
+        host.rewinding = true;
+        let area = host.unwind_area;
+        self.call0("asyncify_start_rewind", &[Val::I32(area as i32)])
     }
 
     fn capture(&mut self) -> Result<Captured, String> {

@@ -32,17 +32,37 @@ pub(crate) fn engine() -> Result<&'static Engine, String> {
             let mut c = Config::new();
             c.signals_based_traps(false);
             c.max_wasm_stack(MAX_WASM_STACK);
+            // Bounds are checked by explicit code (no signals), so linear
+            // memory needs no reservation or guard region: an instance
+            // maps only what its memory holds (what instantiating costs),
+            // and may move when it grows.
+            c.memory_reservation(0);
+            c.memory_guard_size(0);
             Engine::new(&c).map_err(|e| format!("cannot start wasmtime: {e}"))
         })
         .as_ref()
         .map_err(Clone::clone)
 }
 
-pub(crate) fn compile(bytes: &[u8]) -> Result<Module, String> {
-    Module::new(engine()?, bytes).map_err(|e| format!("wasmtime cannot compile it: {e}"))
+/// A module compiled by wasmtime, with its imports resolved once: every
+/// instance starts from this (instantiating is then allocating the
+/// instance and mapping its memory image copy-on-write).
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    pre: wasmtime::InstancePre<State>,
 }
 
-struct State {
+pub(crate) fn compile(bytes: &[u8]) -> Result<Compiled, String> {
+    let module =
+        Module::new(engine()?, bytes).map_err(|e| format!("wasmtime cannot compile it: {e}"))?;
+    let linker = linker_for(&module)?;
+    let pre = linker
+        .instantiate_pre(&module)
+        .map_err(|e| format!("cannot bind its imports under wasmtime: {e}"))?;
+    Ok(Compiled { pre })
+}
+
+pub(crate) struct State {
     host: Host,
     limits: StoreLimits,
 }
@@ -69,9 +89,17 @@ fn call_export(caller: &mut Caller<'_, State>, name: &str, args: &[Val]) -> wasm
     f.call(caller, args, &mut [])
 }
 
-fn reconfig_point(caller: &mut Caller<'_, State>) -> wasmtime::Result<()> {
+fn reconfig_point(caller: &mut Caller<'_, State>, name: i32) -> wasmtime::Result<()> {
     crate::wasi::check_stop().map_err(wasmtime::Error::new)?;
-    match caller.data_mut().host.at_point() {
+    if name == crate::preempt::CHECK {
+        if let Some(fuel) = caller
+            .get_export(crate::preempt::FUEL_EXPORT)
+            .and_then(Extern::into_global)
+        {
+            fuel.set(&mut *caller, Val::I32(crate::preempt::FUEL))?;
+        }
+    }
+    match caller.data_mut().host.at_point(name) {
         PointAction::Continue => Ok(()),
         PointAction::StopRewind => call_export(caller, "asyncify_stop_rewind", &[]),
         PointAction::StartUnwind { area } => {
@@ -85,72 +113,77 @@ fn reconfig_point(caller: &mut Caller<'_, State>) -> wasmtime::Result<()> {
     }
 }
 
+fn linker_for(compiled: &Module) -> Result<Linker<State>, String> {
+    let mut linker: Linker<State> = Linker::new(engine()?);
+    for import in compiled.imports() {
+        let (m, n) = (import.module().to_owned(), import.name().to_owned());
+        let ExternType::Func(ty) = import.ty() else {
+            return Err(format!("not supported: import `{m}.{n}` is not a function"));
+        };
+        let define = match (m.as_str(), n.as_str()) {
+            ("weaves", "wv_reconfig_point") => {
+                linker.func_new(&m, &n, ty, |mut caller, args, _results| {
+                    let name = args.first().and_then(Val::i32).unwrap_or(0);
+                    reconfig_point(&mut caller, name)
+                })
+            }
+            ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
+                caller
+                    .data()
+                    .host
+                    .wasi
+                    .yield_now()
+                    .map_err(wasmtime::Error::new)
+            }),
+            ("weaves", "wv_engine") => linker.func_new(&m, &n, ty, |caller, _, results| {
+                results[0] = Val::I32(caller.data().host.engine as i32);
+                Ok(())
+            }),
+            ("wasi_snapshot_preview1", _) => {
+                let name = n.clone();
+                linker.func_new(&m, &n, ty, move |mut caller, args, results| {
+                    let args = widen(args.iter().map(to_i64));
+                    let r = match caller.get_export("memory").and_then(Extern::into_memory) {
+                        Some(mem) => {
+                            let (data, state) = mem.data_and_store_mut(&mut caller);
+                            state.host.wasi.call(&name, &args, data)
+                        }
+                        None => caller.data_mut().host.wasi.call(&name, &args, &mut []),
+                    };
+                    match r {
+                        Ok(Some(e)) => {
+                            if let Some(slot) = results.first_mut() {
+                                *slot = Val::I32(e);
+                            }
+                            Ok(())
+                        }
+                        Ok(None) => Ok(()),
+                        Err(stop) => Err(wasmtime::Error::new(stop)),
+                    }
+                })
+            }
+            _ => {
+                let stop = not_supported(&format!("{m}.{n}"));
+                linker.func_new(&m, &n, ty, move |_, _, _| {
+                    Err(wasmtime::Error::new(stop.clone()))
+                })
+            }
+        };
+        define.map_err(|e| format!("cannot bind `{m}.{n}`: {e}"))?;
+    }
+    Ok(linker)
+}
+
 impl WasmtimeInstance {
     pub(crate) fn new(module: &crate::Prepared, host: Host) -> Result<WasmtimeInstance, String> {
         let compiled = module.wasmtime()?;
         let engine = engine()?;
-        let mut linker: Linker<State> = Linker::new(engine);
-        for import in compiled.imports() {
-            let (m, n) = (import.module().to_owned(), import.name().to_owned());
-            let ExternType::Func(ty) = import.ty() else {
-                return Err(format!("not supported: import `{m}.{n}` is not a function"));
-            };
-            let define = match (m.as_str(), n.as_str()) {
-                ("weaves", "wv_reconfig_point") => {
-                    linker.func_new(&m, &n, ty, |mut caller, _args, _results| {
-                        reconfig_point(&mut caller)
-                    })
-                }
-                ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
-                    caller
-                        .data()
-                        .host
-                        .wasi
-                        .yield_now()
-                        .map_err(wasmtime::Error::new)
-                }),
-                ("weaves", "wv_engine") => linker.func_new(&m, &n, ty, |caller, _, results| {
-                    results[0] = Val::I32(caller.data().host.engine as i32);
-                    Ok(())
-                }),
-                ("wasi_snapshot_preview1", _) => {
-                    let name = n.clone();
-                    linker.func_new(&m, &n, ty, move |mut caller, args, results| {
-                        let args = widen(args.iter().map(to_i64));
-                        let r = match caller.get_export("memory").and_then(Extern::into_memory) {
-                            Some(mem) => {
-                                let (data, state) = mem.data_and_store_mut(&mut caller);
-                                state.host.wasi.call(&name, &args, data)
-                            }
-                            None => caller.data_mut().host.wasi.call(&name, &args, &mut []),
-                        };
-                        match r {
-                            Ok(Some(e)) => {
-                                if let Some(slot) = results.first_mut() {
-                                    *slot = Val::I32(e);
-                                }
-                                Ok(())
-                            }
-                            Ok(None) => Ok(()),
-                            Err(stop) => Err(wasmtime::Error::new(stop)),
-                        }
-                    })
-                }
-                _ => {
-                    let stop = not_supported(&format!("{m}.{n}"));
-                    linker.func_new(&m, &n, ty, move |_, _, _| {
-                        Err(wasmtime::Error::new(stop.clone()))
-                    })
-                }
-            };
-            define.map_err(|e| format!("cannot bind `{m}.{n}`: {e}"))?;
-        }
         let limits = StoreLimitsBuilder::new()
             .memory_size(module.max_memory as usize)
             .build();
         let mut store = Store::new(engine, State { host, limits });
         store.limiter(|s| &mut s.limits);
-        let instance = linker.instantiate(&mut store, &compiled).map_err(|e| {
+        let instance = compiled.pre.instantiate(&mut store).map_err(|e| {
             format!(
                 "cannot instantiate it under wasmtime: {}",
                 describe(&e, module)
@@ -239,6 +272,19 @@ impl Instance for WasmtimeInstance {
                 None => Err(Fault::Trap(describe(&e, &self.module))),
             },
         }
+    }
+
+    fn pause(&mut self) -> Result<(), String> {
+        self.call0("asyncify_stop_unwind", &[])?;
+        self.store.data_mut().host.unwinding_to = None;
+        Ok(())
+    }
+
+    fn unpause(&mut self) -> Result<(), String> {
+        let host = &mut self.store.data_mut().host;
+        host.rewinding = true;
+        let area = host.unwind_area;
+        self.call0("asyncify_start_rewind", &[Val::I32(area as i32)])
     }
 
     fn capture(&mut self) -> Result<Captured, String> {

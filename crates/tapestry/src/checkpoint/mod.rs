@@ -33,6 +33,7 @@ mod dir;
 mod external;
 mod restore;
 mod rollback;
+mod wasm;
 
 pub use dir::{prepare_configured_dir, prepare_dir};
 
@@ -71,6 +72,10 @@ pub struct TapestryState {
     pub queues: Vec<QueueState>,
     /// What could not be saved (listed at restore).
     pub unrestorable: Vec<String>,
+    /// Wasm strings that had not ended (their computations are in the
+    /// image's `WASM` section).
+    #[serde(default)]
+    pub wasm_strings: Vec<wasm::WasmStringState>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -298,6 +303,8 @@ pub struct Capture {
     /// stdout/stderr bytes to deliver once the image is written.
     pub pending_output: Vec<(i32, Vec<u8>)>,
     pub unrestorable: Vec<String>,
+    /// Sections besides header and pages (Wasm strings' state).
+    pub extra: Vec<weaves_snapshot::Section>,
 }
 
 impl Tapestry {
@@ -314,6 +321,7 @@ impl Tapestry {
     ) -> Result<Capture, String> {
         self.refuse_if_changed_live("checkpoint")?;
         let modules = self.module_identities()?;
+        self.prepare_wasm_capture(sched)?;
         let asked = Instant::now();
         let quiet = sched.quiesce(QUIESCE_WITHIN).map_err(|e| e.to_string())?;
         let paused = Instant::now();
@@ -343,10 +351,12 @@ impl Tapestry {
             .iter()
             .filter_map(|b| existing_heap(b.owner).map(|h| (b.owner, h.address() as u64)))
             .collect();
+        let (wasm_ids, wasm_strings, wasm_section) = self.wasm_capture(&quiet.tasks)?;
         let mut strings = Vec::new();
         let mut ended = Vec::new();
         for t in &quiet.tasks {
             match t.outcome() {
+                None if wasm_ids.contains(&t.ctx.info.id) => {}
                 Some(o) => ended.push(EndedString {
                     id: t.ctx.info.id,
                     name: t.ctx.info.name.clone(),
@@ -394,6 +404,7 @@ impl Tapestry {
             streams,
             queues,
             unrestorable: unrestorable.clone(),
+            wasm_strings,
         };
         let taken_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -416,6 +427,7 @@ impl Tapestry {
             pause,
             pending_output,
             unrestorable,
+            extra: wasm_section.into_iter().collect(),
         })
     }
 
@@ -552,7 +564,7 @@ fn compact(path: &Path) -> Result<(), String> {
     let mut image = weaves_snapshot::read_chain(path).map_err(|e| e.to_string())?;
     image.header.parent = None;
     image.header.fresh.clear();
-    weaves_snapshot::write_image(path, &image.header, &image.runs, || {})
+    weaves_snapshot::write_image_with(path, &image.header, &image.runs, &image.extra, || {})
         .map(|_| ())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
@@ -617,9 +629,6 @@ impl Tapestry {
         strict: bool,
         full: bool,
     ) -> Result<Taken, String> {
-        if !self.plan.wasm.strings.is_empty() {
-            return Err("not supported: checkpoints of a tapestry with Wasm strings (their instances live in an engine, outside the arena)".into());
-        }
         let t0 = Instant::now();
         let configured = self.plan.checkpoint.clone().unwrap_or_default();
         let (target, keep_in) = match (to, &configured.dir) {
@@ -678,9 +687,13 @@ impl Tapestry {
         // Output made before the capture leaves just before the image
         // becomes visible (or when it could not be written): a crash
         // before that restores the previous image, which makes it again.
-        let written = weaves_snapshot::write_image(&target, &capture.header, &capture.runs, || {
-            write_pending_output(&capture.pending_output)
-        });
+        let written = weaves_snapshot::write_image_with(
+            &target,
+            &capture.header,
+            &capture.runs,
+            &capture.extra,
+            || write_pending_output(&capture.pending_output),
+        );
         let bytes = written.map_err(|e| format!("cannot write {}: {e}", target.display()))?;
         tracing::debug!(
             "write: {bytes} bytes, {pages} pages, {} in {:.3} ms in all",
@@ -747,8 +760,9 @@ impl Tapestry {
         self.chain.last = None;
         let capture = self.capture(sched, strict, None)?;
         let file = self.chain.memory.as_ref().expect("made above");
-        let bytes = weaves_snapshot::write_image_to(file, &capture.header, &capture.runs)
-            .map_err(|e| format!("cannot write the in-memory image: {e}"))?;
+        let bytes =
+            weaves_snapshot::write_image_to(file, &capture.header, &capture.runs, &capture.extra)
+                .map_err(|e| format!("cannot write the in-memory image: {e}"))?;
         write_pending_output(&capture.pending_output);
         let path = PathBuf::from(format!(
             "/proc/self/fd/{}",

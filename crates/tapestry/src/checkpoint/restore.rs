@@ -18,6 +18,16 @@ impl Tapestry {
     /// Rebuilds the tapestry an image describes and puts its memory back;
     /// returns it with the launches that resume its strings.
     pub fn restore(image: &Image) -> Result<Restored, TapestryError> {
+        Tapestry::restore_with(image, None)
+    }
+
+    /// [`Tapestry::restore`], running every Wasm bead — and so resuming
+    /// every Wasm string — under `engine` if given (`weaves restore
+    /// --engine`), whichever engine it was saved under.
+    pub fn restore_with(
+        image: &Image,
+        engine: Option<crate::wasm::EngineKind>,
+    ) -> Result<Restored, TapestryError> {
         let fail = |m: String| TapestryError::Run(m);
         let state: TapestryState = serde_json::from_value(image.header.tapestry.clone())
             .map_err(|e| fail(format!("the image's tapestry state is unreadable: {e}")))?;
@@ -42,9 +52,16 @@ impl Tapestry {
                 return Err(changed());
             }
         }
+        let (mut saved, wasm_modules) = super::wasm::wasm_of_image(&image.extra)?;
         crate::set_checkpointable();
         let mut plan = Plan::parse(&state.source_path, &state.source)?;
         plan.workers = state.workers;
+        if let Some(e) = engine {
+            plan.set_wasm_engine(e);
+        }
+        for m in &mut plan.wasm.modules {
+            m.from_image = wasm_modules.get(&m.name).cloned();
+        }
         let t = Tapestry::build_without_init(plan)?;
         for (name, owner, base) in &state.beads {
             let b = t.beads.iter().find(|b| &b.name == name);
@@ -83,11 +100,14 @@ impl Tapestry {
                 q.delivered,
             );
         }
-        let launches = state
+        let mut launches = state
             .strings
             .iter()
             .map(launch_of)
             .collect::<Result<Vec<_>, _>>()?;
+        for s in &state.wasm_strings {
+            launches.push(t.wasm_resume_launch(s, &mut saved)?);
+        }
         Ok(Restored {
             tapestry: t,
             launches,

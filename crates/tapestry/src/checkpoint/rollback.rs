@@ -45,6 +45,7 @@ impl Tapestry {
             )?,
         };
         self.check_rollback(&target)?;
+        self.prepare_wasm_capture(sched)?;
         let quiet = sched.quiesce(QUIESCE_WITHIN).map_err(|e| e.to_string())?;
         write_pending_output(&take_pending_output());
         // SAFETY: every string is at rest: no stdio call holds a stream.
