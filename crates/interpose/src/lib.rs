@@ -91,6 +91,7 @@ mod api;
 mod cancel;
 pub mod checkpoint;
 mod cleanup;
+pub mod dsm_hooks;
 pub mod dl;
 mod events;
 mod exit;
