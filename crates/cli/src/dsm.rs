@@ -97,7 +97,8 @@ fn launch_local(o: &Options, command: &[String]) -> Result<i32, String> {
             own_dir.0.clone()
         }
     };
-    let exe = std::env::current_exe().map_err(|e| format!("dsm: cannot find this executable: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("dsm: cannot find this executable: {e}"))?;
     let epoch = now_us();
     let mut children = Vec::new();
     for k in 0..nodes {
@@ -163,11 +164,8 @@ struct RendezvousDir(PathBuf);
 
 impl RendezvousDir {
     fn new() -> Result<RendezvousDir, String> {
-        let base = std::env::temp_dir().join(format!(
-            "weaves-dsm-{}-{}",
-            std::process::id(),
-            now_us()
-        ));
+        let base =
+            std::env::temp_dir().join(format!("weaves-dsm-{}-{}", std::process::id(), now_us()));
         std::fs::create_dir_all(&base)
             .map_err(|e| format!("dsm: cannot make {}: {e}", base.display()))?;
         Ok(RendezvousDir(base))
@@ -198,8 +196,11 @@ fn ensure_node_process(nodes: u32) -> Result<(), String> {
         ));
     }
     // SAFETY: as above; the new domain applies to the image executed next.
-    unsafe { libc::personality((persona as libc::c_ulong) | libc::ADDR_NO_RANDOMIZE as libc::c_ulong) };
-    let exe = std::env::current_exe().map_err(|e| format!("dsm: cannot find this executable: {e}"))?;
+    unsafe {
+        libc::personality((persona as libc::c_ulong) | libc::ADDR_NO_RANDOMIZE as libc::c_ulong)
+    };
+    let exe =
+        std::env::current_exe().map_err(|e| format!("dsm: cannot find this executable: {e}"))?;
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env(weaves_dsm::arena::NODES_VAR, nodes.to_string())
@@ -208,7 +209,8 @@ fn ensure_node_process(nodes: u32) -> Result<(), String> {
     Err(format!("dsm: cannot re-execute this node: {err}"))
 }
 
-/// The tapestry a node runs: the program as one bead, `main` as one string.
+/// The tapestry a node runs: the program as one bead, `main` as one string
+/// (whose threads, like it, are dedicated threads).
 fn plan_text(program: &Path, command: &[String]) -> String {
     let args: Vec<String> = command.iter().map(|a| toml_string(a)).collect();
     format!(
@@ -232,6 +234,9 @@ name = "main"
 weave = "program"
 entry = "program:main"
 args = [{args}]
+# Program threads are operating-system threads, preempted as natively
+# (a thread spinning on a flag another sets must not keep it from running).
+mode = "thread"
 "#,
         name = toml_string(&format!("dsm {}", program.display())),
         path = toml_string(&program.display().to_string()),
@@ -254,9 +259,11 @@ fn toml_string(s: &str) -> String {
 }
 
 /// What must be the same in every node: where the C library, this
-/// executable, the arena and the program's bead are.
-fn layout_digest(tapestry: &weaves_tapestry::Tapestry) -> u64 {
+/// executable, the arena and the program's bead are, and the program
+/// itself (its size).
+fn layout_digest(tapestry: &weaves_tapestry::Tapestry, program: &Path) -> u64 {
     let mut words: Vec<u64> = vec![
+        std::fs::metadata(program).map_or(0, |m| m.len()),
         libc::printf as *const () as u64,
         layout_digest as *const () as u64,
         weaves_dsm::arena::ARENA_BASE as u64,
@@ -300,7 +307,7 @@ fn node(
         weaves_tapestry::Tapestry::build_uninitialised(plan)
     }
     .map_err(|e| e.to_string())?;
-    let layout = layout_digest(&tapestry);
+    let layout = layout_digest(&tapestry, program);
     weaves_dsm::enter_own_span().map_err(|e| format!("dsm: {e}"))?;
     let bind = std::env::var("WEAVES_DSM_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".into());
     weaves_dsm::join(&dir, &bind, layout).map_err(|e| format!("dsm: node {me}: {e}"))?;

@@ -48,7 +48,13 @@ fn hello(s: &mut TcpStream, me: u32, layout: u64) -> Result<(), String> {
 
 fn greeted(s: &mut TcpStream, me: u32, layout: u64) -> Result<u32, String> {
     match read_msg(s) {
-        Ok(Some((Msg::Hello { node, layout: theirs }, _))) => {
+        Ok(Some((
+            Msg::Hello {
+                node,
+                layout: theirs,
+            },
+            _,
+        ))) => {
             if theirs != layout {
                 return Err(format!(
                     "node {node}'s address layout differs from node {me}'s (digest {theirs:#018x} vs {layout:#018x}): \
@@ -67,20 +73,24 @@ fn greeted(s: &mut TcpStream, me: u32, layout: u64) -> Result<u32, String> {
 /// directory `dir`, listening on `bind` (host:port; port 0 for any).
 pub(crate) fn connect(n: &'static Node, dir: &Path, bind: &str, layout: u64) -> Result<(), String> {
     let me = n.me;
-    let listener =
-        TcpListener::bind(bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let listener = TcpListener::bind(bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let tmp = dir.join(format!(".node-{me}.addr.tmp"));
     std::fs::write(&tmp, format!("{addr}\n"))
         .and_then(|_| std::fs::rename(&tmp, published(dir, me)))
-        .map_err(|e| format!("cannot publish this node's address in {}: {e}", dir.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot publish this node's address in {}: {e}",
+                dir.display()
+            )
+        })?;
     let mut peers: Vec<Option<TcpStream>> = (0..n.nodes).map(|_| None).collect();
     for j in 0..me {
         let a = wait_for_address(dir, j)?;
-        let mut s =
-            TcpStream::connect(&a).map_err(|e| format!("cannot connect to node {j} at {a}: {e}"))?;
+        let mut s = TcpStream::connect(&a)
+            .map_err(|e| format!("cannot connect to node {j} at {a}: {e}"))?;
         let _ = s.set_nodelay(true);
         hello(&mut s, me, layout)?;
         let got = greeted(&mut s, me, layout)?;
@@ -94,8 +104,9 @@ pub(crate) fn connect(n: &'static Node, dir: &Path, bind: &str, layout: u64) -> 
             .accept()
             .map_err(|e| format!("cannot accept a peer: {e}"))?;
         let _ = s.set_nodelay(true);
-        let j = greeted(&mut s, me, layout)?;
+        // Greet first: a peer with another layout learns it too.
         hello(&mut s, me, layout)?;
+        let j = greeted(&mut s, me, layout)?;
         if j >= n.nodes || j <= me || peers[j as usize].is_some() {
             return Err(format!("unexpected greeting from node {j}"));
         }

@@ -97,7 +97,9 @@ impl Placement {
         match s {
             "round-robin" => Ok(Placement::RoundRobin),
             "packed" => Ok(Placement::Packed),
-            other => Err(format!("unknown placement `{other}` (round-robin or packed)")),
+            other => Err(format!(
+                "unknown placement `{other}` (round-robin or packed)"
+            )),
         }
     }
 }

@@ -153,28 +153,14 @@ impl Node {
         }
     }
 
-    fn call_arrived(
-        &self,
-        engine: &mut Engine,
-        from: u32,
-        slot: u64,
-        op: Op,
-        out: &mut Outbox,
-    ) {
+    fn call_arrived(&self, engine: &mut Engine, from: u32, slot: u64, op: Op, out: &mut Outbox) {
         match op {
             Op::Spawn { start, arg } => crate::threads::spawn_for(from, slot, start, arg),
             Op::Join { thread } => crate::threads::join_for(from, slot, thread),
             Op::Detach { thread } => {
                 let rc = weaves_interpose::dsm_hooks::detach_local(thread);
                 if slot != 0 {
-                    out.push((
-                        from,
-                        Msg::Reply {
-                            slot,
-                            rc,
-                            value: 0,
-                        },
-                    ));
+                    out.push((from, Msg::Reply { slot, rc, value: 0 }));
                 }
             }
             op => engine.manager.call(from, slot, op, out),

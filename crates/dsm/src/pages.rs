@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::node::{node, Outbox};
@@ -256,7 +256,17 @@ pub(crate) fn install(page: u64, write: bool, data: Option<Vec<u8>>) {
     }
     protect(page, if write { Prot::ReadWrite } else { Prot::Read });
     if AWAITED.load(Ordering::Acquire) == page {
-        GRANTED.store(true, Ordering::Release);
+        GRANTED.store(1, Ordering::Release);
+        // SAFETY: FUTEX_WAKE on a word of this process; wakes the faulting
+        // thread if it sleeps on it.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                GRANTED.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1,
+            )
+        };
     }
 }
 
@@ -281,7 +291,7 @@ pub(crate) fn drop_copy(page: u64) {
 /// grant came.
 static FAULT_LOCK: AtomicBool = AtomicBool::new(false);
 static AWAITED: AtomicU64 = AtomicU64::new(u64::MAX);
-static GRANTED: AtomicBool = AtomicBool::new(false);
+static GRANTED: AtomicU32 = AtomicU32::new(0);
 
 /// The DSM fault claimant: resolves a fault on an arena page by asking its
 /// home, and returns once this node may retry the access.
@@ -310,18 +320,34 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
     );
     crate::stats::trace(page, write);
     crate::failure::doing(crate::failure::Doing::Page(page));
-    GRANTED.store(false, Ordering::Release);
+    GRANTED.store(0, Ordering::Release);
     AWAITED.store(page, Ordering::Release);
     n.post(home as u32, Msg::Fetch { page, write });
+    // Spin a little (a grant over loopback takes tens of µs), then sleep
+    // on the word: a spinning thread would take the CPU the nodes that
+    // answer need.
     let mut spins = 0u32;
-    while !GRANTED.load(Ordering::Acquire) {
+    while GRANTED.load(Ordering::Acquire) == 0 {
         spins += 1;
-        if spins < 2000 {
+        if spins < 500 {
             std::hint::spin_loop();
-        } else {
-            // SAFETY: no preconditions.
-            unsafe { libc::sched_yield() };
+            continue;
         }
+        let timeout = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 5_000_000,
+        };
+        // SAFETY: FUTEX_WAIT on a word of this process while it is 0, with
+        // a timeout; async-signal-safe (a plain system call).
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                GRANTED.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                0,
+                &timeout as *const libc::timespec,
+            )
+        };
     }
     AWAITED.store(u64::MAX, Ordering::Release);
     crate::failure::doing(crate::failure::Doing::Running);

@@ -241,11 +241,7 @@ fn write_trace_part() {
 
 /// Node 0, at the end of the run: merges every node's part into `path`
 /// (header line first, then the faults in time order).
-pub fn finish_trace(
-    path: &std::path::Path,
-    nodes: u32,
-    coherence: &str,
-) -> std::io::Result<()> {
+pub fn finish_trace(path: &std::path::Path, nodes: u32, coherence: &str) -> std::io::Result<()> {
     write_trace_part();
     let mut lines: Vec<(u64, String)> = Vec::new();
     for n in 0..nodes {

@@ -73,10 +73,7 @@ impl Manager {
                 reply(out, who, 0, 0);
             }
             Op::CondWait { cond, mutex } => {
-                self.conds
-                    .entry(cond)
-                    .or_default()
-                    .push_back((who, mutex));
+                self.conds.entry(cond).or_default().push_back((who, mutex));
                 self.release(mutex, out);
             }
             Op::CondSignal { cond, all } => {
@@ -146,9 +143,8 @@ impl Manager {
                 }
             }
             Op::KeyInfo { key } => {
-                let known = (0..self.keys.len() as u32).find(|&n| {
-                    weaves_interpose::dsm_hooks::runtime_key(n) == Some(key as u32)
-                });
+                let known = (0..self.keys.len() as u32)
+                    .find(|&n| weaves_interpose::dsm_hooks::runtime_key(n) == Some(key as u32));
                 match known {
                     Some(n) => reply(out, who, 0, self.keys[n as usize]),
                     None => reply(out, who, libc::EINVAL, 0),
@@ -377,11 +373,11 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         "pthread_getspecific" => getspecific as *const () as usize,
         "pthread_key_delete" => key_delete as *const () as usize,
         "pthread_cond_timedwait" => cond_timedwait as *const () as usize,
-        "pthread_mutex_timedlock"
-        | "pthread_rwlock_timedrdlock"
-        | "pthread_rwlock_timedwrlock" => mutex_timedlock as *const () as usize,
-        "sem_init" | "sem_destroy" | "sem_wait" | "sem_trywait" | "sem_timedwait"
-        | "sem_post" | "sem_getvalue" | "sem_open" => semaphore as *const () as usize,
+        "pthread_mutex_timedlock" | "pthread_rwlock_timedrdlock" | "pthread_rwlock_timedwrlock" => {
+            mutex_timedlock as *const () as usize
+        }
+        "sem_init" | "sem_destroy" | "sem_wait" | "sem_trywait" | "sem_timedwait" | "sem_post"
+        | "sem_getvalue" | "sem_open" => semaphore as *const () as usize,
         _ => return None,
     };
     Some(f as u64)

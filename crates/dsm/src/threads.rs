@@ -184,7 +184,12 @@ pub(crate) extern "C" fn service_main(
                 // SAFETY: `start` is the address another node's program
                 // passed to pthread_create: the same code here.
                 let rc = unsafe {
-                    create_local(&mut local, std::ptr::null(), s.start as usize, s.arg as usize)
+                    create_local(
+                        &mut local,
+                        std::ptr::null(),
+                        s.start as usize,
+                        s.arg as usize,
+                    )
                 };
                 if rc == 0 {
                     count(Counter::Threads, 1);

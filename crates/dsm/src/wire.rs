@@ -53,26 +53,58 @@ pub enum Msg {
 /// their address; their own bytes are not used.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Op {
-    Lock { addr: u64 },
-    TryLock { addr: u64 },
-    Unlock { addr: u64 },
-    CondWait { cond: u64, mutex: u64 },
-    CondSignal { cond: u64, all: bool },
-    BarrierInit { addr: u64, count: u32 },
-    BarrierWait { addr: u64 },
+    Lock {
+        addr: u64,
+    },
+    TryLock {
+        addr: u64,
+    },
+    Unlock {
+        addr: u64,
+    },
+    CondWait {
+        cond: u64,
+        mutex: u64,
+    },
+    CondSignal {
+        cond: u64,
+        all: bool,
+    },
+    BarrierInit {
+        addr: u64,
+        count: u32,
+    },
+    BarrierWait {
+        addr: u64,
+    },
     /// Start `start(arg)` as a thread of the receiving node.
-    Spawn { start: u64, arg: u64 },
+    Spawn {
+        start: u64,
+        arg: u64,
+    },
     /// Join a thread of the receiving node (its node-local id).
-    Join { thread: u64 },
-    Detach { thread: u64 },
+    Join {
+        thread: u64,
+    },
+    Detach {
+        thread: u64,
+    },
     /// Create a thread-specific data key valid on every node.
-    KeyCreate { destructor: u64 },
+    KeyCreate {
+        destructor: u64,
+    },
     /// The destructor of a key another node created.
-    KeyInfo { key: u64 },
+    KeyInfo {
+        key: u64,
+    },
     /// `pthread_once`: may the caller run the initialiser (1), or is it
     /// done (0)? Waits while another runs it.
-    OnceEnter { addr: u64 },
-    OnceDone { addr: u64 },
+    OnceEnter {
+        addr: u64,
+    },
+    OnceDone {
+        addr: u64,
+    },
 }
 
 /// Moves frames between nodes.
