@@ -36,9 +36,6 @@ pub(crate) fn run(o: Options, command: &[String]) -> Result<i32, String> {
         .split_first()
         .ok_or("dsm: which program? (weaves dsm -n N -- PROGRAM [ARGS…])")?;
     let program = crate::mpirun::locate(program).map_err(|e| e.replacen("mpirun:", "dsm:", 1))?;
-    if coherence == weaves_dsm::Coherence::Lrc {
-        return Err("dsm: not supported: --coherence lrc (use --coherence sc)".into());
-    }
     if std::env::var_os("WEAVES_DSM_ROOT").is_some() {
         return Err("dsm: not supported: WEAVES_DSM_ROOT (use --rendezvous DIR)".into());
     }

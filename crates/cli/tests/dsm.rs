@@ -97,6 +97,43 @@ fn dsm_thread_specific_data_and_once_equal_native() {
 }
 
 #[test]
+fn lrc_mutex_counter_equals_native() {
+    same_as_native("lrc_counter", "counter", &["8"], &["--coherence", "lrc"]);
+}
+
+#[test]
+fn lrc_matmul_locked_per_row_equals_native() {
+    same_as_native("lrc_matmul", "matmul", &["48", "6"], &["--coherence", "lrc"]);
+}
+
+#[test]
+fn lrc_column_major_matmul_equals_native() {
+    same_as_native("lrc_matmul_col", "matmul", &["40", "5", "col"], &["--coherence", "lrc"]);
+}
+
+#[test]
+fn lrc_barrier_stencil_equals_native() {
+    same_as_native("lrc_stencil", "stencil", &["2048", "4", "10"], &["--coherence", "lrc"]);
+}
+
+#[test]
+fn lrc_work_queue_with_condvars_equals_native() {
+    same_as_native("lrc_queue", "queue", &["120", "4"], &["--coherence", "lrc"]);
+}
+
+#[test]
+fn lrc_thread_specific_data_and_once_equal_native() {
+    same_as_native("lrc_tsd", "tsd", &["6"], &["--coherence", "lrc"]);
+}
+
+#[test]
+fn lrc_false_sharing_writers_of_one_page_merge_their_diffs() {
+    // Every thread writes its own slot of one page without a lock: the
+    // diffs of all writers reach the home.
+    same_as_native("lrc_per", "per", &["8"], &["--coherence", "lrc"]);
+}
+
+#[test]
 fn dsm_packed_placement_equals_native() {
     same_as_native("dsm_packed", "counter", &["8"], &["--placement", "packed"]);
 }

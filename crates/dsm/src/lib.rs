@@ -45,6 +45,7 @@
 
 pub mod connect;
 pub mod failure;
+pub mod lrc;
 pub mod node;
 pub mod pages;
 pub mod stats;
@@ -117,9 +118,6 @@ pub(crate) fn placement() -> Placement {
 /// calls bind to the DSM runtime and its SIGSEGVs on arena pages go to the
 /// DSM claimant. Call before the program is loaded.
 pub fn install(me: u32, nodes: u32, coherence: Coherence, place: Placement) -> Result<(), String> {
-    if coherence == Coherence::Lrc {
-        return Err("not supported: --coherence lrc (use --coherence sc)".into());
-    }
     if nodes == 0 || nodes as usize > weaves_arena::MAX_NODES || me >= nodes {
         return Err(format!(
             "node {me} of {nodes}: there can be 1 to {} nodes",
@@ -135,7 +133,8 @@ pub fn install(me: u32, nodes: u32, coherence: Coherence, place: Placement) -> R
     }
     pages::open_mem().map_err(|e| format!("cannot open /proc/self/mem: {e}"))?;
     PLACEMENT.store(place as u8, Ordering::Relaxed);
-    node::make(me, nodes, coherence);
+    let n = node::make(me, nodes, coherence);
+    node::start_courier(n).map_err(|e| format!("cannot start the courier thread: {e}"))?;
     weaves_interpose::dsm_hooks::set_interposer(lookup);
     weaves_interpose::dsm_hooks::set_fault_claimant(pages::claim);
     Ok(())

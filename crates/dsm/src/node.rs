@@ -32,9 +32,12 @@ pub struct Node {
     pub(crate) ending: AtomicBool,
 }
 
+/// What a [`Msg::Reply`] brings: status, value, write notices.
+type Answer = (u64, i32, u64, Vec<u64>);
+
 struct Waiter {
     task: Option<Arc<Task>>,
-    result: Option<(i32, u64)>,
+    result: Option<(i32, u64, Vec<u64>)>,
 }
 
 /// What the engine keeps: the pages homed here and, on node 0, the
@@ -45,6 +48,29 @@ pub(crate) struct Engine {
 }
 
 static NODE: OnceLock<Node> = OnceLock::new();
+
+/// What fault handlers ask the courier thread to say.
+type Courier = (Mutex<VecDeque<(u32, Msg)>>, std::sync::Condvar);
+static COURIER: Courier = (Mutex::new(VecDeque::new()), std::sync::Condvar::new());
+
+/// Starts the courier thread (see [`Node::post_from_handler`]).
+pub(crate) fn start_courier(n: &'static Node) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("dsm-courier".into())
+        .spawn(move || loop {
+            let next = {
+                let mut q = COURIER.0.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    match q.pop_front() {
+                        Some(m) => break m,
+                        None => q = COURIER.1.wait(q).unwrap_or_else(|e| e.into_inner()),
+                    }
+                }
+            };
+            n.post(next.0, next.1);
+        })
+        .map(|_| ())
+}
 
 /// The node, once [`crate::install`] made it.
 pub fn node() -> Option<&'static Node> {
@@ -69,6 +95,16 @@ pub(crate) fn make(me: u32, nodes: u32, coherence: Coherence) -> &'static Node {
 
 /// Messages the engine produced while handling one: each goes to its node.
 pub(crate) type Outbox = Vec<(u32, Msg)>;
+
+/// A reply without write notices.
+pub(crate) fn reply(slot: u64, rc: i32, value: u64) -> Msg {
+    Msg::Reply {
+        slot,
+        rc,
+        value,
+        notices: Vec::new(),
+    }
+}
 
 impl Node {
     pub(crate) fn set_transport(&self, t: Box<dyn Transport>) {
@@ -97,8 +133,8 @@ impl Node {
                 }
             }
         }
-        for (slot, rc, value) in replies {
-            self.complete(slot, rc, value);
+        for (slot, rc, value, notices) in replies {
+            self.complete(slot, (rc, value, notices));
         }
     }
 
@@ -130,11 +166,31 @@ impl Node {
         from: u32,
         msg: Msg,
         out: &mut Outbox,
-        replies: &mut Vec<(u64, i32, u64)>,
+        replies: &mut Vec<Answer>,
     ) {
         match msg {
-            Msg::Fetch { page, write } => engine.pages.fetch(from, page, write, out),
-            Msg::Grant { page, write, data } => crate::pages::install(page, write, data),
+            Msg::Fetch { page, write, run } => {
+                if self.coherence == Coherence::Lrc {
+                    let data = crate::lrc::serve(page, run);
+                    out.push((
+                        from,
+                        Msg::Grant {
+                            page,
+                            write: false,
+                            data: Some(data),
+                        },
+                    ));
+                } else {
+                    engine.pages.fetch(from, page, write, out)
+                }
+            }
+            Msg::Grant { page, write, data } => {
+                if self.coherence == Coherence::Lrc {
+                    crate::lrc::install(page, data)
+                } else {
+                    crate::pages::install(page, write, data)
+                }
+            }
             Msg::Recall { page, keep_read } => {
                 let data = crate::pages::give_back(page, keep_read);
                 out.push((from, Msg::Flush { page, data }));
@@ -146,7 +202,12 @@ impl Node {
             }
             Msg::InvalidateAck { page } => engine.pages.acked(page, out),
             Msg::Call { slot, op } => self.call_arrived(engine, from, slot, op, out),
-            Msg::Reply { slot, rc, value } => replies.push((slot, rc, value)),
+            Msg::Reply {
+                slot,
+                rc,
+                value,
+                notices,
+            } => replies.push((slot, rc, value, notices)),
             Msg::Shutdown => crate::failure::shutdown(),
             Msg::Hello { .. } | Msg::Heartbeat => {}
             Msg::Counters { node, counts } => crate::stats::record_node(node, counts),
@@ -160,15 +221,20 @@ impl Node {
             Op::Detach { thread } => {
                 let rc = weaves_interpose::dsm_hooks::detach_local(thread);
                 if slot != 0 {
-                    out.push((from, Msg::Reply { slot, rc, value: 0 }));
+                    out.push((from, reply(slot, rc, 0)));
                 }
+            }
+            Op::ApplyDiffs { diffs } => {
+                crate::lrc::apply(diffs);
+                out.push((from, reply(slot, 0, 0)));
             }
             op => engine.manager.call(from, slot, op, out),
         }
     }
 
     /// Asks node `to` to do `op` and waits for its answer (parking the
-    /// calling string).
+    /// calling string); the write notices the answer carries are acted on
+    /// (an acquire) before this returns.
     pub(crate) fn call(&self, to: u32, op: Op) -> (i32, u64) {
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
         self.waiters
@@ -185,9 +251,12 @@ impl Node {
         loop {
             {
                 let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(r) = w.get_mut(&slot).and_then(|w| w.result.take()) {
+                if let Some((rc, value, notices)) = w.get_mut(&slot).and_then(|w| w.result.take())
+                {
                     w.remove(&slot);
-                    return r;
+                    drop(w);
+                    crate::lrc::acquire(&notices);
+                    return (rc, value);
                 }
             }
             if current_task().is_some() {
@@ -196,6 +265,18 @@ impl Node {
                 std::thread::sleep(std::time::Duration::from_micros(50));
             }
         }
+    }
+
+    /// Says `msg` to node `to` from a fault handler: the handler runs on
+    /// the thread's small alternate signal stack, so the sending (and, for
+    /// this node, the handling) is left to the node's courier thread.
+    pub(crate) fn post_from_handler(&self, to: u32, msg: Msg) {
+        COURIER
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((to, msg));
+        COURIER.1.notify_one();
     }
 
     /// Says `msg` to node `to` without waiting for an answer (this node:
@@ -208,12 +289,12 @@ impl Node {
         }
     }
 
-    fn complete(&self, slot: u64, rc: i32, value: u64) {
+    fn complete(&self, slot: u64, result: (i32, u64, Vec<u64>)) {
         let task = {
             let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             match w.get_mut(&slot) {
                 Some(waiter) => {
-                    waiter.result = Some((rc, value));
+                    waiter.result = Some(result);
                     waiter.task.clone()
                 }
                 None => None,

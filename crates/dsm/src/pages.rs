@@ -256,15 +256,49 @@ pub(crate) fn install(page: u64, write: bool, data: Option<Vec<u8>>) {
     }
     protect(page, if write { Prot::ReadWrite } else { Prot::Read });
     if AWAITED.load(Ordering::Acquire) == page {
-        GRANTED.store(1, Ordering::Release);
-        // SAFETY: FUTEX_WAKE on a word of this process; wakes the faulting
-        // thread if it sleeps on it.
+        grant_arrived(&GRANTED);
+    }
+}
+
+/// Wakes the faulting thread waiting on `word`.
+pub(crate) fn grant_arrived(word: &AtomicU32) {
+    word.store(1, Ordering::Release);
+    // SAFETY: FUTEX_WAKE on a word of this process; wakes the faulting
+    // thread if it sleeps on it.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        )
+    };
+}
+
+/// Waits (in a fault handler) until `word` is set: spins a little (a grant
+/// over loopback takes tens of µs), then sleeps on the word, for a
+/// spinning thread would take the CPU the nodes that answer need.
+pub(crate) fn wait_for(word: &AtomicU32) {
+    let mut spins = 0u32;
+    while word.load(Ordering::Acquire) == 0 {
+        spins += 1;
+        if spins < 500 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let timeout = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 5_000_000,
+        };
+        // SAFETY: FUTEX_WAIT on a word of this process while it is 0, with
+        // a timeout; async-signal-safe (a plain system call).
         unsafe {
             libc::syscall(
                 libc::SYS_futex,
-                GRANTED.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                1,
+                word.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                0,
+                &timeout as *const libc::timespec,
             )
         };
     }
@@ -299,6 +333,9 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
     let Some(n) = node() else {
         return false;
     };
+    if n.coherence == crate::Coherence::Lrc {
+        return crate::lrc::claim(addr, write);
+    }
     let Some(home) = weaves_arena::node_of(addr) else {
         return false;
     };
@@ -322,33 +359,15 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
     crate::failure::doing(crate::failure::Doing::Page(page));
     GRANTED.store(0, Ordering::Release);
     AWAITED.store(page, Ordering::Release);
-    n.post(home as u32, Msg::Fetch { page, write });
-    // Spin a little (a grant over loopback takes tens of µs), then sleep
-    // on the word: a spinning thread would take the CPU the nodes that
-    // answer need.
-    let mut spins = 0u32;
-    while GRANTED.load(Ordering::Acquire) == 0 {
-        spins += 1;
-        if spins < 500 {
-            std::hint::spin_loop();
-            continue;
-        }
-        let timeout = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 5_000_000,
-        };
-        // SAFETY: FUTEX_WAIT on a word of this process while it is 0, with
-        // a timeout; async-signal-safe (a plain system call).
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                GRANTED.as_ptr(),
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                0,
-                &timeout as *const libc::timespec,
-            )
-        };
-    }
+    n.post_from_handler(
+        home as u32,
+        Msg::Fetch {
+            page,
+            write,
+            run: 1,
+        },
+    );
+    wait_for(&GRANTED);
     AWAITED.store(u64::MAX, Ordering::Release);
     crate::failure::doing(crate::failure::Doing::Running);
     crate::stats::fault_latency(started.elapsed());

@@ -46,130 +46,201 @@ pub(crate) struct Manager {
     onces: HashMap<u64, Once>,
     /// Keys handed out: their destructors.
     keys: Vec<u64>,
-}
-
-fn reply(out: &mut Outbox, (to, slot): Waiter, rc: i32, value: u64) {
-    if slot != 0 {
-        out.push((to, Msg::Reply { slot, rc, value }));
-    }
+    /// Write notices (writer, page) not yet seen by every node; entry `i`
+    /// of the log is `notices[i - first]`.
+    notices: VecDeque<(u32, u64)>,
+    first: usize,
+    /// Per node: how much of the log it has seen.
+    seen: Vec<usize>,
 }
 
 impl Manager {
+    /// Records a release's notices.
+    fn log(&mut self, from: u32, pages: Vec<u64>) {
+        self.notices.extend(pages.into_iter().map(|p| (from, p)));
+    }
+
+    /// The notices `to` has not seen (others' writes), marking them seen;
+    /// drops the log's prefix every node has seen.
+    fn unseen(&mut self, to: u32) -> Vec<u64> {
+        let nodes = node().map_or(1, |n| n.nodes) as usize;
+        if self.seen.len() < nodes {
+            self.seen.resize(nodes, 0);
+        }
+        let end = self.first + self.notices.len();
+        let from = self.seen[to as usize].max(self.first);
+        let mut pages: Vec<u64> = self
+            .notices
+            .range(from - self.first..)
+            .filter(|(w, _)| *w != to)
+            .map(|(_, p)| *p)
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        self.seen[to as usize] = end;
+        let oldest = self.seen.iter().copied().min().unwrap_or(end);
+        while self.first < oldest && !self.notices.is_empty() {
+            self.notices.pop_front();
+            self.first += 1;
+        }
+        pages
+    }
+
     pub(crate) fn call(&mut self, from: u32, slot: u64, op: Op, out: &mut Outbox) {
         let who = (from, slot);
+        Replies { manager: self, out }.dispatch(who, op);
+    }
+}
+
+/// The manager answering: every answer carries the receiver's unseen
+/// write notices (an acquire).
+struct Replies<'a> {
+    manager: &'a mut Manager,
+    out: &'a mut Outbox,
+}
+
+impl Replies<'_> {
+    fn reply(&mut self, (to, slot): Waiter, rc: i32, value: u64) {
+        if slot != 0 {
+            let notices = self.manager.unseen(to);
+            self.out.push((
+                to,
+                Msg::Reply {
+                    slot,
+                    rc,
+                    value,
+                    notices,
+                },
+            ));
+        }
+    }
+
+    fn dispatch(&mut self, who: Waiter, op: Op) {
+        let from = who.0;
         match op {
-            Op::Lock { addr } => self.acquire(addr, who, out),
+            Op::Lock { addr } => self.acquire(addr, who),
             Op::TryLock { addr } => {
-                let l = self.locks.entry(addr).or_default();
-                if l.held {
-                    reply(out, who, libc::EBUSY, 0);
-                } else {
-                    l.held = true;
-                    reply(out, who, 0, 0);
-                }
+                let l = self.manager.locks.entry(addr).or_default();
+                let rc = if l.held { libc::EBUSY } else { 0 };
+                l.held = true;
+                self.reply(who, rc, 0);
             }
-            Op::Unlock { addr } => {
-                self.release(addr, out);
-                reply(out, who, 0, 0);
+            Op::Unlock { addr, notices } => {
+                self.manager.log(from, notices);
+                self.release(addr);
+                self.reply(who, 0, 0);
             }
-            Op::CondWait { cond, mutex } => {
-                self.conds.entry(cond).or_default().push_back((who, mutex));
-                self.release(mutex, out);
+            Op::Publish { notices } => {
+                self.manager.log(from, notices);
+                self.reply(who, 0, 0);
+            }
+            Op::Acquire => self.reply(who, 0, 0),
+            Op::CondWait {
+                cond,
+                mutex,
+                notices,
+            } => {
+                self.manager.log(from, notices);
+                self.manager.conds.entry(cond).or_default().push_back((who, mutex));
+                self.release(mutex);
             }
             Op::CondSignal { cond, all } => {
-                let q = self.conds.entry(cond).or_default();
+                let q = self.manager.conds.entry(cond).or_default();
                 let n = if all { q.len() } else { q.len().min(1) };
                 let woken: Vec<_> = q.drain(..n).collect();
                 for (w, mutex) in woken {
-                    self.acquire(mutex, w, out);
+                    self.acquire(mutex, w);
                 }
-                reply(out, who, 0, 0);
+                self.reply(who, 0, 0);
             }
             Op::BarrierInit { addr, count } => {
-                self.barriers.insert(
+                self.manager.barriers.insert(
                     addr,
                     Barrier {
                         count,
                         arrived: Vec::new(),
                     },
                 );
-                reply(out, who, 0, 0);
+                self.reply(who, 0, 0);
             }
-            Op::BarrierWait { addr } => match self.barriers.get_mut(&addr) {
-                None => reply(out, who, libc::EINVAL, 0),
-                Some(b) => {
-                    b.arrived.push(who);
-                    if b.arrived.len() as u32 >= b.count {
-                        let all = std::mem::take(&mut b.arrived);
-                        for (i, w) in all.into_iter().enumerate() {
-                            let rc = if i == 0 {
-                                libc::PTHREAD_BARRIER_SERIAL_THREAD
-                            } else {
-                                0
-                            };
-                            reply(out, w, rc, 0);
-                        }
+            Op::BarrierWait { addr, notices } => {
+                self.manager.log(from, notices);
+                let Some(b) = self.manager.barriers.get_mut(&addr) else {
+                    return self.reply(who, libc::EINVAL, 0);
+                };
+                b.arrived.push(who);
+                if b.arrived.len() as u32 >= b.count {
+                    let all = std::mem::take(&mut b.arrived);
+                    for (i, w) in all.into_iter().enumerate() {
+                        let rc = if i == 0 {
+                            libc::PTHREAD_BARRIER_SERIAL_THREAD
+                        } else {
+                            0
+                        };
+                        self.reply(w, rc, 0);
                     }
                 }
-            },
+            }
             Op::OnceEnter { addr } => {
-                let o = self.onces.entry(addr).or_default();
+                let o = self.manager.onces.entry(addr).or_default();
                 if o.done {
-                    reply(out, who, 0, 0);
+                    self.reply(who, 0, 0);
                 } else if o.running {
                     o.waiting.push(who);
                 } else {
                     o.running = true;
-                    reply(out, who, 0, 1);
+                    self.reply(who, 0, 1);
                 }
             }
-            Op::OnceDone { addr } => {
-                let o = self.onces.entry(addr).or_default();
+            Op::OnceDone { addr, notices } => {
+                self.manager.log(from, notices);
+                let o = self.manager.onces.entry(addr).or_default();
                 o.done = true;
                 o.running = false;
-                for w in std::mem::take(&mut o.waiting) {
-                    reply(out, w, 0, 0);
+                let waiting = std::mem::take(&mut o.waiting);
+                for w in waiting {
+                    self.reply(w, 0, 0);
                 }
-                reply(out, who, 0, 0);
+                self.reply(who, 0, 0);
             }
             Op::KeyCreate { destructor } => {
-                let n = self.keys.len() as u32;
+                let n = self.manager.keys.len() as u32;
                 match weaves_interpose::dsm_hooks::runtime_key(n) {
                     Some(key) => {
-                        self.keys.push(destructor);
-                        reply(out, who, 0, key as u64);
+                        self.manager.keys.push(destructor);
+                        self.reply(who, 0, key as u64);
                     }
-                    None => reply(out, who, libc::EAGAIN, 0),
+                    None => self.reply(who, libc::EAGAIN, 0),
                 }
             }
             Op::KeyInfo { key } => {
-                let known = (0..self.keys.len() as u32)
+                let known = (0..self.manager.keys.len() as u32)
                     .find(|&n| weaves_interpose::dsm_hooks::runtime_key(n) == Some(key as u32));
                 match known {
-                    Some(n) => reply(out, who, 0, self.keys[n as usize]),
-                    None => reply(out, who, libc::EINVAL, 0),
+                    Some(n) => self.reply(who, 0, self.manager.keys[n as usize]),
+                    None => self.reply(who, libc::EINVAL, 0),
                 }
             }
-            Op::Spawn { .. } | Op::Join { .. } | Op::Detach { .. } => {
-                reply(out, who, libc::EINVAL, 0)
+            Op::Spawn { .. } | Op::Join { .. } | Op::Detach { .. } | Op::ApplyDiffs { .. } => {
+                self.reply(who, libc::EINVAL, 0)
             }
         }
     }
 
-    fn acquire(&mut self, addr: u64, who: Waiter, out: &mut Outbox) {
-        let l = self.locks.entry(addr).or_default();
+    fn acquire(&mut self, addr: u64, who: Waiter) {
+        let l = self.manager.locks.entry(addr).or_default();
         if l.held {
             l.queue.push_back(who);
         } else {
             l.held = true;
-            reply(out, who, 0, 0);
+            self.reply(who, 0, 0);
         }
     }
 
-    fn release(&mut self, addr: u64, out: &mut Outbox) {
-        let l = self.locks.entry(addr).or_default();
+    fn release(&mut self, addr: u64) {
+        let l = self.manager.locks.entry(addr).or_default();
         match l.queue.pop_front() {
-            Some(next) => reply(out, next, 0, 0),
+            Some(next) => self.reply(next, 0, 0),
             None => l.held = false,
         }
     }
@@ -205,7 +276,22 @@ unsafe extern "C" fn mutex_trylock(m: Ptr) -> i32 {
 }
 
 unsafe extern "C" fn mutex_unlock(m: Ptr) -> i32 {
-    manager_call(Op::Unlock { addr: m as u64 }).0
+    let notices = crate::lrc::release();
+    // Nothing to wait for: the diffs are at their homes, and what this
+    // node says next to the manager arrives after this.
+    if let Some(n) = node() {
+        n.post(
+            MANAGER,
+            Msg::Call {
+                slot: 0,
+                op: Op::Unlock {
+                    addr: m as u64,
+                    notices,
+                },
+            },
+        );
+    }
+    0
 }
 
 unsafe extern "C" fn nothing_to_do(_: Ptr, _: Ptr) -> i32 {
@@ -216,6 +302,7 @@ unsafe extern "C" fn cond_wait(c: Ptr, m: Ptr) -> i32 {
     manager_call(Op::CondWait {
         cond: c as u64,
         mutex: m as u64,
+        notices: crate::lrc::release(),
     })
     .0
 }
@@ -249,7 +336,11 @@ unsafe extern "C" fn barrier_init(b: Ptr, _attr: Ptr, count: u32) -> i32 {
 
 unsafe extern "C" fn barrier_wait(b: Ptr) -> i32 {
     count(Counter::BarrierWaits, 1);
-    manager_call(Op::BarrierWait { addr: b as u64 }).0
+    manager_call(Op::BarrierWait {
+        addr: b as u64,
+        notices: crate::lrc::release(),
+    })
+    .0
 }
 
 unsafe extern "C" fn once(control: Ptr, init: unsafe extern "C" fn()) -> i32 {
@@ -258,7 +349,11 @@ unsafe extern "C" fn once(control: Ptr, init: unsafe extern "C" fn()) -> i32 {
     if rc == 0 && run == 1 {
         // SAFETY: the caller's initialiser, run once in the whole run.
         unsafe { init() };
-        return manager_call(Op::OnceDone { addr }).0;
+        return manager_call(Op::OnceDone {
+            addr,
+            notices: crate::lrc::release(),
+        })
+        .0;
     }
     rc
 }
@@ -381,4 +476,21 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         _ => return None,
     };
     Some(f as u64)
+}
+
+/// A release outside any object (a thread starting another, or ending):
+/// the manager learns the write notices.
+pub(crate) fn publish() {
+    let notices = crate::lrc::release();
+    if !notices.is_empty() {
+        manager_call(Op::Publish { notices });
+    }
+}
+
+/// An acquire outside any object (a thread started by, or joined from,
+/// another node).
+pub(crate) fn acquire() {
+    if crate::lrc::active() {
+        manager_call(Op::Acquire);
+    }
 }

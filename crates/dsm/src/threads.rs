@@ -14,7 +14,7 @@ use weaves_strings::Task;
 
 use crate::node::node;
 use crate::stats::{count, Counter};
-use crate::wire::{Msg, Op};
+use crate::wire::Op;
 use crate::Placement;
 
 const NODE_SHIFT: u32 = 56;
@@ -53,6 +53,7 @@ unsafe extern "C" fn create(
     };
     let to = place(n.nodes, crate::placement());
     if to == n.me {
+        let (start, arg) = wrapped(start, arg);
         let mut local = 0u64;
         // SAFETY: the caller's arguments; `local` is writable.
         let rc = unsafe { create_local(&mut local, attr, start, arg) };
@@ -63,6 +64,9 @@ unsafe extern "C" fn create(
         }
         return rc;
     }
+    // What the creator wrote reaches the thread (a release here, an
+    // acquire where it starts).
+    crate::sync::publish();
     let (rc, local) = n.call(
         to,
         Op::Spawn {
@@ -89,6 +93,9 @@ unsafe extern "C" fn join(thread: u64, result: *mut u64) -> i32 {
     crate::failure::doing(crate::failure::Doing::Join(at));
     let (rc, value) = n.call(at, Op::Join { thread: local });
     crate::failure::doing(crate::failure::Doing::Running);
+    if rc == 0 {
+        crate::sync::acquire();
+    }
     if rc == 0 && !result.is_null() {
         // SAFETY: the caller passes a writable void *.
         unsafe { *result = value };
@@ -112,8 +119,42 @@ extern "C" fn self_() -> u64 {
     encode(me, self_local())
 }
 
+/// The start routine and argument a thread of this node runs: under
+/// `lrc`, the program's wrapped so that a release follows it (its joiner,
+/// maybe on another node, acquires). The wrapper's box is this node's.
+fn wrapped(start: usize, arg: usize) -> (usize, usize) {
+    if crate::lrc::active() {
+        (
+            released_at_end as *const () as usize,
+            Box::into_raw(Box::new((start, arg))) as usize,
+        )
+    } else {
+        (start, arg)
+    }
+}
+
+/// Under `lrc`, a thread's start routine: the program's, then a release.
+extern "C" fn released_at_end(pair: usize) -> usize {
+    // SAFETY: `create` boxed (start, arg) for this thread alone; `start`
+    // is the program's `void *(*)(void *)`.
+    let (start, arg) = *unsafe { Box::from_raw(pair as *mut (usize, usize)) };
+    // SAFETY: as above.
+    let start: extern "C" fn(usize) -> usize = unsafe { std::mem::transmute(start) };
+    let value = start(arg);
+    crate::sync::publish();
+    value
+}
+
+/// `pthread_exit`: under `lrc`, a release first.
+unsafe extern "C" fn exit(value: u64) {
+    crate::sync::publish();
+    // SAFETY: ending the calling thread as the program asked.
+    unsafe { weaves_interpose::dsm_hooks::exit_local(value) }
+}
+
 pub(crate) fn lookup(name: &str) -> Option<u64> {
     let f = match name {
+        "pthread_exit" => exit as *const () as usize,
         "pthread_create" => create as *const () as usize,
         "pthread_join" => join as *const () as usize,
         "pthread_detach" => detach as *const () as usize,
@@ -162,7 +203,7 @@ pub(crate) fn join_for(from: u32, slot: u64, thread: u64) {
         // task.
         let rc = unsafe { join_local(thread, &mut value) };
         if let Some(n) = node() {
-            n.post(from, Msg::Reply { slot, rc, value });
+            n.post(from, crate::node::reply(slot, rc, value));
         }
     });
 }
@@ -180,28 +221,20 @@ pub(crate) extern "C" fn service_main(
         let next = SPAWNS.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         match next {
             Some(s) => {
+                // What the creator published reaches this node first.
+                crate::sync::acquire();
                 let mut local = 0u64;
+                let (start, arg) = wrapped(s.start as usize, s.arg as usize);
                 // SAFETY: `start` is the address another node's program
                 // passed to pthread_create: the same code here.
-                let rc = unsafe {
-                    create_local(
-                        &mut local,
-                        std::ptr::null(),
-                        s.start as usize,
-                        s.arg as usize,
-                    )
-                };
+                let rc = unsafe { create_local(&mut local, std::ptr::null(), start, arg) };
                 if rc == 0 {
                     count(Counter::Threads, 1);
                 }
                 if let Some(n) = node() {
                     n.post(
                         s.from,
-                        Msg::Reply {
-                            slot: s.slot,
-                            rc,
-                            value: local,
-                        },
+                        crate::node::reply(s.slot, rc, local),
                     );
                 }
             }

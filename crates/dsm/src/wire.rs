@@ -18,7 +18,9 @@ pub enum Msg {
     /// address layout (every node must have the same).
     Hello { node: u32, layout: u64 },
     /// To a page's home: the sender faulted on `page` (a read, or a write).
-    Fetch { page: u64, write: bool },
+    /// Under `lrc`, `run` pages from `page` on are wanted (sequential
+    /// access): the home sends as many as it can read, in one grant.
+    Fetch { page: u64, write: bool, run: u32 },
     /// From the home: the page may now be accessed (written, if `write`);
     /// its contents when the requester's copy is not current.
     Grant {
@@ -38,8 +40,15 @@ pub enum Msg {
     /// A request to a manager (locks, barriers, threads); `slot` names the
     /// waiter the [`Msg::Reply`] goes to (0: no reply wanted).
     Call { slot: u64, op: Op },
-    /// The answer to a [`Msg::Call`].
-    Reply { slot: u64, rc: i32, value: u64 },
+    /// The answer to a [`Msg::Call`]. From the manager under `lrc`, it
+    /// carries the write notices the caller has not seen yet: pages other
+    /// nodes wrote, whose copies it must drop.
+    Reply {
+        slot: u64,
+        rc: i32,
+        value: u64,
+        notices: Vec<u64>,
+    },
     /// From node 0: the program has ended; end too.
     Shutdown,
     /// Sent by each node's heartbeat thread (a node that goes quiet for a
@@ -59,12 +68,16 @@ pub enum Op {
     TryLock {
         addr: u64,
     },
+    /// A release: `notices` are the pages the releaser wrote since its
+    /// last release (their diffs are at their homes already).
     Unlock {
         addr: u64,
+        notices: Vec<u64>,
     },
     CondWait {
         cond: u64,
         mutex: u64,
+        notices: Vec<u64>,
     },
     CondSignal {
         cond: u64,
@@ -76,6 +89,17 @@ pub enum Op {
     },
     BarrierWait {
         addr: u64,
+        notices: Vec<u64>,
+    },
+    /// A release with no object (a thread starting another, or ending).
+    Publish {
+        notices: Vec<u64>,
+    },
+    /// An acquire with no object (a started or joined thread).
+    Acquire,
+    /// To a page's home: apply these diffs (page, runs of changed bytes).
+    ApplyDiffs {
+        diffs: Vec<(u64, Vec<(u16, Vec<u8>)>)>,
     },
     /// Start `start(arg)` as a thread of the receiving node.
     Spawn {
@@ -104,6 +128,7 @@ pub enum Op {
     },
     OnceDone {
         addr: u64,
+        notices: Vec<u64>,
     },
 }
 

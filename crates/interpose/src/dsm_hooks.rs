@@ -72,6 +72,15 @@ pub fn detach_local(thread: u64) -> i32 {
     unsafe { crate::pthread::detach(thread) }
 }
 
+/// `pthread_exit` on this node.
+///
+/// # Safety
+/// As `pthread_exit`: ends the calling thread.
+pub unsafe fn exit_local(value: u64) {
+    // SAFETY: the caller's contract.
+    unsafe { crate::pthread::exit(value) }
+}
+
 /// `pthread_self` on this node.
 pub fn self_local() -> u64 {
     crate::pthread::self_()
