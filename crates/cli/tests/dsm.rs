@@ -103,17 +103,32 @@ fn lrc_mutex_counter_equals_native() {
 
 #[test]
 fn lrc_matmul_locked_per_row_equals_native() {
-    same_as_native("lrc_matmul", "matmul", &["48", "6"], &["--coherence", "lrc"]);
+    same_as_native(
+        "lrc_matmul",
+        "matmul",
+        &["48", "6"],
+        &["--coherence", "lrc"],
+    );
 }
 
 #[test]
 fn lrc_column_major_matmul_equals_native() {
-    same_as_native("lrc_matmul_col", "matmul", &["40", "5", "col"], &["--coherence", "lrc"]);
+    same_as_native(
+        "lrc_matmul_col",
+        "matmul",
+        &["40", "5", "col"],
+        &["--coherence", "lrc"],
+    );
 }
 
 #[test]
 fn lrc_barrier_stencil_equals_native() {
-    same_as_native("lrc_stencil", "stencil", &["2048", "4", "10"], &["--coherence", "lrc"]);
+    same_as_native(
+        "lrc_stencil",
+        "stencil",
+        &["2048", "4", "10"],
+        &["--coherence", "lrc"],
+    );
 }
 
 #[test]

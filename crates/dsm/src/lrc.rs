@@ -154,28 +154,27 @@ fn fetch(n: &crate::node::Node, home: u32, page: u64, run: u32) {
 /// (it stops at a page it has no access to itself). Its own copies become
 /// read-only so that its later writes are noticed.
 pub(crate) fn serve(page: u64, run: u32) -> Vec<u8> {
-    let mut data = mem_read(page);
+    // Read-only first, then read: a write of ours in between would be
+    // neither in the copy nor noticed.
     let mut pages = vec![page];
     for i in 1..run.max(1) as u64 {
         let p = page + i * PAGE;
-        if home_of(p) != home_of(page) {
+        if home_of(p) != home_of(page) || readable(p).is_none() {
             break;
         }
-        match readable(p) {
-            Some(d) => {
-                data.extend_from_slice(&d);
-                pages.push(p);
-            }
-            None => break,
-        }
+        pages.push(p);
     }
     with(|s| {
-        for p in pages {
+        for &p in &pages {
             if !s.dirty.contains_key(&p) {
                 protect(p, Prot::Read);
             }
         }
     });
+    let mut data = Vec::with_capacity(pages.len() * PAGE as usize);
+    for &p in &pages {
+        data.extend_from_slice(&mem_read(p));
+    }
     data
 }
 
@@ -277,7 +276,7 @@ fn flush(only: Option<&HashSet<u64>>) -> Vec<u64> {
         pages
     });
     for (home, diffs) in by_home {
-        n.call(home, Op::ApplyDiffs { diffs });
+        n.call_only(home, Op::ApplyDiffs { diffs });
     }
     written
 }
@@ -292,10 +291,37 @@ pub(crate) fn release() -> Vec<u64> {
     notices
 }
 
-/// An acquire's notices arrived: drop the copies of those pages (pages
-/// this node wrote meanwhile are diffed first; pages homed here are the
-/// master copies and stay).
-pub(crate) fn acquire(notices: &[u64]) {
+/// Notices that arrived and that no string has acted on yet.
+static PENDING: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// Held while a string acts on notices: a string woken after them waits
+/// until they are acted on, whoever took them.
+static ACQUIRING: Mutex<()> = Mutex::new(());
+
+/// An answer brought write notices (recorded by the thread that reads
+/// it, before it wakes the waiter).
+pub(crate) fn note(notices: Vec<u64>) {
+    if !notices.is_empty() {
+        PENDING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(notices);
+    }
+}
+
+/// After every answer: acts on the notices this node received so far.
+pub(crate) fn acquire_pending() {
+    if !active() {
+        return;
+    }
+    let _one = ACQUIRING.lock().unwrap_or_else(|e| e.into_inner());
+    let notices = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
+    acquire(&notices);
+}
+
+/// An acquire's notices: drop the copies of those pages (pages this node
+/// wrote meanwhile are diffed first; pages homed here are the master
+/// copies and stay).
+fn acquire(notices: &[u64]) {
     if notices.is_empty() || !active() {
         return;
     }

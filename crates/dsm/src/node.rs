@@ -236,6 +236,14 @@ impl Node {
     /// calling string); the write notices the answer carries are acted on
     /// (an acquire) before this returns.
     pub(crate) fn call(&self, to: u32, op: Op) -> (i32, u64) {
+        let r = self.call_only(to, op);
+        crate::lrc::acquire_pending();
+        r
+    }
+
+    /// [`Node::call`] without acting on write notices (what acting on
+    /// them calls).
+    pub(crate) fn call_only(&self, to: u32, op: Op) -> (i32, u64) {
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
         self.waiters
             .lock()
@@ -251,11 +259,8 @@ impl Node {
         loop {
             {
                 let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((rc, value, notices)) = w.get_mut(&slot).and_then(|w| w.result.take())
-                {
+                if let Some((rc, value, _)) = w.get_mut(&slot).and_then(|w| w.result.take()) {
                     w.remove(&slot);
-                    drop(w);
-                    crate::lrc::acquire(&notices);
                     return (rc, value);
                 }
             }
@@ -289,7 +294,11 @@ impl Node {
         }
     }
 
-    fn complete(&self, slot: u64, result: (i32, u64, Vec<u64>)) {
+    fn complete(&self, slot: u64, mut result: (i32, u64, Vec<u64>)) {
+        // The notices are this node's, not only the waiter's: recorded
+        // before any waiter wakes, so that every string woken after them
+        // acts on them first (see `lrc::acquire_pending`).
+        crate::lrc::note(std::mem::take(&mut result.2));
         let task = {
             let mut w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             match w.get_mut(&slot) {

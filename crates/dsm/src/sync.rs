@@ -141,7 +141,11 @@ impl Replies<'_> {
                 notices,
             } => {
                 self.manager.log(from, notices);
-                self.manager.conds.entry(cond).or_default().push_back((who, mutex));
+                self.manager
+                    .conds
+                    .entry(cond)
+                    .or_default()
+                    .push_back((who, mutex));
                 self.release(mutex);
             }
             Op::CondSignal { cond, all } => {

@@ -232,10 +232,7 @@ pub(crate) extern "C" fn service_main(
                     count(Counter::Threads, 1);
                 }
                 if let Some(n) = node() {
-                    n.post(
-                        s.from,
-                        crate::node::reply(s.slot, rc, local),
-                    );
+                    n.post(s.from, crate::node::reply(s.slot, rc, local));
                 }
             }
             None => park(),
