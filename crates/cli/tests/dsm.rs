@@ -112,6 +112,16 @@ fn lrc_matmul_locked_per_row_equals_native() {
 }
 
 #[test]
+fn lrc_static_blocks_matmul_equals_native() {
+    same_as_native(
+        "lrc_matmul_static",
+        "matmul",
+        &["48", "6", "row", "static"],
+        &["--coherence", "lrc"],
+    );
+}
+
+#[test]
 fn lrc_column_major_matmul_equals_native() {
     same_as_native(
         "lrc_matmul_col",

@@ -31,8 +31,11 @@ use crate::pages::{mem_read, mem_write, protect, Prot, PAGE};
 use crate::stats::{count, Counter};
 use crate::wire::{Msg, Op};
 
+/// The node that manages synchronisation (and so orders releases).
+const MANAGER: u32 = 0;
+
 /// Most pages one fetch brings.
-const MAX_RUN: u32 = 64;
+const MAX_RUN: u32 = 512;
 
 #[derive(Default)]
 struct State {
@@ -98,7 +101,7 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
         if s.present.contains(&page) {
             0
         } else if s.last.0 + s.last.1 as u64 * PAGE == page {
-            (s.last.1 * 2).clamp(2, MAX_RUN)
+            (s.last.1 * 8).clamp(8, MAX_RUN)
         } else {
             1
         }
@@ -251,7 +254,21 @@ pub(crate) fn apply(diffs: Vec<(u64, Vec<(u16, Vec<u8>)>)>) {
 /// Diffs the written pages (all, or only `only`), sends the diffs to the
 /// pages' homes and waits until they are applied; returns the pages.
 fn flush(only: Option<&HashSet<u64>>) -> Vec<u64> {
-    let Some(n) = node() else { return Vec::new() };
+    let (pages, carried) = flush_carrying(only, false);
+    debug_assert!(carried.is_empty());
+    pages
+}
+
+/// Diffs for node 0, which the manager applies before the release they
+/// travel with.
+pub(crate) type Carried = Vec<(u64, Vec<(u16, Vec<u8>)>)>;
+
+/// [`flush`]; with `carry`, the diffs for node 0 are returned to travel
+/// with the release message instead of being sent.
+fn flush_carrying(only: Option<&HashSet<u64>>, carry: bool) -> (Vec<u64>, Carried) {
+    let Some(n) = node() else {
+        return (Vec::new(), Vec::new());
+    };
     let mut by_home: HashMap<u32, Vec<(u64, Vec<(u16, Vec<u8>)>)>> = HashMap::new();
     let written = with(|s| {
         let pages: Vec<u64> = s
@@ -275,20 +292,44 @@ fn flush(only: Option<&HashSet<u64>>) -> Vec<u64> {
         }
         pages
     });
+    let mut carried = Vec::new();
     for (home, diffs) in by_home {
-        n.call_only(home, Op::ApplyDiffs { diffs });
+        if home == MANAGER && carry {
+            carried = diffs;
+        } else if home == MANAGER {
+            // Node 0 is also the manager, and this node's next word to it
+            // (the release, with the notices) arrives after these on the
+            // same connection: no need to wait for them.
+            n.post(
+                home,
+                Msg::Call {
+                    slot: 0,
+                    op: Op::ApplyDiffs { diffs },
+                },
+            );
+        } else {
+            n.call_only(home, Op::ApplyDiffs { diffs });
+        }
     }
-    written
+    (written, carried)
 }
 
 /// A release: the diffs reach their homes; returns the write notices.
 pub(crate) fn release() -> Vec<u64> {
-    if !active() {
-        return Vec::new();
-    }
-    let mut notices = flush(None);
-    with(|s| notices.append(&mut s.pending));
+    let (notices, carried) = release_carrying(false);
+    debug_assert!(carried.is_empty());
     notices
+}
+
+/// A release whose message goes to the manager next: node 0's diffs
+/// travel with it (one message fewer per release).
+pub(crate) fn release_carrying(carry: bool) -> (Vec<u64>, Carried) {
+    if !active() {
+        return (Vec::new(), Vec::new());
+    }
+    let (mut notices, carried) = flush_carrying(None, carry);
+    with(|s| notices.append(&mut s.pending));
+    (notices, carried)
 }
 
 /// Notices that arrived and that no string has acted on yet.

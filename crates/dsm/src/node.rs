@@ -226,7 +226,9 @@ impl Node {
             }
             Op::ApplyDiffs { diffs } => {
                 crate::lrc::apply(diffs);
-                out.push((from, reply(slot, 0, 0)));
+                if slot != 0 {
+                    out.push((from, reply(slot, 0, 0)));
+                }
             }
             op => engine.manager.call(from, slot, op, out),
         }

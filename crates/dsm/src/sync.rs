@@ -125,7 +125,12 @@ impl Replies<'_> {
                 l.held = true;
                 self.reply(who, rc, 0);
             }
-            Op::Unlock { addr, notices } => {
+            Op::Unlock {
+                addr,
+                notices,
+                diffs,
+            } => {
+                crate::lrc::apply(diffs);
                 self.manager.log(from, notices);
                 self.release(addr);
                 self.reply(who, 0, 0);
@@ -280,7 +285,7 @@ unsafe extern "C" fn mutex_trylock(m: Ptr) -> i32 {
 }
 
 unsafe extern "C" fn mutex_unlock(m: Ptr) -> i32 {
-    let notices = crate::lrc::release();
+    let (notices, diffs) = crate::lrc::release_carrying(true);
     // Nothing to wait for: the diffs are at their homes, and what this
     // node says next to the manager arrives after this.
     if let Some(n) = node() {
@@ -291,6 +296,7 @@ unsafe extern "C" fn mutex_unlock(m: Ptr) -> i32 {
                 op: Op::Unlock {
                     addr: m as u64,
                     notices,
+                    diffs,
                 },
             },
         );

@@ -73,6 +73,8 @@ pub enum Op {
     Unlock {
         addr: u64,
         notices: Vec<u64>,
+        /// Diffs for node 0 (the manager's node), applied first.
+        diffs: Vec<(u64, Vec<(u16, Vec<u8>)>)>,
     },
     CondWait {
         cond: u64,

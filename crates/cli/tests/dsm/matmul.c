@@ -1,11 +1,13 @@
-/* Matrix multiply, rows handed out under a lock: C = A x B.
- * usage: matmul [N] [THREADS] [row|col] */
+/* Matrix multiply, C = A x B, locked per row: rows are handed out one
+ * at a time under a lock, or (static) each thread takes a block of rows
+ * and locks each row while it writes it.
+ * usage: matmul [N] [THREADS] [row|col] [dynamic|static] */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int n = 64, threads = 4, colmajor;
+static int n = 64, threads = 4, colmajor, blocks;
 static double *a, *b, *c;
 static int next_row;
 static pthread_mutex_t rows = PTHREAD_MUTEX_INITIALIZER;
@@ -14,20 +16,32 @@ static double at(const double *m, int i, int j) {
     return colmajor ? m[j * n + i] : m[i * n + j];
 }
 
+static void row(int i) {
+    for (int j = 0; j < n; j++) {
+        double s = 0;
+        for (int k = 0; k < n; k++)
+            s += at(a, i, k) * at(b, k, j);
+        c[i * n + j] = s;
+    }
+}
+
 static void *worker(void *arg) {
-    (void)arg;
+    if (blocks) {
+        long t = (long)arg;
+        for (int i = t * n / threads; i < (t + 1) * n / threads; i++) {
+            pthread_mutex_lock(&rows);
+            row(i);
+            pthread_mutex_unlock(&rows);
+        }
+        return NULL;
+    }
     for (;;) {
         pthread_mutex_lock(&rows);
         int i = next_row++;
         pthread_mutex_unlock(&rows);
         if (i >= n)
             return NULL;
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int k = 0; k < n; k++)
-                s += at(a, i, k) * at(b, k, j);
-            c[i * n + j] = s;
-        }
+        row(i);
     }
 }
 
@@ -35,6 +49,7 @@ int main(int argc, char **argv) {
     if (argc > 1) n = atoi(argv[1]);
     if (argc > 2) threads = atoi(argv[2]);
     if (argc > 3) colmajor = strcmp(argv[3], "col") == 0;
+    if (argc > 4) blocks = strcmp(argv[4], "static") == 0;
     a = malloc(sizeof(double) * n * n);
     b = malloc(sizeof(double) * n * n);
     c = malloc(sizeof(double) * n * n);
@@ -45,8 +60,8 @@ int main(int argc, char **argv) {
             b[at_] = (3 * i + j) % 5;
         }
     pthread_t t[64];
-    for (int i = 0; i < threads; i++)
-        pthread_create(&t[i], NULL, worker, NULL);
+    for (long i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, worker, (void *)i);
     for (int i = 0; i < threads; i++)
         pthread_join(t[i], NULL);
     double sum = 0, trace = 0;
