@@ -61,9 +61,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "wasm" {
         return crate::bench_wasm::wasm(json, iterations);
     }
+    if name == "dsm" {
+        return crate::bench_dsm::dsm_bench(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm, dsm)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

@@ -11,6 +11,7 @@ mod output;
 mod bench;
 mod bench_checkpoint;
 mod bench_clustered;
+mod bench_dsm;
 mod bench_more;
 mod bench_mpi;
 mod bench_swap;
@@ -286,13 +287,13 @@ enum Command {
     },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap, clustered or wasm.
+        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm or dsm.
         name: String,
         /// One JSON object of the figures instead of the report.
         #[arg(long)]
         json: bool,
         /// Iterations (for switch: yields per string; for checkpoint: MiB of heap;
-        /// for clustered: adds per thread).
+        /// for clustered: adds per thread; for dsm: the matrix size).
         #[arg(short = 'n', long)]
         iterations: Option<u64>,
     },

@@ -159,6 +159,16 @@ fn lrc_false_sharing_writers_of_one_page_merge_their_diffs() {
 }
 
 #[test]
+fn blocks_freed_and_grown_on_other_nodes_go_back_to_their_home_sc() {
+    same_as_native("dsm_handoff", "handoff", &["5"], &["--coherence", "sc"]);
+}
+
+#[test]
+fn blocks_freed_and_grown_on_other_nodes_go_back_to_their_home_lrc() {
+    same_as_native("lrc_handoff", "handoff", &["5"], &["--coherence", "lrc"]);
+}
+
+#[test]
 fn dsm_packed_placement_equals_native() {
     same_as_native("dsm_packed", "counter", &["8"], &["--placement", "packed"]);
 }

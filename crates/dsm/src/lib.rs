@@ -45,6 +45,7 @@
 
 pub mod connect;
 pub mod failure;
+pub mod heap;
 pub mod lrc;
 pub mod node;
 pub mod pages;
@@ -137,6 +138,7 @@ pub fn install(me: u32, nodes: u32, coherence: Coherence, place: Placement) -> R
     node::start_courier(n).map_err(|e| format!("cannot start the courier thread: {e}"))?;
     weaves_interpose::dsm_hooks::set_interposer(lookup);
     weaves_interpose::dsm_hooks::set_fault_claimant(pages::claim);
+    weaves_interpose::dsm_hooks::set_foreign_block(heap::foreign);
     Ok(())
 }
 

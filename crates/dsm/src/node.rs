@@ -218,6 +218,7 @@ impl Node {
         match op {
             Op::Spawn { start, arg } => crate::threads::spawn_for(from, slot, start, arg),
             Op::Join { thread } => crate::threads::join_for(from, slot, thread),
+            Op::Free { addr } => crate::heap::free_for(addr),
             Op::Detach { thread } => {
                 let rc = weaves_interpose::dsm_hooks::detach_local(thread);
                 if slot != 0 {

@@ -230,9 +230,11 @@ impl Replies<'_> {
                     None => self.reply(who, libc::EINVAL, 0),
                 }
             }
-            Op::Spawn { .. } | Op::Join { .. } | Op::Detach { .. } | Op::ApplyDiffs { .. } => {
-                self.reply(who, libc::EINVAL, 0)
-            }
+            Op::Spawn { .. }
+            | Op::Join { .. }
+            | Op::Detach { .. }
+            | Op::ApplyDiffs { .. }
+            | Op::Free { .. } => self.reply(who, libc::EINVAL, 0),
         }
     }
 

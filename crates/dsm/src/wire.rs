@@ -115,6 +115,10 @@ pub enum Op {
     Detach {
         thread: u64,
     },
+    /// Free a block of the receiving node's heap (another node's `free`).
+    Free {
+        addr: u64,
+    },
     /// Create a thread-specific data key valid on every node.
     KeyCreate {
         destructor: u64,

@@ -16,7 +16,23 @@ pub type FaultClaimant = fn(addr: usize, write: bool) -> bool;
 /// The DSM runtime's definition of an imported symbol, if it has one.
 pub type Interposer = fn(name: &str) -> Option<u64>;
 
+/// Whether `addr` is a block of another node's heap (`free`: and hands it
+/// back to that node to free).
+pub type ForeignBlock = fn(addr: usize, free: bool) -> bool;
+
 static CLAIMANT: OnceLock<FaultClaimant> = OnceLock::new();
+static FOREIGN: OnceLock<ForeignBlock> = OnceLock::new();
+
+/// Installs the DSM test for other nodes' heap blocks (once).
+pub fn set_foreign_block(f: ForeignBlock) -> bool {
+    FOREIGN.set(f).is_ok()
+}
+
+/// `free`/`realloc` of arena memory: is it another node's block (and,
+/// with `free`, was it handed back)?
+pub(crate) fn foreign_block(addr: usize, free: bool) -> bool {
+    FOREIGN.get().is_some_and(|f| f(addr, free))
+}
 static INTERPOSER: OnceLock<Interposer> = OnceLock::new();
 
 /// Installs the DSM fault claimant (once; false if one was already set).

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef TIMED
+#include <time.h>
+#endif
 
 static int n = 64, threads = 4, colmajor, blocks;
 static double *a, *b, *c;
@@ -60,10 +63,18 @@ int main(int argc, char **argv) {
             b[at_] = (3 * i + j) % 5;
         }
     pthread_t t[64];
+#ifdef TIMED
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+#endif
     for (long i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, worker, (void *)i);
     for (int i = 0; i < threads; i++)
         pthread_join(t[i], NULL);
+#ifdef TIMED
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "seconds=%.6f\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+#endif
     double sum = 0, trace = 0;
     for (int i = 0; i < n; i++) {
         trace += c[i * n + i];
