@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use crate::node::node;
 use crate::pages::{mem_read, mem_write, protect, Prot, PAGE};
 use crate::stats::{count, Counter};
-use crate::wire::{Msg, Op};
+use crate::wire::{Msg, Op, PageDiff};
 
 /// The node that manages synchronisation (and so orders releases).
 const MANAGER: u32 = 0;
@@ -116,8 +116,8 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
             if !s.present.contains(&page) {
                 return;
             }
-            if !s.dirty.contains_key(&page) {
-                s.dirty.insert(page, Some(mem_read(page)));
+            if let std::collections::hash_map::Entry::Vacant(e) = s.dirty.entry(page) {
+                e.insert(Some(mem_read(page)));
                 count(Counter::Twins, 1);
             }
             protect(page, Prot::ReadWrite);
@@ -243,7 +243,7 @@ fn diff(page: u64, twin: &[u8]) -> Vec<(u16, Vec<u8>)> {
 }
 
 /// The home applies diffs.
-pub(crate) fn apply(diffs: Vec<(u64, Vec<(u16, Vec<u8>)>)>) {
+pub(crate) fn apply(diffs: Vec<PageDiff>) {
     for (page, runs) in diffs {
         for (at, bytes) in runs {
             mem_write(page + at as u64, &bytes);
@@ -261,7 +261,7 @@ fn flush(only: Option<&HashSet<u64>>) -> Vec<u64> {
 
 /// Diffs for node 0, which the manager applies before the release they
 /// travel with.
-pub(crate) type Carried = Vec<(u64, Vec<(u16, Vec<u8>)>)>;
+pub(crate) type Carried = Vec<PageDiff>;
 
 /// [`flush`]; with `carry`, the diffs for node 0 are returned to travel
 /// with the release message instead of being sent.
@@ -269,7 +269,7 @@ fn flush_carrying(only: Option<&HashSet<u64>>, carry: bool) -> (Vec<u64>, Carrie
     let Some(n) = node() else {
         return (Vec::new(), Vec::new());
     };
-    let mut by_home: HashMap<u32, Vec<(u64, Vec<(u16, Vec<u8>)>)>> = HashMap::new();
+    let mut by_home: HashMap<u32, Vec<PageDiff>> = HashMap::new();
     let written = with(|s| {
         let pages: Vec<u64> = s
             .dirty

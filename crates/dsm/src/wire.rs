@@ -11,6 +11,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+/// One page's diff: runs of changed bytes (offset in the page, bytes).
+pub type PageDiff = (u64, Vec<(u16, Vec<u8>)>);
+
 /// One protocol message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Msg {
@@ -74,7 +77,7 @@ pub enum Op {
         addr: u64,
         notices: Vec<u64>,
         /// Diffs for node 0 (the manager's node), applied first.
-        diffs: Vec<(u64, Vec<(u16, Vec<u8>)>)>,
+        diffs: Vec<PageDiff>,
     },
     CondWait {
         cond: u64,
@@ -101,7 +104,7 @@ pub enum Op {
     Acquire,
     /// To a page's home: apply these diffs (page, runs of changed bytes).
     ApplyDiffs {
-        diffs: Vec<(u64, Vec<(u16, Vec<u8>)>)>,
+        diffs: Vec<PageDiff>,
     },
     /// Start `start(arg)` as a thread of the receiving node.
     Spawn {
