@@ -63,7 +63,7 @@ impl Manager {
     /// The notices `to` has not seen (others' writes), marking them seen;
     /// drops the log's prefix every node has seen.
     fn unseen(&mut self, to: u32) -> Vec<u64> {
-        let nodes = node().map_or(1, |n| n.nodes) as usize;
+        let nodes = (node().map_or(1, |n| n.nodes) as usize).max(to as usize + 1);
         if self.seen.len() < nodes {
             self.seen.resize(nodes, 0);
         }
@@ -504,5 +504,83 @@ pub(crate) fn publish() {
 pub(crate) fn acquire() {
     if crate::lrc::active() {
         manager_call(Op::Acquire);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(out: &Outbox) -> Vec<(u32, i32, Vec<u64>)> {
+        out.iter()
+            .filter_map(|(to, m)| match m {
+                Msg::Reply { rc, notices, .. } => Some((*to, *rc, notices.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lock_grants_are_fifo_and_carry_other_nodes_notices_once() {
+        let mut m = Manager::default();
+        m.seen = vec![0; 4];
+        let mut out = Outbox::new();
+        m.call(1, 10, Op::Lock { addr: 64 }, &mut out);
+        m.call(2, 20, Op::Lock { addr: 64 }, &mut out);
+        m.call(3, 30, Op::Lock { addr: 64 }, &mut out);
+        assert_eq!(answers(&out), [(1, 0, vec![])], "only the first holds it");
+        out.clear();
+        let unlock = |notices: Vec<u64>| Op::Unlock {
+            addr: 64,
+            notices,
+            diffs: Vec::new(),
+        };
+        m.call(1, 0, unlock(vec![0x5000, 0x6000]), &mut out);
+        assert_eq!(answers(&out), [(2, 0, vec![0x5000, 0x6000])]);
+        out.clear();
+        m.call(2, 0, unlock(vec![0x6000]), &mut out);
+        // Node 3 sees both releases' pages, once each.
+        assert_eq!(answers(&out), [(3, 0, vec![0x5000, 0x6000])]);
+        out.clear();
+        m.call(3, 0, unlock(vec![]), &mut out);
+        m.call(1, 11, Op::Lock { addr: 64 }, &mut out);
+        // Node 1 wrote 0x5000 itself; 0x6000 is node 2's.
+        assert_eq!(answers(&out), [(1, 0, vec![0x6000])]);
+    }
+
+    #[test]
+    fn barrier_answers_everyone_once_the_last_arrives_one_serially() {
+        let mut m = Manager::default();
+        // Three nodes (a run sizes this from its node count).
+        m.seen = vec![0; 3];
+        let mut out = Outbox::new();
+        m.call(0, 1, Op::BarrierInit { addr: 8, count: 3 }, &mut out);
+        out.clear();
+        for (node, slot) in [(0, 2), (1, 3)] {
+            let op = Op::BarrierWait {
+                addr: 8,
+                notices: vec![0x1000 * (node as u64 + 1)],
+            };
+            m.call(node, slot, op, &mut out);
+        }
+        assert!(answers(&out).is_empty());
+        m.call(
+            2,
+            4,
+            Op::BarrierWait {
+                addr: 8,
+                notices: vec![],
+            },
+            &mut out,
+        );
+        let a = answers(&out);
+        assert_eq!(a.len(), 3);
+        assert_eq!(
+            a.iter()
+                .filter(|x| x.1 == libc::PTHREAD_BARRIER_SERIAL_THREAD)
+                .count(),
+            1
+        );
+        assert_eq!(a[2], (2, 0, vec![0x1000, 0x2000]));
     }
 }

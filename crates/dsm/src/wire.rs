@@ -196,3 +196,38 @@ impl Transport for Tcp {
             .write_all(frame)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_read_back_as_the_messages_written() {
+        let msgs = [
+            Msg::Fetch {
+                page: 0x2000_0000_1000,
+                write: true,
+                run: 8,
+            },
+            Msg::Call {
+                slot: 7,
+                op: Op::Unlock {
+                    addr: 64,
+                    notices: vec![1, 2],
+                    diffs: vec![(0x1000, vec![(12, vec![1, 2, 3])])],
+                },
+            },
+        ];
+        let mut wire = Vec::new();
+        for m in &msgs {
+            wire.extend(frame(m));
+        }
+        let mut r = &wire[..];
+        for m in &msgs {
+            let (got, len) = read_msg(&mut r).unwrap().unwrap();
+            assert_eq!(format!("{got:?}"), format!("{m:?}"));
+            assert!(len > 4);
+        }
+        assert!(read_msg(&mut r).unwrap().is_none(), "end of stream");
+    }
+}
