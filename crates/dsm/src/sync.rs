@@ -522,8 +522,10 @@ mod tests {
 
     #[test]
     fn lock_grants_are_fifo_and_carry_other_nodes_notices_once() {
-        let mut m = Manager::default();
-        m.seen = vec![0; 4];
+        let mut m = Manager {
+            seen: vec![0; 4],
+            ..Default::default()
+        };
         let mut out = Outbox::new();
         m.call(1, 10, Op::Lock { addr: 64 }, &mut out);
         m.call(2, 20, Op::Lock { addr: 64 }, &mut out);
@@ -550,9 +552,11 @@ mod tests {
 
     #[test]
     fn barrier_answers_everyone_once_the_last_arrives_one_serially() {
-        let mut m = Manager::default();
         // Three nodes (a run sizes this from its node count).
-        m.seen = vec![0; 3];
+        let mut m = Manager {
+            seen: vec![0; 3],
+            ..Default::default()
+        };
         let mut out = Outbox::new();
         m.call(0, 1, Op::BarrierInit { addr: 8, count: 3 }, &mut out);
         out.clear();
