@@ -145,7 +145,7 @@ pub(crate) fn dsm_bench(json: bool, size: Option<u64>) -> Result<i32, String> {
                 })
             })
             .collect();
-        out!(
+        outln!(
             "{}",
             serde_json::json!({
                 "read_fault_us": read_us,
@@ -157,16 +157,16 @@ pub(crate) fn dsm_bench(json: bool, size: Option<u64>) -> Result<i32, String> {
         );
         return Ok(0);
     }
-    out!("weaves bench dsm (loopback; medians of one probing thread on node 1 of 2, lrc)");
-    out!("  read fault (page homed on another node): {read_us:.1} µs   (DSM64: 1,909 µs; target ≤ 50)");
-    out!(
+    outln!("weaves bench dsm (loopback; medians of one probing thread on node 1 of 2, lrc)");
+    outln!("  read fault (page homed on another node): {read_us:.1} µs   (DSM64: 1,909 µs; target ≤ 50)");
+    outln!(
         "  write fault (page present read-only):    {write_us:.1} µs   (DSM64: 45 µs; target ≤ 5)"
     );
-    out!("  lock round trip:                         {lock_us:.1} µs");
-    out!("matrix multiply {n}×{n}, 16 threads, static blocks, locked per row; plain pthreads: {pthreads_seconds:.3} s");
-    out!("  nodes coherence layout   seconds  ×pthreads  messages       bytes");
+    outln!("  lock round trip:                         {lock_us:.1} µs");
+    outln!("matrix multiply {n}×{n}, 16 threads, static blocks, locked per row; plain pthreads: {pthreads_seconds:.3} s");
+    outln!("  nodes coherence layout   seconds  ×pthreads  messages       bytes");
     for r in &runs {
-        out!(
+        outln!(
             "  {:>5} {:>9} {:>6} {:>9.3} {:>10.2} {:>9} {:>11}",
             r.nodes,
             r.coherence,
