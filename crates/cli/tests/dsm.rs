@@ -35,6 +35,9 @@ fn native(prog: &Path, args: &[&str]) -> Outcome {
 
 fn dsm(nodes: u32, options: &[&str], prog: &Path, args: &[&str]) -> Outcome {
     let mut cmd = weaves_command();
+    // The suite runs many node processes on few cores: a node may not get
+    // to run for a second, which is slowness here, not a hang.
+    cmd.env("WEAVES_DSM_SILENCE_MS", "20000");
     cmd.arg("dsm")
         .arg("-n")
         .arg(nodes.to_string())
@@ -299,6 +302,7 @@ fn kill_9_of_a_node_ends_every_other_node_with_one_line() {
     let rendezvous = dir.join("rendezvous");
     std::fs::create_dir_all(&rendezvous).unwrap();
     let mut child = weaves_command()
+        .env("WEAVES_DSM_SILENCE_MS", "20000")
         .args(["dsm", "-n", "3", "--rendezvous"])
         .arg(&rendezvous)
         .arg("--")
@@ -347,7 +351,8 @@ fn nodes_with_different_layouts_are_refused_at_bootstrap() {
     std::fs::create_dir_all(&rendezvous).unwrap();
     let node = |rank: &str, p: &Path| {
         let mut c = weaves_command();
-        c.args(["dsm", "--launcher", "mpi", "--rendezvous"])
+        c.env("WEAVES_DSM_SILENCE_MS", "20000")
+            .args(["dsm", "--launcher", "mpi", "--rendezvous"])
             .arg(&rendezvous)
             .arg("--")
             .arg(p)
@@ -380,7 +385,8 @@ fn mpich_mpirun_starts_the_nodes_as_weaves_dsm_does() {
     let rendezvous = dir.join("rendezvous");
     std::fs::create_dir_all(&rendezvous).unwrap();
     let mut cmd = Command::new("mpirun");
-    cmd.args(["-n", "4"])
+    cmd.env("WEAVES_DSM_SILENCE_MS", "20000")
+        .args(["-n", "4"])
         .arg(env!("CARGO_BIN_EXE_weaves"))
         .args(["dsm", "--launcher", "mpi", "--rendezvous"])
         .arg(&rendezvous)

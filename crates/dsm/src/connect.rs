@@ -14,9 +14,19 @@ use crate::wire::{frame, read_msg, Msg, Tcp};
 
 /// How long a node waits for the others to appear.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Heartbeat period; a peer silent for [`SILENCE`] has stopped answering.
+/// Heartbeat period; a peer silent for [`silence`] has stopped answering.
 const HEARTBEAT: Duration = Duration::from_millis(200);
-const SILENCE: Duration = Duration::from_millis(1000);
+
+/// How long a silent peer is waited for: one second, or
+/// `WEAVES_DSM_SILENCE_MS` (a machine so loaded that a node may not run
+/// for a second would otherwise end runs that are only slow).
+fn silence() -> Duration {
+    std::env::var("WEAVES_DSM_SILENCE_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms >= 400)
+        .map_or(Duration::from_millis(1000), Duration::from_millis)
+}
 
 fn published(dir: &Path, node: u32) -> PathBuf {
     dir.join(format!("node-{node}.addr"))
@@ -119,7 +129,7 @@ pub(crate) fn connect(n: &'static Node, dir: &Path, bind: &str, layout: u64) -> 
                 let reader = s
                     .try_clone()
                     .map_err(|e| format!("cannot share the connection to node {j}: {e}"))?;
-                let _ = reader.set_read_timeout(Some(SILENCE));
+                let _ = reader.set_read_timeout(Some(silence()));
                 std::thread::Builder::new()
                     .name(format!("dsm-from-{j}"))
                     .spawn(move || read_from(n, j as u32, reader))
@@ -158,7 +168,12 @@ fn read_from(n: &'static Node, from: u32, mut s: TcpStream) {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                lost(n, from, "stopped answering (no heartbeat for 1 s)");
+                let s = silence().as_millis();
+                lost(
+                    n,
+                    from,
+                    &format!("stopped answering (no heartbeat for {s} ms)"),
+                );
                 return;
             }
             Err(e) => {
