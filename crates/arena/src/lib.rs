@@ -36,7 +36,10 @@ pub use heap::{
     abandon_held_heap, adopt_heap, existing_heap, heap_for, Heap, HeapMisuse, HeapStats,
 };
 pub use owner::{owner_of, OwnerId};
-pub use reserve::{Arena, ArenaError, PlacementState, Region, ARENA_BASE, GRANULE, NODE_SPAN};
+pub use reserve::{
+    arena_end, node_count, node_of, Arena, ArenaError, PlacementState, Region, ARENA_BASE, GRANULE,
+    MAX_NODES, NODES_VAR, NODE_SPAN,
+};
 pub use sys::{page_size, Protection};
 
 /// Tests that assert on placement share the process-wide arena: they take

@@ -8,11 +8,12 @@
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use crate::reserve::{ARENA_BASE, GRANULE_SHIFT, NODE_SPAN};
+use crate::reserve::{arena_end, node_count, ARENA_BASE, GRANULE_SHIFT, NODE_SPAN};
 
 /// Identifies the owner of arena memory: a bead (ids start at 1; 0 = nobody).
 pub type OwnerId = u32;
 
+/// Entries per node span; the table covers every span the arena reserves.
 const ENTRIES: usize = NODE_SPAN >> GRANULE_SHIFT;
 
 static TABLE: AtomicPtr<AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
@@ -21,19 +22,19 @@ pub(crate) fn install_table() -> std::io::Result<()> {
     if !TABLE.load(Ordering::Acquire).is_null() {
         return Ok(());
     }
-    let p = crate::sys::map_table(ENTRIES * std::mem::size_of::<AtomicU32>())?;
+    let p = crate::sys::map_table(node_count() * ENTRIES * std::mem::size_of::<AtomicU32>())?;
     TABLE.store(p.cast(), Ordering::Release);
     Ok(())
 }
 
 fn slot(addr: usize) -> Option<&'static AtomicU32> {
     let table = TABLE.load(Ordering::Acquire);
-    if table.is_null() || !(ARENA_BASE..ARENA_BASE + NODE_SPAN).contains(&addr) {
+    if table.is_null() || !(ARENA_BASE..arena_end()).contains(&addr) {
         return None;
     }
     let index = (addr - ARENA_BASE) >> GRANULE_SHIFT;
-    // SAFETY: `index < ENTRIES` because `addr` lies inside the node span, and
-    // the table is a zero-initialised mapping of ENTRIES AtomicU32s that is
+    // SAFETY: `index < node_count() * ENTRIES` because `addr` lies inside the
+    // arena, and the table is a zero-initialised mapping of that many AtomicU32s that is
     // never unmapped once installed.
     Some(unsafe { &*table.add(index) })
 }

@@ -1,6 +1,6 @@
 //! Reserving the arena and placing regions inside it.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::owner::{self, OwnerId};
@@ -12,6 +12,50 @@ use crate::sys::{self, Protection};
 pub const ARENA_BASE: usize = 0x2000_0000_0000;
 /// Address space of one node's part of the arena (2^40 bytes, as in Weaves §4.4).
 pub const NODE_SPAN: usize = 1 << 40;
+/// The most node spans an arena reserves (a DSM run's node count).
+pub const MAX_NODES: usize = 64;
+/// The environment variable naming how many node spans to reserve (a DSM
+/// node process sets it before the arena is first used; default 1).
+pub const NODES_VAR: &str = "WEAVES_ARENA_NODES";
+
+/// 0 until read from the environment.
+static NODES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many node spans the arena reserves (1 outside DSM runs): read from
+/// [`NODES_VAR`] once, and fixed from then on.
+pub fn node_count() -> usize {
+    match NODES.load(Ordering::Relaxed) {
+        0 => {
+            let n = nodes_from_environment();
+            match NODES.compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => n,
+                Err(already) => already,
+            }
+        }
+        n => n,
+    }
+}
+
+/// One past the arena's last address: every node span is reserved in
+/// every node process, so that any node's address is valid everywhere.
+pub fn arena_end() -> usize {
+    ARENA_BASE + node_count() * NODE_SPAN
+}
+
+/// The node whose span holds `addr` (its home), if it lies in the arena.
+pub fn node_of(addr: usize) -> Option<usize> {
+    (ARENA_BASE..arena_end())
+        .contains(&addr)
+        .then(|| (addr - ARENA_BASE) / NODE_SPAN)
+}
+
+fn nodes_from_environment() -> usize {
+    std::env::var(NODES_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (1..=MAX_NODES).contains(n))
+        .unwrap_or(1)
+}
 pub(crate) const GRANULE_SHIFT: u32 = 12;
 /// Placement granularity: one page. Regions pack back to back, so a bead
 /// costs no mapping beyond its segments (a coarser granule would leave an
@@ -63,6 +107,8 @@ impl Region {
 pub(crate) struct Placement {
     /// Next never-used address.
     bump: usize,
+    /// One past the last address of the span placing happens in.
+    limit: usize,
     /// Returned regions, reused first-fit. A fixed array so that placing a
     /// region (which heap growth does from inside `malloc`) never allocates.
     free: [Region; FREE_SLOTS],
@@ -97,11 +143,12 @@ impl Arena {
             span: NODE_SPAN,
             source,
         };
-        sys::reserve_fixed(ARENA_BASE, NODE_SPAN).map_err(err)?;
+        sys::reserve_fixed(ARENA_BASE, node_count() * NODE_SPAN).map_err(err)?;
         owner::install_table().map_err(err)?;
         Ok(Arena {
             placement: Mutex::new(Placement {
                 bump: ARENA_BASE,
+                limit: ARENA_BASE + NODE_SPAN,
                 free: [Region { addr: 0, len: 0 }; FREE_SLOTS],
                 free_len: 0,
             }),
@@ -162,7 +209,7 @@ impl Arena {
             }
         }
         let start = round_up(p.bump, align);
-        if start + len > ARENA_BASE + NODE_SPAN {
+        if start + len > p.limit {
             return Err(ArenaError::Exhausted { len });
         }
         p.bump = start + len;
@@ -182,7 +229,7 @@ impl Arena {
     /// Placed regions are always untouched reservation (never used, or
     /// re-reserved by [`Arena::release`]), so their pages are zero.
     pub fn commit(&self, addr: usize, len: usize, prot: Protection) -> Result<(), ArenaError> {
-        debug_assert!((ARENA_BASE..ARENA_BASE + NODE_SPAN).contains(&addr));
+        debug_assert!((ARENA_BASE..arena_end()).contains(&addr));
         // SAFETY: the range lies in the arena, which this process reserved, and
         // callers only commit ranges of regions they were given.
         unsafe { sys::protect(addr, len, prot) }.map_err(|source| ArenaError::Map {
@@ -195,7 +242,7 @@ impl Arena {
     /// Makes `[addr, addr+len)` (inside a committed region of the caller's)
     /// fault on any access: a stack guard.
     pub fn guard(&self, addr: usize, len: usize) -> Result<(), ArenaError> {
-        debug_assert!((ARENA_BASE..ARENA_BASE + NODE_SPAN).contains(&addr));
+        debug_assert!((ARENA_BASE..arena_end()).contains(&addr));
         // SAFETY: the range lies in the arena and belongs to the caller, who
         // stores nothing there.
         unsafe { sys::guard(addr, len) }.map_err(|source| ArenaError::Map { addr, len, source })
@@ -218,6 +265,30 @@ impl Arena {
             p.free[n] = region;
             p.free_len += 1;
         }
+    }
+
+    /// From now on places regions only in node `node`'s span (a DSM node
+    /// process, once it has placed the program exactly as node 0 did).
+    /// Returned regions of the span left behind are forgotten: they are
+    /// node 0's addresses.
+    pub fn enter_node_span(&self, node: usize) -> Result<(), ArenaError> {
+        if node >= node_count() {
+            return Err(ArenaError::Exhausted { len: NODE_SPAN });
+        }
+        let mut p = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        let base = ARENA_BASE + node * NODE_SPAN;
+        p.bump = p.bump.max(base);
+        p.limit = base + NODE_SPAN;
+        p.free_len = 0;
+        Ok(())
+    }
+
+    /// One past the highest address placed so far.
+    pub fn placed_end(&self) -> usize {
+        self.placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bump
     }
 
     /// Records `owner` as the owner of a placed region.

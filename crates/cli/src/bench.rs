@@ -66,9 +66,12 @@ pub(crate) fn run(name: &str, json: bool, iterations: Option<u64>) -> Result<i32
     if name == "parallel" {
         return crate::bench_parallel::parallel(json, iterations);
     }
+    if name == "dsm" {
+        return crate::bench_dsm::dsm_bench(json, iterations);
+    }
     if !["switch", "beads", "flows"].contains(&name) {
         return Err(format!(
-            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm, parallel)"
+            "not supported: benchmark `{name}` (available: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm, parallel, dsm)"
         ));
     }
     let dir = build_c::cache_dir("bench")?;

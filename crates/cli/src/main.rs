@@ -11,6 +11,7 @@ mod output;
 mod bench;
 mod bench_checkpoint;
 mod bench_clustered;
+mod bench_dsm;
 mod bench_more;
 mod bench_mpi;
 mod bench_parallel;
@@ -20,6 +21,7 @@ mod build_c;
 mod check;
 mod checkpoint;
 mod demo;
+mod dsm;
 mod exit;
 mod log;
 mod monitor;
@@ -260,15 +262,53 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Run an unmodified pthread program on N node processes sharing one
+    /// address space (distributed shared memory; see docs/dsm.md).
+    Dsm {
+        /// Number of nodes (with --launcher mpi or slurm: the launcher's).
+        #[arg(short = 'n', long = "nodes")]
+        nodes: Option<u32>,
+        /// How pages are kept coherent: sc (single writer, invalidate) or lrc.
+        #[arg(long, default_value = "sc")]
+        coherence: String,
+        /// Where threads go: round-robin or packed.
+        #[arg(long, default_value = "round-robin")]
+        placement: String,
+        /// Print per-node counters on stderr at the end.
+        #[arg(long)]
+        stats: bool,
+        /// Write the counters as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        stats_json: Option<PathBuf>,
+        /// Write every page fault (JSON Lines) to FILE.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Who starts the nodes: local (this command), mpi (MPICH's
+        /// mpirun: PMI_RANK/PMI_SIZE) or slurm (srun: SLURM_PROCID/SLURM_NTASKS).
+        #[arg(long, default_value = "local")]
+        launcher: String,
+        /// A directory every node can read, where each node publishes its address.
+        #[arg(long, value_name = "DIR")]
+        rendezvous: Option<PathBuf>,
+        /// This process is node K (set by the local launcher).
+        #[arg(long, hide = true)]
+        node: Option<u32>,
+        /// The run's start, µs since the epoch (set by the local launcher).
+        #[arg(long, hide = true)]
+        epoch_us: Option<u64>,
+        /// The program and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Built-in benchmarks printing ratios against their baselines.
     Bench {
-        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm or parallel.
+        /// Which benchmark: switch, beads, flows, mpi, checkpoint, swap, clustered, wasm, parallel or dsm.
         name: String,
         /// One JSON object of the figures instead of the report.
         #[arg(long)]
         json: bool,
         /// Iterations (for switch: yields per string; for checkpoint: MiB of heap;
-        /// for clustered: adds per thread; for parallel: runs).
+        /// for clustered: adds per thread; for parallel: runs; for dsm: the matrix size).
         #[arg(short = 'n', long)]
         iterations: Option<u64>,
     },
@@ -343,6 +383,33 @@ fn main() -> ExitCode {
             stats,
             &env,
             mpirun::Launch { label, timeout },
+            &command,
+        ),
+        Command::Dsm {
+            nodes,
+            coherence,
+            placement,
+            stats,
+            stats_json,
+            trace,
+            launcher,
+            rendezvous,
+            node,
+            epoch_us,
+            command,
+        } => dsm::run(
+            dsm::Options {
+                nodes,
+                coherence,
+                placement,
+                stats,
+                stats_json,
+                trace,
+                launcher,
+                rendezvous,
+                node,
+                epoch_us,
+            },
             &command,
         ),
         Command::Bench {

@@ -102,7 +102,7 @@ fn end_after(seconds: u64) {
 
 /// The program as mpirun finds it: a path (with a `/`), else a file in the
 /// working directory, else on `$PATH`.
-fn locate(program: &str) -> Result<PathBuf, String> {
+pub(crate) fn locate(program: &str) -> Result<PathBuf, String> {
     let direct = Path::new(program);
     let found = if program.contains('/') || direct.is_file() {
         Some(direct.to_path_buf())

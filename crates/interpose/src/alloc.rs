@@ -119,6 +119,19 @@ extern "C" fn realloc_from(p: *mut u8, size: usize, ret: usize) -> *mut u8 {
         // C library reports what it is).
         return unsafe { __libc_realloc(p, size) };
     }
+    if crate::dsm_hooks::foreign_block(p as usize, false) {
+        // Another DSM node's block: a new one here, the contents (read
+        // through shared pages; `size` bytes, the old block's length is
+        // that node's to know), the old block back to its node.
+        let fresh = malloc_from(size, ret);
+        if !fresh.is_null() {
+            // SAFETY: `fresh` has `size` bytes; `p`'s node's pages are
+            // readable here through DSM faults.
+            unsafe { std::ptr::copy_nonoverlapping(p, fresh, size) };
+            crate::dsm_hooks::foreign_block(p as usize, true);
+        }
+        return fresh;
+    }
     let Some(h) = heap_of(p as usize) else {
         refuse(
             HeapMisuse::NotInHeap { ptr: p as usize },
@@ -198,6 +211,9 @@ extern "C" fn free_from(p: *mut u8, ret: usize) {
         // library reports what it is, and the fault handler ends the string
         // that handed it over).
         return unsafe { __libc_free(p) };
+    }
+    if crate::dsm_hooks::foreign_block(p as usize, true) {
+        return;
     }
     match heap_of(p as usize) {
         Some(h) => {

@@ -93,6 +93,7 @@ pub mod checkpoint;
 mod cleanup;
 mod diagnostics;
 pub mod dl;
+pub mod dsm_hooks;
 mod events;
 mod exit;
 mod fault;

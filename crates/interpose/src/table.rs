@@ -25,8 +25,17 @@ pub const GLOBAL_EXPORTS: &[&str] = &[
     "signal",
 ];
 
-/// The runtime's definition of `name` for bead code, if it interposes it.
+/// The runtime's definition of `name` for bead code, if it interposes it
+/// (in a DSM node, the DSM runtime's, where it has one).
 pub fn lookup(name: &str) -> Option<u64> {
+    if let Some(f) = crate::dsm_hooks::lookup(name) {
+        return Some(f);
+    }
+    lookup_own(name)
+}
+
+/// The runtime's own definition of `name`, whatever a DSM node overrides.
+pub(crate) fn lookup_own(name: &str) -> Option<u64> {
     if let Some(stub) = crate::checkpoint::lookup(name) {
         return Some(stub);
     }
@@ -201,6 +210,6 @@ pub fn lookup(name: &str) -> Option<u64> {
 pub fn link_exports() -> usize {
     GLOBAL_EXPORTS
         .iter()
-        .filter_map(|n| lookup(n))
+        .filter_map(|n| lookup_own(n))
         .fold(0usize, |acc, a| acc ^ a as usize)
 }

@@ -93,6 +93,30 @@ unsafe extern "C" fn key_create(key: *mut u32, destructor: usize) -> i32 {
     }
 }
 
+/// Makes the runtime key `key` exist here with `destructor` if it does not
+/// yet: a DSM node adopting a key another node created (the manager hands
+/// keys out, so every node agrees on their numbers).
+pub(crate) fn ensure_key(key: u32, destructor: usize) -> bool {
+    let Some(slot) = slot_of(key) else {
+        return false;
+    };
+    with_table(|t| match t.keys.get_mut(slot as usize) {
+        Some(k) => {
+            if k.seq % 2 == 0 {
+                k.seq += 1;
+                k.destructor = destructor;
+            }
+            true
+        }
+        None => false,
+    })
+}
+
+/// The runtime key for slot `slot` (what a DSM manager hands out).
+pub(crate) fn key_of_slot(slot: u32) -> Option<u32> {
+    (slot < KEYS_MAX as u32).then_some(KEY_BASE + slot)
+}
+
 unsafe extern "C" fn key_delete(key: u32) -> i32 {
     let Some(slot) = slot_of(key) else {
         // SAFETY: the caller's own argument, a C library key.

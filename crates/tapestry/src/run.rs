@@ -451,7 +451,7 @@ impl Tapestry {
                     .with_args(argv)
                     .with_weave_beads(weave_beads),
             ),
-            entry: Entry::Main(self.entries[i]),
+            entry: Entry::Main(self.entry_override.unwrap_or(self.entries[i])),
             stack_size: s.stack_size,
             stack_at: None,
             mode: s.mode,

@@ -175,6 +175,9 @@ pub struct Tapestry {
     pub(crate) started_at: Option<std::time::SystemTime>,
     /// Wasm modules and the strings running them.
     pub(crate) wasm: crate::wasm::WasmBeads,
+    /// Where declared strings enter instead of their entry (a DSM node
+    /// other than 0 runs its service loop in the program's weave).
+    pub(crate) entry_override: Option<u64>,
 }
 
 impl Tapestry {
@@ -188,6 +191,20 @@ impl Tapestry {
     /// beads' initialised memory back from an image.
     pub(crate) fn build_without_init(plan: Plan) -> Result<Tapestry, TapestryError> {
         Tapestry::build_as(plan, Extension::Restore)
+    }
+
+    /// Builds the tapestry as a DSM node other than node 0 does: loaded,
+    /// mapped, bound and relocated exactly as node 0, but no initialiser
+    /// runs (the program's data is node 0's, fetched on first access).
+    pub fn build_uninitialised(plan: Plan) -> Result<Tapestry, TapestryError> {
+        Tapestry::build_without_init(plan)
+    }
+
+    /// Makes every declared string enter at `addr` (an `int f(int argc,
+    /// char **argv, char **envp)`) instead of its entry, keeping its home
+    /// bead, weave, arguments and environment.
+    pub fn enter_strings_at(&mut self, addr: u64) {
+        self.entry_override = Some(addr);
     }
 
     pub(crate) fn build_as(plan: Plan, how: Extension) -> Result<Tapestry, TapestryError> {
@@ -207,6 +224,7 @@ impl Tapestry {
             chain: Default::default(),
             started_at: None,
             wasm: Default::default(),
+            entry_override: None,
         };
         t.extend(plan, how)?;
         t.load_wasm()?;

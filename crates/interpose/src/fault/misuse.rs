@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use weaves_arena::{existing_heap, owner_of, HeapMisuse, OwnerId, ARENA_BASE, NODE_SPAN};
+use weaves_arena::{existing_heap, owner_of, HeapMisuse, OwnerId, ARENA_BASE};
 
 use super::blame::with_caller;
 use super::contain::{Report, Site};
@@ -158,7 +158,7 @@ fn where_it_lies(report: &mut Report, ptr: usize, heap: Option<OwnerId>, site: S
 
 /// Whether `ptr` is arena memory (the runtime's, not the C library's).
 pub(crate) fn in_arena(ptr: usize) -> bool {
-    (ARENA_BASE..ARENA_BASE + NODE_SPAN).contains(&ptr)
+    (ARENA_BASE..weaves_arena::arena_end()).contains(&ptr)
 }
 
 /// The heap `ptr` would belong to, if arena memory of a bead with a heap.

@@ -9,7 +9,8 @@
 //!
 //! | claimant | claims | then |
 //! |---|---|---|
-//! | DSM coherence, checkpoint write tracking | (not on this path: checkpoints track writes with userfaultfd, which raises no signal; there is no DSM yet) | — |
+//! | DSM coherence | a SIGSEGV on a page a DSM node may not access yet (after the stack-guard check, so a guard page stays a guard) | the page is fetched or upgraded (see the `weaves-dsm` crate) and the access retried |
+//! | checkpoint write tracking | (not on this path: checkpoints track writes with userfaultfd, which raises no signal) | — |
 //! | a string's stack guard | SIGSEGV/SIGBUS in the guard below the string's stack | "stack overflow in string S"; the string ends |
 //! | the bead's own handler | a fault blamed on a bead that installed a handler for it (`signal`, `sigaction`; see `own`) | the handler runs on the string's stack (see `deliver`) |
 //! | containment | a fault blamed on a bead private to its weave | one line; the string ends with 128 + signal (see `contain`) |
@@ -220,6 +221,17 @@ unsafe fn handle(sig: i32, info: *mut libc::siginfo_t, context: *mut libc::c_voi
         if fault.touches_memory() && (low..low + STACK_GUARD).contains(&fault.addr) {
             return stack_overflow(&fault, site, uc, (low, high));
         }
+    }
+    // DSM coherence: a page this node may not access yet. Bit 1 of the
+    // page-fault error code says the access was a write.
+    if fault.sig == libc::SIGSEGV
+        && fault.touches_memory()
+        && crate::dsm_hooks::claim(
+            fault.addr,
+            uc.uc_mcontext.gregs[libc::REG_ERR as usize] & 2 != 0,
+        )
+    {
+        return;
     }
     if let Site::Outside = site {
         return unclaimed(&fault, site, info, context);
