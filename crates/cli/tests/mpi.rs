@@ -504,6 +504,17 @@ fn split_type_idup_and_generalized_requests_print_what_mpich_prints() {
     same_as_mpich("mpi_comms", &[1, 2, 4, 7, 16]);
 }
 
+/// Graph topologies (a ring with every edge twice), weighted distributed
+/// graphs, and the neighbourhood collectives (allgather(v), alltoall(v/w),
+/// non-blocking too) on them and on Cartesian grids, where a neighbour
+/// listed twice matches blocks as MPICH does: what MPICH prints, up to 16
+/// ranks.
+#[test]
+fn graph_topologies_and_neighbourhood_collectives_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_graph", &[1, 2, 4, 7, 16]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

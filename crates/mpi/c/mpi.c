@@ -120,6 +120,7 @@ struct comm {
     /* A Cartesian topology (ndims > 0), set by MPI_Cart_create. */
     int ndims;
     int *dims, *periods;
+    struct topo *topo; /* a graph or distributed graph (graph.c) */
 };
 
 static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
@@ -294,6 +295,10 @@ static struct keyval *keyval_of(int k);
 static int user_attr(MPI_Comm comm, int keyval, void *value, int *flag);
 static void copy_attrs(MPI_Comm from, MPI_Comm to);
 struct greq;
+struct topo;
+static void topo_drop(struct topo *t);
+static struct topo *topo_share(struct topo *t);
+static int topo_kind(const struct topo *t);
 static void greq_finish(struct req *r);
 static void greq_cancel(struct req *r);
 static void delete_attrs(MPI_Comm comm);
@@ -1501,6 +1506,7 @@ static MPI_Comm comm_copy(struct comm *c)
         memcpy(d->periods, c->periods, sizeof(int) * (size_t)c->ndims);
         d->ndims = c->ndims;
     }
+    d->topo = topo_share(c->topo);
     return (MPI_Comm)(0x84000000u | (unsigned)slot);
 }
 
@@ -1522,6 +1528,8 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
         memcpy(d->periods, c->periods, sizeof(int) * (size_t)c->ndims);
         d->ndims = c->ndims;
     }
+    if (c && d && !d->topo)
+        d->topo = topo_share(c->topo);
     pthread_mutex_unlock(&big);
     return MPI_SUCCESS;
 }
@@ -1547,6 +1555,7 @@ int MPI_Comm_free(MPI_Comm *comm)
         free(c->nbc_begun);
         free(c->dims);
         free(c->periods);
+        topo_drop(c->topo);
         memset(c, 0, sizeof *c);
     }
     *comm = MPI_COMM_NULL;
@@ -2576,7 +2585,7 @@ int MPI_Cart_create(MPI_Comm comm, int ndims, const int dims[], const int period
 int MPI_Topo_test(MPI_Comm comm, int *status)
 {
     COMM("MPI_Topo_test", comm, c);
-    *status = c->ndims ? MPI_CART : MPI_UNDEFINED;
+    *status = c->topo ? topo_kind(c->topo) : c->ndims ? MPI_CART : MPI_UNDEFINED;
     return MPI_SUCCESS;
 }
 
@@ -3194,6 +3203,7 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 /* ---- more communicators, generalized requests ------------------------- */
 
 #include "comm_more.c"
+#include "graph.c"
 #include "grequest.c"
 
 static size_t derived_size(MPI_Datatype t)

@@ -32,6 +32,9 @@ enum nbc_kind {
     NBC_SCAN,
     NBC_EXSCAN,
     NBC_DUP, /* Comm_idup */
+    NBC_NEIGHBOR_ALLGATHER, /* Neighbor_allgather(v) (graph.c) */
+    NBC_NEIGHBOR_ALLTOALL,  /* Neighbor_alltoall(v) */
+    NBC_NEIGHBOR_ALLTOALLW,
 };
 
 /* What a member brings. Counts and displacements come as arrays (the v
@@ -44,6 +47,7 @@ struct nbc_args {
     MPI_Datatype stype, rtype;
     const int *scounts, *sdispls, *rcounts, *rdispls;
     const MPI_Datatype *stypes, *rtypes;
+    const MPI_Aint *wsdispls, *wrdispls; /* Neighbor_alltoallw's, in bytes */
     MPI_Op op;
     int root;
 };
@@ -52,6 +56,9 @@ struct nbc_member {
     struct nbc_args a;
     struct req *req;
 };
+
+struct nbc;
+static void neighbor_move(struct comm *c, struct nbc *op, enum nbc_kind kind);
 
 struct nbc {
     unsigned seq;
@@ -265,7 +272,9 @@ static int nbc_perform(struct comm *c, struct nbc *op, enum nbc_kind kind)
     }
     if (kind == NBC_REDUCE_SCATTER || kind == NBC_SCAN || kind == NBC_EXSCAN)
         return nbc_reduce_into(c, op, kind);
-    if (kind != NBC_BARRIER)
+    if (kind >= NBC_NEIGHBOR_ALLGATHER)
+        neighbor_move(c, op, kind);
+    else if (kind != NBC_BARRIER && kind != NBC_DUP)
         nbc_move(c, op, kind);
     return 0;
 }

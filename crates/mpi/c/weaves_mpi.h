@@ -35,6 +35,11 @@ typedef int(MPI_Grequest_query_function)(void *, MPI_Status *);
 typedef int(MPI_Grequest_free_function)(void *);
 typedef int(MPI_Grequest_cancel_function)(void *, int);
 
+/* Addresses the program compares weights arguments with (MPICH exports
+ * them as variables). */
+extern int *const MPI_UNWEIGHTED;
+extern int *const MPI_WEIGHTS_EMPTY;
+
 #define MPI_COMM_NULL ((MPI_Comm)0x04000000)
 #define MPI_COMM_WORLD ((MPI_Comm)0x44000000)
 #define MPI_COMM_SELF ((MPI_Comm)0x44000001)
@@ -109,7 +114,9 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_CONGRUENT 1
 #define MPI_SIMILAR 2
 #define MPI_UNEQUAL 3
+#define MPI_GRAPH 1
 #define MPI_CART 2
+#define MPI_DIST_GRAPH 3
 
 #define MPI_BSEND_OVERHEAD 96
 #define MPI_MESSAGE_NULL ((MPI_Message)0x2c000000)

@@ -31,6 +31,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("datatypes.c", include_str!("../c/datatypes.c")),
     ("nbc.c", include_str!("../c/nbc.c")),
     ("comm_more.c", include_str!("../c/comm_more.c")),
+    ("graph.c", include_str!("../c/graph.c")),
     ("grequest.c", include_str!("../c/grequest.c")),
     ("mpifort.c", include_str!("../c/mpifort.c")),
 ];
