@@ -3180,12 +3180,6 @@ static void not_supported(const char *fn)
     int name(void) { not_supported(#name); }                                                  \
     void fortran(void) { not_supported(#name); }
 
-UNSUPPORTED(MPI_Win_create, mpi_win_create_)
-UNSUPPORTED(MPI_Win_free, mpi_win_free_)
-UNSUPPORTED(MPI_Win_fence, mpi_win_fence_)
-UNSUPPORTED(MPI_Put, mpi_put_)
-UNSUPPORTED(MPI_Get, mpi_get_)
-UNSUPPORTED(MPI_Accumulate, mpi_accumulate_)
 UNSUPPORTED(MPI_File_open, mpi_file_open_)
 UNSUPPORTED(MPI_File_close, mpi_file_close_)
 UNSUPPORTED(MPI_File_read, mpi_file_read_)
@@ -3204,6 +3198,10 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 
 #include "comm_more.c"
 #include "graph.c"
+
+/* ---- one-sided communication ------------------------------------------ */
+
+#include "rma.c"
 #include "grequest.c"
 
 static size_t derived_size(MPI_Datatype t)
