@@ -542,6 +542,16 @@ fn post_start_complete_wait_delivers_each_block_to_its_target() {
     }
 }
 
+/// Intercommunicators: two groups joined by Intercomm_create, point to
+/// point between them (MPI_ANY_SOURCE naming a remote rank),
+/// Comm_test_inter, Comm_remote_size, Comm_remote_group, and
+/// Intercomm_merge: what MPICH prints, up to 16 ranks.
+#[test]
+fn intercommunicators_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_inter", &[1, 2, 4, 7, 16]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

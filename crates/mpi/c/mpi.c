@@ -121,6 +121,13 @@ struct comm {
     int ndims;
     int *dims, *periods;
     struct topo *topo; /* a graph or distributed graph (graph.c) */
+    /* An intercommunicator's side (intercomm.c): the other group's world
+     * ranks, a duplicate of this group's own communicator, and what both
+     * sides share. */
+    int *remote, remote_size;
+    MPI_Comm local;
+    struct inter_pair *pair;
+    int side;
 };
 
 static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
@@ -298,6 +305,8 @@ struct greq;
 struct topo;
 static void topo_drop(struct topo *t);
 static struct topo *topo_share(struct topo *t);
+struct inter_pair;
+static void inter_drop(struct comm *c);
 static int topo_kind(const struct topo *t);
 static void greq_finish(struct req *r);
 static void greq_cancel(struct req *r);
@@ -870,10 +879,12 @@ static int fill(struct req *r, int is_send, const char *fn, const void *buf, int
         return fail(h, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     if (count < 0)
         return fail(h, c, MPI_ERR_COUNT, fn, "negative count %d", count);
-    if (is_send ? (peer < 0 || peer >= c->size) && peer != MPI_PROC_NULL
-                : (peer < 0 || peer >= c->size) && peer != MPI_ANY_SOURCE && peer != MPI_PROC_NULL)
+    /* On an intercommunicator, peers are ranks of the other group. */
+    int peers = c->remote ? c->remote_size : c->size;
+    if (is_send ? (peer < 0 || peer >= peers) && peer != MPI_PROC_NULL
+                : (peer < 0 || peer >= peers) && peer != MPI_ANY_SOURCE && peer != MPI_PROC_NULL)
         return fail(h, c, MPI_ERR_RANK, fn, "invalid rank %d (%s has %d ranks)", peer,
-                    comm_name(h), c->size);
+                    comm_name(h), peers);
     if (is_send ? tag < 0 : tag < 0 && tag != MPI_ANY_TAG)
         return fail(h, c, MPI_ERR_TAG, fn, "invalid tag %d", tag);
     if (!buf && count > 0)
@@ -895,7 +906,7 @@ static int fill(struct req *r, int is_send, const char *fn, const void *buf, int
     } else if (is_send) {
         r->peer = mine;
         r->sbuf = buf;
-        r->dest = c->world[peer];
+        r->dest = c->remote ? c->remote[peer] : c->world[peer];
         if (!contiguous(t)) {
             /* Sent as a packed copy: the library moves contiguous bytes. */
             r->eager = malloc(r->bytes ? r->bytes : 1);
@@ -1306,6 +1317,10 @@ static int coll_enter(struct comm *c, MPI_Comm h, const void *in, void *out, con
     if (!c) {                                                                                 \
         pthread_mutex_unlock(&big);                                                           \
         return fail(h, NULL, MPI_ERR_COMM, fn, "invalid communicator 0x%x", (unsigned)(h));   \
+    }                                                                                         \
+    if (c->remote) {                                                                          \
+        pthread_mutex_unlock(&big);                                                           \
+        return fail(h, c, MPI_ERR_COMM, fn, "not supported: collectives on intercommunicators"); \
     }
 
 #define COLL_CHECK(cond, code, fn, ...)                                                       \
@@ -1538,8 +1553,12 @@ int MPI_Comm_free(MPI_Comm *comm)
 {
     started("MPI_Comm_free");
     delete_attrs(*comm);
-    pthread_mutex_lock(&big);
     struct comm *c = comm_of(*comm);
+    if (c && c->remote) { /* each member frees its share of the group's own */
+        MPI_Comm local = c->local;
+        MPI_Comm_free(&local);
+    }
+    pthread_mutex_lock(&big);
     if (!c || c == &comms[0] || *comm == MPI_COMM_SELF) {
         pthread_mutex_unlock(&big);
         return fail(*comm, c, MPI_ERR_COMM, "MPI_Comm_free", "cannot free this communicator");
@@ -1556,6 +1575,7 @@ int MPI_Comm_free(MPI_Comm *comm)
         free(c->dims);
         free(c->periods);
         topo_drop(c->topo);
+        inter_drop(c);
         memset(c, 0, sizeof *c);
     }
     *comm = MPI_COMM_NULL;
@@ -3198,6 +3218,7 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 
 #include "comm_more.c"
 #include "graph.c"
+#include "intercomm.c"
 
 /* ---- one-sided communication ------------------------------------------ */
 

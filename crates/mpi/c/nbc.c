@@ -346,6 +346,8 @@ static int nbc_begin(const char *fn, enum nbc_kind kind, const struct nbc_args *
 {
     started(fn);
     COMM(fn, comm, c);
+    if (c->remote)
+        return fail(comm, c, MPI_ERR_COMM, fn, "not supported: collectives on intercommunicators");
     int i = rank_in(c, me());
     int err = nbc_check(fn, kind, a, c, i, comm);
     if (err)
