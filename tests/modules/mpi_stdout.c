@@ -15,9 +15,11 @@ int main(int argc, char **argv)
     fprintf(stdout, "rank %d of %d says hello on stdout\n", rank, size);
     fflush(stdout);
     if (argc > 1 && strcmp(argv[1], "call") == 0) {
-        MPI_Comm inter;
-        MPI_Intercomm_create(MPI_COMM_SELF, 0, MPI_COMM_WORLD, (rank + 1) % size, 0, &inter);
-        fprintf(stdout, "rank %d made an intercommunicator\n", rank);
+        int gsize = 4 * size, distrib = MPI_DISTRIBUTE_BLOCK, darg = MPI_DISTRIBUTE_DFLT_DARG;
+        MPI_Datatype block;
+        MPI_Type_create_darray(size, rank, 1, &gsize, &distrib, &darg, &size, MPI_ORDER_C,
+                               MPI_INT, &block);
+        fprintf(stdout, "rank %d made a distributed array type\n", rank);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     MPI_Finalize();
