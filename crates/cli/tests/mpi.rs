@@ -254,7 +254,8 @@ fn programs_using_stdout_and_referencing_missing_functions_run_as_ranks() {
         theirs.expect_success();
         assert_eq!(ours.sorted_lines(), theirs.sorted_lines(), "{n} ranks");
         assert!(
-            ours.stderr.contains("MPI_Type_create_darray") && ours.stderr.contains("only a call fails"),
+            ours.stderr.contains("MPI_Type_create_darray")
+                && ours.stderr.contains("only a call fails"),
             "one warning names what is missing:\n{ours}"
         );
     }
