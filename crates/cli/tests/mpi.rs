@@ -173,6 +173,7 @@ fn the_abi_is_mpichs() {
             "MPI_Group",
             "MPI_Message",
             "MPI_Info",
+            "MPI_Win",
             "MPI_Status*",
             "void*",
         ] {

@@ -653,19 +653,25 @@ static long long now_ns(void)
 }
 
 /* Polls *flag without `big` for up to POLL_NS: yields while another string
- * could use the worker, spins otherwise. 1 if it was set. */
+ * could use the worker, spins otherwise. Asking the worker costs a few
+ * loads of lines other workers write: while it has nothing else to run,
+ * it is asked again only every 16 spins. 1 if the flag was set. */
 static int poll_done(const int *flag)
 {
     long long until = 0;
+    unsigned spins = 0;
     for (unsigned i = 1;; i++) {
         if (is_done(flag))
             return 1;
-        if (wv_others_ready())
-            sched_yield();
-        else {
+        if (spins) {
+            spins--;
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif
+        } else if (wv_others_ready()) {
+            sched_yield();
+        } else {
+            spins = 16;
         }
         if ((i & 63) == 0) {
             long long t = now_ns();
