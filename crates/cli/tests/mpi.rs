@@ -554,6 +554,16 @@ fn intercommunicators_print_what_mpich_prints() {
     same_as_mpich("mpi_inter", &[1, 2, 4, 7, 16]);
 }
 
+/// The Fortran 90 bindings (`use mpi`) of the newer calls: Iallgather,
+/// Ialltoall, Iscan, Comm_split_type, Comm_dup_with_info, Comm_idup, and
+/// one-sided communication under fences and a shared lock: what MPICH
+/// prints, up to 16 ranks.
+#[test]
+fn fortran_bindings_of_nonblocking_collectives_and_windows_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_fnew", &[1, 2, 4, 7, 16]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at
