@@ -655,18 +655,25 @@ static long long now_ns(void)
 /* Polls *flag without `big` for up to POLL_NS: yields while another string
  * could use the worker, spins otherwise. Asking the worker costs a few
  * loads of lines other workers write: while it has nothing else to run,
- * it is asked again only every 16 spins. 1 if the flag was set. */
+ * it is asked again only every 16 spins. Every 256 spins the worker's
+ * thread yields its processor (the system call, not the runtime's
+ * string yield): when the machine has more threads than processors, the
+ * thread that would answer may be waiting for this one's. 1 if the flag
+ * was set. */
 static int poll_done(const int *flag)
 {
     long long until = 0;
-    unsigned spins = 0;
+    unsigned spins = 0, spun = 0;
     for (unsigned i = 1;; i++) {
         if (is_done(flag))
             return 1;
         if (spins) {
             spins--;
+            if (++spun % 256 == 0)
+                syscall(SYS_sched_yield);
 #if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
+            else
+                __builtin_ia32_pause();
 #endif
         } else if (wv_others_ready()) {
             sched_yield();
