@@ -29,6 +29,11 @@ const char *wv_weave_name(void);
 /* Let other strings run. */
 void wv_yield(void);
 
+/* 1 if the caller's worker has another string ready to run: a loop polling
+ * for another string's progress yields when this says so and spins
+ * otherwise. 0 outside strings. */
+int wv_others_ready(void);
+
 /* Start a string in the weave named WEAVE of the running tapestry, running
  * ENTRY ("symbol", or "bead:symbol" to pick the bead) as
  * int entry(int argc, char **argv) with ARGV (NULL-terminated; NULL means

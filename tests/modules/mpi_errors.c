@@ -4,7 +4,7 @@
  *   truncate      a receive smaller than the message
  *   bad-type      an unknown datatype handle
  *   returned      MPI_ERRORS_RETURN: the error codes come back
- *   unsupported   a call weaves' MPI does not implement (MPI_Win_fence)
+ *   unsupported   a call weaves' MPI does not implement (MPI_File_open)
  *   no-finalize   rank 1 returns without MPI_Finalize while rank 0 waits */
 #include <mpi.h>
 #include <stdio.h>
@@ -30,8 +30,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "bad-type") && rank == 0)
         MPI_Send(v, 1, (MPI_Datatype)0x12345678, 0, 0, MPI_COMM_WORLD);
-    if (!strcmp(mode, "unsupported"))
-        MPI_Win_fence(0, 0);
+    if (!strcmp(mode, "unsupported")) {
+        MPI_File f;
+        MPI_File_open(MPI_COMM_WORLD, "unsupported.dat", MPI_MODE_RDONLY, MPI_INFO_NULL, &f);
+    }
     if (!strcmp(mode, "no-finalize")) {
         if (rank == 1)
             return 0;

@@ -15,11 +15,11 @@ int main(int argc, char **argv)
     fprintf(stdout, "rank %d of %d says hello on stdout\n", rank, size);
     fflush(stdout);
     if (argc > 1 && strcmp(argv[1], "call") == 0) {
-        MPI_Comm dup;
-        MPI_Request req;
-        MPI_Comm_idup(MPI_COMM_WORLD, &dup, &req);
-        MPI_Wait(&req, MPI_STATUS_IGNORE);
-        fprintf(stdout, "rank %d duplicated the communicator\n", rank);
+        int gsize = 4 * size, distrib = MPI_DISTRIBUTE_BLOCK, darg = MPI_DISTRIBUTE_DFLT_DARG;
+        MPI_Datatype block;
+        MPI_Type_create_darray(size, rank, 1, &gsize, &distrib, &darg, &size, MPI_ORDER_C,
+                               MPI_INT, &block);
+        fprintf(stdout, "rank %d made a distributed array type\n", rank);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     MPI_Finalize();

@@ -69,6 +69,12 @@ pub(crate) unsafe extern "C" fn wv_lookup(name: *const libc::c_char) -> *mut lib
     crate::phdr::symbol_in(ctx.info.home, &name).map_or(std::ptr::null_mut(), |a| a as *mut _)
 }
 
+/// `int wv_others_ready(void)`: 1 if the caller's worker has another
+/// string ready to run, so a poll loop knows whether to yield or spin.
+pub(crate) extern "C" fn wv_others_ready() -> i32 {
+    i32::from(weaves_strings::others_ready())
+}
+
 /// `void wv_yield(void)`: lets other strings run.
 pub(crate) extern "C" fn wv_yield() {
     // A reconfiguration point (see `weaves_strings::stop_point`).

@@ -124,6 +124,7 @@ pub(crate) fn lookup_own(name: &str) -> Option<u64> {
         "wv_bead_name" => api::weaves_wv_bead_name as *const () as usize,
         "wv_weave_name" => api::wv_weave_name as *const () as usize,
         "wv_yield" => api::wv_yield as *const () as usize,
+        "wv_others_ready" => api::wv_others_ready as *const () as usize,
         "wv_spawn" => api::wv_spawn as *const () as usize,
         "wv_lookup" => api::wv_lookup as *const () as usize,
         "wv_send" => messages::weaves_wv_send as *const () as usize,

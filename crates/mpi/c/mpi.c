@@ -40,11 +40,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The runtime's: whether this string's worker has another string to run
+ * (include/weaves.h). */
+int wv_others_ready(void);
+
 /* ---- state ------------------------------------------------------------ */
 
 struct req {
     int is_send;
-    int done;
+    int done;        /* set last, with a release store (see complete): its
+                        owner may poll it without `big` and return at once */
     int owner;       /* world rank waiting for it */
     int context;
     int tag;         /* send: its tag; recv: wanted tag or ANY */
@@ -64,6 +69,7 @@ struct req {
                          contiguous copy) is unpacked as it arrives */
     MPI_Datatype utype;
     int owns_eager;   /* send: `eager` is a packed copy it frees */
+    struct greq *greq; /* a generalized request's callbacks (grequest.c) */
     struct req *next;
 };
 
@@ -72,6 +78,7 @@ struct rank {
     struct req *unexpected, *unexpected_tail; /* sends waiting for a receive */
     struct req *posted, *posted_tail;         /* receives waiting for a send */
     int initialized, finalized, waiting;
+    int blocked; /* its threads in pthread_cond_wait on cv (not polling) */
     const char *waits_in;
     void *bsend_buffer; /* MPI_Buffer_attach's (the rank's own, as a process's) */
     int bsend_size;
@@ -113,10 +120,14 @@ struct comm {
     /* A Cartesian topology (ndims > 0), set by MPI_Cart_create. */
     int ndims;
     int *dims, *periods;
-    /* What the root of a scatter publishes besides its buffer. */
-    const int *root_counts, *root_displs;
-    int root_count;
-    size_t root_size;
+    struct topo *topo; /* a graph or distributed graph (graph.c) */
+    /* An intercommunicator's side (intercomm.c): the other group's world
+     * ranks, a duplicate of this group's own communicator, and what both
+     * sides share. */
+    int *remote, remote_size;
+    MPI_Comm local;
+    struct inter_pair *pair;
+    int side;
 };
 
 static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
@@ -290,6 +301,15 @@ struct keyval;
 static struct keyval *keyval_of(int k);
 static int user_attr(MPI_Comm comm, int keyval, void *value, int *flag);
 static void copy_attrs(MPI_Comm from, MPI_Comm to);
+struct greq;
+struct topo;
+static void topo_drop(struct topo *t);
+static struct topo *topo_share(struct topo *t);
+struct inter_pair;
+static void inter_drop(struct comm *c);
+static int topo_kind(const struct topo *t);
+static void greq_finish(struct req *r);
+static void greq_cancel(struct req *r);
 static void delete_attrs(MPI_Comm comm);
 
 /* Derived datatypes (datatypes.c, included at the end). */
@@ -520,11 +540,32 @@ static int combine(void *acc, const void *in, size_t n, MPI_Datatype t, MPI_Op o
 /* Wakes a rank; it no longer counts as waiting (it has something to do). */
 static void wake(int world)
 {
-    if (ranks[world].waiting) {
-        ranks[world].waiting = 0;
+    struct rank *w = &ranks[world];
+    if (w->waiting) {
+        w->waiting = 0;
         waiting--;
     }
-    pthread_cond_signal(&ranks[world].cv);
+    /* A rank polling (see poll_done) needs no signal: a signal with
+     * nobody waiting would only cost the runtime a look-up. */
+    if (w->blocked > 1)
+        pthread_cond_broadcast(&w->cv);
+    else if (w->blocked)
+        pthread_cond_signal(&w->cv);
+}
+
+/* Completes r (under `big`): the release store is the last access to r,
+ * whose owner may be polling it without `big` and may free it (or leave
+ * the stack frame it lives in) as soon as it sees it. */
+static void complete(struct req *r)
+{
+    int owner = r->owner;
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+    wake(owner);
+}
+
+static int is_done(const int *flag)
+{
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
 static void all_waiting(void);
@@ -539,8 +580,11 @@ static void block(const char *in)
     ranks[r].waiting = 1;
     if (++waiting == live)
         all_waiting();
-    if (ranks[r].waiting)
+    if (ranks[r].waiting) {
+        ranks[r].blocked++;
         pthread_cond_wait(&ranks[r].cv, &big);
+        ranks[r].blocked--;
+    }
     if (ranks[r].waiting) {
         ranks[r].waiting = 0;
         waiting--;
@@ -586,8 +630,7 @@ static void all_waiting(void)
             if (d->unexpected_tail == s)
                 d->unexpected_tail = copy;
             s->next = NULL;
-            s->done = 1;
-            wake(s->owner);
+            complete(s);
             s = copy;
             freed++;
         }
@@ -596,11 +639,80 @@ static void all_waiting(void)
         report_deadlock();
 }
 
-/* Waits (under `big`) until *flag is set. */
-static void wait_for(volatile int *flag, const char *in)
+/* How long a rank polls for a request before it blocks on its condition
+ * variable. A reply from a rank on another worker usually comes within
+ * microseconds; polling saves the park and the wake-up (a trip through the
+ * scheduler, or a futex call when the worker parked). */
+#define POLL_NS 50000
+
+static long long now_ns(void)
 {
-    while (!*flag)
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Polls *flag without `big` for up to POLL_NS: yields while another string
+ * could use the worker, spins otherwise. Asking the worker costs a few
+ * loads of lines other workers write: while it has nothing else to run,
+ * it is asked again only every 16 spins. Every 256 spins the worker's
+ * thread yields its processor (the system call, not the runtime's
+ * string yield): when the machine has more threads than processors, the
+ * thread that would answer may be waiting for this one's. 1 if the flag
+ * was set. */
+static int poll_done(const int *flag)
+{
+    long long until = 0;
+    unsigned spins = 0, spun = 0;
+    for (unsigned i = 1;; i++) {
+        if (is_done(flag))
+            return 1;
+        if (spins) {
+            spins--;
+            if (++spun % 256 == 0)
+                syscall(SYS_sched_yield);
+#if defined(__x86_64__) || defined(__i386__)
+            else
+                __builtin_ia32_pause();
+#endif
+        } else if (wv_others_ready()) {
+            sched_yield();
+        } else {
+            spins = 16;
+        }
+        if ((i & 63) == 0) {
+            long long t = now_ns();
+            if (!until)
+                until = t + POLL_NS;
+            else if (t >= until)
+                return is_done(flag);
+        }
+    }
+}
+
+/* Waits (under `big`) until *flag is set: polls for a while (releasing
+ * `big`), then blocks. */
+static void wait_for(int *flag, const char *in)
+{
+    if (is_done(flag))
+        return;
+    pthread_mutex_unlock(&big);
+    int set = poll_done(flag);
+    pthread_mutex_lock(&big);
+    if (!set)
+        while (!is_done(flag))
+            block(in);
+}
+
+/* Waits (not holding `big`) until request r is complete. */
+static void await_req(struct req *r, const char *in)
+{
+    if (is_done(&r->done) || poll_done(&r->done))
+        return;
+    pthread_mutex_lock(&big);
+    while (!is_done(&r->done))
         block(in);
+    pthread_mutex_unlock(&big);
 }
 
 /* ---- point to point --------------------------------------------------- */
@@ -656,16 +768,17 @@ static void deliver(struct req *send, struct req *recv)
     recv->st.count_hi_and_cancelled = 0;
     recv->st.MPI_ERROR = send->bytes > recv->bytes ? MPI_ERR_TRUNCATE : MPI_SUCCESS;
     recv->arrived = send->bytes;
-    recv->done = 1;
-    wake(recv->owner);
-    if (recv->detached) /* MPI_Request_free'd: nobody will look at it */
+    if (recv->detached) { /* MPI_Request_free'd: nobody will look at it */
+        wake(recv->owner);
         free(recv);
+    } else {
+        complete(recv);
+    }
     if (send->detached) {
         free(send->eager);
         free(send);
     } else {
-        send->done = 1;
-        wake(send->owner);
+        complete(send);
     }
 }
 
@@ -764,34 +877,37 @@ static void release(struct req *r)
         free(r->eager);
     if (r->unpack_to) /* never arrived (cancelled) */
         free(r->rbuf);
+    free(r->greq);
     free(r);
 }
 
-/* Checks and makes a send or receive request (under `big`). */
-static int make(int is_send, const char *fn, const void *buf, int count, MPI_Datatype t, int peer,
-                int tag, MPI_Comm h, struct req **out)
+/* Checks and fills in a zeroed send or receive request (under `big`);
+ * on an error the request is not made. */
+static int fill(struct req *r, int is_send, const char *fn, const void *buf, int count,
+                MPI_Datatype t, int peer, int tag, MPI_Comm h)
 {
     COMM(fn, h, c);
     size_t size = type_size(t);
-    *out = NULL;
     if (!size)
         return fail(h, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     if (count < 0)
         return fail(h, c, MPI_ERR_COUNT, fn, "negative count %d", count);
-    if (is_send ? (peer < 0 || peer >= c->size) && peer != MPI_PROC_NULL
-                : (peer < 0 || peer >= c->size) && peer != MPI_ANY_SOURCE && peer != MPI_PROC_NULL)
+    /* On an intercommunicator, peers are ranks of the other group. */
+    int peers = c->remote ? c->remote_size : c->size;
+    if (is_send ? (peer < 0 || peer >= peers) && peer != MPI_PROC_NULL
+                : (peer < 0 || peer >= peers) && peer != MPI_ANY_SOURCE && peer != MPI_PROC_NULL)
         return fail(h, c, MPI_ERR_RANK, fn, "invalid rank %d (%s has %d ranks)", peer,
-                    comm_name(h), c->size);
+                    comm_name(h), peers);
     if (is_send ? tag < 0 : tag < 0 && tag != MPI_ANY_TAG)
         return fail(h, c, MPI_ERR_TAG, fn, "invalid tag %d", tag);
     if (!buf && count > 0)
         return fail(h, c, MPI_ERR_BUFFER, fn, "null buffer for %d elements", count);
-    int mine = rank_in(c, me());
+    int self = me();
+    int mine = rank_in(c, self);
     if (mine < 0)
-        return fail(h, c, MPI_ERR_COMM, fn, "rank %d is not in this communicator", me());
-    struct req *r = calloc(1, sizeof *r);
+        return fail(h, c, MPI_ERR_COMM, fn, "rank %d is not in this communicator", self);
     r->is_send = is_send;
-    r->owner = me();
+    r->owner = self;
     r->context = c->context;
     r->tag = tag;
     r->bytes = (size_t)count * size;
@@ -803,7 +919,7 @@ static int make(int is_send, const char *fn, const void *buf, int count, MPI_Dat
     } else if (is_send) {
         r->peer = mine;
         r->sbuf = buf;
-        r->dest = c->world[peer];
+        r->dest = c->remote ? c->remote[peer] : c->world[peer];
         if (!contiguous(t)) {
             /* Sent as a packed copy: the library moves contiguous bytes. */
             r->eager = malloc(r->bytes ? r->bytes : 1);
@@ -820,45 +936,67 @@ static int make(int is_send, const char *fn, const void *buf, int count, MPI_Dat
             r->utype = t;
         }
     }
-    *out = r;
     return MPI_SUCCESS;
 }
+
+/* Checks and makes a send or receive request on the heap (under `big`);
+ * *out is NULL on an error. */
+static int make(int is_send, const char *fn, const void *buf, int count, MPI_Datatype t, int peer,
+                int tag, MPI_Comm h, struct req **out)
+{
+    struct req *r = calloc(1, sizeof *r);
+    int err = fill(r, is_send, fn, buf, count, t, peer, tag, h);
+    if (err) {
+        free(r);
+        r = NULL;
+    }
+    *out = r;
+    return err;
+}
+
+/* Blocking sends and receives keep their request on the stack (no
+ * allocation per message) and wait for it without `big`: whoever matches
+ * it completes it with one release store (see complete). They start from
+ * a copy of this zeroed one: the compiler clears a local struct of this
+ * size with `rep stos`, whose start-up costs as much as the rest of a
+ * message. */
+static const struct req zero_req;
 
 int MPI_Send(const void *buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm comm)
 {
     started("MPI_Send");
+    struct req r = zero_req;
     pthread_mutex_lock(&big);
-    struct req *r;
-    int err = make(1, "MPI_Send", buf, count, t, dest, tag, comm, &r);
-    if (r && !r->done) {
-        start_send(r);
-        wait_for(&r->done, "MPI_Send");
-    }
-    free(r);
+    int err = fill(&r, 1, "MPI_Send", buf, count, t, dest, tag, comm);
+    if (!err && !r.done)
+        start_send(&r);
     pthread_mutex_unlock(&big);
-    return err;
+    if (err)
+        return err;
+    await_req(&r, "MPI_Send");
+    if (r.owns_eager)
+        free(r.eager);
+    return MPI_SUCCESS;
 }
 
 int MPI_Recv(void *buf, int count, MPI_Datatype t, int source, int tag, MPI_Comm comm,
              MPI_Status *status)
 {
     started("MPI_Recv");
+    struct req r = zero_req;
     pthread_mutex_lock(&big);
-    struct req *r;
-    int err = make(0, "MPI_Recv", buf, count, t, source, tag, comm, &r);
-    if (r) {
-        if (!r->done) {
-            start_recv(r);
-            wait_for(&r->done, "MPI_Recv");
-        }
-        set_status(status, r);
-        if (r->st.MPI_ERROR == MPI_ERR_TRUNCATE)
-            err = fail(comm, comm_of(comm), MPI_ERR_TRUNCATE, "MPI_Recv",
-                       "message truncated: %zu bytes from rank %d (tag %d) for a buffer of %zu",
-                       r->arrived, r->st.MPI_SOURCE, r->st.MPI_TAG, r->bytes);
-        release(r);
-    }
+    int err = fill(&r, 0, "MPI_Recv", buf, count, t, source, tag, comm);
+    if (!err && !r.done)
+        start_recv(&r);
     pthread_mutex_unlock(&big);
+    if (err)
+        return err;
+    await_req(&r, "MPI_Recv");
+    set_status(status, &r);
+    if (r.st.MPI_ERROR == MPI_ERR_TRUNCATE)
+        err = fail(comm, comm_of(comm), MPI_ERR_TRUNCATE, "MPI_Recv",
+                   "message truncated: %zu bytes from rank %d (tag %d) for a buffer of %zu",
+                   r.arrived, r.st.MPI_SOURCE, r.st.MPI_TAG, r.bytes);
     return err;
 }
 
@@ -921,6 +1059,8 @@ static int finish(MPI_Request *request, MPI_Status *status, int block, const cha
     if (!r->done && !block)
         return 0;
     wait_for(&r->done, fn);
+    if (r->greq)
+        greq_finish(r);
     set_status(status, r);
     release(r);
     if (p)
@@ -1190,6 +1330,10 @@ static int coll_enter(struct comm *c, MPI_Comm h, const void *in, void *out, con
     if (!c) {                                                                                 \
         pthread_mutex_unlock(&big);                                                           \
         return fail(h, NULL, MPI_ERR_COMM, fn, "invalid communicator 0x%x", (unsigned)(h));   \
+    }                                                                                         \
+    if (c->remote) {                                                                          \
+        pthread_mutex_unlock(&big);                                                           \
+        return fail(h, c, MPI_ERR_COMM, fn, "not supported: collectives on intercommunicators"); \
     }
 
 #define COLL_CHECK(cond, code, fn, ...)                                                       \
@@ -1298,140 +1442,6 @@ int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
     return reduce(sendbuf, recvbuf, count, t, op, 0, comm, 1, "MPI_Allreduce");
 }
 
-/* Gather, Gatherv, Allgather: member k's block goes to out + displ(k). */
-static int gather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
-                  const int *recvcounts, const int *displs, int recvcount, MPI_Datatype recvtype,
-                  int root, MPI_Comm h_, int all, const char *fn)
-{
-    COLL_BEGIN(fn, h_, c);
-    size_t rs = type_size(recvtype), ss = type_size(sendtype);
-    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, fn,
-               "not supported: a non-contiguous derived datatype here");
-    COLL_CHECK(!ss && sendbuf != MPI_IN_PLACE, MPI_ERR_TYPE, fn, "invalid send datatype");
-    COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
-    int i = rank_in(c, me());
-    int receives = all || i == root;
-    COLL_CHECK(receives && !rs, MPI_ERR_TYPE, fn, "invalid receive datatype");
-    const void *in = sendbuf;
-    if (sendbuf == MPI_IN_PLACE) {
-        size_t off = displs ? (size_t)displs[i] * rs : (size_t)i * recvcount * rs;
-        in = (char *)recvbuf + off;
-    }
-    c->aux1[i] = sendbuf == MPI_IN_PLACE ? -1 : (int)((size_t)sendcount * ss);
-    struct sig s = {fn, all ? NO_ROOT : root, ANY_BYTES, 0};
-    coll_enter_as(c, h_, &s, in, recvbuf);
-    if (receives)
-        for (int k = 0; k < c->size; k++) {
-            size_t cap = (size_t)(recvcounts ? recvcounts[k] : recvcount) * rs;
-            size_t off = displs ? (size_t)displs[k] * rs : (size_t)k * recvcount * rs;
-            size_t n = c->aux1[k] < 0 ? cap : (size_t)c->aux1[k];
-            char *to = (char *)recvbuf + off;
-            if (n > cap)
-                n = cap;
-            if (to != c->in[k] && n)
-                memcpy(to, c->in[k], n);
-        }
-    coll_barrier(c, fn);
-    pthread_mutex_unlock(&big);
-    return MPI_SUCCESS;
-}
-
-int MPI_Gather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
-               int recvcount, MPI_Datatype recvtype, int root, MPI_Comm comm)
-{
-    return gather(sendbuf, sendcount, sendtype, recvbuf, NULL, NULL, recvcount, recvtype, root,
-                  comm, 0, "MPI_Gather");
-}
-
-int MPI_Gatherv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
-                const int recvcounts[], const int displs[], MPI_Datatype recvtype, int root,
-                MPI_Comm comm)
-{
-    return gather(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, 0, recvtype, root,
-                  comm, 0, "MPI_Gatherv");
-}
-
-int MPI_Allgather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
-                  int recvcount, MPI_Datatype recvtype, MPI_Comm comm)
-{
-    return gather(sendbuf, sendcount, sendtype, recvbuf, NULL, NULL, recvcount, recvtype, 0, comm,
-                  1, "MPI_Allgather");
-}
-
-/* Scatter, Scatterv: member k takes its block of the root's buffer. */
-static int scatter(const void *sendbuf, const int *sendcounts, const int *displs, int sendcount,
-                   MPI_Datatype sendtype, void *recvbuf, int recvcount, MPI_Datatype recvtype,
-                   int root, MPI_Comm h_, const char *fn)
-{
-    COLL_BEGIN(fn, h_, c);
-    COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, fn, "invalid root %d", root);
-    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, fn,
-               "not supported: a non-contiguous derived datatype here");
-    int i = rank_in(c, me());
-    size_t ss = type_size(sendtype), rs = type_size(recvtype);
-    COLL_CHECK(i == root && !ss, MPI_ERR_TYPE, fn, "invalid send datatype");
-    COLL_CHECK(recvbuf != MPI_IN_PLACE && !rs, MPI_ERR_TYPE, fn, "invalid receive datatype");
-    if (i == root) {
-        c->root_counts = sendcounts;
-        c->root_displs = displs;
-        c->root_count = sendcount;
-        c->root_size = ss;
-    }
-    struct sig s = {fn, root, ANY_BYTES, 0};
-    coll_enter_as(c, h_, &s, sendbuf, recvbuf);
-    if (recvbuf != MPI_IN_PLACE) {
-        size_t bs = c->root_size;
-        size_t off = c->root_displs ? (size_t)c->root_displs[i] * bs : (size_t)i * c->root_count * bs;
-        size_t n = (size_t)(c->root_counts ? c->root_counts[i] : c->root_count) * bs;
-        size_t cap = (size_t)recvcount * rs;
-        const char *from = (const char *)c->in[root] + off;
-        if (n > cap)
-            n = cap;
-        if (from != recvbuf && n)
-            memcpy(recvbuf, from, n);
-    }
-    coll_barrier(c, fn);
-    pthread_mutex_unlock(&big);
-    return MPI_SUCCESS;
-}
-
-int MPI_Scatter(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
-                int recvcount, MPI_Datatype recvtype, int root, MPI_Comm comm)
-{
-    return scatter(sendbuf, NULL, NULL, sendcount, sendtype, recvbuf, recvcount, recvtype, root,
-                   comm, "MPI_Scatter");
-}
-
-int MPI_Scatterv(const void *sendbuf, const int sendcounts[], const int displs[],
-                 MPI_Datatype sendtype, void *recvbuf, int recvcount, MPI_Datatype recvtype,
-                 int root, MPI_Comm comm)
-{
-    return scatter(sendbuf, sendcounts, displs, 0, sendtype, recvbuf, recvcount, recvtype, root,
-                   comm, "MPI_Scatterv");
-}
-
-int MPI_Alltoall(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
-                 int recvcount, MPI_Datatype recvtype, MPI_Comm comm)
-{
-    MPI_Comm h_ = comm;
-    COLL_BEGIN("MPI_Alltoall", comm, c);
-    size_t ss = type_size(sendtype), rs = type_size(recvtype);
-    COLL_CHECK(!ss || !rs, MPI_ERR_TYPE, "MPI_Alltoall", "invalid datatype");
-    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, "MPI_Alltoall",
-               "not supported: a non-contiguous derived datatype here");
-    COLL_CHECK(sendbuf == MPI_IN_PLACE, MPI_ERR_ARG, "MPI_Alltoall",
-               "MPI_IN_PLACE is not supported here");
-    int i = coll_enter(c, comm, sendbuf, recvbuf, "MPI_Alltoall");
-    size_t sb = (size_t)sendcount * ss, rb = (size_t)recvcount * rs;
-    size_t n = sb < rb ? sb : rb;
-    for (int k = 0; k < c->size; k++)
-        if (n)
-            memcpy((char *)recvbuf + (size_t)k * rb, (const char *)c->in[k] + (size_t)i * sb, n);
-    coll_barrier(c, "MPI_Alltoall");
-    pthread_mutex_unlock(&big);
-    return MPI_SUCCESS;
-}
-
 /* ---- communicators ---------------------------------------------------- */
 
 int MPI_Comm_size(MPI_Comm comm, int *size)
@@ -1505,6 +1515,29 @@ int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
     return MPI_SUCCESS;
 }
 
+/* A new communicator with c's members, context of its own and topology
+ * (under `big`); MPI_COMM_NULL if there is no room. */
+static MPI_Comm comm_copy(struct comm *c)
+{
+    int slot = 1;
+    while (slot < MAX_COMMS && comms[slot].used)
+        slot++;
+    if (slot == MAX_COMMS)
+        return MPI_COMM_NULL;
+    struct comm *d = &comms[slot];
+    comm_alloc(d, c->size);
+    memcpy(d->world, c->world, sizeof(int) * (size_t)c->size);
+    if (c->ndims) {
+        d->dims = malloc(sizeof(int) * (size_t)c->ndims);
+        d->periods = malloc(sizeof(int) * (size_t)c->ndims);
+        memcpy(d->dims, c->dims, sizeof(int) * (size_t)c->ndims);
+        memcpy(d->periods, c->periods, sizeof(int) * (size_t)c->ndims);
+        d->ndims = c->ndims;
+    }
+    d->topo = topo_share(c->topo);
+    return (MPI_Comm)(0x84000000u | (unsigned)slot);
+}
+
 int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
 {
     int r;
@@ -1523,6 +1556,8 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
         memcpy(d->periods, c->periods, sizeof(int) * (size_t)c->ndims);
         d->ndims = c->ndims;
     }
+    if (c && d && !d->topo)
+        d->topo = topo_share(c->topo);
     pthread_mutex_unlock(&big);
     return MPI_SUCCESS;
 }
@@ -1531,8 +1566,12 @@ int MPI_Comm_free(MPI_Comm *comm)
 {
     started("MPI_Comm_free");
     delete_attrs(*comm);
-    pthread_mutex_lock(&big);
     struct comm *c = comm_of(*comm);
+    if (c && c->remote) { /* each member frees its share of the group's own */
+        MPI_Comm local = c->local;
+        MPI_Comm_free(&local);
+    }
+    pthread_mutex_lock(&big);
     if (!c || c == &comms[0] || *comm == MPI_COMM_SELF) {
         pthread_mutex_unlock(&big);
         return fail(*comm, c, MPI_ERR_COMM, "MPI_Comm_free", "cannot free this communicator");
@@ -1548,6 +1587,8 @@ int MPI_Comm_free(MPI_Comm *comm)
         free(c->nbc_begun);
         free(c->dims);
         free(c->periods);
+        topo_drop(c->topo);
+        inter_drop(c);
         memset(c, 0, sizeof *c);
     }
     *comm = MPI_COMM_NULL;
@@ -1897,6 +1938,8 @@ int MPI_Request_free(MPI_Request *request)
                     "invalid request 0x%x", (unsigned)*request);
     }
     if (r->done) {
+        if (r->greq)
+            greq_finish(r);
         release(r);
     } else {
         requests[r->handle & 0xffffff] = NULL;
@@ -2070,7 +2113,9 @@ int MPI_Cancel(MPI_Request *request)
     started("MPI_Cancel");
     pthread_mutex_lock(&big);
     struct req *r = request_of(*request);
-    if (r && !r->done) {
+    if (r && r->greq) {
+        greq_cancel(r);
+    } else if (r && !r->done) {
         struct rank *q = &ranks[r->is_send ? r->dest : r->owner];
         struct req **head = r->is_send ? &q->unexpected : &q->posted;
         struct req **tail = r->is_send ? &q->unexpected_tail : &q->posted_tail;
@@ -2094,50 +2139,6 @@ int MPI_Test_cancelled(const MPI_Status *status, int *flag)
 }
 
 /* ---- more collectives ------------------------------------------------- */
-
-int MPI_Allgatherv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf,
-                   const int recvcounts[], const int displs[], MPI_Datatype recvtype,
-                   MPI_Comm comm)
-{
-    return gather(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, 0, recvtype, 0, comm,
-                  1, "MPI_Allgatherv");
-}
-
-int MPI_Alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls[],
-                  MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
-                  const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
-{
-    MPI_Comm h_ = comm;
-    COLL_BEGIN("MPI_Alltoallv", comm, c);
-    size_t ss = type_size(sendtype), rs = type_size(recvtype);
-    COLL_CHECK(!ss || !rs, MPI_ERR_TYPE, "MPI_Alltoallv", "invalid datatype");
-    COLL_CHECK(!contiguous(sendtype) || !contiguous(recvtype), MPI_ERR_TYPE, "MPI_Alltoallv",
-               "not supported: a non-contiguous derived datatype here");
-    COLL_CHECK(sendbuf == MPI_IN_PLACE, MPI_ERR_ARG, "MPI_Alltoallv",
-               "MPI_IN_PLACE is not supported here");
-    int i = rank_in(c, me());
-    /* What each member sends: its buffer, counts and displacements. */
-    c->aux1[i] = (int)ss;
-    c->root_counts = NULL;
-    struct sig s = {"MPI_Alltoallv", NO_ROOT, ANY_BYTES, 0};
-    const void *mine[3] = {sendbuf, sendcounts, sdispls};
-    coll_enter_as(c, comm, &s, mine, recvbuf);
-    for (int k = 0; k < c->size; k++) {
-        const void *const *theirs = c->in[k];
-        const char *from = theirs[0];
-        const int *counts = theirs[1], *displs = theirs[2];
-        size_t n = (size_t)counts[i] * (size_t)c->aux1[k];
-        size_t cap = (size_t)recvcounts[k] * rs;
-        if (n > cap)
-            n = cap;
-        if (n)
-            memcpy((char *)recvbuf + (size_t)rdispls[k] * rs,
-                   from + (size_t)displs[i] * (size_t)c->aux1[k], n);
-    }
-    coll_barrier(c, "MPI_Alltoallv");
-    pthread_mutex_unlock(&big);
-    return MPI_SUCCESS;
-}
 
 /* Reduce_scatter(_block), Scan, Exscan: a reduction over some members'
  * inputs, element-wise, into each member's own result. */
@@ -2617,7 +2618,7 @@ int MPI_Cart_create(MPI_Comm comm, int ndims, const int dims[], const int period
 int MPI_Topo_test(MPI_Comm comm, int *status)
 {
     COMM("MPI_Topo_test", comm, c);
-    *status = c->ndims ? MPI_CART : MPI_UNDEFINED;
+    *status = c->topo ? topo_kind(c->topo) : c->ndims ? MPI_CART : MPI_UNDEFINED;
     return MPI_SUCCESS;
 }
 
@@ -3194,150 +3195,6 @@ int MPI_Info_free(MPI_Info *info)
     return MPI_SUCCESS;
 }
 
-/* ---- non-blocking collectives ----------------------------------------- */
-
-/* The ranks are strings of one process, so a non-blocking collective needs
- * no progress engine: each member's call leaves what it brings (buffers,
- * counts, root) in the operation of its communicator with the same
- * sequence number, and returns a request. The member that arrives last
- * moves every member's data (all buffers are in this process and stay
- * valid until completion, as the standard requires) and completes every
- * member's request. Members' operations match in the order they begin
- * them on a communicator, as the standard says they must. */
-enum nbc_kind { NBC_BARRIER, NBC_BCAST, NBC_REDUCE, NBC_ALLREDUCE };
-
-struct nbc_member {
-    const void *in;
-    void *out;
-    struct req *req;
-};
-
-struct nbc {
-    unsigned seq;
-    int arrived;
-    struct sig *sigs;
-    struct nbc_member *m;
-    struct nbc *next;
-};
-
-static const char *nbc_name[] = {"MPI_Ibarrier", "MPI_Ibcast", "MPI_Ireduce", "MPI_Iallreduce"};
-
-/* Under `big`: moves the data of a complete operation. 0, or the error. */
-static int nbc_perform(struct comm *c, struct nbc *op, enum nbc_kind kind, int root, int count,
-                       MPI_Datatype t, MPI_Op mop)
-{
-    size_t n = (size_t)count * type_size(t);
-    if (kind == NBC_BCAST) {
-        for (int k = 0; k < c->size; k++)
-            if (k != root && n)
-                memcpy(op->m[k].out, op->m[root].in, n);
-        return 0;
-    }
-    if (kind == NBC_REDUCE || kind == NBC_ALLREDUCE) {
-        void *acc = malloc(n ? n : 1);
-        memcpy(acc, op->m[0].in, n);
-        for (int k = 1; k < c->size; k++)
-            if (combine(acc, op->m[k].in, (size_t)count, t, mop)) {
-                free(acc);
-                return MPI_ERR_OP;
-            }
-        for (int k = 0; k < c->size; k++)
-            if ((kind == NBC_ALLREDUCE || k == root) && n)
-                memcpy(op->m[k].out, acc, n);
-        free(acc);
-    }
-    return 0;
-}
-
-static int nbc_begin(enum nbc_kind kind, const void *in, void *out, int count, MPI_Datatype t,
-                     MPI_Op mop, int root, MPI_Comm comm, MPI_Request *request)
-{
-    const char *fn = nbc_name[kind];
-    started(fn);
-    COMM(fn, comm, c);
-    if (kind != NBC_BARRIER && (!type_size(t) || !contiguous(t)))
-        return fail(comm, c, MPI_ERR_TYPE, fn, "invalid or non-contiguous datatype 0x%x",
-                    (unsigned)t);
-    if ((kind == NBC_BCAST || kind == NBC_REDUCE) && (root < 0 || root >= c->size))
-        return fail(comm, c, MPI_ERR_ROOT, fn, "invalid root %d", root);
-    if ((kind == NBC_REDUCE || kind == NBC_ALLREDUCE) && !reducible(t, mop))
-        return fail(comm, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",
-                    (unsigned)mop, (unsigned)t);
-    pthread_mutex_lock(&big);
-    int i = rank_in(c, me());
-    unsigned seq = c->nbc_begun[i]++;
-    struct nbc *op = c->nbc_pending;
-    while (op && op->seq != seq)
-        op = op->next;
-    if (!op) {
-        op = calloc(1, sizeof *op);
-        op->seq = seq;
-        op->sigs = calloc((size_t)c->size, sizeof *op->sigs);
-        op->m = calloc((size_t)c->size, sizeof *op->m);
-        op->next = c->nbc_pending;
-        c->nbc_pending = op;
-    }
-    struct req *r = calloc(1, sizeof *r);
-    r->owner = me();
-    r->what = fn;
-    *request = new_handle(r);
-    op->m[i] = (struct nbc_member){in == MPI_IN_PLACE ? out : in, out, r};
-    op->sigs[i] = (struct sig){fn, kind == NBC_BCAST || kind == NBC_REDUCE ? root : NO_ROOT,
-                               kind == NBC_BARRIER ? ANY_BYTES : (long long)count * (long long)type_size(t),
-                               kind == NBC_REDUCE || kind == NBC_ALLREDUCE ? (unsigned)mop : 0};
-    if (++op->arrived < c->size) {
-        pthread_mutex_unlock(&big);
-        return MPI_SUCCESS;
-    }
-    /* The last to arrive: check that all asked the same, move the data,
-     * complete everyone's request. */
-    struct sig *saved = c->sigs;
-    c->sigs = op->sigs;
-    coll_check(c, comm);
-    c->sigs = saved;
-    int err = nbc_perform(c, op, kind, root, count, t, mop);
-    for (struct nbc **p = &c->nbc_pending; *p; p = &(*p)->next)
-        if (*p == op) {
-            *p = op->next;
-            break;
-        }
-    for (int k = 0; k < c->size; k++) {
-        op->m[k].req->done = 1;
-        wake(op->m[k].req->owner);
-    }
-    free(op->sigs);
-    free(op->m);
-    free(op);
-    pthread_mutex_unlock(&big);
-    if (err)
-        return fail(comm, c, err, fn, "operation 0x%x does not apply to datatype 0x%x",
-                    (unsigned)mop, (unsigned)t);
-    return MPI_SUCCESS;
-}
-
-int MPI_Ibarrier(MPI_Comm comm, MPI_Request *request)
-{
-    return nbc_begin(NBC_BARRIER, NULL, NULL, 0, MPI_BYTE, 0, 0, comm, request);
-}
-
-int MPI_Ibcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm,
-               MPI_Request *request)
-{
-    return nbc_begin(NBC_BCAST, buf, buf, count, t, 0, root, comm, request);
-}
-
-int MPI_Ireduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
-                int root, MPI_Comm comm, MPI_Request *request)
-{
-    return nbc_begin(NBC_REDUCE, sendbuf, recvbuf, count, t, op, root, comm, request);
-}
-
-int MPI_Iallreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
-                   MPI_Comm comm, MPI_Request *request)
-{
-    return nbc_begin(NBC_ALLREDUCE, sendbuf, recvbuf, count, t, op, 0, comm, request);
-}
-
 /* ---- what is not supported -------------------------------------------- */
 
 /* Calls a program may make that this library does not implement: each
@@ -3356,13 +3213,6 @@ static void not_supported(const char *fn)
     int name(void) { not_supported(#name); }                                                  \
     void fortran(void) { not_supported(#name); }
 
-UNSUPPORTED(MPI_Alltoallw, mpi_alltoallw_)
-UNSUPPORTED(MPI_Win_create, mpi_win_create_)
-UNSUPPORTED(MPI_Win_free, mpi_win_free_)
-UNSUPPORTED(MPI_Win_fence, mpi_win_fence_)
-UNSUPPORTED(MPI_Put, mpi_put_)
-UNSUPPORTED(MPI_Get, mpi_get_)
-UNSUPPORTED(MPI_Accumulate, mpi_accumulate_)
 UNSUPPORTED(MPI_File_open, mpi_file_open_)
 UNSUPPORTED(MPI_File_close, mpi_file_close_)
 UNSUPPORTED(MPI_File_read, mpi_file_read_)
@@ -3372,6 +3222,21 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 /* ---- derived datatypes ------------------------------------------------ */
 
 #include "datatypes.c"
+
+/* ---- block-moving and non-blocking collectives ----------------------- */
+
+#include "nbc.c"
+
+/* ---- more communicators, generalized requests ------------------------- */
+
+#include "comm_more.c"
+#include "graph.c"
+#include "intercomm.c"
+
+/* ---- one-sided communication ------------------------------------------ */
+
+#include "rma.c"
+#include "grequest.c"
 
 static size_t derived_size(MPI_Datatype t)
 {

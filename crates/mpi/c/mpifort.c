@@ -830,3 +830,130 @@ void mpi_iallreduce_(void *sendbuf, void *recvbuf, int *count, int *type, int *o
 {
     *ierr = MPI_Iallreduce(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *comm, request);
 }
+
+/* ---- newer collectives, communicators, one-sided communication --------- */
+
+int MPI_Igather(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, int, MPI_Comm,
+                MPI_Request *);
+int MPI_Iscatter(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, int, MPI_Comm,
+                 MPI_Request *);
+int MPI_Iallgather(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm,
+                   MPI_Request *);
+int MPI_Ialltoall(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm,
+                  MPI_Request *);
+int MPI_Iscan(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *);
+int MPI_Iexscan(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *);
+int MPI_Comm_split_type(MPI_Comm, int, int, MPI_Info, MPI_Comm *);
+int MPI_Comm_idup(MPI_Comm, MPI_Comm *, MPI_Request *);
+int MPI_Comm_dup_with_info(MPI_Comm, MPI_Info, MPI_Comm *);
+int MPI_Win_create(void *, MPI_Aint, int, MPI_Info, MPI_Comm, MPI_Win *);
+int MPI_Win_allocate(MPI_Aint, int, MPI_Info, MPI_Comm, void *, MPI_Win *);
+int MPI_Win_free(MPI_Win *);
+int MPI_Win_fence(int, MPI_Win);
+int MPI_Put(const void *, int, MPI_Datatype, int, MPI_Aint, int, MPI_Datatype, MPI_Win);
+int MPI_Get(void *, int, MPI_Datatype, int, MPI_Aint, int, MPI_Datatype, MPI_Win);
+int MPI_Accumulate(const void *, int, MPI_Datatype, int, MPI_Aint, int, MPI_Datatype, MPI_Op,
+                   MPI_Win);
+int MPI_Win_lock(int, int, int, MPI_Win);
+int MPI_Win_unlock(int, MPI_Win);
+
+void mpi_igather_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcount,
+                  int *recvtype, int *root, int *comm, int *request, int *ierr)
+{
+    *ierr = MPI_Igather(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                        *recvtype, *root, *comm, request);
+}
+
+void mpi_iscatter_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcount,
+                   int *recvtype, int *root, int *comm, int *request, int *ierr)
+{
+    *ierr = MPI_Iscatter(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                         *recvtype, *root, *comm, request);
+}
+
+void mpi_iallgather_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf,
+                     int *recvcount, int *recvtype, int *comm, int *request, int *ierr)
+{
+    *ierr = MPI_Iallgather(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                           *recvtype, *comm, request);
+}
+
+void mpi_ialltoall_(void *sendbuf, int *sendcount, int *sendtype, void *recvbuf, int *recvcount,
+                    int *recvtype, int *comm, int *request, int *ierr)
+{
+    *ierr = MPI_Ialltoall(buffer(sendbuf), *sendcount, *sendtype, buffer(recvbuf), *recvcount,
+                          *recvtype, *comm, request);
+}
+
+void mpi_iscan_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *comm,
+                int *request, int *ierr)
+{
+    *ierr = MPI_Iscan(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *comm, request);
+}
+
+void mpi_iexscan_(void *sendbuf, void *recvbuf, int *count, int *type, int *op, int *comm,
+                  int *request, int *ierr)
+{
+    *ierr = MPI_Iexscan(buffer(sendbuf), buffer(recvbuf), *count, *type, *op, *comm, request);
+}
+
+void mpi_comm_split_type_(int *comm, int *split_type, int *key, int *info, int *newcomm,
+                          int *ierr)
+{
+    *ierr = MPI_Comm_split_type(*comm, *split_type, *key, *info, newcomm);
+}
+
+void mpi_comm_idup_(int *comm, int *newcomm, int *request, int *ierr)
+{
+    *ierr = MPI_Comm_idup(*comm, newcomm, request);
+}
+
+void mpi_comm_dup_with_info_(int *comm, int *info, int *newcomm, int *ierr)
+{
+    *ierr = MPI_Comm_dup_with_info(*comm, *info, newcomm);
+}
+
+/* Window sizes and target displacements are INTEGER(KIND=MPI_ADDRESS_KIND). */
+void mpi_win_create_(void *base, MPI_Aint *size, int *disp_unit, int *info, int *comm, int *win,
+                     int *ierr)
+{
+    *ierr = MPI_Win_create(base, *size, *disp_unit, *info, *comm, win);
+}
+
+void mpi_win_free_(int *win, int *ierr)
+{
+    *ierr = MPI_Win_free(win);
+}
+
+void mpi_win_fence_(int *assert_, int *win, int *ierr)
+{
+    *ierr = MPI_Win_fence(*assert_, *win);
+}
+
+void mpi_put_(void *origin, int *ocount, int *otype, int *target, MPI_Aint *tdisp, int *tcount,
+              int *ttype, int *win, int *ierr)
+{
+    *ierr = MPI_Put(origin, *ocount, *otype, *target, *tdisp, *tcount, *ttype, *win);
+}
+
+void mpi_get_(void *origin, int *ocount, int *otype, int *target, MPI_Aint *tdisp, int *tcount,
+              int *ttype, int *win, int *ierr)
+{
+    *ierr = MPI_Get(origin, *ocount, *otype, *target, *tdisp, *tcount, *ttype, *win);
+}
+
+void mpi_accumulate_(void *origin, int *ocount, int *otype, int *target, MPI_Aint *tdisp,
+                     int *tcount, int *ttype, int *op, int *win, int *ierr)
+{
+    *ierr = MPI_Accumulate(origin, *ocount, *otype, *target, *tdisp, *tcount, *ttype, *op, *win);
+}
+
+void mpi_win_lock_(int *lock_type, int *target, int *assert_, int *win, int *ierr)
+{
+    *ierr = MPI_Win_lock(*lock_type, *target, *assert_, *win);
+}
+
+void mpi_win_unlock_(int *target, int *win, int *ierr)
+{
+    *ierr = MPI_Win_unlock(*target, *win);
+}

@@ -29,6 +29,12 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("weaves_mpi.h", include_str!("../c/weaves_mpi.h")),
     ("mpi.c", include_str!("../c/mpi.c")),
     ("datatypes.c", include_str!("../c/datatypes.c")),
+    ("nbc.c", include_str!("../c/nbc.c")),
+    ("comm_more.c", include_str!("../c/comm_more.c")),
+    ("graph.c", include_str!("../c/graph.c")),
+    ("intercomm.c", include_str!("../c/intercomm.c")),
+    ("rma.c", include_str!("../c/rma.c")),
+    ("grequest.c", include_str!("../c/grequest.c")),
     ("mpifort.c", include_str!("../c/mpifort.c")),
 ];
 

@@ -147,9 +147,14 @@ pub fn preempt_point() {
                 hook();
             }
         }
+        // A plain load first: the swap is a locked instruction, and this
+        // runs on every interposed lock release.
         if ctx
             .preempt_pending
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && ctx
+                .preempt_pending
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
         {
             if tapestry_ending() {
                 crate::stop_point();

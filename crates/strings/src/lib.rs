@@ -50,7 +50,7 @@ pub use ctx::{
     RuntimeSection, StringInfo, Suspend,
 };
 pub use fiber::{run_on_fiber, FiberStack, Outcome, DEFAULT_STACK, STACK_GUARD};
-pub use sched::Scheduler;
+pub use sched::{others_ready, Scheduler};
 pub use task::{Entry, Launch, Mode, Task};
 
 extern "C" {

@@ -178,6 +178,22 @@ fn this_worker() -> Option<WorkerRef> {
     WORKER.with(Cell::get)
 }
 
+/// Whether the worker running the caller has another string ready to run
+/// (false on a thread that is not a worker). A string polling for a
+/// partner's progress yields only when someone could use the worker, and
+/// otherwise spins: a round trip through the worker's loop costs more than
+/// the reply it waits for.
+pub fn others_ready() -> bool {
+    let Some(w) = this_worker() else {
+        return false;
+    };
+    // SAFETY: `w.sched` and `w.local` are the worker loop's own scheduler
+    // and state, alive while the thread-local names them; we are on that
+    // thread, inside a slice the loop runs, so it holds no borrow of them.
+    let (sched, local) = unsafe { (&*w.sched, &*w.local) };
+    sched.work_for(w.index, local)
+}
+
 impl Scheduler {
     /// Starts `workers` worker threads (at least one).
     pub fn start(workers: usize) -> std::io::Result<Arc<Scheduler>> {
