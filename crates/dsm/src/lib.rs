@@ -52,6 +52,7 @@ pub mod pages;
 pub mod stats;
 pub mod sync;
 pub mod threads;
+pub mod trace_format;
 pub mod wire;
 
 /// The arena whose node spans DSM nodes share.

@@ -230,11 +230,20 @@ fn write_trace_part() {
     let Some(t) = g.as_ref() else { return };
     let mut s = String::new();
     for &(at, page, write) in &t.events {
-        s += &format!(
-            "{{\"t_us\":{at},\"node\":{me},\"page\":{},\"kind\":\"{}\"}}\n",
-            page_index(page),
-            if write { "write" } else { "read" }
-        );
+        let fault = crate::trace_format::Fault {
+            t_us: at,
+            node: me,
+            page: page_index(page),
+            kind: if write {
+                crate::trace_format::Kind::Write
+            } else {
+                crate::trace_format::Kind::Read
+            },
+        };
+        if let Ok(line) = serde_json::to_string(&fault) {
+            s += &line;
+            s.push('\n');
+        }
     }
     let _ = std::fs::write(&t.path, s);
 }
@@ -249,21 +258,19 @@ pub fn finish_trace(path: &std::path::Path, nodes: u32, coherence: &str) -> std:
         let text = std::fs::read_to_string(&part).unwrap_or_default();
         let _ = std::fs::remove_file(&part);
         for l in text.lines() {
-            let t = l
-                .strip_prefix("{\"t_us\":")
-                .and_then(|r| r.split(',').next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let t = serde_json::from_str::<crate::trace_format::Fault>(l).map_or(0, |f| f.t_us);
             lines.push((t, l.to_owned()));
         }
     }
     lines.sort_by_key(|(t, _)| *t);
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(
-        f,
-        "{{\"version\":1,\"nodes\":{nodes},\"page_size\":{},\"coherence\":\"{coherence}\"}}",
-        crate::pages::PAGE
-    )?;
+    let header = crate::trace_format::Header {
+        version: crate::trace_format::TRACE_VERSION,
+        nodes,
+        page_size: crate::pages::PAGE,
+        coherence: coherence.to_owned(),
+    };
+    writeln!(f, "{}", serde_json::to_string(&header)?)?;
     for (_, l) in lines {
         writeln!(f, "{l}")?;
     }

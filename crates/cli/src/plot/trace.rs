@@ -1,50 +1,14 @@
-//! The access-pattern trace `weaves dsm --trace FILE` writes: JSON Lines,
-//! a header first, then one record per page fault.
-//!
-//! ```text
-//! {"version":1,"nodes":4,"page_size":4096,"coherence":"lrc"}
-//! {"t_us":1834,"node":2,"page":536870912,"kind":"read"}
-//! ```
-//!
-//! The version is checked so that a later format is refused in one line
-//! instead of being drawn wrongly.
+//! Reads and checks the access-pattern trace `weaves dsm --trace FILE`
+//! writes (the format is `weaves_dsm::trace_format`): the version is
+//! checked so that a later format is refused in one line instead of being
+//! drawn wrongly, and every record must name a node of the run.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-/// The trace format version this reader understands.
-pub(crate) const TRACE_VERSION: u32 = 1;
-
-/// The first line of a trace.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Header {
-    pub version: u32,
-    pub nodes: u32,
-    #[allow(dead_code)] // part of the format; drawn pages are indices, not bytes
-    pub page_size: u64,
-    pub coherence: String,
-}
-
-/// What a fault was for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Kind {
-    Read,
-    Write,
-}
-
-/// One page fault: when, on which node, which page.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub(crate) struct Fault {
-    pub t_us: u64,
-    pub node: u32,
-    pub page: u64,
-    pub kind: Kind,
-}
+pub(crate) use weaves_dsm::trace_format::{Fault, Header, Kind, TRACE_VERSION};
 
 /// A whole trace, checked.
 #[derive(Debug)]
