@@ -604,3 +604,15 @@ fn rank_reports(out: &str) -> Vec<String> {
     reports.sort();
     reports
 }
+
+/// The bug: the derived-datatype table is the whole job's, and a slot was
+/// taken by a plain test of `used`, so two ranks building types at once
+/// on two workers got the same handle; the second `MPI_Type_free` failed
+/// ("not a derived datatype: 0xcc000001") or freed the blocks twice, in
+/// about one run of `mpi_icoll` on 7 ranks in three.
+#[test]
+fn derived_types_built_by_ranks_at_once_get_handles_of_their_own() {
+    for _ in 0..12 {
+        weaves_mpirun(7, "mpi_icoll", &[]).expect_success();
+    }
+}

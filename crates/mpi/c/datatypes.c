@@ -129,13 +129,19 @@ static int finish_type(struct builder *b, int pad, MPI_Datatype *out, const char
     long extent = b->hi - b->lo;
     if (pad && b->align > 1 && extent % (long)b->align)
         extent += (long)b->align - extent % (long)b->align;
-    for (int i = 1; i < MAX_DTYPES; i++)
-        if (!dtypes[i].used) {
+    /* The table is the whole job's and ranks build types at once on
+     * several workers: a slot is claimed by an atomic exchange of `used`,
+     * or two ranks took the same one and the second free failed. */
+    for (int i = 1; i < MAX_DTYPES; i++) {
+        int unused = 0;
+        if (__atomic_compare_exchange_n(&dtypes[i].used, &unused, 1, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
             dtypes[i] = (struct dtype){1, 0, b->size, b->lo, extent, b->n, b->blocks,
                                        b->mixed ? 0 : b->basic, b->basic_count, b->align};
             *out = (MPI_Datatype)(0xcc000000u | (unsigned)i);
             return MPI_SUCCESS;
         }
+    }
     free(b->blocks);
     return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, fn, "more than %d datatypes",
                 MAX_DTYPES);
@@ -327,7 +333,12 @@ int MPI_Type_free(MPI_Datatype *t)
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_free",
                     "not a derived datatype: 0x%x", (unsigned)*t);
     free(d->blocks);
-    memset(d, 0, sizeof *d);
+    /* Everything but `used`, then `used`: the slot is free only once it is
+     * clean (another rank may claim it at once). */
+    struct dtype clean = {0};
+    clean.used = 1;
+    *d = clean;
+    __atomic_store_n(&d->used, 0, __ATOMIC_RELEASE);
     *t = MPI_DATATYPE_NULL;
     return MPI_SUCCESS;
 }
