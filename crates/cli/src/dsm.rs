@@ -10,19 +10,41 @@
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 
-/// Everything `weaves dsm` was asked for.
+/// Everything `weaves dsm` was asked for (its options on the command line).
+#[derive(clap::Args)]
 pub(crate) struct Options {
+    /// Number of nodes (with --launcher mpi or slurm: the launcher's).
+    #[arg(short = 'n', long = "nodes")]
     pub(crate) nodes: Option<u32>,
+    /// How pages are kept coherent: sc (single writer, invalidate) or lrc.
+    #[arg(long, default_value = "sc")]
     pub(crate) coherence: String,
+    /// Where threads go: round-robin or packed.
+    #[arg(long, default_value = "round-robin")]
     pub(crate) placement: String,
+    /// Print per-node counters on stderr at the end.
+    #[arg(long)]
     pub(crate) stats: bool,
+    /// Write the counters as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
     pub(crate) stats_json: Option<PathBuf>,
+    /// Write every page fault (JSON Lines) to FILE.
+    #[arg(long, value_name = "FILE")]
     pub(crate) trace: Option<PathBuf>,
+    /// Who starts the nodes: local (this command), mpi (MPICH's
+    /// mpirun: PMI_RANK/PMI_SIZE) or slurm (srun: SLURM_PROCID/SLURM_NTASKS).
+    #[arg(long, default_value = "local")]
     pub(crate) launcher: String,
+    /// A directory every node can read, where each node publishes its address.
+    #[arg(long, value_name = "DIR")]
     pub(crate) rendezvous: Option<PathBuf>,
-    /// Set by the local launcher for the nodes it starts.
+    /// This process is node K (set by the local launcher for the nodes it
+    /// starts).
+    #[arg(long, hide = true)]
     pub(crate) node: Option<u32>,
-    /// The run's start (µs since the epoch), for the trace's times.
+    /// The run's start, µs since the epoch (set by the local launcher), for
+    /// the trace's times.
+    #[arg(long, hide = true)]
     pub(crate) epoch_us: Option<u64>,
 }
 
@@ -209,7 +231,7 @@ fn ensure_node_process(nodes: u32) -> Result<(), String> {
 /// The tapestry a node runs: the program as one bead, `main` as one string
 /// (whose threads, like it, are dedicated threads).
 fn plan_text(program: &Path, command: &[String]) -> String {
-    let args: Vec<String> = command.iter().map(|a| toml_string(a)).collect();
+    let args: Vec<String> = command.iter().map(|a| weaves_mpi::toml_string(a)).collect();
     format!(
         r#"[tapestry]
 name = {name}
@@ -235,24 +257,10 @@ args = [{args}]
 # (a thread spinning on a flag another sets must not keep it from running).
 mode = "thread"
 "#,
-        name = toml_string(&format!("dsm {}", program.display())),
-        path = toml_string(&program.display().to_string()),
+        name = weaves_mpi::toml_string(&format!("dsm {}", program.display())),
+        path = weaves_mpi::toml_string(&program.display().to_string()),
         args = args.join(", "),
     )
-}
-
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// What must be the same in every node: where the C library, this

@@ -265,37 +265,8 @@ enum Command {
     /// Run an unmodified pthread program on N node processes sharing one
     /// address space (distributed shared memory; see docs/dsm.md).
     Dsm {
-        /// Number of nodes (with --launcher mpi or slurm: the launcher's).
-        #[arg(short = 'n', long = "nodes")]
-        nodes: Option<u32>,
-        /// How pages are kept coherent: sc (single writer, invalidate) or lrc.
-        #[arg(long, default_value = "sc")]
-        coherence: String,
-        /// Where threads go: round-robin or packed.
-        #[arg(long, default_value = "round-robin")]
-        placement: String,
-        /// Print per-node counters on stderr at the end.
-        #[arg(long)]
-        stats: bool,
-        /// Write the counters as JSON to FILE.
-        #[arg(long, value_name = "FILE")]
-        stats_json: Option<PathBuf>,
-        /// Write every page fault (JSON Lines) to FILE.
-        #[arg(long, value_name = "FILE")]
-        trace: Option<PathBuf>,
-        /// Who starts the nodes: local (this command), mpi (MPICH's
-        /// mpirun: PMI_RANK/PMI_SIZE) or slurm (srun: SLURM_PROCID/SLURM_NTASKS).
-        #[arg(long, default_value = "local")]
-        launcher: String,
-        /// A directory every node can read, where each node publishes its address.
-        #[arg(long, value_name = "DIR")]
-        rendezvous: Option<PathBuf>,
-        /// This process is node K (set by the local launcher).
-        #[arg(long, hide = true)]
-        node: Option<u32>,
-        /// The run's start, µs since the epoch (set by the local launcher).
-        #[arg(long, hide = true)]
-        epoch_us: Option<u64>,
+        #[command(flatten)]
+        options: dsm::Options,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -385,33 +356,7 @@ fn main() -> ExitCode {
             mpirun::Launch { label, timeout },
             &command,
         ),
-        Command::Dsm {
-            nodes,
-            coherence,
-            placement,
-            stats,
-            stats_json,
-            trace,
-            launcher,
-            rendezvous,
-            node,
-            epoch_us,
-            command,
-        } => dsm::run(
-            dsm::Options {
-                nodes,
-                coherence,
-                placement,
-                stats,
-                stats_json,
-                trace,
-                launcher,
-                rendezvous,
-                node,
-                epoch_us,
-            },
-            &command,
-        ),
+        Command::Dsm { options, command } => dsm::run(options, &command),
         Command::Bench {
             name,
             json,

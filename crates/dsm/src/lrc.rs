@@ -79,15 +79,7 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
     };
     let page = addr as u64 & !(PAGE - 1);
     let started = std::time::Instant::now();
-    count(
-        if write {
-            Counter::WriteFaults
-        } else {
-            Counter::ReadFaults
-        },
-        1,
-    );
-    crate::stats::trace(page, write);
+    crate::stats::fault(page, write);
     if home == n.me {
         // A page of ours that we served: note the write.
         with(|s| {

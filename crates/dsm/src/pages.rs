@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::node::{node, Outbox};
-use crate::stats::{count, Counter};
 use crate::wire::Msg;
 
 /// Coherence granule: one page.
@@ -347,15 +346,7 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
         std::hint::spin_loop();
     }
     let started = std::time::Instant::now();
-    count(
-        if write {
-            Counter::WriteFaults
-        } else {
-            Counter::ReadFaults
-        },
-        1,
-    );
-    crate::stats::trace(page, write);
+    crate::stats::fault(page, write);
     crate::failure::doing(crate::failure::Doing::Page(page));
     GRANTED.store(0, Ordering::Release);
     AWAITED.store(page, Ordering::Release);

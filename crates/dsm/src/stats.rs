@@ -48,6 +48,20 @@ pub(crate) fn count(c: Counter, n: u64) {
     COUNTS[c as usize].fetch_add(n, Ordering::Relaxed);
 }
 
+/// Counts a fault on `page` (a read or a write) and records it in the
+/// trace, if one is being written.
+pub(crate) fn fault(page: u64, write: bool) {
+    count(
+        if write {
+            Counter::WriteFaults
+        } else {
+            Counter::ReadFaults
+        },
+        1,
+    );
+    trace(page, write);
+}
+
 pub(crate) fn fault_latency(d: Duration) {
     let us = d.as_micros().max(1) as u64;
     let b = (63 - us.leading_zeros() as usize).min(BUCKETS - 1);

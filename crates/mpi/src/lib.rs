@@ -141,8 +141,9 @@ env = {{ WEAVES_MPI_RANK = "{{i}}", WEAVES_MPI_SIZE = "{n}"{extra_env} }}
     )
 }
 
-/// A TOML basic string.
-fn toml_string(s: &str) -> String {
+/// A TOML basic string: how the tapestries `weaves mpirun` and
+/// `weaves dsm` generate quote paths and arguments.
+pub fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
