@@ -40,6 +40,7 @@
 
 pub mod engine;
 mod host;
+mod host_imports;
 pub mod module;
 pub mod preempt;
 mod saved;

@@ -2,6 +2,7 @@
 //! so a wait in a host call parks the string and lets the worker run
 //! others ([`crate::wasi::Wasi::may_switch`] is on).
 
+use crate::host_imports::define_host_import;
 use std::sync::OnceLock;
 
 use wasmi::{
@@ -99,55 +100,7 @@ impl WasmiInstance {
                 return Err(format!("not supported: import `{m}.{n}` is not a function"));
             };
             let ty = ty.clone();
-            let define = match (m.as_str(), n.as_str()) {
-                ("weaves", "wv_reconfig_point") => {
-                    linker.func_new(&m, &n, ty, |mut caller, args, _results| {
-                        let name = args.first().and_then(Val::i32).unwrap_or(0);
-                        reconfig_point(&mut caller, name)
-                    })
-                }
-                ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
-                    caller
-                        .data()
-                        .host
-                        .wasi
-                        .yield_now()
-                        .map_err(wasmi::Error::host)
-                }),
-                ("weaves", "wv_engine") => linker.func_new(&m, &n, ty, |caller, _, results| {
-                    results[0] = Val::I32(caller.data().host.engine as i32);
-                    Ok(())
-                }),
-                ("wasi_snapshot_preview1", _) => {
-                    let name = n.clone();
-                    linker.func_new(&m, &n, ty, move |mut caller, args, results| {
-                        let args = widen(args.iter().map(to_i64));
-                        let r = match caller.get_export("memory").and_then(Extern::into_memory) {
-                            Some(mem) => {
-                                let (data, state) = mem.data_and_store_mut(&mut caller);
-                                state.host.wasi.call(&name, &args, data)
-                            }
-                            None => caller.data_mut().host.wasi.call(&name, &args, &mut []),
-                        };
-                        match r {
-                            Ok(Some(e)) => {
-                                if let Some(slot) = results.first_mut() {
-                                    *slot = Val::I32(e);
-                                }
-                                Ok(())
-                            }
-                            Ok(None) => Ok(()),
-                            Err(stop) => Err(wasmi::Error::host(stop)),
-                        }
-                    })
-                }
-                _ => {
-                    let stop = not_supported(&format!("{m}.{n}"));
-                    linker.func_new(&m, &n, ty, move |_, _, _| {
-                        Err(wasmi::Error::host(stop.clone()))
-                    })
-                }
-            };
+            let define = define_host_import!(linker, &m, &n, ty, wasmi::Error::host);
             define.map_err(|e| format!("cannot bind `{m}.{n}`: {e}"))?;
         }
         let limits = StoreLimitsBuilder::new()

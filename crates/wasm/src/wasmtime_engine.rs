@@ -8,6 +8,7 @@
 //! (`signals_based_traps(false)`), so wasmtime installs no signal handler
 //! and the runtime's fault handling stays as it is.
 
+use crate::host_imports::define_host_import;
 use std::sync::OnceLock;
 
 use wasmtime::{
@@ -120,55 +121,7 @@ fn linker_for(compiled: &Module) -> Result<Linker<State>, String> {
         let ExternType::Func(ty) = import.ty() else {
             return Err(format!("not supported: import `{m}.{n}` is not a function"));
         };
-        let define = match (m.as_str(), n.as_str()) {
-            ("weaves", "wv_reconfig_point") => {
-                linker.func_new(&m, &n, ty, |mut caller, args, _results| {
-                    let name = args.first().and_then(Val::i32).unwrap_or(0);
-                    reconfig_point(&mut caller, name)
-                })
-            }
-            ("weaves", "wv_yield") => linker.func_new(&m, &n, ty, |caller, _, _| {
-                caller
-                    .data()
-                    .host
-                    .wasi
-                    .yield_now()
-                    .map_err(wasmtime::Error::new)
-            }),
-            ("weaves", "wv_engine") => linker.func_new(&m, &n, ty, |caller, _, results| {
-                results[0] = Val::I32(caller.data().host.engine as i32);
-                Ok(())
-            }),
-            ("wasi_snapshot_preview1", _) => {
-                let name = n.clone();
-                linker.func_new(&m, &n, ty, move |mut caller, args, results| {
-                    let args = widen(args.iter().map(to_i64));
-                    let r = match caller.get_export("memory").and_then(Extern::into_memory) {
-                        Some(mem) => {
-                            let (data, state) = mem.data_and_store_mut(&mut caller);
-                            state.host.wasi.call(&name, &args, data)
-                        }
-                        None => caller.data_mut().host.wasi.call(&name, &args, &mut []),
-                    };
-                    match r {
-                        Ok(Some(e)) => {
-                            if let Some(slot) = results.first_mut() {
-                                *slot = Val::I32(e);
-                            }
-                            Ok(())
-                        }
-                        Ok(None) => Ok(()),
-                        Err(stop) => Err(wasmtime::Error::new(stop)),
-                    }
-                })
-            }
-            _ => {
-                let stop = not_supported(&format!("{m}.{n}"));
-                linker.func_new(&m, &n, ty, move |_, _, _| {
-                    Err(wasmtime::Error::new(stop.clone()))
-                })
-            }
-        };
+        let define = define_host_import!(linker, &m, &n, ty, wasmtime::Error::new);
         define.map_err(|e| format!("cannot bind `{m}.{n}`: {e}"))?;
     }
     Ok(linker)
