@@ -9,6 +9,9 @@
  *   error(3, ENOENT, "cannot open %s", f)  ->  "./prog: cannot open f: No such file or directory"
  *   err(5, "denied %s", y)                ->  "prog: denied y: <strerror(errno)>"
  *   warnx("plain %s", z)                  ->  "prog: plain z"
+ *
+ * Each message is written under the stream's lock, as glibc's are: the
+ * pieces of one message never interleave with another string's output.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@ extern void weaves_string_exit(int status) __attribute__((noreturn));
 
 extern unsigned int error_message_count;
 
+/* Ends a message that its caller began under flockfile(stderr). */
 static void error_tail(int status, int errnum, const char *format, va_list ap) {
     vfprintf(stderr, format, ap);
     ++error_message_count;
@@ -29,6 +33,7 @@ static void error_tail(int status, int errnum, const char *format, va_list ap) {
         fprintf(stderr, ": %s", strerror(errnum));
     putc('\n', stderr);
     fflush(stderr);
+    funlockfile(stderr);
     if (status)
         weaves_string_exit(status);
 }
@@ -36,6 +41,7 @@ static void error_tail(int status, int errnum, const char *format, va_list ap) {
 void weaves_error(int status, int errnum, const char *format, ...) {
     va_list ap;
     fflush(stdout);
+    flockfile(stderr);
     fprintf(stderr, "%s: ", weaves_program_name(0));
     va_start(ap, format);
     error_tail(status, errnum, format, ap);
@@ -46,6 +52,7 @@ void weaves_error_at_line(int status, int errnum, const char *file, unsigned int
                           const char *format, ...) {
     va_list ap;
     fflush(stdout);
+    flockfile(stderr);
     fprintf(stderr, "%s:", weaves_program_name(0));
     if (file)
         fprintf(stderr, "%s:%u: ", file, line);
@@ -58,19 +65,23 @@ void weaves_error_at_line(int status, int errnum, const char *file, unsigned int
 
 void weaves_vwarn(const char *format, va_list ap) {
     int saved = errno;
+    flockfile(stderr);
     fprintf(stderr, "%s: ", weaves_program_name(1));
     if (format) {
         vfprintf(stderr, format, ap);
         fputs(": ", stderr);
     }
     fprintf(stderr, "%s\n", strerror(saved));
+    funlockfile(stderr);
 }
 
 void weaves_vwarnx(const char *format, va_list ap) {
+    flockfile(stderr);
     fprintf(stderr, "%s: ", weaves_program_name(1));
     if (format)
         vfprintf(stderr, format, ap);
     putc('\n', stderr);
+    funlockfile(stderr);
 }
 
 void weaves_warn(const char *format, ...) {
