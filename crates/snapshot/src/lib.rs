@@ -35,7 +35,7 @@ pub use image::{
     write_image, write_image_to, write_image_with, Image, ImageError, Parent, Section,
 };
 pub use layout::Layout;
-pub use track::{WriteTracker, Written};
+pub use track::{Scan, WriteProtect, WriteTracker, Written};
 
 /// CRC-32 of `bytes` (module identities, sections).
 pub fn checksum(bytes: &[u8]) -> u32 {

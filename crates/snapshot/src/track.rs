@@ -21,6 +21,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::capture::Vma;
 
@@ -33,6 +34,7 @@ const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
 const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
 const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
 const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
+const PAGE_IS_WPALLOWED: u64 = 1 << 0;
 const PAGE_IS_WRITTEN: u64 = 1 << 1;
 /// Guard regions (Linux 6.14+) read as written (they carry no
 /// write-protect bit) but are not pages: they are excluded.
@@ -112,11 +114,7 @@ pub enum Written {
 
 /// Tracks writes to arena mappings between checkpoints.
 pub struct WriteTracker {
-    uffd: OwnedFd,
-    pagemap: File,
-    /// Whether the kernel knows `PAGE_IS_GUARD` (else it has no guard
-    /// regions to exclude).
-    guards: std::cell::Cell<bool>,
+    wp: WriteProtect,
 }
 
 impl WriteTracker {
@@ -132,6 +130,61 @@ impl WriteTracker {
                  /proc/self/pagemap",
             ));
         }
+        Ok(WriteTracker {
+            wp: WriteProtect::new()?,
+        })
+    }
+
+    /// For each of `vmas`: the pages written since the last call, or
+    /// `Untracked` for a mapping not tracked until now. Afterwards every
+    /// one of them is tracked and write-protected: the next call reports
+    /// writes from now on.
+    ///
+    /// Call it only while nothing writes to these mappings (strings at
+    /// rest): a write racing the scan could be lost to the next image.
+    pub fn collect(&mut self, vmas: &[Vma]) -> std::io::Result<Vec<Written>> {
+        vmas.iter()
+            .map(
+                |v| match self.wp.written(v.addr, v.addr + v.len, Scan::Rearm) {
+                    Ok(runs) => Ok(Written::Runs(runs)),
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                        self.wp.register(v.addr, v.len)?;
+                        self.wp.protect(v.addr, v.len)?;
+                        Ok(Written::Untracked)
+                    }
+                    Err(e) => Err(e),
+                },
+            )
+            .collect()
+    }
+}
+
+/// How [`WriteProtect::written`] scans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// Only registered mappings (EPERM otherwise); the pages reported are
+    /// write-protected again, atomically.
+    Rearm,
+    /// Any range, nothing changed; only pages of registered mappings are
+    /// reported (the others carry no protection to lose).
+    Peek,
+}
+
+/// The kernel's asynchronous write protection of this process's pages: a
+/// userfaultfd in `UFFD_FEATURE_WP_ASYNC` mode and `/proc/self/pagemap`
+/// to ask which protected pages were written since.
+pub struct WriteProtect {
+    uffd: OwnedFd,
+    pagemap: File,
+    /// Whether the kernel knows `PAGE_IS_GUARD` (else it has no guard
+    /// regions to exclude).
+    guards: AtomicBool,
+}
+
+impl WriteProtect {
+    /// The handle, or why this kernel cannot protect pages this way
+    /// (Linux 6.7+).
+    pub fn new() -> std::io::Result<WriteProtect> {
         // SAFETY: a plain system call; the descriptor it returns is ours.
         let fd = unsafe {
             libc::syscall(
@@ -155,35 +208,16 @@ impl WriteTracker {
             return Err(std::io::Error::last_os_error());
         }
         let pagemap = File::open("/proc/self/pagemap")?;
-        Ok(WriteTracker {
+        Ok(WriteProtect {
             uffd,
             pagemap,
-            guards: std::cell::Cell::new(true),
+            guards: AtomicBool::new(true),
         })
     }
 
-    /// For each of `vmas`: the pages written since the last call, or
-    /// `Untracked` for a mapping not tracked until now. Afterwards every
-    /// one of them is tracked and write-protected: the next call reports
-    /// writes from now on.
-    ///
-    /// Call it only while nothing writes to these mappings (strings at
-    /// rest): a write racing the scan could be lost to the next image.
-    pub fn collect(&mut self, vmas: &[Vma]) -> std::io::Result<Vec<Written>> {
-        vmas.iter()
-            .map(|v| match self.scan(v.addr, v.addr + v.len) {
-                Ok(runs) => Ok(Written::Runs(runs)),
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                    self.track(v.addr, v.len)?;
-                    Ok(Written::Untracked)
-                }
-                Err(e) => Err(e),
-            })
-            .collect()
-    }
-
-    /// Registers `[addr, addr+len)` and write-protects it.
-    fn track(&self, addr: u64, len: u64) -> std::io::Result<()> {
+    /// Registers `[addr, addr+len)` for write protection (its mappings are
+    /// split at the ends; registering twice is harmless).
+    pub fn register(&self, addr: u64, len: u64) -> std::io::Result<()> {
         let mut reg = UffdioRegister {
             range: UffdioRange { start: addr, len },
             mode: UFFDIO_REGISTER_MODE_WP,
@@ -194,38 +228,54 @@ impl WriteTracker {
         if unsafe { libc::ioctl(self.uffd.as_raw_fd(), UFFDIO_REGISTER, &mut reg) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        Ok(())
+    }
+
+    /// Write-protects the registered `[addr, addr+len)`: the next write to
+    /// each page is noted (and let through) by the kernel.
+    pub fn protect(&self, addr: u64, len: u64) -> std::io::Result<()> {
         let mut wp = UffdioWriteprotect {
             range: UffdioRange { start: addr, len },
             mode: UFFDIO_WRITEPROTECT_MODE_WP,
         };
-        // SAFETY: as above; in asynchronous mode a protected page is
-        // unprotected by the kernel on its first write, so nothing blocks.
+        // SAFETY: the ioctl reads `wp`; in asynchronous mode a protected
+        // page is unprotected by the kernel on its first write, so nothing
+        // blocks.
         if unsafe { libc::ioctl(self.uffd.as_raw_fd(), UFFDIO_WRITEPROTECT, &mut wp) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(())
     }
 
-    /// The written runs in `[start, end)`, protecting them again; EPERM if
-    /// part of the range is not registered.
-    fn scan(&self, start: u64, end: u64) -> std::io::Result<Vec<(u64, u64)>> {
+    /// The written runs in `[start, end)`, scanned as `how` says.
+    pub fn written(&self, start: u64, end: u64, how: Scan) -> std::io::Result<Vec<(u64, u64)>> {
         let mut out: Vec<(u64, u64)> = Vec::new();
         let mut regions = vec![PageRegion::default(); 512];
         let mut at = start;
         while at < end {
-            let guard = if self.guards.get() { PAGE_IS_GUARD } else { 0 };
+            let guards = self.guards.load(Ordering::Relaxed);
+            let guard = if guards { PAGE_IS_GUARD } else { 0 };
             let mut arg = PmScanArg {
                 size: std::mem::size_of::<PmScanArg>() as u64,
-                flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                flags: match how {
+                    Scan::Rearm => PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                    Scan::Peek => 0,
+                },
                 start: at,
                 end,
                 walk_end: 0,
                 vec: regions.as_mut_ptr() as u64,
                 vec_len: regions.len() as u64,
                 max_pages: 0,
-                // Written and not a guard region.
+                // Written and not a guard region (and, peeking,
+                // registered).
                 category_inverted: guard,
-                category_mask: PAGE_IS_WRITTEN | guard,
+                category_mask: PAGE_IS_WRITTEN
+                    | guard
+                    | match how {
+                        Scan::Rearm => 0,
+                        Scan::Peek => PAGE_IS_WPALLOWED,
+                    },
                 category_anyof_mask: 0,
                 return_mask: PAGE_IS_WRITTEN,
             };
@@ -234,8 +284,8 @@ impl WriteTracker {
             let n = unsafe { libc::ioctl(self.pagemap.as_raw_fd(), PAGEMAP_SCAN, &mut arg) };
             if n < 0 {
                 let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINVAL) && self.guards.get() {
-                    self.guards.set(false);
+                if e.raw_os_error() == Some(libc::EINVAL) && guards {
+                    self.guards.store(false, Ordering::Relaxed);
                     continue;
                 }
                 return Err(e);
