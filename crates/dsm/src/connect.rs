@@ -6,6 +6,7 @@
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -154,10 +155,19 @@ pub(crate) fn connect(n: &'static Node, dir: &Path, bind: &str, layout: u64) -> 
     Ok(())
 }
 
-fn read_from(n: &'static Node, from: u32, mut s: TcpStream) {
+fn read_from(n: &'static Node, from: u32, s: TcpStream) {
+    let fd = s.as_raw_fd();
+    let mut s = std::io::BufReader::with_capacity(1 << 16, s);
+    let mut last_frame = Instant::now();
     loop {
+        if s.buffer().is_empty() {
+            crate::poll::before_blocking(fd, from, last_frame);
+        }
         match read_msg(&mut s) {
-            Ok(Some((msg, _))) => n.deliver(from, msg),
+            Ok(Some((msg, _))) => {
+                last_frame = Instant::now();
+                n.deliver(from, msg)
+            }
             Ok(None) => {
                 lost(n, from, "closed its connection (it died)");
                 return;

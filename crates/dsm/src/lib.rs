@@ -49,10 +49,12 @@ pub mod heap;
 pub mod lrc;
 pub mod node;
 pub mod pages;
+mod poll;
 pub mod stats;
 pub mod sync;
 pub mod threads;
 pub mod trace_format;
+mod watch;
 pub mod wire;
 
 /// The arena whose node spans DSM nodes share.
@@ -135,6 +137,9 @@ pub fn install(me: u32, nodes: u32, coherence: Coherence, place: Placement) -> R
     }
     pages::open_mem().map_err(|e| format!("cannot open /proc/self/mem: {e}"))?;
     PLACEMENT.store(place as u8, Ordering::Relaxed);
+    if coherence == Coherence::Lrc {
+        watch::start();
+    }
     let n = node::make(me, nodes, coherence);
     node::start_courier(n).map_err(|e| format!("cannot start the courier thread: {e}"))?;
     weaves_interpose::dsm_hooks::set_interposer(lookup);

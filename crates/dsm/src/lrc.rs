@@ -21,6 +21,10 @@
 //!   seen are dropped.
 //! * A home's own writes to a page it has served are noticed the same way
 //!   (its copy is made read-only when served), without twins.
+//! * Where the kernel can (see `watch`), a fetched page is installed
+//!   writable and watched instead: its twin is the fetched contents, its
+//!   first write costs no fault, and a release asks the kernel which
+//!   watched pages were written.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -39,8 +43,9 @@ const MAX_RUN: u32 = 512;
 
 #[derive(Default)]
 struct State {
-    /// Pages of other homes this node holds a copy of.
-    present: HashSet<u64>,
+    /// Pages of other homes this node holds a copy of: with their twins
+    /// when watched (see `watch`), else read-only until written.
+    present: HashMap<u64, Option<Vec<u8>>>,
     /// Pages written since the last release: their twins (none for pages
     /// homed here).
     dirty: HashMap<u64, Option<Vec<u8>>>,
@@ -90,7 +95,7 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
         return true;
     }
     let run = with(|s| {
-        if s.present.contains(&page) {
+        if s.present.contains_key(&page) {
             0
         } else if s.last.0 + s.last.1 as u64 * PAGE == page {
             (s.last.1 * 8).clamp(8, MAX_RUN)
@@ -103,12 +108,22 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
     }
     if write {
         with(|s| {
-            // A grant dropped as stale leaves the page absent: the access
-            // faults again and fetches it again.
-            if !s.present.contains(&page) {
-                return;
+            match s.present.get(&page) {
+                // A grant dropped as stale leaves the page absent: the
+                // access faults again and fetches it again.
+                None => return,
+                // Installed watched (and writable): its twin is the
+                // fetched contents, which another thread of this node may
+                // have written since; the write goes on.
+                Some(Some(_)) => return,
+                Some(None) => {}
             }
-            if let std::collections::hash_map::Entry::Vacant(e) = s.dirty.entry(page) {
+            if crate::watch::arm(page, 1) {
+                // Watched again (see `watched_diffs`): the write goes on,
+                // and the release finds it.
+                s.present.insert(page, Some(mem_read(page)));
+                count(Counter::Twins, 1);
+            } else if let std::collections::hash_map::Entry::Vacant(e) = s.dirty.entry(page) {
                 e.insert(Some(mem_read(page)));
                 count(Counter::Twins, 1);
             }
@@ -131,6 +146,7 @@ fn fetch(n: &crate::node::Node, home: u32, page: u64, run: u32) {
     GRANTED.store(0, Ordering::Release);
     AWAITED_EPOCH.store(EPOCH.load(Ordering::Acquire), Ordering::Release);
     AWAITED.store(page, Ordering::Release);
+    let _expecting = crate::poll::Expecting::from(home);
     n.post_from_handler(
         home,
         Msg::Fetch {
@@ -197,16 +213,32 @@ pub(crate) fn install(page: u64, data: Option<Vec<u8>>) {
     if let (Some(d), true) = (data, fresh) {
         let pages = d.len() as u64 / PAGE;
         with(|s| {
-            for i in 0..pages {
-                let p = page + i * PAGE;
-                if s.present.contains(&p) || s.dirty.contains_key(&p) {
-                    continue;
+            let absent: Vec<u64> = (0..pages)
+                .map(|i| page + i * PAGE)
+                .filter(|p| !s.present.contains_key(p) && !s.dirty.contains_key(p))
+                .collect();
+            crate::watch::for_each_run(&absent, |first, n| {
+                let at = (first - page) as usize;
+                let bytes = &d[at..at + (n * PAGE) as usize];
+                // Contents first, then the watch: writing them would count
+                // as the program's write.
+                for (i, contents) in bytes.chunks(PAGE as usize).enumerate() {
+                    mem_write(first + i as u64 * PAGE, contents);
                 }
-                let at = (i * PAGE) as usize;
-                mem_write(p, &d[at..at + PAGE as usize]);
-                protect(p, Prot::Read);
-                s.present.insert(p);
-            }
+                let watched = crate::watch::arm(first, n);
+                crate::pages::protect_pages(
+                    first,
+                    n,
+                    if watched { Prot::ReadWrite } else { Prot::Read },
+                );
+                for i in 0..n {
+                    let twin = watched.then(|| {
+                        let at = (i * PAGE) as usize;
+                        bytes[at..at + PAGE as usize].to_vec()
+                    });
+                    s.present.insert(first + i * PAGE, twin);
+                }
+            });
             s.last = (page, pages as u32);
         });
     }
@@ -215,9 +247,8 @@ pub(crate) fn install(page: u64, data: Option<Vec<u8>>) {
     }
 }
 
-/// Diffs `page` against `twin`: runs of changed bytes.
-fn diff(page: u64, twin: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    let now = mem_read(page);
+/// Diffs `now` (a page's contents) against `twin`: runs of changed bytes.
+fn diff(now: &[u8], twin: &[u8]) -> Vec<(u16, Vec<u8>)> {
     let mut runs: Vec<(u16, Vec<u8>)> = Vec::new();
     let mut i = 0;
     while i < now.len() {
@@ -273,7 +304,7 @@ fn flush_carrying(only: Option<&HashSet<u64>>, carry: bool) -> (Vec<u64>, Carrie
             let twin = s.dirty.remove(&p).flatten();
             protect(p, Prot::Read);
             if let Some(twin) = twin {
-                let runs = diff(p, &twin);
+                let runs = diff(&mem_read(p), &twin);
                 if !runs.is_empty() {
                     count(Counter::Diffs, 1);
                     if let Some(h) = home_of(p) {
@@ -281,6 +312,14 @@ fn flush_carrying(only: Option<&HashSet<u64>>, carry: bool) -> (Vec<u64>, Carrie
                     }
                 }
             }
+        }
+        let mut pages = pages;
+        for (p, runs) in watched_diffs(s, only) {
+            count(Counter::Diffs, 1);
+            if let Some(h) = home_of(p) {
+                by_home.entry(h).or_default().push((p, runs));
+            }
+            pages.push(p);
         }
         pages
     });
@@ -304,6 +343,77 @@ fn flush_carrying(only: Option<&HashSet<u64>>, carry: bool) -> (Vec<u64>, Carrie
         }
     }
     (written, carried)
+}
+
+/// The diffs of the watched pages (all, or only `only`) written since the
+/// last release; each one's twin becomes its contents as diffed.
+fn watched_diffs(s: &mut State, only: Option<&HashSet<u64>>) -> Vec<PageDiff> {
+    let mut candidates: Vec<u64> = s
+        .present
+        .iter()
+        .filter(|(p, twin)| twin.is_some() && only.is_none_or(|o| o.contains(p)))
+        .map(|(&p, _)| p)
+        .collect();
+    candidates.sort_unstable();
+    let differs = |p: u64| {
+        s.present
+            .get(&p)
+            .and_then(Option::as_ref)
+            .is_some_and(|twin| !crate::pages::same_as(p, twin))
+    };
+    // Pages about to be dropped (`only`, an acquire's) are all treated as
+    // clean below: protected before they are compared, so that a write
+    // racing the acquire faults and is kept (see `acquire`).
+    let written = if only.is_some() {
+        Vec::new()
+    } else {
+        crate::watch::written_since_armed(&candidates, differs)
+    };
+    let mut diffs = Vec::new();
+    for &p in &written {
+        // Read after the page was armed again: a write from now on is in
+        // the next release's diff, and one before is in this one's.
+        if let Some(d) = diff_against_twin(s, p, true) {
+            diffs.push(d);
+        }
+    }
+    // A page not written since the last release goes back to read-only
+    // protection: watching it would cost every later release a look at it
+    // (see `watch`), and its next write, a fault, watches it again. It is
+    // protected before its last comparison, so a write racing this is
+    // either in the diff or faults.
+    let clean: Vec<u64> = candidates
+        .iter()
+        .copied()
+        .filter(|p| written.binary_search(p).is_err())
+        .collect();
+    crate::watch::for_each_run(&clean, |first, n| {
+        crate::pages::protect_pages(first, n, Prot::Read)
+    });
+    for &p in &clean {
+        if let Some(d) = diff_against_twin(s, p, false) {
+            diffs.push(d);
+        }
+        s.present.insert(p, None);
+    }
+    diffs
+}
+
+/// The diff of watched page `p` against its twin, if it changed; the twin
+/// becomes its contents when `keep` (it stays watched).
+fn diff_against_twin(s: &mut State, p: u64, keep: bool) -> Option<PageDiff> {
+    let Some(Some(twin)) = s.present.get_mut(&p) else {
+        return None;
+    };
+    let now = mem_read(p);
+    let runs = diff(&now, twin);
+    if runs.is_empty() {
+        return None;
+    }
+    if keep {
+        *twin = now;
+    }
+    Some((p, runs))
 }
 
 /// A release: the diffs reach their homes; returns the write notices.
@@ -368,7 +478,7 @@ fn acquire(notices: &[u64]) {
         remote
             .iter()
             .copied()
-            .filter(|p| s.dirty.contains_key(p))
+            .filter(|p| s.dirty.contains_key(p) || s.present.get(p).is_some_and(Option::is_some))
             .collect()
     });
     if !writing.is_empty() {
@@ -378,8 +488,15 @@ fn acquire(notices: &[u64]) {
     EPOCH.fetch_add(1, Ordering::AcqRel);
     with(|s| {
         for p in remote {
-            if s.present.remove(&p) {
-                protect(p, Prot::None);
+            match s.present.remove(&p) {
+                // Written since the flush above (a fault watched it
+                // again): its twin goes with the next release's diffs.
+                Some(Some(twin)) => {
+                    protect(p, Prot::None);
+                    s.dirty.entry(p).or_insert(Some(twin));
+                }
+                Some(None) => protect(p, Prot::None),
+                None => {}
             }
         }
     });

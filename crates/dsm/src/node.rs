@@ -258,6 +258,7 @@ impl Node {
                     result: None,
                 },
             );
+        let _expecting = (to != self.me).then(|| crate::poll::Expecting::from(to));
         self.post(to, Msg::Call { slot, op });
         loop {
             {
@@ -275,10 +276,17 @@ impl Node {
         }
     }
 
-    /// Says `msg` to node `to` from a fault handler: the handler runs on
-    /// the thread's small alternate signal stack, so the sending (and, for
-    /// this node, the handling) is left to the node's courier thread.
+    /// Says `msg` to node `to` from a fault handler. To another node it is
+    /// sent at once: framing and one `write` fit the handler's alternate
+    /// signal stack, and the faulting thread is in program code, so it
+    /// holds no lock of the runtime's. To this node it is left to the
+    /// node's courier thread, for handling it runs the engine, whose
+    /// frames the alternate stack has no room for.
     pub(crate) fn post_from_handler(&self, to: u32, msg: Msg) {
+        if to != self.me {
+            self.send(to, &msg);
+            return;
+        }
         COURIER
             .0
             .lock()

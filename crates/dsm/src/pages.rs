@@ -192,15 +192,21 @@ pub(crate) enum Prot {
 }
 
 pub(crate) fn protect(page: u64, prot: Prot) {
+    protect_pages(page, 1, prot)
+}
+
+/// [`protect`] for `pages` consecutive pages from `first`.
+pub(crate) fn protect_pages(first: u64, pages: u64, prot: Prot) {
     let p = match prot {
         Prot::None => libc::PROT_NONE,
         Prot::Read => libc::PROT_READ,
         Prot::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
     };
-    // SAFETY: `page` is a page of the arena, which this process reserved
+    // SAFETY: the pages are of the arena, which this process reserved
     // whole; changing its protection invalidates no Rust reference (the
-    // runtime reaches DSM pages only through `/proc/self/mem`).
-    unsafe { libc::mprotect(page as *mut libc::c_void, PAGE as usize, p) };
+    // runtime reaches DSM pages through `/proc/self/mem`, or with volatile
+    // loads of pages it holds readable, never through references).
+    unsafe { libc::mprotect(first as *mut libc::c_void, (pages * PAGE) as usize, p) };
 }
 
 static MEM: OnceLock<std::fs::File> = OnceLock::new();
@@ -248,6 +254,20 @@ pub(crate) fn mem_write(page: u64, data: &[u8]) {
     };
 }
 
+/// Whether the readable `page` holds `contents` now.
+pub(crate) fn same_as(page: u64, contents: &[u8]) -> bool {
+    let words = (PAGE as usize / 8).min(contents.len() / 8);
+    (0..words).all(|i| {
+        // SAFETY: `page` is a page of the arena this node holds readable
+        // (the caller's copy of another home's page), so each of its words
+        // may be read; other threads of the program may write it at once,
+        // which a volatile load tolerates (a stale word only makes the
+        // page look written, and its diff says what changed).
+        let now = unsafe { std::ptr::read_volatile((page as *const u64).add(i)) };
+        now.to_ne_bytes() == contents[i * 8..i * 8 + 8]
+    })
+}
+
 /// The home granted `page` to this node.
 pub(crate) fn install(page: u64, write: bool, data: Option<Vec<u8>>) {
     if let Some(d) = data {
@@ -274,15 +294,20 @@ pub(crate) fn grant_arrived(word: &AtomicU32) {
     };
 }
 
-/// Waits (in a fault handler) until `word` is set: spins a little (a grant
-/// over loopback takes tens of µs), then sleeps on the word, for a
-/// spinning thread would take the CPU the nodes that answer need.
+/// How long a faulting thread polls for its grant before it sleeps: a
+/// grant over loopback comes in tens of µs, and a sleeper's wakeup costs
+/// as much again.
+const POLL_FOR_GRANT: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Waits (in a fault handler) until `word` is set: polls for
+/// [`POLL_FOR_GRANT`], yielding the CPU between looks (the nodes that
+/// answer may need it), then sleeps on the word.
 pub(crate) fn wait_for(word: &AtomicU32) {
-    let mut spins = 0u32;
+    let started = std::time::Instant::now();
     while word.load(Ordering::Acquire) == 0 {
-        spins += 1;
-        if spins < 500 {
-            std::hint::spin_loop();
+        if started.elapsed() < POLL_FOR_GRANT {
+            // SAFETY: a plain system call; async-signal-safe.
+            unsafe { libc::sched_yield() };
             continue;
         }
         let timeout = libc::timespec {
@@ -350,6 +375,7 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
     crate::failure::doing(crate::failure::Doing::Page(page));
     GRANTED.store(0, Ordering::Release);
     AWAITED.store(page, Ordering::Release);
+    let expecting = crate::poll::Expecting::from(home as u32);
     n.post_from_handler(
         home as u32,
         Msg::Fetch {
@@ -359,6 +385,7 @@ pub(crate) fn claim(addr: usize, write: bool) -> bool {
         },
     );
     wait_for(&GRANTED);
+    drop(expecting);
     AWAITED.store(u64::MAX, Ordering::Release);
     crate::failure::doing(crate::failure::Doing::Running);
     crate::stats::fault_latency(started.elapsed());
