@@ -160,7 +160,7 @@ pub(crate) fn dsm_bench(json: bool, size: Option<u64>) -> Result<i32, String> {
     outln!("weaves bench dsm (loopback; medians of one probing thread on node 1 of 2, lrc)");
     outln!("  read fault (page homed on another node): {read_us:.1} µs   (DSM64: 1,909 µs; target ≤ 50)");
     outln!(
-        "  write fault (page present read-only):    {write_us:.1} µs   (DSM64: 45 µs; target ≤ 5)"
+        "  first write to a fetched page:           {write_us:.1} µs   (DSM64: 45 µs; target ≤ 5)"
     );
     outln!("  lock round trip:                         {lock_us:.1} µs");
     outln!("matrix multiply {n}×{n}, 16 threads, static blocks, locked per row; plain pthreads: {pthreads_seconds:.3} s");

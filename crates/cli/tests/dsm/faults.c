@@ -1,7 +1,8 @@
 /* Fault and lock latencies as one thread sees them: the first read of
  * pages another thread wrote (every other page, so no run of pages comes
- * at once), then the first write to each page it now holds read-only,
- * then lock/unlock pairs. Under `weaves dsm -n 2` the thread runs on
+ * at once), then the first write to each page it now holds (read-only,
+ * or watched by the kernel under `lrc`: see docs/dsm.md), then
+ * lock/unlock pairs. Under `weaves dsm -n 2` the thread runs on
  * node 1 and the pages are homed on node 0. Prints medians in µs. */
 #include <pthread.h>
 #include <stdint.h>
