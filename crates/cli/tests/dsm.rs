@@ -197,7 +197,8 @@ fn lrc_writes_of_two_threads_of_one_node_to_a_fresh_page_are_both_kept() {
 
 /// Under `lrc` a write to a page fetched for reading takes no fault where
 /// the kernel notes writes itself (asynchronous write protection): the
-/// probe's 256 first writes were 256 faults before.
+/// probe's 256 first writes were 256 faults before. Its 256 writes after
+/// the pages went back to read-only fault either way.
 #[test]
 fn lrc_first_writes_to_fetched_pages_take_no_fault() {
     let dir = scratch_dir("dsm_watched_writes");
@@ -217,11 +218,15 @@ fn lrc_first_writes_to_fetched_pages_take_no_fault() {
     let writes = node1["write_faults"].as_u64().unwrap();
     assert!(node1["read_faults"].as_u64().unwrap() >= 256, "{v}");
     if weaves_snapshot::WriteProtect::new().is_ok() {
-        // A few pages go back to read-only after a release that found them
-        // unwritten, and fault once when written again.
-        assert!(writes < 16, "{writes} write faults on node 1: {v}");
+        // Beyond the rewrites, a few pages of the program's own data go
+        // back to read-only after a release that found them unwritten,
+        // and fault once when written again.
+        assert!(
+            (256..256 + 16).contains(&writes),
+            "{writes} write faults on node 1: {v}"
+        );
     } else {
-        assert!(writes >= 256, "{writes} write faults on node 1: {v}");
+        assert!(writes >= 512, "{writes} write faults on node 1: {v}");
     }
 }
 

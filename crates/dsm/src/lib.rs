@@ -140,6 +140,7 @@ pub fn install(me: u32, nodes: u32, coherence: Coherence, place: Placement) -> R
     if coherence == Coherence::Lrc {
         watch::start();
     }
+    poll::start(nodes);
     let n = node::make(me, nodes, coherence);
     node::start_courier(n).map_err(|e| format!("cannot start the courier thread: {e}"))?;
     weaves_interpose::dsm_hooks::set_interposer(lookup);

@@ -38,6 +38,10 @@ use crate::wire::{Msg, Op, PageDiff};
 /// The node that manages synchronisation (and so orders releases).
 const MANAGER: u32 = 0;
 
+/// Releases in a row that find a watched page unwritten before it goes
+/// back to read-only protection.
+const IDLE_RELEASES: u8 = 4;
+
 /// Most pages one fetch brings.
 const MAX_RUN: u32 = 512;
 
@@ -49,6 +53,9 @@ struct State {
     /// Pages written since the last release: their twins (none for pages
     /// homed here).
     dirty: HashMap<u64, Option<Vec<u8>>>,
+    /// Watched pages found unwritten at the releases in a row before this
+    /// one (see `watched_diffs`).
+    idle: HashMap<u64, u8>,
     /// Pages diffed early (a notice arrived for a page this node was
     /// writing): their notices go with the next release.
     pending: Vec<u64>,
@@ -377,16 +384,28 @@ fn watched_diffs(s: &mut State, only: Option<&HashSet<u64>>) -> Vec<PageDiff> {
             diffs.push(d);
         }
     }
-    // A page not written since the last release goes back to read-only
-    // protection: watching it would cost every later release a look at it
-    // (see `watch`), and its next write, a fault, watches it again. It is
-    // protected before its last comparison, so a write racing this is
-    // either in the diff or faults.
-    let clean: Vec<u64> = candidates
-        .iter()
-        .copied()
-        .filter(|p| written.binary_search(p).is_err())
-        .collect();
+    for p in &written {
+        s.idle.remove(p);
+    }
+    // A page found unwritten at IDLE_RELEASES releases in a row goes back
+    // to read-only protection: watching it would cost every later release
+    // a look at it (see `watch`), and its next write, a fault, watches it
+    // again. (At once would be too soon: the threads of a node release in
+    // turn, each between writes of the others.) It is protected before its
+    // last comparison, so a write racing this is either in the diff or
+    // faults.
+    let mut clean = Vec::new();
+    for &p in &candidates {
+        if written.binary_search(&p).is_ok() {
+            continue;
+        }
+        let idle = s.idle.entry(p).or_insert(0);
+        *idle += 1;
+        if only.is_some() || *idle >= IDLE_RELEASES {
+            s.idle.remove(&p);
+            clean.push(p);
+        }
+    }
     crate::watch::for_each_run(&clean, |first, n| {
         crate::pages::protect_pages(first, n, Prot::Read)
     });
@@ -488,6 +507,7 @@ fn acquire(notices: &[u64]) {
     EPOCH.fetch_add(1, Ordering::AcqRel);
     with(|s| {
         for p in remote {
+            s.idle.remove(&p);
             match s.present.remove(&p) {
                 // Written since the flush above (a fault watched it
                 // again): its twin goes with the next release's diffs.

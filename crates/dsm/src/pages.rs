@@ -300,12 +300,13 @@ pub(crate) fn grant_arrived(word: &AtomicU32) {
 const POLL_FOR_GRANT: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// Waits (in a fault handler) until `word` is set: polls for
-/// [`POLL_FOR_GRANT`], yielding the CPU between looks (the nodes that
-/// answer may need it), then sleeps on the word.
+/// [`POLL_FOR_GRANT`] where nodes poll (see `poll`), yielding the CPU
+/// between looks (the nodes that answer may need it), then sleeps on the
+/// word.
 pub(crate) fn wait_for(word: &AtomicU32) {
     let started = std::time::Instant::now();
     while word.load(Ordering::Acquire) == 0 {
-        if started.elapsed() < POLL_FOR_GRANT {
+        if crate::poll::polling() && started.elapsed() < POLL_FOR_GRANT {
             // SAFETY: a plain system call; async-signal-safe.
             unsafe { libc::sched_yield() };
             continue;

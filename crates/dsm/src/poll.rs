@@ -7,11 +7,13 @@
 //! So a node's reader threads look for the next frame for a short while
 //! before they block in `recv` — after a frame arrived (a run of faults
 //! or lock requests keeps them busy) and while a thread of this node waits
-//! for an answer — yielding the CPU between looks, so that an
-//! oversubscribed machine loses little to the polling.
+//! for an answer — yielding the CPU between looks. Polling pays only where
+//! a CPU would otherwise sit idle: with more nodes than CPUs (16 nodes on
+//! 2 cores) every poll takes time a node with work needs, and a node
+//! starved for a second is taken for dead, so then nobody polls.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a reader polls before it blocks.
@@ -22,6 +24,21 @@ const MAX_NODES: usize = 64;
 
 /// Per peer: threads of this node waiting for an answer from it.
 static EXPECTING: [AtomicU32; MAX_NODES] = [const { AtomicU32::new(0) }; MAX_NODES];
+
+/// Whether this node polls at all (see the module's doc).
+static POLLING: AtomicBool = AtomicBool::new(false);
+
+/// Decides whether the nodes of a run of `nodes` poll: only if each can
+/// have a CPU of its own.
+pub(crate) fn start(nodes: u32) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    POLLING.store(nodes as usize <= cpus, Ordering::Relaxed);
+}
+
+/// Whether waiting for an answer should poll before sleeping.
+pub(crate) fn polling() -> bool {
+    POLLING.load(Ordering::Relaxed)
+}
 
 /// Marks the calling thread as waiting for an answer from one peer while
 /// it lives.
@@ -58,6 +75,9 @@ fn readable(fd: RawFd) -> bool {
 /// [`READER_POLL`] (since `last_frame`) or a thread of this node waits for
 /// its answer.
 pub(crate) fn before_blocking(fd: RawFd, peer: u32, last_frame: Instant) {
+    if !polling() {
+        return;
+    }
     let started = Instant::now();
     let expecting = &EXPECTING[(peer as usize).min(MAX_NODES - 1)];
     loop {

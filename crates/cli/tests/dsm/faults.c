@@ -1,7 +1,10 @@
 /* Fault and lock latencies as one thread sees them: the first read of
  * pages another thread wrote (every other page, so no run of pages comes
  * at once), then the first write to each page it now holds (read-only,
- * or watched by the kernel under `lrc`: see docs/dsm.md), then
+ * or watched by the kernel under `lrc`: see docs/dsm.md), then — after
+ * eight releases, which under `lrc` send the writes home and put the
+ * unwritten watched pages back to read-only — a write to each page again
+ * (a fault, a twin and a protection change, the watch-less path), then
  * lock/unlock pairs. Under `weaves dsm -n 2` the thread runs on
  * node 1 and the pages are homed on node 0. Prints medians in µs. */
 #include <pthread.h>
@@ -33,7 +36,7 @@ static double median(double *v, int n) {
 
 static void *probe(void *arg) {
     (void)arg;
-    static double r[PAGES / 2], w[PAGES / 2], l[LOCKS];
+    static double r[PAGES / 2], w[PAGES / 2], ro[PAGES / 2], l[LOCKS];
     for (int i = 0; i < PAGES / 2; i++) {
         double t = now_us();
         volatile char c = mem[(size_t)2 * i * 4096];
@@ -45,14 +48,25 @@ static void *probe(void *arg) {
         mem[(size_t)2 * i * 4096] = 2;
         w[i] = now_us() - t;
     }
+    for (int i = 0; i < 8; i++) {
+        pthread_mutex_lock(&m);
+        pthread_mutex_unlock(&m);
+    }
+    for (int i = 0; i < PAGES / 2; i++) {
+        double t = now_us();
+        mem[(size_t)2 * i * 4096] = 3;
+        ro[i] = now_us() - t;
+    }
     for (int i = 0; i < LOCKS; i++) {
         double t = now_us();
         pthread_mutex_lock(&m);
         pthread_mutex_unlock(&m);
         l[i] = now_us() - t;
     }
-    printf("read_fault_us=%.2f write_fault_us=%.2f lock_round_trip_us=%.2f\n",
-           median(r, PAGES / 2), median(w, PAGES / 2), median(l, LOCKS));
+    printf("read_fault_us=%.2f write_fault_us=%.2f write_fault_readonly_us=%.2f "
+           "lock_round_trip_us=%.2f\n",
+           median(r, PAGES / 2), median(w, PAGES / 2), median(ro, PAGES / 2),
+           median(l, LOCKS));
     return NULL;
 }
 
