@@ -181,6 +181,28 @@ fn unsynchronised_program_gives_native_results_under_sc() {
     same_as_native("dsm_racy", "racy", &["3"], &["--coherence", "sc"]);
 }
 
+/// POSIX semaphores (a bounded buffer) and reader-writer locks (readers
+/// never see a half-written table), refused before.
+#[test]
+fn semaphores_and_rwlocks_equal_native_under_lrc() {
+    same_as_native(
+        "dsm_rwsem_lrc",
+        "rwsem",
+        &["100", "2"],
+        &["--coherence", "lrc"],
+    );
+}
+
+#[test]
+fn semaphores_and_rwlocks_equal_native_under_sc() {
+    same_as_native(
+        "dsm_rwsem_sc",
+        "rwsem",
+        &["100", "2"],
+        &["--coherence", "sc"],
+    );
+}
+
 /// The bug: a page fetched for one thread's write was installed writable
 /// (watched, its twin the fetched contents) and then twinned again after
 /// another thread of the same node had written it, so that thread's

@@ -59,6 +59,9 @@ struct State {
     /// Pages diffed early (a notice arrived for a page this node was
     /// writing): their notices go with the next release.
     pending: Vec<u64>,
+    /// Pages dropped on a notice since the fetch under way began: the
+    /// grant may predate the write noticed, so they are not installed.
+    noticed: HashSet<u64>,
     /// The last page fetched, and the run it came in (to detect
     /// sequential access).
     last: (u64, u32),
@@ -71,12 +74,8 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
     f(g.get_or_insert_with(State::default))
 }
 
-/// Bumped whenever this node drops copies: a grant fetched before that
-/// may be older than the notice, and is not installed.
-static EPOCH: AtomicU64 = AtomicU64::new(0);
 static FETCH_LOCK: AtomicU32 = AtomicU32::new(0);
 static AWAITED: AtomicU64 = AtomicU64::new(u64::MAX);
-static AWAITED_EPOCH: AtomicU64 = AtomicU64::new(0);
 static GRANTED: AtomicU32 = AtomicU32::new(0);
 
 fn home_of(page: u64) -> Option<u32> {
@@ -151,7 +150,7 @@ fn fetch(n: &crate::node::Node, home: u32, page: u64, run: u32) {
     }
     crate::failure::doing(crate::failure::Doing::Page(page));
     GRANTED.store(0, Ordering::Release);
-    AWAITED_EPOCH.store(EPOCH.load(Ordering::Acquire), Ordering::Release);
+    with(|s| s.noticed.clear());
     AWAITED.store(page, Ordering::Release);
     let _expecting = crate::poll::Expecting::from(home);
     n.post_from_handler(
@@ -214,15 +213,29 @@ fn readable(page: u64) -> Option<Vec<u8>> {
 }
 
 /// A grant arrived: install the pages this node lacks (never over a page
-/// it is writing), unless it dropped copies since it asked.
+/// it is writing), except those it dropped on a notice since it asked.
+/// (Dropping every page of the grant on any notice, as before, could
+/// starve a thread whose page shared nothing with the notices while other
+/// threads of its node kept acquiring.)
 pub(crate) fn install(page: u64, data: Option<Vec<u8>>) {
-    let fresh = AWAITED_EPOCH.load(Ordering::Acquire) == EPOCH.load(Ordering::Acquire);
-    if let (Some(d), true) = (data, fresh) {
+    if let Some(d) = data {
         let pages = d.len() as u64 / PAGE;
         with(|s| {
+            for i in 0..pages {
+                let p = page + i * PAGE;
+                if s.noticed.contains(&p) {
+                    continue;
+                }
+                if !s.present.contains_key(&p) && s.dirty.contains_key(&p) {
+                    let at = (i * PAGE) as usize;
+                    install_under_own_writes(s, p, &d[at..at + PAGE as usize]);
+                }
+            }
             let absent: Vec<u64> = (0..pages)
                 .map(|i| page + i * PAGE)
-                .filter(|p| !s.present.contains_key(p) && !s.dirty.contains_key(p))
+                .filter(|p| {
+                    !s.noticed.contains(p) && !s.present.contains_key(p) && !s.dirty.contains_key(p)
+                })
                 .collect();
             crate::watch::for_each_run(&absent, |first, n| {
                 let at = (first - page) as usize;
@@ -252,6 +265,27 @@ pub(crate) fn install(page: u64, data: Option<Vec<u8>>) {
     if AWAITED.load(Ordering::Acquire) == page {
         crate::pages::grant_arrived(&GRANTED);
     }
+}
+
+/// Installs the home's `contents` of `page`, a page this node dropped
+/// (an acquire's notice) while holding writes of its own it has not sent
+/// yet: the fetched contents with those writes on top. The fetched
+/// contents become the twin, so that the next release sends exactly this
+/// node's writes. (Skipping such a page, as before, left it inaccessible:
+/// the faulting thread fetched it again and again until some other thread
+/// of the node released.)
+fn install_under_own_writes(s: &mut State, page: u64, contents: &[u8]) {
+    let Some(Some(twin)) = s.dirty.get_mut(&page) else {
+        return;
+    };
+    let mine = diff(&mem_read(page), twin);
+    mem_write(page, contents);
+    for (at, bytes) in mine {
+        mem_write(page + at as u64, &bytes);
+    }
+    *twin = contents.to_vec();
+    protect(page, Prot::ReadWrite);
+    s.present.insert(page, None);
 }
 
 /// Diffs `now` (a page's contents) against `twin`: runs of changed bytes.
@@ -504,8 +538,8 @@ fn acquire(notices: &[u64]) {
         let early = flush(Some(&writing));
         with(|s| s.pending.extend(early));
     }
-    EPOCH.fetch_add(1, Ordering::AcqRel);
     with(|s| {
+        s.noticed.extend(remote.iter().copied());
         for p in remote {
             s.idle.remove(&p);
             match s.present.remove(&p) {

@@ -1,6 +1,6 @@
 //! Synchronisation through the manager (node 0): mutexes granted first in,
 //! first out; condition variables; barriers; `pthread_once`; keys of
-//! thread-specific data. Objects are named by their address; the
+//! thread-specific data; semaphores and reader-writer locks (`counted`). Objects are named by their address; the
 //! program's bytes of a `pthread_mutex_t` and the like are not used.
 //!
 //! The interposed calls below send the manager a [`Op`] and park the
@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use crate::node::{node, Outbox};
 use crate::stats::{count, Counter};
 use crate::wire::{Msg, Op};
+
+mod counted;
 
 /// Node 0 manages every synchronisation object.
 const MANAGER: u32 = 0;
@@ -44,6 +46,8 @@ pub(crate) struct Manager {
     conds: HashMap<u64, VecDeque<(Waiter, u64)>>,
     barriers: HashMap<u64, Barrier>,
     onces: HashMap<u64, Once>,
+    sems: HashMap<u64, counted::Semaphore>,
+    rwlocks: HashMap<u64, counted::RwLock>,
     /// Keys handed out: their destructors.
     keys: Vec<u64>,
     /// Write notices (writer, page) not yet seen by every node; entry `i`
@@ -230,6 +234,25 @@ impl Replies<'_> {
                     None => self.reply(who, libc::EINVAL, 0),
                 }
             }
+            Op::SemInit { addr, value } => self.sem_init(who, addr, value),
+            Op::SemWait { addr, try_only } => self.sem_wait(who, addr, try_only),
+            Op::SemPost { addr, notices } => self.sem_post(who, addr, notices),
+            Op::SemValue { addr } => self.sem_value(who, addr),
+            Op::RwLock {
+                addr,
+                write,
+                try_only,
+            } => self.rw_lock(who, addr, write, try_only),
+            Op::RwUnlock {
+                addr,
+                notices,
+                diffs,
+            } => {
+                crate::lrc::apply(diffs);
+                self.manager.log(from, notices);
+                self.rw_unlock(addr);
+                self.reply(who, 0, 0);
+            }
             Op::Spawn { .. }
             | Op::Join { .. }
             | Op::Detach { .. }
@@ -287,23 +310,130 @@ unsafe extern "C" fn mutex_trylock(m: Ptr) -> i32 {
 }
 
 unsafe extern "C" fn mutex_unlock(m: Ptr) -> i32 {
+    let addr = m as u64;
+    post_release(|notices, diffs| Op::Unlock {
+        addr,
+        notices,
+        diffs,
+    });
+    0
+}
+
+/// Says a release to the manager without waiting: the diffs for node 0
+/// travel with it, the others are at their homes already, and what this
+/// node says next to the manager arrives after this.
+fn post_release(op: impl FnOnce(Vec<u64>, crate::lrc::Carried) -> Op) {
     let (notices, diffs) = crate::lrc::release_carrying(true);
-    // Nothing to wait for: the diffs are at their homes, and what this
-    // node says next to the manager arrives after this.
     if let Some(n) = node() {
         n.post(
             MANAGER,
             Msg::Call {
                 slot: 0,
-                op: Op::Unlock {
-                    addr: m as u64,
-                    notices,
-                    diffs,
-                },
+                op: op(notices, diffs),
             },
         );
     }
+}
+
+fn rw_lock(l: Ptr, write: bool, try_only: bool) -> i32 {
+    let rc = manager_call(Op::RwLock {
+        addr: l as u64,
+        write,
+        try_only,
+    })
+    .0;
+    if rc == 0 {
+        count(Counter::LockAcquires, 1);
+    }
+    rc
+}
+
+unsafe extern "C" fn rwlock_rdlock(l: Ptr) -> i32 {
+    rw_lock(l, false, false)
+}
+
+unsafe extern "C" fn rwlock_wrlock(l: Ptr) -> i32 {
+    rw_lock(l, true, false)
+}
+
+unsafe extern "C" fn rwlock_tryrdlock(l: Ptr) -> i32 {
+    rw_lock(l, false, true)
+}
+
+unsafe extern "C" fn rwlock_trywrlock(l: Ptr) -> i32 {
+    rw_lock(l, true, true)
+}
+
+unsafe extern "C" fn rwlock_unlock(l: Ptr) -> i32 {
+    let addr = l as u64;
+    post_release(|notices, diffs| Op::RwUnlock {
+        addr,
+        notices,
+        diffs,
+    });
     0
+}
+
+/// A semaphore call's C result: 0, or -1 with `errno` set to `rc`.
+fn sem_result(rc: i32) -> i32 {
+    if rc == 0 {
+        return 0;
+    }
+    // SAFETY: the calling thread's own `errno`.
+    unsafe { *libc::__errno_location() = rc };
+    -1
+}
+
+unsafe extern "C" fn sem_init(s: Ptr, _pshared: i32, value: u32) -> i32 {
+    if value > libc::c_int::MAX as u32 {
+        return sem_result(libc::EINVAL);
+    }
+    sem_result(
+        manager_call(Op::SemInit {
+            addr: s as u64,
+            value,
+        })
+        .0,
+    )
+}
+
+unsafe extern "C" fn sem_wait(s: Ptr) -> i32 {
+    sem_result(
+        manager_call(Op::SemWait {
+            addr: s as u64,
+            try_only: false,
+        })
+        .0,
+    )
+}
+
+unsafe extern "C" fn sem_trywait(s: Ptr) -> i32 {
+    sem_result(
+        manager_call(Op::SemWait {
+            addr: s as u64,
+            try_only: true,
+        })
+        .0,
+    )
+}
+
+unsafe extern "C" fn sem_post(s: Ptr) -> i32 {
+    sem_result(
+        manager_call(Op::SemPost {
+            addr: s as u64,
+            notices: crate::lrc::release(),
+        })
+        .0,
+    )
+}
+
+unsafe extern "C" fn sem_getvalue(s: Ptr, value: *mut i32) -> i32 {
+    let (rc, v) = manager_call(Op::SemValue { addr: s as u64 });
+    if rc == 0 {
+        // SAFETY: C's contract: `value` points to an int.
+        unsafe { *value = v as i32 };
+    }
+    sem_result(rc)
 }
 
 unsafe extern "C" fn nothing_to_do(_: Ptr, _: Ptr) -> i32 {
@@ -450,25 +580,45 @@ macro_rules! unsupported {
 }
 unsupported!(cond_timedwait, "pthread_cond_timedwait");
 unsupported!(mutex_timedlock, "pthread_mutex_timedlock");
-unsupported!(semaphore, "POSIX semaphores (sem_*)");
+
+unsafe extern "C" fn sem_timedwait() -> i32 {
+    crate::failure::unsupported("sem_timedwait");
+    sem_result(libc::ENOSYS)
+}
+
+/// `sem_open`: `SEM_FAILED` (a null pointer) with `errno` set.
+unsafe extern "C" fn named_semaphore() -> Ptr {
+    crate::failure::unsupported("named POSIX semaphores (sem_open)");
+    sem_result(libc::ENOSYS);
+    std::ptr::null_mut()
+}
 unsupported!(key_delete, "pthread_key_delete");
 
 pub(crate) fn lookup(name: &str) -> Option<u64> {
     let f = match name {
-        "pthread_mutex_lock" | "pthread_rwlock_rdlock" | "pthread_rwlock_wrlock" => {
-            mutex_lock as *const () as usize
-        }
-        "pthread_mutex_trylock" | "pthread_rwlock_tryrdlock" | "pthread_rwlock_trywrlock" => {
-            mutex_trylock as *const () as usize
-        }
-        "pthread_mutex_unlock" | "pthread_rwlock_unlock" => mutex_unlock as *const () as usize,
+        "pthread_mutex_lock" => mutex_lock as *const () as usize,
+        "pthread_mutex_trylock" => mutex_trylock as *const () as usize,
+        "pthread_mutex_unlock" => mutex_unlock as *const () as usize,
+        "pthread_rwlock_rdlock" => rwlock_rdlock as *const () as usize,
+        "pthread_rwlock_wrlock" => rwlock_wrlock as *const () as usize,
+        "pthread_rwlock_tryrdlock" => rwlock_tryrdlock as *const () as usize,
+        "pthread_rwlock_trywrlock" => rwlock_trywrlock as *const () as usize,
+        "pthread_rwlock_unlock" => rwlock_unlock as *const () as usize,
+        "sem_init" => sem_init as *const () as usize,
+        "sem_wait" => sem_wait as *const () as usize,
+        "sem_trywait" => sem_trywait as *const () as usize,
+        "sem_post" => sem_post as *const () as usize,
+        "sem_getvalue" => sem_getvalue as *const () as usize,
+        "sem_timedwait" => sem_timedwait as *const () as usize,
+        "sem_open" => named_semaphore as *const () as usize,
         "pthread_mutex_init"
         | "pthread_mutex_destroy"
         | "pthread_cond_init"
         | "pthread_cond_destroy"
         | "pthread_barrier_destroy"
         | "pthread_rwlock_init"
-        | "pthread_rwlock_destroy" => nothing_to_do as *const () as usize,
+        | "pthread_rwlock_destroy"
+        | "sem_destroy" => nothing_to_do as *const () as usize,
         "pthread_cond_wait" => cond_wait as *const () as usize,
         "pthread_cond_signal" => cond_signal as *const () as usize,
         "pthread_cond_broadcast" => cond_broadcast as *const () as usize,
@@ -483,8 +633,6 @@ pub(crate) fn lookup(name: &str) -> Option<u64> {
         "pthread_mutex_timedlock" | "pthread_rwlock_timedrdlock" | "pthread_rwlock_timedwrlock" => {
             mutex_timedlock as *const () as usize
         }
-        "sem_init" | "sem_destroy" | "sem_wait" | "sem_trywait" | "sem_timedwait" | "sem_post"
-        | "sem_getvalue" | "sem_open" => semaphore as *const () as usize,
         _ => return None,
     };
     Some(f as u64)

@@ -139,6 +139,37 @@ pub enum Op {
         addr: u64,
         notices: Vec<u64>,
     },
+    /// `sem_init`.
+    SemInit {
+        addr: u64,
+        value: u32,
+    },
+    /// `sem_wait` (an acquire); with `try_only`, `sem_trywait`.
+    SemWait {
+        addr: u64,
+        try_only: bool,
+    },
+    /// `sem_post` (a release).
+    SemPost {
+        addr: u64,
+        notices: Vec<u64>,
+    },
+    /// `sem_getvalue`.
+    SemValue {
+        addr: u64,
+    },
+    /// A reader-writer lock taken for reading or writing.
+    RwLock {
+        addr: u64,
+        write: bool,
+        try_only: bool,
+    },
+    /// Its unlock: a release, like [`Op::Unlock`].
+    RwUnlock {
+        addr: u64,
+        notices: Vec<u64>,
+        diffs: Vec<PageDiff>,
+    },
 }
 
 /// Moves frames between nodes.
