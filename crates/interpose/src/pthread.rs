@@ -603,10 +603,11 @@ pub(crate) unsafe extern "C" fn create(
 }
 
 /// `pthread_create` making a string driven by `mode` (the creator's mode
-/// when `None`). A thread that is not `joinable` is never named by its id
-/// to `pthread_join`, `pthread_detach` or `pthread_kill` (libgomp's, which
-/// it never joins by the id it was handed), so nothing keeps it once it
-/// ends.
+/// when `None`). A thread that is not `joinable` is not kept for
+/// `pthread_join`, `pthread_detach` or `pthread_kill` to find by its id
+/// (libgomp's: it names its threads by ids it computes from its own
+/// thread-locals' addresses, which name no string), so nothing holds it
+/// once it ends.
 ///
 /// # Safety
 /// As `pthread_create`: `out` writable, `attr` null or valid, `start` a
