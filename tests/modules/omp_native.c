@@ -1,8 +1,8 @@
 /* An OpenMP program whose team size comes from OMP_NUM_THREADS, as most
  * do: `parallel for` with a reduction, `critical`, `barrier`, `single`,
- * `ordered`, tasks with `atomic`, omp locks (plain and nested),
- * `omp_get_thread_num`, and a nested `parallel` (two active levels, so the
- * inner teams are threads of their own). Prints one line per check,
+ * `ordered`, a sleep inside `critical`, tasks with `atomic`, omp locks
+ * (plain and nested), `omp_get_thread_num`, and a nested `parallel` (two
+ * active levels, so the inner teams are threads of their own). Prints one line per check,
  * prefixed with argv[1]; exits 0 when every check holds.
  *
  * With argv[2] = "hold": a team of three waits inside its region until
@@ -72,6 +72,22 @@ int main(int argc, char **argv) {
   for (int i = 0; i < next; i++) in_order &= order[i] == i;
   printf("%s ordered %d\n", tag, in_order);
   failures += !in_order;
+
+  /* A thread that sleeps inside an unnamed critical holds libgomp's one
+   * lock for it while it sleeps. */
+  int slept = 0;
+  for (int r = 0; r < 3; r++) {
+#pragma omp parallel
+    {
+#pragma omp critical
+      {
+        usleep(300);
+        slept++;
+      }
+    }
+  }
+  printf("%s slept in critical %d\n", tag, slept);
+  failures += slept != 3 * max;
 
   long tasks = 0;
 #pragma omp parallel

@@ -63,9 +63,12 @@ fn as_natively(program: &str, test: &str) {
 
 /// `parallel for` with a reduction, `critical`, `barrier`, `single`,
 /// `ordered`, tasks, plain and nested omp locks, `omp_get_thread_num` and a
-/// nested `parallel` on two active levels, three programs at once: before,
-/// libgomp's threads were OS threads outside the scheduler, and two masters
-/// sharing a worker shared one libgomp thread state (team, pool, ICVs).
+/// nested `parallel` on two active levels, three programs at once. The
+/// bugs this pins: masters sharing a worker shared one libgomp thread
+/// state (team, pool, ICVs), and six such programs on one worker hung; and
+/// a master that slept inside an unnamed `critical` let another program's
+/// master wait inline for libgomp's one lock on the same worker, which then
+/// never ran the sleeper again (it hung every time on one worker).
 #[test]
 fn openmp_teams_sized_by_omp_num_threads_run_as_natively() {
     as_natively("omp_native", "omp_native");
