@@ -151,6 +151,8 @@ build cxx_threads cxx_threads.cpp "$CXX" "${cflags[@]}" -pthread
 build cxx_threads.so cxx_threads.cpp "$CXX" "${cflags[@]}" -pthread -fPIC -shared
 build omp_team omp_team.c "$CC" "${cflags[@]}" -fopenmp
 build omp_team.so omp_team.c "${so_c[@]}" -fopenmp
+build omp_native omp_native.c "$CC" "${cflags[@]}" -fopenmp
+build omp_native.so omp_native.c "${so_c[@]}" -fopenmp
 # pthread_exit: cleanup handlers, then thread-specific data destructors.
 build cleanup cleanup.c "$CC" "${cflags[@]}" -pthread
 build cleanup.so cleanup.c "${so_c[@]}" -pthread
@@ -161,6 +163,8 @@ build cancel_io.so cancel_io.c "${so_c[@]}" -pthread
 # Process-shared mutexes, condition variables and semaphores across fork.
 build pshared pshared.c "$CC" "${cflags[@]}" -pthread
 build pshared.so pshared.c "${so_c[@]}" -pthread
+build pshared_barrier pshared_barrier.c "$CC" "${cflags[@]}" -pthread
+build pshared_barrier.so pshared_barrier.c "${so_c[@]}" -pthread
 # SCHED_FIFO and priorities: accepted or refused as natively, read back.
 build schedparam schedparam.c "$CC" "${cflags[@]}" -pthread
 build schedparam.so schedparam.c "${so_c[@]}" -pthread
@@ -172,6 +176,8 @@ build copy_prog copy_prog.c "$CC" "${cflags[@]}" -Wl,--no-as-needed -L"$out" -lw
 # -J keeps gfortran's .mod files out of the source tree.
 build fortran_common fortran_common.f90 "$FC" -O2 -g -Wall -J "$out"
 build fortran_stop fortran_stop.f90 "$FC" -O2 -g -Wall -J "$out"
+build omp_fortran omp_fortran.f90 "$FC" -O2 -g -Wall -fopenmp -J "$out"
+build omp_fortran.so omp_fortran.f90 "$FC" -O2 -g -Wall -fopenmp -fPIC -shared -J "$out"
 build librust_counter.so rust_counter.rs \
   "$RUSTC" --edition 2021 --crate-type cdylib -O -C debuginfo=1 --crate-name rust_counter
 # Executables with local-exec thread-locals (a Rust program's standard
@@ -217,7 +223,7 @@ fi
 
 # The programs must be PIE executables (ET_DYN with an interpreter), which is the
 # default on Debian-family toolchains; say so clearly where it is not.
-for prog in diagnostics unlocked_io tls_pie tls_pie_O0 tls_pie_cxx rust_threads pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team cleanup cancel cancel_io pshared schedparam spin_flags fortran_common fortran_stop; do
+for prog in diagnostics unlocked_io tls_pie tls_pie_O0 tls_pie_cxx rust_threads pie_prog dl_host dl_reload libc_state locales sigrecover sigs copy_prog pthreads ckpt_compute rwsem bigwrite procs getopts_posix randoms locker evloop tsd cxx_threads omp_team omp_native omp_fortran cleanup cancel cancel_io pshared pshared_barrier schedparam spin_flags fortran_common fortran_stop; do
   type=$(od -An -t u2 -j 16 -N 2 "$out/$prog" | tr -d ' ')
   if [[ $type != 3 ]]; then
     echo "build.sh: $out/$prog is not a PIE executable (e_type=$type); this toolchain does not default to -pie" >&2

@@ -1,7 +1,7 @@
 //! Threads that system libraries start for a program: libstdc++'s
 //! `std::thread`, `std::async`, condition variables and `call_once` are
-//! strings of the bead's weave whose waits park; an OpenMP program runs as
-//! natively.
+//! strings of the bead's weave whose waits park; libgomp's are thread-mode
+//! strings (more in `openmp.rs`).
 
 mod common;
 
@@ -44,9 +44,9 @@ fn cxx_threads_futures_condvars_and_call_once_run_as_natively() {
     as_natively("cxx_threads", "cxx");
 }
 
-/// libgomp is left as it is (its threads are not strings yet, see
-/// docs/process-semantics.md): a `parallel for`, `critical`, `barrier`,
-/// `single` and omp locks still give the native answer in several beads.
+/// libgomp's team threads are thread-mode strings (see `openmp.rs`): a
+/// `parallel for`, `critical`, `barrier`, `single` and omp locks give the
+/// native answer in several beads, with `omp_set_num_threads` per program.
 #[test]
 fn openmp_team_runs_as_natively() {
     as_natively("omp_team", "omp");

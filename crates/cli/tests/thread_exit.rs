@@ -74,6 +74,16 @@ fn process_shared_locks_condvars_and_semaphores_work_across_fork() {
     as_natively("pshared", "a condvar handoffs 100");
 }
 
+/// The bug: a `PTHREAD_PROCESS_SHARED` barrier was kept in a table of the
+/// process that initialised it, so the forked child's waits found no
+/// barrier (`EINVAL`) and the parties never met. Its state now lives in
+/// the object: the parent's two threads and the child meet there 200
+/// times, exactly one wait per barrier returning the serial value.
+#[test]
+fn process_shared_barriers_work_across_fork() {
+    as_natively("pshared_barrier", "a serial 200 of 200 mismatches 0");
+}
+
 /// The bug: `pthread_getschedparam(pthread_self(), …)` and the other
 /// scheduling calls handed a string's pthread id to the C library, which
 /// read it as a thread descriptor and hung. `SCHED_FIFO` and `SCHED_RR`

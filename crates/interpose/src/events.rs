@@ -22,12 +22,11 @@
 
 use std::time::{Duration, Instant};
 
-use weaves_strings::blocking::{current_task, park_until};
+use weaves_strings::blocking::park_until;
 use weaves_strings::reactor::{self, Interest};
-use weaves_strings::Mode;
 
 fn on_fiber() -> bool {
-    current_task().is_some_and(|t| t.mode == Mode::Fiber)
+    weaves_strings::hold::parks_fiber()
 }
 
 /// How often a string waiting with a deadline (or on several descriptors)

@@ -18,13 +18,11 @@
 
 use std::time::{Duration, Instant};
 
-use weaves_strings::blocking::current_task;
 use weaves_strings::reactor::{self, Interest};
-use weaves_strings::Mode;
 
 /// Whether this call comes from a fiber string (the only ones that park).
 fn on_fiber() -> bool {
-    current_task().is_some_and(|t| t.mode == Mode::Fiber)
+    weaves_strings::hold::parks_fiber()
 }
 
 fn nonblocking(fd: i32) -> bool {

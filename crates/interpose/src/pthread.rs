@@ -32,7 +32,8 @@
 //! process's unlock or post cannot wake it. A string waiting on such an
 //! object also looks again every [`SHARED_POLL`] (the mark: glibc's
 //! process-shared bit, 128, in a mutex's kind; [`SHARED_MARK`] in a
-//! condition variable's last word).
+//! condition variable's last word). Process-shared barriers keep their
+//! whole state in the object (`shared_barrier`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -488,11 +489,16 @@ static BARRIERS: Mutex<Option<HashMap<usize, Barrier>>> = Mutex::new(None);
 
 pub(crate) unsafe extern "C" fn barrier_init(
     b: *mut libc::c_void,
-    _attr: *const libc::c_void,
+    attr: *const libc::c_void,
     count: u32,
 ) -> i32 {
     if count == 0 {
         return libc::EINVAL;
+    }
+    let shared = crate::shared_barrier::wants_shared(attr);
+    crate::shared_barrier::init(b as usize, count, shared);
+    if shared {
+        return 0;
     }
     let _rt = RuntimeSection::enter();
     let mut g = BARRIERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -508,6 +514,10 @@ pub(crate) unsafe extern "C" fn barrier_init(
 }
 
 pub(crate) unsafe extern "C" fn barrier_destroy(b: *mut libc::c_void) -> i32 {
+    if crate::shared_barrier::is_shared(b as usize) {
+        // Its state is in the object: nothing of it is kept here.
+        return 0;
+    }
     let _rt = RuntimeSection::enter();
     if let Some(m) = BARRIERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         m.remove(&(b as usize));
@@ -517,6 +527,9 @@ pub(crate) unsafe extern "C" fn barrier_destroy(b: *mut libc::c_void) -> i32 {
 
 pub(crate) unsafe extern "C" fn barrier_wait(b: *mut libc::c_void) -> i32 {
     let addr = b as usize;
+    if crate::shared_barrier::is_shared(addr) {
+        return crate::shared_barrier::wait(addr);
+    }
     let generation = {
         let _rt = RuntimeSection::enter();
         let mut g = BARRIERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -586,11 +599,15 @@ pub(crate) unsafe extern "C" fn create(
     arg: usize,
 ) -> i32 {
     // SAFETY: the caller's own arguments.
-    unsafe { create_in(out, attr, start, arg, None) }
+    unsafe { create_in(out, attr, start, arg, None, true) }
 }
 
 /// `pthread_create` making a string driven by `mode` (the creator's mode
-/// when `None`).
+/// when `None`). A thread that is not `joinable` is not kept for
+/// `pthread_join`, `pthread_detach` or `pthread_kill` to find by its id
+/// (libgomp's: it names its threads by ids it computes from its own
+/// thread-locals' addresses, which name no string), so nothing holds it
+/// once it ends.
 ///
 /// # Safety
 /// As `pthread_create`: `out` writable, `attr` null or valid, `start` a
@@ -601,6 +618,7 @@ pub(crate) unsafe fn create_in(
     start: usize,
     arg: usize,
     mode: Option<weaves_strings::Mode>,
+    joinable: bool,
 ) -> i32 {
     let Some(parent) = current() else {
         return libc::EAGAIN;
@@ -657,11 +675,13 @@ pub(crate) unsafe fn create_in(
         Ok(task) => {
             crate::schedparam::record(task.ctx.info.id, policy);
             let tid = task_id(&task);
-            THREADS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert_with(HashMap::new)
-                .insert(tid, task);
+            if joinable {
+                THREADS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(HashMap::new)
+                    .insert(tid, task);
+            }
             // SAFETY: the caller passes a writable pthread_t.
             unsafe { *out = tid };
             0

@@ -18,16 +18,17 @@
 //! joining and detaching then fall through to the C library, and the
 //! synchronisation interposers work outside strings by polling.
 //!
-//! Not supported yet: libgomp (OpenMP) is left as it is, so its team
-//! threads stay OS threads outside the scheduler (the program runs as
-//! natively, but its threads are not strings). Its barriers, locks and
-//! thread dock wait with futex system calls made inline (`syscall` with
-//! `eax = 202`), which no import slot reaches; its thread pool outlives
-//! `main` (libgomp frees it from a key destructor that runs when the
-//! master's OS thread ends, here the worker, after the tapestry waited for
-//! every string); and the master's libgomp state is the worker thread's,
-//! shared by every program's master on that worker. docs/architecture.md
-//! has the options weighed.
+//! libgomp (OpenMP) waits with futex system calls made inline, which no
+//! import slot reaches, so its threads cannot be fibers that park. The rule
+//! is the calling module's: a `pthread_create` from a library whose waits
+//! are raw futexes (listed in [`OWN_THREADS`]) starts a **thread-mode
+//! string** — a string of the caller's weave, listed and counted as any,
+//! with an OS thread of its own that those waits block, as natively. The
+//! module is known from the import slot the call went through, so the
+//! rule costs nothing per call. What else libgomp needs (its per-thread
+//! state carried by fiber strings, a master holding its worker inside a
+//! parallel region, its thread pool ending with the string) is in
+//! [`crate::gomp`].
 
 use weaves_strings::blocking::current_task;
 
@@ -87,17 +88,30 @@ const THREAD_CALLS: &[&str] = &[
     "syscall",
 ];
 
-/// Libraries left alone (matched against the start of the file name):
-/// see the module docs.
-const LEFT_ALONE: &[&str] = &["libgomp.so"];
+/// Libraries whose waits are futex system calls of their own (matched
+/// against the start of the file name): the threads they start are
+/// thread-mode strings (see the module docs).
+const OWN_THREADS: &[&str] = &["libgomp.so"];
+
+/// Calls taken over in [`OWN_THREADS`] libraries besides [`THREAD_CALLS`]:
+/// they name a thread by a pthread id, which there is a string's.
+const AFFINITY_CALLS: &[&str] = &["pthread_getaffinity_np", "pthread_setaffinity_np"];
 
 /// What the system library `library` (its file name) should call for its
 /// import `name`, if the runtime takes that call over.
 pub fn for_system_library(library: &str, name: &str) -> Option<u64> {
-    if !THREAD_CALLS.contains(&name) || LEFT_ALONE.iter().any(|l| library.starts_with(l)) {
+    let own_threads = OWN_THREADS.iter().any(|l| library.starts_with(l));
+    if !(THREAD_CALLS.contains(&name) || own_threads && AFFINITY_CALLS.contains(&name)) {
+        return None;
+    }
+    if own_threads && !crate::gomp::take_over(library) {
+        // A libgomp the runtime cannot carry per string: left as it is.
         return None;
     }
     let f = match name {
+        "pthread_create" if own_threads => create_own_thread as *const () as usize,
+        "pthread_getaffinity_np" => get_affinity as *const () as usize,
+        "pthread_setaffinity_np" => set_affinity as *const () as usize,
         "pthread_create" => create as *const () as usize,
         "pthread_join" => join as *const () as usize,
         "pthread_detach" => detach as *const () as usize,
@@ -126,7 +140,78 @@ unsafe extern "C" fn create(
         return unsafe { real_create(out, attr, start, arg) };
     }
     // SAFETY: the caller's arguments, as pthread_create takes them.
-    unsafe { pthread::create_in(out, attr, start, arg, None) }
+    unsafe { pthread::create_in(out, attr, start, arg, None, true) }
+}
+
+/// `pthread_create` for a library whose waits are its own futex calls: a
+/// thread-mode string. libgomp never joins a thread by the id it was handed
+/// (it computes ids from its thread-locals' addresses, which name no string
+/// here, and its threads end on their own), so the id is not kept.
+unsafe extern "C" fn create_own_thread(
+    out: *mut u64,
+    attr: *const libc::pthread_attr_t,
+    start: usize,
+    arg: usize,
+) -> i32 {
+    if !in_string() {
+        // SAFETY: the caller's arguments, for the C library's own.
+        return unsafe { real_create(out, attr, start, arg) };
+    }
+    // SAFETY: the caller's arguments, as pthread_create takes them.
+    unsafe {
+        pthread::create_in(
+            out,
+            attr,
+            start,
+            arg,
+            Some(weaves_strings::Mode::Thread),
+            false,
+        )
+    }
+}
+
+/// `pthread_getaffinity_np`: for the caller itself (a string's id), the
+/// CPUs its OS thread may run on; another string's id names no OS thread
+/// the C library knows.
+unsafe extern "C" fn get_affinity(thread: u64, size: usize, set: *mut libc::cpu_set_t) -> i32 {
+    // SAFETY: the caller's arguments; the thread is the caller's own OS
+    // thread, or one the C library made (outside strings).
+    unsafe {
+        match own_thread(thread) {
+            Some(t) => libc::pthread_getaffinity_np(t, size, set),
+            None => libc::ESRCH,
+        }
+    }
+}
+
+/// `pthread_setaffinity_np`: binds a thread-mode string's own OS thread, as
+/// natively; a fiber string's worker runs other strings too, so binding it
+/// is accepted and not done (libgomp binds the master with `OMP_PROC_BIND`).
+unsafe extern "C" fn set_affinity(thread: u64, size: usize, set: *const libc::cpu_set_t) -> i32 {
+    if in_string() && current_task().is_some_and(|t| t.mode == weaves_strings::Mode::Fiber) {
+        return if thread == pthread::self_() {
+            0
+        } else {
+            libc::ESRCH
+        };
+    }
+    // SAFETY: as in `get_affinity`.
+    unsafe {
+        match own_thread(thread) {
+            Some(t) => libc::pthread_setaffinity_np(t, size, set),
+            None => libc::ESRCH,
+        }
+    }
+}
+
+/// The C library's id of the OS thread `thread` names: the caller's own
+/// when `thread` is the caller's id; outside strings, `thread` itself.
+fn own_thread(thread: u64) -> Option<libc::pthread_t> {
+    if !in_string() {
+        return Some(thread as libc::pthread_t);
+    }
+    // SAFETY: no preconditions.
+    (thread == pthread::self_()).then(|| unsafe { libc::pthread_self() })
 }
 
 /// # Safety

@@ -32,7 +32,11 @@ pub fn current_task() -> Option<Arc<Task>> {
 /// it (the caller registered it as a waiter first). May return spuriously:
 /// callers re-check their condition. Outside strings, returns at once.
 pub fn park() {
-    if current_task().is_some() {
+    if let Some(task) = current_task() {
+        if task.mode == Mode::Fiber && crate::hold::holds(&task.ctx) {
+            task.park_here(None);
+            return;
+        }
         suspend(Suspend::Park);
     }
 }
@@ -40,8 +44,11 @@ pub fn park() {
 /// Lets other strings run (`sched_yield`).
 pub fn yield_now() {
     match current_task() {
-        Some(_) => suspend(Suspend::Yield),
-        None => std::thread::yield_now(),
+        Some(t) if !(t.mode == Mode::Fiber && crate::hold::holds(&t.ctx)) => {
+            drop(t);
+            suspend(Suspend::Yield)
+        }
+        _ => std::thread::yield_now(),
     }
 }
 
@@ -65,7 +72,7 @@ pub fn sleep_for(d: Duration) {
 /// the clock reads a noticeable part of a wake).
 fn sleep_from_now(deadline: Instant) {
     match current_task() {
-        Some(task) if task.mode == Mode::Fiber => loop {
+        Some(task) if task.mode == Mode::Fiber && !crate::hold::holds(&task.ctx) => loop {
             if task
                 .ctx
                 .stop_requested
@@ -100,6 +107,10 @@ fn sleep_from_now(deadline: Instant) {
 /// short while (callers poll their condition).
 pub fn park_until(deadline: Instant) -> bool {
     match current_task() {
+        Some(task) if task.mode == Mode::Fiber && crate::hold::holds(&task.ctx) => {
+            // Its worker's timers do not run while it holds the worker.
+            task.park_here(Some(deadline));
+        }
         Some(task) => {
             // Timers wake thread-mode strings too (through their parker).
             if Scheduler::add_timer_to(&task.sched, deadline, task.clone()).is_some() {
@@ -168,7 +179,7 @@ pub fn preempt_point() {
 /// runtime's preemption stub with the interrupted registers saved). A
 /// string of a tapestry that is ending ends here instead.
 pub fn preempted() {
-    if current_task().is_some_and(|t| t.mode == Mode::Fiber) {
+    if current_task().is_some_and(|t| t.mode == Mode::Fiber && !crate::hold::holds(&t.ctx)) {
         if tapestry_ending() {
             crate::stop_point();
         }

@@ -97,6 +97,11 @@ pub struct ExecCtx {
     /// runtime's locale functions, installed on the worker by the switch
     /// hook (see [`set_switch_hook`]).
     pub locale: std::sync::atomic::AtomicUsize,
+    /// The string's copy of a system library's per-thread block (libgomp's
+    /// thread state), swapped with the worker's by a switch hook while
+    /// the string runs; `None` while it never held anything but the
+    /// library's initial image.
+    pub carried_tls: RefCell<Option<Box<[u8]>>>,
 }
 
 // SAFETY: an ExecCtx is only touched by the thread currently driving its
@@ -134,6 +139,7 @@ impl ExecCtx {
             sig_handler: std::sync::Mutex::new((0, 0)),
             mediation: Default::default(),
             locale: std::sync::atomic::AtomicUsize::new(0),
+            carried_tls: RefCell::new(None),
         }
     }
 
@@ -282,6 +288,14 @@ impl ExecCtx {
         self.stack.get()
     }
 
+    /// Whether this context runs on a scheduled fiber (not a thread-mode
+    /// string, an initialiser or a finaliser).
+    pub fn on_scheduled_fiber(&self) -> bool {
+        let t = self.task.get();
+        // SAFETY: a non-null `task` is the live task that owns this context.
+        !t.is_null() && unsafe { &*t }.mode == crate::task::Mode::Fiber
+    }
+
     /// Registers a destructor for this string's thread-local objects
     /// (`__cxa_thread_atexit_impl`).
     /// Whether bead code registered thread-exit handlers (which must run on
@@ -386,21 +400,30 @@ impl Drop for Enter {
 }
 
 /// What runs when a string starts or resumes on a worker (`true`) and
-/// when it leaves it (`false`): state the C library keeps per OS thread
-/// but a string must carry (its locale). 0: none.
-static SWITCH_HOOK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// when it leaves it (`false`): state a system library keeps per OS thread
+/// but a string must carry (its locale, libgomp's thread state). 0: none.
+static SWITCH_HOOKS: [std::sync::atomic::AtomicUsize; 4] =
+    [const { std::sync::atomic::AtomicUsize::new(0) }; 4];
 
-/// Installs `hook`, called on the string's fiber each time it starts or
+/// Adds `hook`, called on the string's fiber each time it starts or
 /// resumes (`true`) and before it suspends or ends (`false`). It must not
-/// park.
+/// park. Each caller adds its hook once; there is room for four.
 pub fn set_switch_hook(hook: fn(&ExecCtx, bool)) {
-    SWITCH_HOOK.store(hook as usize, std::sync::atomic::Ordering::Release);
+    use std::sync::atomic::Ordering;
+    let added = SWITCH_HOOKS.iter().any(|slot| {
+        slot.compare_exchange(0, hook as usize, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    });
+    debug_assert!(added, "more than four switch hooks");
 }
 
-/// Calls the switch hook, if one is installed.
+/// Calls the switch hooks installed.
 pub(crate) fn run_switch_hook(ctx: &ExecCtx, entering: bool) {
-    let h = SWITCH_HOOK.load(std::sync::atomic::Ordering::Acquire);
-    if h != 0 {
+    for slot in &SWITCH_HOOKS {
+        let h = slot.load(std::sync::atomic::Ordering::Acquire);
+        if h == 0 {
+            return;
+        }
         // SAFETY: only `set_switch_hook` stores here, and it stores a
         // `fn(&ExecCtx, bool)`.
         let hook: fn(&ExecCtx, bool) = unsafe { std::mem::transmute(h) };
@@ -450,7 +473,10 @@ pub fn stop_point() {
         || !ctx
             .stop_requested
             .load(std::sync::atomic::Ordering::Acquire)
+        || crate::hold::held_here()
     {
+        // A fiber holding its worker stops at a later safe point, once
+        // the library state it holds is back at rest.
         return;
     }
     suspend(Suspend::Stop);

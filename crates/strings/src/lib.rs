@@ -34,6 +34,7 @@ mod ctx;
 mod fiber;
 pub mod forked;
 mod gs;
+pub mod hold;
 pub mod mediation;
 mod prefetch;
 pub mod quiesce;

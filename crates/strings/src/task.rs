@@ -138,6 +138,9 @@ pub struct Task {
     pub(crate) home: std::sync::atomic::AtomicUsize,
     /// Whether it has run at all.
     began: std::sync::atomic::AtomicBool,
+    /// Set while a fiber that holds its worker waits in
+    /// [`Task::park_here`]: a wake must then notify `parker`.
+    held_wait: std::sync::atomic::AtomicBool,
     /// What it was launched with (for checkpoints of unstarted strings).
     launched: (Entry, usize),
 }
@@ -243,6 +246,7 @@ impl Task {
             timer_passed: std::sync::atomic::AtomicU64::new(0),
             home: std::sync::atomic::AtomicUsize::new(crate::sched::NO_HOME),
             began: std::sync::atomic::AtomicBool::new(false),
+            held_wait: std::sync::atomic::AtomicBool::new(false),
             launched: (launch.entry, launch.stack_size),
         });
         task.ctx.task.set(Arc::as_ptr(&task));
@@ -424,7 +428,12 @@ impl Task {
                         // SAFETY: as for the main fiber.
                         let ctx = unsafe { &*ctx_p };
                         ctx.yielder.set(y);
+                        // The handlers are the string's code: they run with
+                        // what the switch hooks give it (its locale, its
+                        // libgomp state).
+                        crate::ctx::run_switch_hook(ctx, true);
                         ctx.finish();
+                        crate::ctx::run_switch_hook(ctx, false);
                         0
                     },
                 ));
@@ -453,6 +462,40 @@ impl Task {
         }
     }
 
+    /// Waits, blocking the calling thread, until the task is woken or
+    /// `deadline` passes: a park for a fiber that holds its worker (see
+    /// `hold`), which stays RUNNING meanwhile, so a wake turns it NOTIFIED.
+    /// May return spuriously, as a park may.
+    pub(crate) fn park_here(&self, deadline: Option<std::time::Instant>) {
+        let mut g = self.parker.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.held_wait.store(true, Ordering::SeqCst);
+        loop {
+            if self
+                .state
+                .compare_exchange(NOTIFIED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                break;
+            }
+            match deadline {
+                None => g = self.parker.1.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    g = self
+                        .parker
+                        .1
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        self.held_wait.store(false, Ordering::SeqCst);
+    }
+
     /// Makes a parked task runnable again (see the state diagram).
     pub fn wake(self: &Arc<Self>) {
         loop {
@@ -474,11 +517,17 @@ impl Task {
                     }
                 }
                 RUNNING => {
+                    // Sequentially consistent, with the flag's load after it:
+                    // `park_here` sets the flag, then looks at the state.
                     if self
                         .state
-                        .compare_exchange(RUNNING, NOTIFIED, Ordering::AcqRel, Ordering::Acquire)
+                        .compare_exchange(RUNNING, NOTIFIED, Ordering::SeqCst, Ordering::Acquire)
                         .is_ok()
                     {
+                        if self.held_wait.load(Ordering::SeqCst) {
+                            let _g = self.parker.0.lock().unwrap_or_else(|e| e.into_inner());
+                            self.parker.1.notify_all();
+                        }
                         return;
                     }
                 }
