@@ -50,17 +50,29 @@ pub(crate) fn engine() -> Result<&'static Engine, String> {
 /// instance and mapping its memory image copy-on-write).
 #[derive(Clone)]
 pub(crate) struct Compiled {
-    pre: wasmtime::InstancePre<State>,
+    module: Module,
+    /// `None` for a module that imports a memory: only a weave's binding
+    /// provides it, in a linked world.
+    pre: Option<wasmtime::InstancePre<State>>,
 }
 
 pub(crate) fn compile(bytes: &[u8]) -> Result<Compiled, String> {
     let module =
         Module::new(engine()?, bytes).map_err(|e| format!("wasmtime cannot compile it: {e}"))?;
-    let linker = linker_for(&module)?;
-    let pre = linker
-        .instantiate_pre(&module)
-        .map_err(|e| format!("cannot bind its imports under wasmtime: {e}"))?;
-    Ok(Compiled { pre })
+    let pre = if module
+        .imports()
+        .all(|i| matches!(i.ty(), ExternType::Func(_)))
+    {
+        let linker = linker_for(&module)?;
+        Some(
+            linker
+                .instantiate_pre(&module)
+                .map_err(|e| format!("cannot bind its imports under wasmtime: {e}"))?,
+        )
+    } else {
+        None
+    };
+    Ok(Compiled { module, pre })
 }
 
 pub(crate) struct State {
@@ -136,7 +148,11 @@ impl WasmtimeInstance {
             .build();
         let mut store = Store::new(engine, State { host, limits });
         store.limiter(|s| &mut s.limits);
-        let instance = compiled.pre.instantiate(&mut store).map_err(|e| {
+        let pre = compiled.pre.as_ref().ok_or_else(|| {
+            "not supported: a module that imports a memory runs only bound through a weave"
+                .to_owned()
+        })?;
+        let instance = pre.instantiate(&mut store).map_err(|e| {
             format!(
                 "cannot instantiate it under wasmtime: {}",
                 describe(&e, module)
@@ -195,6 +211,77 @@ fn describe(e: &wasmtime::Error, module: &crate::Prepared) -> String {
         None => what,
     }
 }
+
+fn world_engine() -> Result<&'static Engine, String> {
+    engine()
+}
+
+fn world_module(p: &crate::Prepared) -> Result<Module, String> {
+    Ok(p.wasmtime()?.module)
+}
+
+fn define_extern(
+    linker: &mut Linker<State>,
+    store: &Store<State>,
+    m: &str,
+    n: &str,
+    ext: Extern,
+) -> Result<(), String> {
+    linker
+        .define(store, m, n, ext)
+        .map(drop)
+        .map_err(|e| format!("cannot bind `{m}.{n}`: {e}"))
+}
+
+fn instantiate_in(
+    linker: &Linker<State>,
+    store: &mut Store<State>,
+    module: &Module,
+) -> Result<wasmtime::Instance, String> {
+    linker
+        .instantiate(&mut *store, module)
+        .map_err(|e| format!("cannot instantiate it under wasmtime: {e}"))
+}
+
+fn export_of(i: &wasmtime::Instance, store: &mut Store<State>, name: &str) -> Option<Extern> {
+    i.get_export(&mut *store, name)
+}
+
+fn val_bits(v: &Val) -> crate::native::Bits {
+    match v {
+        Val::I32(x) => *x as u32 as u64,
+        Val::I64(x) => *x as u64,
+        Val::F32(x) => *x as u64,
+        Val::F64(x) => *x,
+        _ => 0,
+    }
+}
+
+fn bits_val(k: crate::native::ValKind, b: crate::native::Bits) -> Val {
+    use crate::native::ValKind;
+    match k {
+        ValKind::I32 => Val::I32(b as u32 as i32),
+        ValKind::I64 => Val::I64(b as i64),
+        ValKind::F32 => Val::F32(b as u32),
+        ValKind::F64 => Val::F64(b),
+    }
+}
+
+fn val_of(t: wasmtime::ValType, b: crate::native::Bits) -> Val {
+    use crate::native::ValKind;
+    match t {
+        wasmtime::ValType::I64 => bits_val(ValKind::I64, b),
+        wasmtime::ValType::F32 => bits_val(ValKind::F32, b),
+        wasmtime::ValType::F64 => bits_val(ValKind::F64, b),
+        _ => bits_val(ValKind::I32, b),
+    }
+}
+
+fn trap_line(e: &wasmtime::Error, module: &crate::Prepared) -> String {
+    describe(e, module)
+}
+
+crate::links::define_world!(wasmtime::Instance, wasmtime::Error::new);
 
 impl Instance for WasmtimeInstance {
     fn make_unwind_area(&mut self) -> Result<(), String> {
