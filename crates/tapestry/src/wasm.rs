@@ -9,9 +9,16 @@
 //! any other: the runtime enters it through a `pthread_create`-style entry
 //! whose argument carries the module, the entry and the WASI state.
 //!
+//! A weave may bind imports bead by bead (`[[weave.import]]`): a Wasm
+//! bead's memory or function import to another Wasm bead's export or to a
+//! native bead's function, and a native bead's undefined function to a Wasm
+//! export through a trampoline (`weaves_wasm::links`, `weaves_wasm::native`);
+//! [`Tapestry::link_wasm`] checks them at load.
+//!
 //! Not supported yet (refused with "not supported: …" where a tapestry asks
-//! for it): Wasm beads in tuple spaces and message bindings, imports bound
-//! to other beads, and adding Wasm modules to a running tapestry.
+//! for it): Wasm beads in tuple spaces and message bindings, checkpoints of
+//! tapestries with bound imports, and adding Wasm modules to a running
+//! tapestry.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;

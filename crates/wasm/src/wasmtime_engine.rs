@@ -11,9 +11,10 @@
 use crate::host_imports::define_host_import;
 use std::sync::OnceLock;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use wasmtime::{
-    Caller, Config, Engine, Extern, ExternType, Linker, Module, Store, StoreLimits,
-    StoreLimitsBuilder, Val,
+    Caller, Config, Engine, Extern, ExternType, InstanceAllocationStrategy, Linker, Module,
+    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Val,
 };
 
 use crate::engine::{widen, Fault, Instance, Returned};
@@ -26,44 +27,87 @@ use crate::wasi::{not_supported, Stop};
 /// of the stack is left for host calls.
 pub const MAX_WASM_STACK: usize = 1 << 20;
 
+/// The settings both of wasmtime's engines share.
+fn config() -> Config {
+    let mut c = Config::new();
+    c.signals_based_traps(false);
+    c.max_wasm_stack(MAX_WASM_STACK);
+    // Bounds are checked by explicit code (no signals), so linear memory
+    // needs no guard region.
+    c.memory_guard_size(0);
+    // A module's initialised memory is an image mapped copy-on-write, not
+    // written instance by instance.
+    c.memory_init_cow(true);
+    c
+}
+
+/// The engine for instances beyond the pool or its limits: each maps only
+/// what its memory holds (no reservation), and may move when it grows.
 pub(crate) fn engine() -> Result<&'static Engine, String> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            let mut c = Config::new();
-            c.signals_based_traps(false);
-            c.max_wasm_stack(MAX_WASM_STACK);
-            // Bounds are checked by explicit code (no signals), so linear
-            // memory needs no reservation or guard region: an instance
-            // maps only what its memory holds (what instantiating costs),
-            // and may move when it grows.
+            let mut c = config();
             c.memory_reservation(0);
-            c.memory_guard_size(0);
             Engine::new(&c).map_err(|e| format!("cannot start wasmtime: {e}"))
         })
         .as_ref()
         .map_err(Clone::clone)
 }
 
-/// A module compiled by wasmtime, with its imports resolved once: every
-/// instance starts from this (instantiating is then allocating the
-/// instance and mapping its memory image copy-on-write).
+/// Instances the pooling engine holds at once; more run from [`engine`].
+pub const POOL_SLOTS: u32 = 128;
+/// Each pooled memory's reservation: the largest `wasm_max_memory_mib`.
+const POOL_MEMORY: u64 = 4 << 30;
+/// The largest table a pooled instance may have.
+const POOL_TABLE_ELEMENTS: usize = 1 << 16;
+
+/// Pooled instances alive now (a slot is claimed before instantiating).
+static POOLED: AtomicU32 = AtomicU32::new(0);
+
+/// The engine whose instances come from a pool reserved once: instantiating
+/// takes a free slot (its memory already reserved, the module's image
+/// mapped copy-on-write, kept mapped for the next instance of the same
+/// module) instead of mapping fresh memory.
+fn pooled_engine() -> Result<&'static Engine, String> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_core_instances(POOL_SLOTS)
+                .total_memories(POOL_SLOTS)
+                .total_tables(POOL_SLOTS)
+                .max_memories_per_module(1)
+                .max_tables_per_module(1)
+                .table_elements(POOL_TABLE_ELEMENTS)
+                .max_memory_size(POOL_MEMORY as usize)
+                .max_core_instance_size(4 << 20);
+            let mut c = config();
+            c.memory_reservation(POOL_MEMORY);
+            c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            Engine::new(&c).map_err(|e| format!("cannot start wasmtime's pooling engine: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A module compiled for one engine, with its imports resolved once.
 #[derive(Clone)]
-pub(crate) struct Compiled {
+pub(crate) struct Flavour {
     module: Module,
     /// `None` for a module that imports a memory: only a weave's binding
     /// provides it, in a linked world.
     pre: Option<wasmtime::InstancePre<State>>,
 }
 
-pub(crate) fn compile(bytes: &[u8]) -> Result<Compiled, String> {
+fn flavour(engine: &Engine, bytes: &[u8]) -> Result<Flavour, String> {
     let module =
-        Module::new(engine()?, bytes).map_err(|e| format!("wasmtime cannot compile it: {e}"))?;
+        Module::new(engine, bytes).map_err(|e| format!("wasmtime cannot compile it: {e}"))?;
     let pre = if module
         .imports()
         .all(|i| matches!(i.ty(), ExternType::Func(_)))
     {
-        let linker = linker_for(&module)?;
+        let linker = linker_for(engine, &module)?;
         Some(
             linker
                 .instantiate_pre(&module)
@@ -72,7 +116,64 @@ pub(crate) fn compile(bytes: &[u8]) -> Result<Compiled, String> {
     } else {
         None
     };
-    Ok(Compiled { module, pre })
+    Ok(Flavour { module, pre })
+}
+
+/// A module compiled by wasmtime: every instance starts from this, from
+/// the pool while it has room (instantiating is then taking a slot), else
+/// from the on-demand engine (compiled for it at the first such instance).
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    /// `None` for a module beyond the pool's limits.
+    pooled: Option<Flavour>,
+    /// Compiled at the first instance the pool has no room for.
+    on_demand: std::sync::Arc<OnceLock<Result<Flavour, String>>>,
+    bytes: std::sync::Arc<Vec<u8>>,
+}
+
+impl Compiled {
+    fn on_demand(&self) -> Result<Flavour, String> {
+        self.on_demand
+            .get_or_init(|| flavour(engine()?, &self.bytes))
+            .clone()
+    }
+}
+
+pub(crate) fn compile(bytes: &[u8]) -> Result<Compiled, String> {
+    // The pooling engine refuses a module beyond its limits (more than one
+    // memory or table, a larger table) when compiling it: such a module
+    // runs from the on-demand engine only, compiled for it now so that an
+    // error is a load error.
+    let pooled = flavour(pooled_engine()?, bytes).ok();
+    let compiled = Compiled {
+        pooled,
+        on_demand: Default::default(),
+        bytes: std::sync::Arc::new(bytes.to_vec()),
+    };
+    if compiled.pooled.is_none() {
+        compiled.on_demand()?;
+    }
+    Ok(compiled)
+}
+
+/// A claimed pool slot, given back when the instance's store is dropped.
+struct PoolSlot;
+
+impl PoolSlot {
+    fn claim() -> Option<PoolSlot> {
+        if POOLED.fetch_add(1, Ordering::AcqRel) < POOL_SLOTS {
+            Some(PoolSlot)
+        } else {
+            POOLED.fetch_sub(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
+impl Drop for PoolSlot {
+    fn drop(&mut self) {
+        POOLED.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 pub(crate) struct State {
@@ -84,6 +185,9 @@ pub(crate) struct WasmtimeInstance {
     store: Store<State>,
     instance: wasmtime::Instance,
     module: crate::Prepared,
+    /// Dropped after the store (fields drop in order), when the pool has
+    /// its slot back.
+    _slot: Option<PoolSlot>,
 }
 
 fn to_i64(v: &Val) -> Option<i64> {
@@ -126,8 +230,8 @@ fn reconfig_point(caller: &mut Caller<'_, State>, name: i32) -> wasmtime::Result
     }
 }
 
-fn linker_for(compiled: &Module) -> Result<Linker<State>, String> {
-    let mut linker: Linker<State> = Linker::new(engine()?);
+fn linker_for(engine: &Engine, compiled: &Module) -> Result<Linker<State>, String> {
+    let mut linker: Linker<State> = Linker::new(engine);
     for import in compiled.imports() {
         let (m, n) = (import.module().to_owned(), import.name().to_owned());
         let ExternType::Func(ty) = import.ty() else {
@@ -142,13 +246,17 @@ fn linker_for(compiled: &Module) -> Result<Linker<State>, String> {
 impl WasmtimeInstance {
     pub(crate) fn new(module: &crate::Prepared, host: Host) -> Result<WasmtimeInstance, String> {
         let compiled = module.wasmtime()?;
-        let engine = engine()?;
+        let slot = compiled.pooled.as_ref().and_then(|_| PoolSlot::claim());
+        let (flavour, engine) = match (&compiled.pooled, &slot) {
+            (Some(f), Some(_)) => (f.clone(), pooled_engine()?),
+            _ => (compiled.on_demand()?, engine()?),
+        };
         let limits = StoreLimitsBuilder::new()
             .memory_size(module.max_memory as usize)
             .build();
         let mut store = Store::new(engine, State { host, limits });
         store.limiter(|s| &mut s.limits);
-        let pre = compiled.pre.as_ref().ok_or_else(|| {
+        let pre = flavour.pre.as_ref().ok_or_else(|| {
             "not supported: a module that imports a memory runs only bound through a weave"
                 .to_owned()
         })?;
@@ -162,6 +270,7 @@ impl WasmtimeInstance {
             store,
             instance,
             module: module.clone(),
+            _slot: slot,
         })
     }
 
@@ -217,7 +326,7 @@ fn world_engine() -> Result<&'static Engine, String> {
 }
 
 fn world_module(p: &crate::Prepared) -> Result<Module, String> {
-    Ok(p.wasmtime()?.module)
+    Ok(p.wasmtime()?.on_demand()?.module)
 }
 
 fn define_extern(
