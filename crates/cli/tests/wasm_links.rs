@@ -7,6 +7,9 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
+use common::running::{json_of, weaves, weaves_cmd};
 use common::*;
 
 const ENGINES: [&str; 2] = ["wasmtime", "wasmi"];
@@ -245,4 +248,75 @@ fn bindings_a_bead_cannot_honour_are_refused_at_load_naming_weave_bead_and_impor
     );
     let out = run_tapestry("wasm_links_refused_engines", &text);
     out.expect_error(&["w", "p", "wasmi", "wasmtime"]);
+}
+
+#[test]
+fn checkpoint_and_migrate_refuse_a_tapestry_with_bound_imports() {
+    // A second weave's string reads stdin, so the tapestry runs until the
+    // test closes it.
+    let reader = r#"
+[[module]]
+name = "hello"
+path = "@MODS@/wasm_hello.wasm"
+
+[[bead]]
+name = "h"
+module = "hello"
+
+[[weave]]
+name = "hw"
+beads = ["h"]
+
+[[string]]
+name = "reader"
+weave = "hw"
+args = ["wasm_hello", "1", "stdin"]
+
+[checkpoint]
+dir = "images"
+"#;
+    let dir = scratch_dir("wasm_links_refuse_capture");
+    let text = tapestry(
+        "wasmtime",
+        &all_bindings().concat(),
+        &format!("{WASM_PROGRAM}{reader}"),
+    );
+    let file = write_tapestry(&dir, "t.toml", &text);
+    let rt = dir.join("rt");
+    let mut child = weaves(&rt)
+        .arg("run")
+        .arg(&file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        if rt.exists() {
+            let ps = json_of(&rt, &["ps", "--json"]);
+            if let Some(id) = ps
+                .as_array()
+                .and_then(|a| a.first())
+                .map(|p| p["id"].clone())
+            {
+                break id.as_str().unwrap().to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "never listed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let image = dir.join("x.wvimg");
+    weaves_cmd(&rt, &["checkpoint", &id, "-o", image.to_str().unwrap()]).expect_error(&[
+        "not supported",
+        "`w`",
+        "binds imports",
+    ]);
+    weaves_cmd(&rt, &["migrate", &id, "prog", "--engine", "wasmi"]).expect_error(&[
+        "not supported",
+        "`prog`",
+        "`p`",
+    ]);
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -37,6 +37,10 @@
 //!   instantiated in the other engine, they are copied in, and the entry is
 //!   called again to rewind into the point. The computation goes on with
 //!   the same results.
+//! * [`links`] runs beads whose imports a weave binds (another Wasm bead's
+//!   memory or functions, a native bead's functions with a declared
+//!   signature) in one store per string, and [`native`] calls native code
+//!   and gives native code trampolines into Wasm exports.
 
 pub mod engine;
 mod host;

@@ -55,7 +55,9 @@ impl LinkedBead {
 /// One string's instances, under one engine.
 pub(crate) enum World {
     Wasmtime(wasmtime_engine::World),
-    Wasmi(wasmi_engine::World),
+    /// Boxed: wasmi's store is large, and a world moves in and out of
+    /// the table of native strings' worlds at every call.
+    Wasmi(Box<wasmi_engine::World>),
 }
 
 impl World {
@@ -64,7 +66,9 @@ impl World {
             EngineKind::Wasmtime => {
                 World::Wasmtime(wasmtime_engine::World::new(links.clone(), host)?)
             }
-            EngineKind::Wasmi => World::Wasmi(wasmi_engine::World::new(links.clone(), host)?),
+            EngineKind::Wasmi => {
+                World::Wasmi(Box::new(wasmi_engine::World::new(links.clone(), host)?))
+            }
         })
     }
 

@@ -513,3 +513,57 @@ impl Instance for WasmtimeInstance {
         self.store.into_data().host
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Control, EngineKind, Wasi, WasmModule, DEFAULT_MAX_MEMORY};
+
+    /// A module with one page of memory and `_start`, and with a table of
+    /// 100,000 elements (beyond the pool's limit) if `big_table`.
+    fn module(big_table: bool) -> crate::Prepared {
+        let mut b = b"\0asm\x01\0\0\0".to_vec();
+        b.extend_from_slice(&[0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type () -> ()
+        b.extend_from_slice(&[0x03, 0x02, 0x01, 0x00]); // one function
+        if big_table {
+            // funcref table, min 100000 (LEB128 a0 8d 06).
+            b.extend_from_slice(&[0x04, 0x06, 0x01, 0x70, 0x00, 0xa0, 0x8d, 0x06]);
+        }
+        b.extend_from_slice(&[0x05, 0x03, 0x01, 0x00, 0x01]); // memory, 1 page
+        b.extend_from_slice(&[0x07, 0x0a, 0x01, 0x06]);
+        b.extend_from_slice(b"_start");
+        b.extend_from_slice(&[0x00, 0x00]);
+        b.extend_from_slice(&[0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b]); // body: end
+        let m = WasmModule::from_bytes(std::path::Path::new("pool.wasm"), b, DEFAULT_MAX_MEMORY)
+            .unwrap();
+        crate::Prepared::untransformed(m, DEFAULT_MAX_MEMORY)
+    }
+
+    fn host() -> Host {
+        Host::new(Wasi::default(), Control::new(), EngineKind::Wasmtime)
+    }
+
+    #[test]
+    fn instances_beyond_the_pool_come_from_the_on_demand_engine() {
+        let p = module(false);
+        let mut held: Vec<WasmtimeInstance> = (0..POOL_SLOTS + 12)
+            .map(|_| WasmtimeInstance::new(&p, host()).unwrap())
+            .collect();
+        let pooled = held.iter().filter(|i| i._slot.is_some()).count();
+        assert!(pooled <= POOL_SLOTS as usize, "{pooled} pooled");
+        assert!(held.iter().any(|i| i._slot.is_none()));
+        for i in &mut held {
+            assert_eq!(i.call("_start"), Ok(Returned::Value(None)));
+        }
+        drop(held);
+        assert!(WasmtimeInstance::new(&p, host()).unwrap()._slot.is_some());
+    }
+
+    #[test]
+    fn a_module_beyond_the_pools_limits_runs_from_the_on_demand_engine() {
+        let p = module(true);
+        let mut i = WasmtimeInstance::new(&p, host()).unwrap();
+        assert!(i._slot.is_none());
+        assert_eq!(i.call("_start"), Ok(Returned::Value(None)));
+    }
+}
