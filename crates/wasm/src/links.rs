@@ -85,9 +85,11 @@ impl World {
 pub struct Links {
     pub beads: Vec<LinkedBead>,
     pub max_memory: u64,
-    /// Native strings' worlds by string id; `None` while one is in use (a
-    /// call back into Wasm from native code Wasm called is refused).
-    worlds: Mutex<HashMap<u32, Option<World>>>,
+    /// Strings' worlds by string id and engine (a native string calling
+    /// beads under both engines has one world under each); `None` while
+    /// one is in use (a call back into Wasm from native code Wasm called is
+    /// refused).
+    worlds: Mutex<HashMap<(u32, EngineKind), Option<World>>>,
 }
 
 impl std::fmt::Debug for Links {
@@ -103,8 +105,8 @@ fn string_id() -> u32 {
 /// Takes string `id`'s world out of `worlds` for a call (marking it in
 /// use), or refuses a call back into Wasm.
 fn take_world(
-    worlds: &Mutex<HashMap<u32, Option<World>>>,
-    id: u32,
+    worlds: &Mutex<HashMap<(u32, EngineKind), Option<World>>>,
+    id: (u32, EngineKind),
 ) -> Result<Option<World>, String> {
     let mut w = worlds.lock().unwrap_or_else(|e| e.into_inner());
     match w.get_mut(&id) {
@@ -147,7 +149,7 @@ impl Links {
         let mut host = Host::new(wasi, control, engine);
         host.wasi.may_switch = engine == EngineKind::Wasmi;
         host.control.set_engine(engine);
-        let id = string_id();
+        let id = (string_id(), engine);
         take_world(&self.worlds, id).map_err(RunError::NotSupported)?;
         let result = World::new(self, engine, host)
             .map_err(RunError::Engine)
@@ -182,9 +184,9 @@ impl Links {
         // The runtime's own allocations (instances, host records) go to
         // the process heap, not to the calling string's bead.
         let _runtime = weaves_strings::RuntimeSection::enter();
-        let id = string_id();
-        let taken = take_world(&self.worlds, id)?;
         let engine = self.beads[bead].engine;
+        let id = (string_id(), engine);
+        let taken = take_world(&self.worlds, id)?;
         let mut world = match taken {
             Some(w) => w,
             None => {
