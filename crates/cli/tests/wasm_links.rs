@@ -320,3 +320,70 @@ dir = "images"
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn native_string_calls_exports_of_wasm_beads_under_two_engines() {
+    let native = run_native("links_native_caller", &[]);
+    // fib from a bead under wasmtime, the stateful calls from one under
+    // wasmi: what the program prints is its native build's.
+    let text = r#"
+[tapestry]
+name = "two_engines"
+
+[[module]]
+name = "store"
+path = "@MODS@/wasm_store.wasm"
+
+[[module]]
+name = "native"
+path = "@MODS@/links_native.so"
+
+[[bead]]
+name = "fast"
+module = "store"
+engine = "wasmtime"
+
+[[bead]]
+name = "slow"
+module = "store"
+engine = "wasmi"
+
+[[bead]]
+name = "n"
+module = "native"
+
+[[weave]]
+name = "w"
+beads = ["n", "fast", "slow"]
+
+[[weave.import]]
+bead = "n"
+import = "store_fib"
+from = "fast:store_fib"
+params = ["i32"]
+results = ["i64"]
+
+[[weave.import]]
+bead = "n"
+import = "store_put"
+from = "slow:store_put"
+params = ["i32", "i32"]
+results = []
+
+[[weave.import]]
+bead = "n"
+import = "store_sum"
+from = "slow:store_sum"
+params = ["i32"]
+results = ["i64"]
+
+[[weave.import]]
+bead = "n"
+import = "store_scale"
+from = "slow:store_scale"
+params = ["f64", "f32"]
+results = ["f64"]
+"#;
+    let out = run_tapestry("wasm_links_two_engines", &format!("{text}{NATIVE_CALLER}"));
+    expect_like(&out, &native, "two engines");
+}
