@@ -141,10 +141,13 @@ impl Compiled {
 
 pub(crate) fn compile(bytes: &[u8]) -> Result<Compiled, String> {
     // The pooling engine refuses a module beyond its limits (more than one
-    // memory or table, a larger table) when compiling it: such a module
-    // runs from the on-demand engine only, compiled for it now so that an
-    // error is a load error.
-    let pooled = flavour(pooled_engine()?, bytes).ok();
+    // memory or table, a larger table) when compiling it, and cannot start
+    // where the process may not reserve its address space (RLIMIT_AS):
+    // then the module runs from the on-demand engine only, compiled for it
+    // now so that an error is a load error.
+    let pooled = pooled_engine()
+        .ok()
+        .and_then(|engine| flavour(engine, bytes).ok());
     let compiled = Compiled {
         pooled,
         on_demand: Default::default(),
