@@ -305,6 +305,20 @@ dir = "images"
         assert!(Instant::now() < deadline, "never listed");
         std::thread::sleep(Duration::from_millis(50));
     };
+    // `inspect` shows each bound import with its provider.
+    let inspection = json_of(&rt, &["inspect", &id, "--json"]);
+    let p = inspection["beads"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["name"] == "p"))
+        .unwrap_or_else(|| panic!("no bead p: {inspection}"));
+    let wires = p["imports"]["beads"].as_array().unwrap();
+    assert!(
+        wires
+            .iter()
+            .any(|w| w["symbol"] == "env.memory" && w["bead"] == "s"),
+        "{p}"
+    );
+    assert_eq!(wires.len(), 6, "{p}");
     let image = dir.join("x.wvimg");
     weaves_cmd(&rt, &["checkpoint", &id, "-o", image.to_str().unwrap()]).expect_error(&[
         "not supported",

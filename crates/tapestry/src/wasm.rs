@@ -959,7 +959,20 @@ impl Tapestry {
                         .filter(|(_, members)| members.contains(&k))
                         .map(|(&w, _)| self.plan.weaves[w].name.clone())
                         .collect(),
-                    imports: Default::default(),
+                    // The imports weaves bind, each to its provider.
+                    imports: weaves_monitor::protocol::Imports {
+                        beads: plan
+                            .links
+                            .iter()
+                            .filter(|l| l.bead == BeadRef::Wasm(k))
+                            .map(|l| weaves_monitor::protocol::Wire {
+                                symbol: l.import_name(),
+                                bead: Some(l.from_name.clone()),
+                                via: "bead".into(),
+                            })
+                            .collect(),
+                        ..Default::default()
+                    },
                     engine: Some(plan.bead_engine(k).name().to_owned()),
                 };
                 (info, 0)
