@@ -257,4 +257,24 @@ build wasm_recurse.wasm wasm_recurse.c wasm_link "${wasm_c[@]}"
 build wasm_recurse wasm_recurse.c "$CC" "${cflags[@]}" -I"$here/../../include"
 build wasm_trap.wasm wasm_trap.c wasm_link "${wasm_c[@]}"
 build wasm_spin.wasm wasm_spin.c wasm_link "${wasm_c[@]}"
+# wasm_link_ld "LD FLAGS" COMPILE...: wasm_link, passing LD FLAGS to wasm-ld.
+wasm_link_ld() {
+  local ld=$1
+  shift
+  local args=("$@") n=$#
+  local source=${args[n-3]} target=${args[n-1]}
+  "${args[@]:0:n-3}" -c "$source" -o "$target.o"
+  # shellcheck disable=SC2086 # LD FLAGS are words
+  "$WASM_CC" --target=wasm32-wasi $ld "$target.o" -o "$target"
+  rm -f "$target.o"
+}
+# Beads linked through a weave: a library without libc that owns a 4 MiB
+# memory, and a program that imports that memory (its own data placed at
+# 1 MiB, above the library's) and functions of the library and of a native
+# bead. Natively, the same sources linked together give the expected output.
+build wasm_store.wasm wasm_store.c wasm_link_ld "-nostdlib -Wl,--no-entry -Wl,--export-dynamic -Wl,--initial-memory=4194304 -Wl,-z,stack-size=65536" "${wasm_c[@]}" -ffreestanding
+build wasm_linker.wasm wasm_linker.c wasm_link_ld "-Wl,--import-memory -Wl,--initial-memory=4194304 -Wl,--global-base=1048576 -Wl,-z,stack-size=65536" "${wasm_c[@]}"
+build links_native.so links_native.c "${so_c[@]}"
+build wasm_links wasm_linker.c "$CC" "${cflags[@]}" "$here/wasm_store.c" "$here/links_native.c"
+build links_native_caller links_native.c "$CC" "${cflags[@]}" -Dlinks_native_main=main "$here/wasm_store.c"
 build wasm_spin wasm_spin.c "$CC" "${cflags[@]}" -I"$here/../../include"

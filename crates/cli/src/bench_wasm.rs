@@ -200,15 +200,26 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
     })?;
     let per_move = moving.saturating_sub(still) / moves.max(1) as u32;
 
+    // Instantiation: batches of 200 (the mean of each batch is one
+    // sample), reported as the samples' minimum, median and maximum.
     let n = 200;
+    let batches = 10;
     let mut instantiate = Vec::new();
+    let mut spread = Vec::new();
     for e in EngineKind::ALL {
-        let t = Instant::now();
-        for _ in 0..n {
-            instrumented.instantiate_once(e)?;
+        let mut samples = Vec::new();
+        for _ in 0..batches {
+            let t = Instant::now();
+            for _ in 0..n {
+                instrumented.instantiate_once(e)?;
+            }
+            samples.push(t.elapsed() / n);
         }
-        instantiate.push((e, t.elapsed() / n));
+        samples.sort();
+        instantiate.push((e, samples[samples.len() / 2]));
+        spread.push((e, samples[0], samples[samples.len() - 1]));
     }
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
 
     if json {
         let kernels: Vec<_> = rows
@@ -226,7 +237,8 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
             "move_us": per_move.as_secs_f64() * 1e6,
             "move_memory_bytes": memory,
             "moves": moves,
-            "instantiate_us": instantiate.iter().map(|(e, d)| (e.name(), d.as_secs_f64() * 1e6)).collect::<std::collections::BTreeMap<_, _>>(),
+            "instantiate_us": instantiate.iter().map(|(e, d)| (e.name(), us(*d))).collect::<std::collections::BTreeMap<_, _>>(),
+            "instantiate_us_min_max": spread.iter().map(|(e, lo, hi)| (e.name(), [us(*lo), us(*hi)])).collect::<std::collections::BTreeMap<_, _>>(),
         });
         println!("{v}");
         return Ok(0);
@@ -272,10 +284,11 @@ pub(crate) fn wasm(json: bool, iterations: Option<u64>) -> Result<i32, String> {
         memory >> 10
     );
     println!(
-        "instantiating a bead of a compiled module: {}",
+        "instantiating a bead of a compiled module (median of {batches} batches of {n}; min-max): {}",
         instantiate
             .iter()
-            .map(|(e, d)| format!("{e} {:.1} us", d.as_secs_f64() * 1e6))
+            .zip(&spread)
+            .map(|((e, d), (_, lo, hi))| format!("{e} {:.1} us ({:.1}-{:.1})", us(*d), us(*lo), us(*hi)))
             .collect::<Vec<_>>()
             .join(", ")
     );

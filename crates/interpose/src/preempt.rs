@@ -82,6 +82,11 @@ extern "C" fn on_tick(_sig: i32, _info: *mut libc::siginfo_t, context: *mut libc
     if safe && ctx.has_siblings.load(Ordering::Relaxed) {
         safe = weaves_strings::acting_bead() != 0;
     }
+    // Native code a Wasm engine called: the engine's per-thread state must
+    // not meet another string's on this worker.
+    if ctx.holds_worker.load(Ordering::Relaxed) != 0 {
+        safe = false;
+    }
     // The stub needs room below the red zone: registers and the XSAVE area.
     let need = 128 + 8 + 17 * 8 + 64 + XSAVE_BYTES.load(Ordering::Relaxed) as usize + 4096;
     let room = sp > low + weaves_strings::STACK_GUARD + need && sp <= high;

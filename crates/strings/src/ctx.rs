@@ -71,6 +71,10 @@ pub struct ExecCtx {
     pub has_siblings: std::sync::atomic::AtomicBool,
     /// Set by `Task::request_stop`: end at the next safe point.
     pub stop_requested: std::sync::atomic::AtomicBool,
+    /// Nonzero while the string runs native code that a Wasm engine
+    /// called (the engine keeps per-thread state across the call): a
+    /// preemption tick then waits for the next interposed call.
+    pub holds_worker: std::sync::atomic::AtomicU32,
     /// While inside a checkpointable call: where its boundary record is on
     /// the stack and the function a restored string enters instead of the
     /// call (see `resume`); (0, 0) elsewhere.
@@ -132,6 +136,7 @@ impl ExecCtx {
             preempt_pending: std::sync::atomic::AtomicBool::new(false),
             has_siblings: std::sync::atomic::AtomicBool::new(false),
             stop_requested: std::sync::atomic::AtomicBool::new(false),
+            holds_worker: std::sync::atomic::AtomicU32::new(0),
             boundary: Cell::new((0, 0)),
             weave_beads: None,
             sig_mask: std::sync::atomic::AtomicU64::new(0),

@@ -115,6 +115,10 @@ struct WeaveSpec {
     name: Spanned<String>,
     beads: Vec<Spanned<String>>,
     count: Option<Spanned<u32>>,
+    /// Imports bound through this weave (`[[weave.import]]`): Wasm beads'
+    /// imports, and native beads' imports of Wasm exports.
+    #[serde(default)]
+    import: Vec<crate::wasm::ImportSpec>,
 }
 
 #[derive(Deserialize)]
@@ -721,6 +725,24 @@ impl Plan {
                         ));
                     }
                     members.push(bead);
+                }
+                for spec in &w.import {
+                    if base_given {
+                        return Err(ctx.err(
+                            spec.bead.span().start,
+                            "not supported: imports bound through a weave in a live change",
+                        ));
+                    }
+                    let link = wasm.link_of(
+                        spec,
+                        i,
+                        (weaves.len(), &name),
+                        (&members, &wasm_members),
+                        &bead_names,
+                        |at, m| ctx.err(at, m),
+                        ctx.line(spec.bead.span().start),
+                    )?;
+                    wasm.links.push(link);
                 }
                 if !wasm_members.is_empty() {
                     wasm.weaves.insert(weaves.len(), wasm_members);

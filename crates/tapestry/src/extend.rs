@@ -290,6 +290,18 @@ impl Tapestry {
                 tls_module: b.tls_module,
             })
             .collect();
+        // Native beads' imports a weave binds to Wasm exports: each gets a
+        // trampoline now (the Wasm beads load after the native ones, and
+        // the trampolines are bound to them then).
+        let claimed =
+            match crate::wasm::claim_trampolines(plan, b0, |i| &modules[all[i].module].module) {
+                Ok(c) => c,
+                Err(e) => {
+                    drop(views);
+                    drop(all);
+                    return Err((fresh, e));
+                }
+            };
         let bind_one = |i: usize, weave: &[usize]| -> (Binding, Vec<u32>) {
             let loaded = modules[all[i].module];
             let system = |idx: u32| -> Option<u64> {
@@ -311,7 +323,14 @@ impl Tapestry {
                     system::lookup(&loaded.system, &s.name, s.version.as_deref())
                 })
             };
-            binder::bind(i, &loaded.own_refs, weave, &views, &system)
+            let (mut binding, mut lost) = binder::bind(i, &loaded.own_refs, weave, &views, &system);
+            for (_, t) in claimed.iter().filter(|(b, _)| *b == i) {
+                binding.targets[t.symbol as usize] =
+                    Some(weaves_loader::Target::Address(t.trampoline.address()));
+                binding.providers[t.symbol as usize] = Some(Provider::Runtime);
+                lost.retain(|&k| k != t.symbol);
+            }
+            (binding, lost)
         };
         let conflict = |i: usize, first: usize, w: usize, a: &Binding, b: &Binding| {
             let idx = (0..a.targets.len())
@@ -613,6 +632,7 @@ impl Tapestry {
             fresh.len(),
             t0.elapsed().as_secs_f64() * 1e3
         );
+        self.wasm.trampolines.extend(claimed);
         Ok((fresh, bindings, entries, tuple_regions))
     }
 

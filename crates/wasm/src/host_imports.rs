@@ -12,10 +12,14 @@
 /// `weaves.wv_reconfig_point`, `weaves.wv_yield`, `weaves.wv_engine`, any
 /// `wasi_snapshot_preview1` call (served by the runtime's one WASI), and,
 /// for anything else, a function that ends the string with
-/// `not supported: …` when called. Evaluates to the engine's result of
-/// `func_new`.
+/// `not supported: …` when called. `$memory` is the linear memory WASI
+/// calls use when the module exports none (one it imports through a weave).
+/// Evaluates to the engine's result of `func_new`.
 macro_rules! define_host_import {
-    ($linker:expr, $m:expr, $n:expr, $ty:expr, $host_error:path) => {{
+    ($linker:expr, $m:expr, $n:expr, $ty:expr, $host_error:path) => {
+        define_host_import!($linker, $m, $n, $ty, $host_error, None)
+    };
+    ($linker:expr, $m:expr, $n:expr, $ty:expr, $host_error:path, $memory:expr) => {{
         let (m, n): (&str, &str) = ($m, $n);
         match (m, n) {
             ("weaves", "wv_reconfig_point") => {
@@ -32,10 +36,12 @@ macro_rules! define_host_import {
                 Ok(())
             }),
             ("wasi_snapshot_preview1", _) => {
+                let imported = $memory;
                 let name = n.to_owned();
                 $linker.func_new(m, n, $ty, move |mut caller, args, results| {
                     let args = widen(args.iter().map(to_i64));
-                    let r = match caller.get_export("memory").and_then(Extern::into_memory) {
+                    let own = caller.get_export("memory").and_then(Extern::into_memory);
+                    let r = match own.or(imported) {
                         Some(mem) => {
                             let (data, state) = mem.data_and_store_mut(&mut caller);
                             state.host.wasi.call(&name, &args, data)

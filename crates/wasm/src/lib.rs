@@ -37,11 +37,17 @@
 //!   instantiated in the other engine, they are copied in, and the entry is
 //!   called again to rewind into the point. The computation goes on with
 //!   the same results.
+//! * [`links`] runs beads whose imports a weave binds (another Wasm bead's
+//!   memory or functions, a native bead's functions with a declared
+//!   signature) in one store per string, and [`native`] calls native code
+//!   and gives native code trampolines into Wasm exports.
 
 pub mod engine;
 mod host;
 mod host_imports;
+pub mod links;
 pub mod module;
+pub mod native;
 pub mod preempt;
 mod saved;
 mod state;
@@ -54,7 +60,11 @@ use std::sync::{Arc, OnceLock};
 
 pub use engine::{Fault, Returned};
 pub use host::{Control, Host, PointHook, UNWIND_AREA};
-pub use module::{file_is_wasm, is_wasm, LoadError, WasmModule, DEFAULT_MAX_MEMORY};
+pub use links::{LinkedBead, Links, Source};
+pub use module::{
+    file_is_wasm, is_wasm, Foreign, ForeignKind, LoadError, WasmModule, DEFAULT_MAX_MEMORY,
+};
+pub use native::{Signature, Trampoline, ValKind};
 pub use saved::{Saved, SavedSection, SECTION_KIND};
 pub use state::{Captured, GlobalValue};
 pub use wasi::{Stop, Wasi};

@@ -63,6 +63,28 @@ pub struct WasmModule {
     pub reconfigurable: bool,
     /// Initial linear memory in bytes (0 without one).
     pub initial_memory: u64,
+    /// Imports neither WASI nor the runtime serves, which only a weave's
+    /// bindings can satisfy (loaded with [`WasmModule::from_bytes_linked`]).
+    pub foreign: Vec<Foreign>,
+    /// Its exported memories: name and initial size in bytes.
+    pub memories: Vec<(String, u64)>,
+}
+
+/// An import that a binding through the weave must satisfy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Foreign {
+    pub module: String,
+    pub name: String,
+    pub kind: ForeignKind,
+}
+
+/// What a [`Foreign`] import is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForeignKind {
+    /// A function, its type in the `i`/`I`/`f`/`F` letters.
+    Func { params: String, results: String },
+    /// A linear memory of at least this many bytes.
+    Memory { min: u64 },
 }
 
 /// Why a Wasm module was refused.
@@ -127,7 +149,7 @@ fn letters(types: &[ValType]) -> String {
         .collect()
 }
 
-fn show(params: &str, results: &str) -> String {
+pub(crate) fn show(params: &str, results: &str) -> String {
     let l = |s: &str| {
         s.chars()
             .map(|c| match c {
@@ -161,6 +183,26 @@ impl WasmModule {
         bytes: Vec<u8>,
         max_memory: u64,
     ) -> Result<WasmModule, LoadError> {
+        WasmModule::from_bytes_as(path, bytes, max_memory, false)
+    }
+
+    /// [`WasmModule::from_bytes`] for a module whose beads a weave binds:
+    /// function and memory imports neither WASI nor the runtime serves are
+    /// kept in [`WasmModule::foreign`] for the bindings to satisfy.
+    pub fn from_bytes_linked(
+        path: &Path,
+        bytes: Vec<u8>,
+        max_memory: u64,
+    ) -> Result<WasmModule, LoadError> {
+        WasmModule::from_bytes_as(path, bytes, max_memory, true)
+    }
+
+    fn from_bytes_as(
+        path: &Path,
+        bytes: Vec<u8>,
+        max_memory: u64,
+        linked: bool,
+    ) -> Result<WasmModule, LoadError> {
         let shown = path.display().to_string();
         if !is_wasm(&bytes) {
             let found = bytes
@@ -189,6 +231,8 @@ impl WasmModule {
             imported_functions: 0,
             reconfigurable: false,
             initial_memory: 0,
+            foreign: Vec::new(),
+            memories: Vec::new(),
         };
         let invalid = |e: wasmparser::BinaryReaderError| LoadError::Invalid {
             path: shown.clone(),
@@ -199,6 +243,8 @@ impl WasmModule {
         let mut func_types: Vec<u32> = Vec::new();
         let mut imports: Vec<(String, String, TypeRef)> = Vec::new();
         let mut exports: Vec<(String, u32)> = Vec::new();
+        let mut memory_exports: Vec<(String, u32)> = Vec::new();
+        let mut memory_sizes: Vec<u64> = Vec::new();
         for payload in Parser::new(0).parse_all(&bytes) {
             match payload.map_err(invalid)? {
                 Payload::TypeSection(r) => {
@@ -215,6 +261,10 @@ impl WasmModule {
                         }
                         if let TypeRef::Memory(mt) = imp.ty {
                             check_memory(&shown, mt.initial, mt.page_size_log2, max_memory)?;
+                            memory_sizes.push(
+                                mt.initial
+                                    .saturating_mul(1 << mt.page_size_log2.unwrap_or(16)),
+                            );
                         }
                         imports.push((imp.module.to_owned(), imp.name.to_owned(), imp.ty));
                     }
@@ -231,13 +281,20 @@ impl WasmModule {
                         m.initial_memory = mt
                             .initial
                             .saturating_mul(1 << mt.page_size_log2.unwrap_or(16));
+                        memory_sizes.push(m.initial_memory);
                     }
                 }
                 Payload::ExportSection(r) => {
                     for e in r {
                         let e = e.map_err(invalid)?;
-                        if e.kind == wasmparser::ExternalKind::Func {
-                            exports.push((e.name.to_owned(), e.index));
+                        match e.kind {
+                            wasmparser::ExternalKind::Func => {
+                                exports.push((e.name.to_owned(), e.index))
+                            }
+                            wasmparser::ExternalKind::Memory => {
+                                memory_exports.push((e.name.to_owned(), e.index))
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -265,10 +322,34 @@ impl WasmModule {
             .filter(|i| matches!(i.2, TypeRef::Func(_)))
             .count() as u32;
         for (module, name, ty) in &imports {
+            let runtime = module == "wasi_snapshot_preview1" || module == "weaves";
+            if linked && !runtime {
+                let kind = match ty {
+                    TypeRef::Func(t) => {
+                        let (params, results) = types.get(*t as usize).cloned().unwrap_or_default();
+                        Some(ForeignKind::Func { params, results })
+                    }
+                    TypeRef::Memory(mt) => Some(ForeignKind::Memory {
+                        min: mt
+                            .initial
+                            .saturating_mul(1 << mt.page_size_log2.unwrap_or(16)),
+                    }),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    m.foreign.push(Foreign {
+                        module: module.clone(),
+                        name: name.clone(),
+                        kind,
+                    });
+                    m.imports.push((module.clone(), name.clone()));
+                    continue;
+                }
+            }
             let TypeRef::Func(t) = ty else {
                 return Err(LoadError::NotSupported {
                     path: shown,
-                    what: format!("import `{module}.{name}` is not a function (imported memories, tables and globals are not supported yet)"),
+                    what: format!("import `{module}.{name}` is not a function (imported tables and globals are not supported yet; a memory only through a weave's binding)"),
                 });
             };
             let (params, results) = types.get(*t as usize).cloned().unwrap_or_default();
@@ -310,6 +391,10 @@ impl WasmModule {
                 .cloned()
                 .unwrap_or_default();
             m.functions.push((name, params, results));
+        }
+        for (name, index) in memory_exports {
+            let size = memory_sizes.get(index as usize).copied().unwrap_or(0);
+            m.memories.push((name, size));
         }
         m.bytes = bytes;
         Ok(m)

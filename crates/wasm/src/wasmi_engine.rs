@@ -130,6 +130,77 @@ impl WasmiInstance {
     }
 }
 
+fn world_engine() -> Result<&'static Engine, String> {
+    Ok(engine())
+}
+
+fn world_module(p: &crate::Prepared) -> Result<Module, String> {
+    p.wasmi()
+}
+
+fn define_extern(
+    linker: &mut Linker<State>,
+    _store: &Store<State>,
+    m: &str,
+    n: &str,
+    ext: Extern,
+) -> Result<(), String> {
+    linker
+        .define(m, n, ext)
+        .map(drop)
+        .map_err(|e| format!("cannot bind `{m}.{n}`: {e}"))
+}
+
+fn instantiate_in(
+    linker: &Linker<State>,
+    store: &mut Store<State>,
+    module: &Module,
+) -> Result<wasmi::Instance, String> {
+    linker
+        .instantiate_and_start(&mut *store, module)
+        .map_err(|e| format!("cannot instantiate it under wasmi: {}", describe(&e)))
+}
+
+fn export_of(i: &wasmi::Instance, store: &mut Store<State>, name: &str) -> Option<Extern> {
+    i.get_export(&*store, name)
+}
+
+fn val_bits(v: &Val) -> crate::native::Bits {
+    match v {
+        Val::I32(x) => *x as u32 as u64,
+        Val::I64(x) => *x as u64,
+        Val::F32(x) => x.to_bits() as u64,
+        Val::F64(x) => x.to_bits(),
+        _ => 0,
+    }
+}
+
+fn bits_val(k: crate::native::ValKind, b: crate::native::Bits) -> Val {
+    use crate::native::ValKind;
+    match k {
+        ValKind::I32 => Val::I32(b as u32 as i32),
+        ValKind::I64 => Val::I64(b as i64),
+        ValKind::F32 => Val::F32(f32::from_bits(b as u32).into()),
+        ValKind::F64 => Val::F64(f64::from_bits(b).into()),
+    }
+}
+
+fn val_of(t: &wasmi::ValType, b: crate::native::Bits) -> Val {
+    use crate::native::ValKind;
+    match t {
+        wasmi::ValType::I64 => bits_val(ValKind::I64, b),
+        wasmi::ValType::F32 => bits_val(ValKind::F32, b),
+        wasmi::ValType::F64 => bits_val(ValKind::F64, b),
+        _ => bits_val(ValKind::I32, b),
+    }
+}
+
+fn trap_line(e: &wasmi::Error, _module: &crate::Prepared) -> String {
+    describe(e)
+}
+
+crate::links::define_world!(wasmi::Instance, wasmi::Error::host);
+
 impl Instance for WasmiInstance {
     fn make_unwind_area(&mut self) -> Result<(), String> {
         let mem = self.memory()?;

@@ -49,6 +49,14 @@ impl Tapestry {
         &self,
         sched: &weaves_strings::Scheduler,
     ) -> Result<(), String> {
+        if let Some(l) = self.plan.wasm.links.first() {
+            // Linked beads' instances live in their strings' worlds, native
+            // strings' included, outside anything an image keeps.
+            return Err(format!(
+                "not supported: a checkpoint of a tapestry whose weave `{}` binds imports to or from Wasm beads (line {})",
+                l.weave_name, l.line
+            ));
+        }
         if self.plan.wasm.strings.is_empty() {
             return Ok(());
         }
