@@ -564,6 +564,33 @@ fn fortran_bindings_of_nonblocking_collectives_and_windows_print_what_mpich_prin
     same_as_mpich("mpi_fnew", &[1, 2, 4, 7, 16]);
 }
 
+/// Persistent collectives (MPI-4's `*_init`: Barrier, Bcast, Reduce,
+/// Allreduce, Alltoall(v), Allgatherv, Scan, Exscan,
+/// Reduce_scatter_block) started over rounds with new data, one by one
+/// and with Startall, completed by Wait, Waitall and Test: what MPICH
+/// prints, up to 16 ranks.
+#[test]
+fn persistent_collectives_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_pcoll", &[1, 2, 4, 7, 16]);
+}
+
+/// Gather_init, Allgather_init, Scatter_init and Neighbor_allgather_init
+/// give what their blocking forms give, round after round. The program
+/// checks itself: Debian's MPICH 4.0.2 delivers init-time data or fails
+/// in these, so its output is no reference here.
+#[test]
+fn persistent_gathers_and_scatters_give_what_the_blocking_ones_give() {
+    require_mpich();
+    for n in [1, 2, 4, 7, 16] {
+        let out = weaves_mpirun(n, "mpi_pcoll_self", &[]);
+        out.expect_success();
+        let lines = out.sorted_lines();
+        assert_eq!(lines.len(), n as usize, "{out}");
+        assert!(lines.iter().all(|l| l.ends_with(": ok")), "{out}");
+    }
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

@@ -823,7 +823,7 @@ static int new_handle(struct req *r)
     return 0;
 }
 
-/* A persistent request (Send_init, Recv_init): its arguments, and the
+/* A persistent request (Send_init, Recv_init, a collective's _init): its arguments, and the
  * operation MPI_Start began, if any. Handles 0xae000000 | index. */
 #define MAX_PERSISTENT 4096
 struct persist {
@@ -833,8 +833,10 @@ struct persist {
     MPI_Datatype t;
     MPI_Comm comm;
     struct req *active;
+    struct coll_init *coll; /* a persistent collective's (persist_coll.c) */
 };
 static struct persist persistent[MAX_PERSISTENT];
+static int coll_start(struct persist *p);
 
 static struct persist *persist_of(MPI_Request h)
 {
@@ -1926,6 +1928,7 @@ int MPI_Request_free(MPI_Request *request)
             if (p->active->done)
                 release(p->active);
         }
+        free(p->coll);
         memset(p, 0, sizeof *p);
         *request = MPI_REQUEST_NULL;
         pthread_mutex_unlock(&big);
@@ -2001,6 +2004,10 @@ int MPI_Start(MPI_Request *request)
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_REQUEST, "MPI_Start",
                     p ? "the request is already active" : "not a persistent request 0x%x",
                     (unsigned)*request);
+    }
+    if (p->coll) {
+        pthread_mutex_unlock(&big);
+        return coll_start(p);
     }
     struct req *r;
     int err = make(p->is_send, "MPI_Start", p->buf, p->count, p->t, p->peer, p->tag, p->comm, &r);
@@ -3231,6 +3238,7 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 
 #include "comm_more.c"
 #include "graph.c"
+#include "persist_coll.c"
 #include "intercomm.c"
 
 /* ---- one-sided communication ------------------------------------------ */

@@ -32,6 +32,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("nbc.c", include_str!("../c/nbc.c")),
     ("comm_more.c", include_str!("../c/comm_more.c")),
     ("graph.c", include_str!("../c/graph.c")),
+    ("persist_coll.c", include_str!("../c/persist_coll.c")),
     ("intercomm.c", include_str!("../c/intercomm.c")),
     ("rma.c", include_str!("../c/rma.c")),
     ("grequest.c", include_str!("../c/grequest.c")),
