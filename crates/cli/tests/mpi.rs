@@ -591,6 +591,16 @@ fn persistent_gathers_and_scatters_give_what_the_blocking_ones_give() {
     }
 }
 
+/// Request-based one-sided operations (Rput, Rget, Raccumulate,
+/// Rget_accumulate), a dynamic window reached through attached memory's
+/// addresses, and user attributes on windows and datatypes with copy and
+/// delete callbacks: what MPICH prints, up to 16 ranks.
+#[test]
+fn request_based_rma_dynamic_windows_and_object_attributes_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_rma_more", &[1, 2, 4, 7, 16]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

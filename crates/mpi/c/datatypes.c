@@ -312,7 +312,10 @@ int MPI_Type_dup(MPI_Datatype old, MPI_Datatype *newtype)
     add_elements(&b, &o, 0, 1);
     b.lo = o.lb;
     b.hi = o.lb + o.extent;
-    return finish_type(&b, 0, newtype, "MPI_Type_dup");
+    int err = finish_type(&b, 0, newtype, "MPI_Type_dup");
+    if (!err)
+        copy_attrs(old, *newtype);
+    return err;
 }
 
 int MPI_Type_commit(MPI_Datatype *t)
@@ -332,6 +335,7 @@ int MPI_Type_free(MPI_Datatype *t)
     if (!d)
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_free",
                     "not a derived datatype: 0x%x", (unsigned)*t);
+    delete_attrs(*t);
     free(d->blocks);
     /* Everything but `used`, then `used`: the slot is free only once it is
      * clean (another rank may claim it at once). */

@@ -2939,10 +2939,12 @@ static struct attr *attr_of(MPI_Comm comm, int keyval, int owner)
     return NULL;
 }
 
-int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del,
-                           int *keyval, void *extra)
+/* Keyvals of communicators, windows and datatypes are one kind here: their
+ * callbacks' types differ only in the handle's name (all are ints). */
+static int create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del,
+                         int *keyval, void *extra, const char *fn)
 {
-    int r = started("MPI_Comm_create_keyval");
+    int r = started(fn);
     pthread_mutex_lock(&big);
     for (int i = 1; i < MAX_KEYVALS; i++)
         if (!keyvals[i].used) {
@@ -2952,11 +2954,17 @@ int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_at
             return MPI_SUCCESS;
         }
     pthread_mutex_unlock(&big);
-    return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, "MPI_Comm_create_keyval",
-                "more than %d keyvals", MAX_KEYVALS);
+    return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, fn, "more than %d keyvals",
+                MAX_KEYVALS);
 }
 
-int MPI_Comm_free_keyval(int *keyval)
+int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del,
+                           int *keyval, void *extra)
+{
+    return create_keyval(copy, del, keyval, extra, "MPI_Comm_create_keyval");
+}
+
+static int free_keyval(int *keyval, const char *fn)
 {
     pthread_mutex_lock(&big);
     struct keyval *k = keyval_of(*keyval);
@@ -2965,8 +2973,12 @@ int MPI_Comm_free_keyval(int *keyval)
     pthread_mutex_unlock(&big);
     *keyval = MPI_KEYVAL_INVALID;
     return k ? MPI_SUCCESS
-             : fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_ARG, "MPI_Comm_free_keyval",
-                    "invalid keyval");
+             : fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_ARG, fn, "invalid keyval");
+}
+
+int MPI_Comm_free_keyval(int *keyval)
+{
+    return free_keyval(keyval, "MPI_Comm_free_keyval");
 }
 
 /* Under `big`: runs the delete callback of an attribute and drops it. */
@@ -2982,38 +2994,53 @@ static void drop_attr(struct attr *a)
     }
 }
 
-int MPI_Comm_set_attr(MPI_Comm comm, int keyval, void *value)
+/* Sets the calling rank's attribute `keyval` of object h (a
+ * communicator, window or datatype: their handles never coincide). */
+static int set_attr(int h, int keyval, void *value, const char *fn)
 {
-    int r = started("MPI_Comm_set_attr");
-    COMM("MPI_Comm_set_attr", comm, c);
+    int r = started(fn);
     pthread_mutex_lock(&big);
     if (!keyval_of(keyval)) {
         pthread_mutex_unlock(&big);
-        return fail(comm, c, MPI_ERR_ARG, "MPI_Comm_set_attr", "invalid keyval");
+        return fail(MPI_COMM_WORLD, comm_of(h), MPI_ERR_KEYVAL, fn, "invalid keyval 0x%x",
+                    (unsigned)keyval);
     }
-    struct attr *a = attr_of(comm, keyval, r);
+    struct attr *a = attr_of(h, keyval, r);
     if (a)
         drop_attr(a);
     for (int i = 0; i < MAX_ATTRS; i++)
         if (!attrs[i].used) {
-            attrs[i] = (struct attr){1, r, keyval, comm, value};
+            attrs[i] = (struct attr){1, r, keyval, h, value};
             pthread_mutex_unlock(&big);
             return MPI_SUCCESS;
         }
     pthread_mutex_unlock(&big);
-    return fail(comm, c, MPI_ERR_INTERN, "MPI_Comm_set_attr", "more than %d attributes",
+    return fail(MPI_COMM_WORLD, comm_of(h), MPI_ERR_INTERN, fn, "more than %d attributes",
                 MAX_ATTRS);
 }
 
-int MPI_Comm_delete_attr(MPI_Comm comm, int keyval)
+int MPI_Comm_set_attr(MPI_Comm comm, int keyval, void *value)
 {
-    int r = started("MPI_Comm_delete_attr");
+    started("MPI_Comm_set_attr");
+    COMM("MPI_Comm_set_attr", comm, c);
+    (void)c;
+    return set_attr(comm, keyval, value, "MPI_Comm_set_attr");
+}
+
+static int delete_attr(int h, int keyval, const char *fn)
+{
+    int r = started(fn);
     pthread_mutex_lock(&big);
-    struct attr *a = attr_of(comm, keyval, r);
+    struct attr *a = attr_of(h, keyval, r);
     if (a)
         drop_attr(a);
     pthread_mutex_unlock(&big);
     return MPI_SUCCESS;
+}
+
+int MPI_Comm_delete_attr(MPI_Comm comm, int keyval)
+{
+    return delete_attr(comm, keyval, "MPI_Comm_delete_attr");
 }
 
 /* The user attributes of comm (for MPI_Comm_get_attr). */
@@ -3244,6 +3271,8 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 /* ---- one-sided communication ------------------------------------------ */
 
 #include "rma.c"
+#include "rma_more.c"
+#include "attrs.c"
 #include "grequest.c"
 
 static size_t derived_size(MPI_Datatype t)

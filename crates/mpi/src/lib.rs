@@ -35,6 +35,8 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("persist_coll.c", include_str!("../c/persist_coll.c")),
     ("intercomm.c", include_str!("../c/intercomm.c")),
     ("rma.c", include_str!("../c/rma.c")),
+    ("rma_more.c", include_str!("../c/rma_more.c")),
+    ("attrs.c", include_str!("../c/attrs.c")),
     ("grequest.c", include_str!("../c/grequest.c")),
     ("mpifort.c", include_str!("../c/mpifort.c")),
 ];
