@@ -601,6 +601,18 @@ fn request_based_rma_dynamic_windows_and_object_attributes_print_what_mpich_prin
     same_as_mpich("mpi_rma_more", &[1, 2, 4, 7, 16]);
 }
 
+/// Reductions over non-contiguous derived datatypes (a vector, a resized
+/// struct with a gap, an indexed type, a contiguous type) with user
+/// operations that walk the type's layout, commutative or not, in
+/// Allreduce, Reduce, Reduce_scatter(_block), Scan, Exscan and the
+/// non-blocking forms, with MPI_IN_PLACE (the bug: refused as "not
+/// supported"): what MPICH prints, up to 16 ranks.
+#[test]
+fn reductions_over_non_contiguous_datatypes_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_dtreduce", &[1, 2, 4, 7, 16]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

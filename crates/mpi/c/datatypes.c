@@ -430,6 +430,37 @@ static void unpack(const void *in, size_t bytes, void *buf, MPI_Datatype t)
         }
 }
 
+/* A user operation over count packed elements of a non-contiguous type
+ * t: the function expects its operands laid out as t says, so both are
+ * unpacked into scratch buffers covering the elements' span, the function
+ * runs (inout = acc OP in, in the ranks' order), and its result is packed
+ * back into acc. */
+static void user_combine_laid_out(MPI_User_function *fn, void *acc, const void *in, size_t count,
+                                  MPI_Datatype t)
+{
+    struct dtype *d = dtype_of(t);
+    long lo = 0, hi = 0; /* where one element's bytes lie */
+    for (int j = 0; j < d->nblocks; j++) {
+        long a = d->blocks[j].off, b = a + (long)d->blocks[j].len;
+        lo = j == 0 || a < lo ? a : lo;
+        hi = j == 0 || b > hi ? b : hi;
+    }
+    long steps = count ? (long)(count - 1) * d->extent : 0;
+    long first = lo + (steps < 0 ? steps : 0), last = hi + (steps > 0 ? steps : 0);
+    size_t span = (size_t)(last - first);
+    char *x = calloc(1, span ? span : 1), *y = calloc(1, span ? span : 1);
+    /* Element 0 sits -first bytes into each scratch buffer. */
+    size_t bytes = count * d->size;
+    unpack(acc, bytes, x - first, t);
+    unpack(in, bytes, y - first, t);
+    int len = (int)count;
+    MPI_Datatype dt = t;
+    fn(x - first, y - first, &len, &dt);
+    pack(y - first, len, t, acc);
+    free(x);
+    free(y);
+}
+
 int MPI_Pack_size(int incount, MPI_Datatype t, MPI_Comm comm, int *size)
 {
     (void)comm;

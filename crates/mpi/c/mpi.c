@@ -317,6 +317,8 @@ static size_t derived_size(MPI_Datatype t);
 static int contiguous(MPI_Datatype t);
 static void pack(const void *buf, int count, MPI_Datatype t, void *out);
 static void unpack(const void *in, size_t bytes, void *buf, MPI_Datatype t);
+static void user_combine_laid_out(MPI_User_function *fn, void *acc, const void *in, size_t count,
+                                  MPI_Datatype t);
 
 static size_t type_size(MPI_Datatype t)
 {
@@ -472,6 +474,10 @@ static int reducible(MPI_Datatype t, MPI_Op op)
 static int combine(void *acc, const void *in, size_t n, MPI_Datatype t, MPI_Op op)
 {
     struct user_op *u = user_op_of(op);
+    if (u && !contiguous(t)) {
+        user_combine_laid_out(u->fn, acc, in, n, t);
+        return 0;
+    }
     if (u) {
         /* The function computes inout = in OP inout: give it the
          * accumulated value as `in` and a copy of the next one as
@@ -1401,8 +1407,6 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
                   int root, MPI_Comm h_, int all, const char *fn)
 {
     COLL_BEGIN(fn, h_, c);
-    COLL_CHECK(!contiguous(t), MPI_ERR_TYPE, fn,
-               "not supported: reductions over a non-contiguous derived datatype");
     COLL_CHECK(!type_size(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(count < 0, MPI_ERR_COUNT, fn, "negative count %d", count);
     COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
@@ -1411,10 +1415,17 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
     struct sig s = {fn, all ? NO_ROOT : root, (long long)count * (long long)type_size(t),
                     (unsigned)op};
+    size_t n = (size_t)count * type_size(t);
+    /* A non-contiguous type takes part packed; its result is unpacked. */
+    void *packed = NULL;
+    if (!contiguous(t)) {
+        packed = malloc(n ? n : 1);
+        pack(in, count, t, packed);
+        in = packed;
+    }
     int i = coll_enter_as(c, h_, &s, in, recvbuf);
     /* Results go to a private copy first: with MPI_IN_PLACE a member's
      * output is another member's input until the second barrier. */
-    size_t n = (size_t)count * type_size(t);
     void *result = NULL;
     int bad = 0;
     if (all || i == root) {
@@ -1423,8 +1434,9 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
     }
     coll_barrier(c, fn);
     if (result && !bad)
-        memcpy(recvbuf, result, n);
+        unpack(result, n, recvbuf, t);
     free(result);
+    free(packed);
     pthread_mutex_unlock(&big);
     if (bad)
         return fail(h_, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",
@@ -2157,8 +2169,6 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     COLL_BEGIN(fn, h_, c);
     size_t ts = type_size(t);
     COLL_CHECK(!ts, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
-    COLL_CHECK(!contiguous(t), MPI_ERR_TYPE, fn,
-               "not supported: reductions over a non-contiguous derived datatype");
     COLL_CHECK(!reducible(t, op), MPI_ERR_OP, fn,
                "operation 0x%x does not apply to datatype 0x%x", (unsigned)op, (unsigned)t);
     int i = rank_in(c, me());
@@ -2174,6 +2184,13 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     }
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
     struct sig s = {fn, NO_ROOT, (long long)(total * ts), (unsigned)op};
+    /* A non-contiguous type takes part packed; its result is unpacked. */
+    void *packed = NULL;
+    if (!contiguous(t)) {
+        packed = malloc(total * ts > 0 ? total * ts : 1);
+        pack(in, (int)total, t, packed);
+        in = packed;
+    }
     coll_enter_as(c, h_, &s, in, recvbuf);
     /* Members [0, upto) take part in this member's result. */
     int upto = how == SCATTER ? c->size : how == SCAN ? i + 1 : i;
@@ -2187,8 +2204,9 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     coll_barrier(c, fn);
     /* Exscan leaves rank 0's result undefined: it keeps what it had. */
     if (!bad && upto > 0)
-        memcpy(recvbuf, (char *)acc + first * ts, mine * ts);
+        unpack((char *)acc + first * ts, mine * ts, recvbuf, t);
     free(acc);
+    free(packed);
     pthread_mutex_unlock(&big);
     if (bad)
         return fail(h_, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",

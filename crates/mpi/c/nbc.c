@@ -185,6 +185,20 @@ static void nbc_move(struct comm *c, struct nbc *op, enum nbc_kind kind)
     free(at);
 }
 
+/* A reduction's operand (count elements of t at in) as packed bytes: in
+ * itself when t is contiguous, else a packed copy left in *tmp for the
+ * caller to free. */
+static const void *operand(const void *in, size_t count, MPI_Datatype t, void **tmp)
+{
+    *tmp = NULL;
+    if (contiguous(t))
+        return in;
+    size_t n = count * type_size(t);
+    *tmp = malloc(n ? n : 1);
+    pack(in, (int)count, t, *tmp);
+    return *tmp;
+}
+
 /* Reduce_scatter(_block), Scan, Exscan: every member's result is worked
  * out before any is written (with MPI_IN_PLACE the outputs are inputs). */
 static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
@@ -205,7 +219,9 @@ static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
     int bad = 0;
     for (int k = 0; k < n && !bad; k++) {
         const struct nbc_args *a = &op->m[k].a;
-        const void *in = a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf;
+        void *tmp;
+        const void *in = operand(a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf, total, a->rtype,
+                                 &tmp);
         if (kind == NBC_EXSCAN && k > 0) {
             result[k] = malloc(bytes ? bytes : 1);
             memcpy(result[k], acc, bytes);
@@ -218,6 +234,7 @@ static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
             result[k] = malloc(bytes ? bytes : 1);
             memcpy(result[k], acc, bytes);
         }
+        free(tmp);
     }
     size_t first = 0;
     for (int k = 0; k < n; k++) {
@@ -225,11 +242,11 @@ static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
         if (kind == NBC_REDUCE_SCATTER) {
             size_t mine = (size_t)(a0->rcounts ? a0->rcounts[k] : a0->rcount);
             if (!bad)
-                memcpy(a->rbuf, (char *)acc + first * ts, mine * ts);
+                unpack((char *)acc + first * ts, mine * ts, a->rbuf, a->rtype);
             first += mine;
         } else if (result[k]) {
             if (!bad)
-                memcpy(a->rbuf, result[k], bytes);
+                unpack(result[k], bytes, a->rbuf, a->rtype);
             free(result[k]);
         }
     }
@@ -256,17 +273,19 @@ static int nbc_perform(struct comm *c, struct nbc *op, enum nbc_kind kind)
         void *acc = malloc(n ? n : 1);
         for (int k = 0; k < c->size; k++) {
             const struct nbc_args *a = &m[k].a;
-            const void *in = a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf;
-            if (!k)
-                memcpy(acc, in, n);
-            else if (combine(acc, in, count, a0->rtype, a0->op)) {
+            void *tmp;
+            const void *in = operand(a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf, count,
+                                     a->rtype, &tmp);
+            int bad = k ? combine(acc, in, count, a0->rtype, a0->op) : (memcpy(acc, in, n), 0);
+            free(tmp);
+            if (bad) {
                 free(acc);
                 return MPI_ERR_OP;
             }
         }
         for (int k = 0; k < c->size; k++)
             if ((kind == NBC_ALLREDUCE || k == root) && n)
-                memcpy(m[k].a.rbuf, acc, n);
+                unpack(acc, n, m[k].a.rbuf, m[k].a.rtype);
         free(acc);
         return 0;
     }
@@ -298,9 +317,6 @@ static int nbc_check(const char *fn, enum nbc_kind kind, const struct nbc_args *
     if (reduces) {
         if (!type_size(a->rtype))
             return fail(comm, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)a->rtype);
-        if (!contiguous(a->rtype))
-            return fail(comm, c, MPI_ERR_TYPE, fn,
-                        "not supported: reductions over a non-contiguous derived datatype");
         if (!reducible(a->rtype, a->op))
             return fail(comm, c, MPI_ERR_OP, fn,
                         "operation 0x%x does not apply to datatype 0x%x", (unsigned)a->op,
