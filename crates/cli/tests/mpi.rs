@@ -613,6 +613,18 @@ fn reductions_over_non_contiguous_datatypes_print_what_mpich_prints() {
     same_as_mpich("mpi_dtreduce", &[1, 2, 4, 7, 16]);
 }
 
+/// Type_create_darray (block, cyclic, cyclic(k), none; C and Fortran
+/// order; ranks owning nothing: the bug, MPI_Type_size refused a derived
+/// type of size 0) and Dist_graph_create, the non-adjacent form, weighted
+/// and with MPI_UNWEIGHTED (the bug: a program using it failed to load
+/// with two ranks or more, both executables taking the shared MPI bead's
+/// variable by COPY relocation): what MPICH prints, up to 16 ranks.
+#[test]
+fn darrays_and_distributed_graphs_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_darray", &[1, 2, 4, 7, 16]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

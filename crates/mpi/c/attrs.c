@@ -44,7 +44,7 @@ int MPI_Type_free_keyval(int *keyval)
 }
 
 #define TYPE_ARG(fn, t)                                                                       \
-    if (!type_size(t) && !dtype_of(t))                                                        \
+    if (!known_type(t))                                                        \
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, fn, "invalid datatype 0x%x",     \
                     (unsigned)(t));
 

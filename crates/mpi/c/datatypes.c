@@ -323,7 +323,7 @@ int MPI_Type_commit(MPI_Datatype *t)
     struct dtype *d = dtype_of(*t);
     if (d)
         d->committed = 1;
-    else if (!type_size(*t))
+    else if (!known_type(*t))
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_commit",
                     "invalid datatype 0x%x", (unsigned)*t);
     return MPI_SUCCESS;

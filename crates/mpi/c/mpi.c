@@ -313,6 +313,8 @@ static void greq_cancel(struct req *r);
 static void delete_attrs(MPI_Comm comm);
 
 /* Derived datatypes (datatypes.c, included at the end). */
+struct dtype;
+static struct dtype *dtype_of(MPI_Datatype t);
 static size_t derived_size(MPI_Datatype t);
 static int contiguous(MPI_Datatype t);
 static void pack(const void *buf, int count, MPI_Datatype t, void *out);
@@ -326,6 +328,12 @@ static size_t type_size(MPI_Datatype t)
         return ((unsigned)t >> 8) & 0xff;
     const struct pair_type *p = pair_of(t);
     return p ? p->size : derived_size(t);
+}
+
+/* Whether t names a datatype (a derived one may hold no data: size 0). */
+static int known_type(MPI_Datatype t)
+{
+    return type_size(t) || dtype_of(t);
 }
 
 static enum kind type_kind(MPI_Datatype t)
@@ -896,7 +904,7 @@ static int fill(struct req *r, int is_send, const char *fn, const void *buf, int
 {
     COMM(fn, h, c);
     size_t size = type_size(t);
-    if (!size)
+    if (!size && !known_type(t))
         return fail(h, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     if (count < 0)
         return fail(h, c, MPI_ERR_COUNT, fn, "negative count %d", count);
@@ -1203,8 +1211,12 @@ int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status)
 int MPI_Get_count(const MPI_Status *status, MPI_Datatype t, int *count)
 {
     size_t s = type_size(t);
-    if (!s)
+    if (!s && !known_type(t))
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Get_count", "invalid datatype");
+    if (!s) { /* a type holding no data */
+        *count = 0;
+        return MPI_SUCCESS;
+    }
     *count = status->count_lo % (int)s ? MPI_UNDEFINED : status->count_lo / (int)s;
     return MPI_SUCCESS;
 }
@@ -1363,7 +1375,7 @@ int MPI_Bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm)
     MPI_Comm h_ = comm;
     COLL_BEGIN("MPI_Bcast", comm, c);
     size_t n = (size_t)count * type_size(t);
-    COLL_CHECK(!type_size(t), MPI_ERR_TYPE, "MPI_Bcast", "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(!known_type(t), MPI_ERR_TYPE, "MPI_Bcast", "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, "MPI_Bcast", "invalid root %d", root);
     struct sig s = {"MPI_Bcast", root, (long long)n, 0};
     /* A non-contiguous type travels packed: the root publishes a packed
@@ -1407,7 +1419,7 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
                   int root, MPI_Comm h_, int all, const char *fn)
 {
     COLL_BEGIN(fn, h_, c);
-    COLL_CHECK(!type_size(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(!known_type(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(count < 0, MPI_ERR_COUNT, fn, "negative count %d", count);
     COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
     COLL_CHECK(!reducible(t, op), MPI_ERR_OP, fn,
@@ -1795,7 +1807,7 @@ int MPI_Issend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MP
 int MPI_Type_size(MPI_Datatype t, int *size)
 {
     size_t s = type_size(t);
-    if (!s)
+    if (!s && !known_type(t))
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_size",
                     "invalid datatype 0x%x", (unsigned)t);
     *size = (int)s;
@@ -3274,6 +3286,7 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 /* ---- derived datatypes ------------------------------------------------ */
 
 #include "datatypes.c"
+#include "darray.c"
 
 /* ---- block-moving and non-blocking collectives ----------------------- */
 

@@ -301,7 +301,7 @@ static int nbc_perform(struct comm *c, struct nbc *op, enum nbc_kind kind)
 /* A datatype argument that must name a type. */
 static int bad_type(MPI_Datatype t)
 {
-    return !type_size(t);
+    return !known_type(t);
 }
 
 /* Checks what member i brings (0, or fails). */
@@ -315,7 +315,7 @@ static int nbc_check(const char *fn, enum nbc_kind kind, const struct nbc_args *
     int reduces = kind == NBC_REDUCE || kind == NBC_ALLREDUCE || kind == NBC_REDUCE_SCATTER ||
                   kind == NBC_SCAN || kind == NBC_EXSCAN;
     if (reduces) {
-        if (!type_size(a->rtype))
+        if (!known_type(a->rtype))
             return fail(comm, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)a->rtype);
         if (!reducible(a->rtype, a->op))
             return fail(comm, c, MPI_ERR_OP, fn,
@@ -448,7 +448,7 @@ int MPI_Ibcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm,
                MPI_Request *request)
 {
     struct nbc_args a = {.rbuf = buf, .rcount = count, .rtype = t, .root = root};
-    if (!type_size(t))
+    if (!known_type(t))
         return fail(comm, comm_of(comm), MPI_ERR_TYPE, "MPI_Ibcast", "invalid datatype 0x%x",
                     (unsigned)t);
     return nbc_begin("MPI_Ibcast", NBC_BCAST, &a, comm, request);

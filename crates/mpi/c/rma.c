@@ -232,7 +232,7 @@ static int target_span(struct win *w, int target, MPI_Aint disp, int count, MPI_
     if (target < 0 || target >= w->size)
         return fail(w->comm, comm_of(w->comm), MPI_ERR_RANK, fn, "invalid target rank %d",
                     target);
-    if (!type_size(t))
+    if (!known_type(t))
         return fail(w->comm, comm_of(w->comm), MPI_ERR_TYPE, fn, "invalid datatype 0x%x",
                     (unsigned)t);
     MPI_Aint at = disp * w->disp_unit[target];

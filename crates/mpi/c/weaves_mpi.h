@@ -36,10 +36,10 @@ typedef int(MPI_Grequest_query_function)(void *, MPI_Status *);
 typedef int(MPI_Grequest_free_function)(void *);
 typedef int(MPI_Grequest_cancel_function)(void *, int);
 
-/* Addresses the program compares weights arguments with (MPICH exports
- * them as variables). */
-extern int *const MPI_UNWEIGHTED;
-extern int *const MPI_WEIGHTS_EMPTY;
+/* The values of MPICH's variables MPI_UNWEIGHTED and MPI_WEIGHTS_EMPTY
+ * (defined in vars.c, one bead per rank): addresses no array can have. */
+#define WEAVES_UNWEIGHTED ((int *)2)
+#define WEAVES_WEIGHTS_EMPTY ((int *)3)
 
 #define MPI_COMM_NULL ((MPI_Comm)0x04000000)
 #define MPI_COMM_WORLD ((MPI_Comm)0x44000000)
