@@ -625,6 +625,17 @@ fn darrays_and_distributed_graphs_print_what_mpich_prints() {
     same_as_mpich("mpi_darray", &[1, 2, 4, 7, 16]);
 }
 
+/// Collectives on an intercommunicator between groups of different
+/// sizes (Barrier, Bcast with MPI_ROOT and MPI_PROC_NULL, Allreduce,
+/// Allgather, Alltoall, Reduce, Gather, Scatter, Ibcast, Iallreduce,
+/// Ialltoall; the bug: refused as "not supported"): what MPICH prints, up
+/// to 16 ranks.
+#[test]
+fn collectives_on_intercommunicators_print_what_mpich_prints() {
+    require_mpich();
+    same_as_mpich("mpi_intercoll", &[1, 2, 4, 7, 16]);
+}
+
 /// `program`'s sorted output under weaves and MPICH for each rank count.
 /// Each rank prints one `rank N: …` line; MPICH's launcher sometimes
 /// splices two ranks' long lines together, so the reports are split at

@@ -1343,6 +1343,21 @@ static int coll_enter(struct comm *c, MPI_Comm h, const void *in, void *out, con
     return coll_enter_as(c, h, &s, in, out);
 }
 
+/* Collectives on intercommunicators (intercoll.c). */
+static int inter_barrier(MPI_Comm comm);
+static int inter_bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm);
+static int inter_reduction(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
+                           MPI_Op op, int root, MPI_Comm comm, int all, const char *fn);
+
+/* Whether h is an intercommunicator. */
+static int is_inter(MPI_Comm h)
+{
+    if (h == MPI_COMM_WORLD || h == MPI_COMM_SELF)
+        return 0;
+    struct comm *c = comm_of(h);
+    return c && c->remote;
+}
+
 #define COLL_BEGIN(fn, h, c)                                                                  \
     started(fn);                                                                              \
     pthread_mutex_lock(&big);                                                                 \
@@ -1364,6 +1379,8 @@ static int coll_enter(struct comm *c, MPI_Comm h, const void *in, void *out, con
 
 int MPI_Barrier(MPI_Comm comm)
 {
+    if (is_inter(comm))
+        return inter_barrier(comm);
     COLL_BEGIN("MPI_Barrier", comm, c);
     coll_enter(c, comm, NULL, NULL, "MPI_Barrier");
     pthread_mutex_unlock(&big);
@@ -1372,6 +1389,8 @@ int MPI_Barrier(MPI_Comm comm)
 
 int MPI_Bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm)
 {
+    if (is_inter(comm))
+        return inter_bcast(buf, count, t, root, comm);
     MPI_Comm h_ = comm;
     COLL_BEGIN("MPI_Bcast", comm, c);
     size_t n = (size_t)count * type_size(t);
@@ -1418,6 +1437,8 @@ static int reduce_all(struct comm *c, void *out, size_t count, MPI_Datatype t, M
 static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
                   int root, MPI_Comm h_, int all, const char *fn)
 {
+    if (is_inter(h_))
+        return inter_reduction(sendbuf, recvbuf, count, t, op, root, h_, all, fn);
     COLL_BEGIN(fn, h_, c);
     COLL_CHECK(!known_type(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(count < 0, MPI_ERR_COUNT, fn, "negative count %d", count);
@@ -3298,6 +3319,7 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 #include "graph.c"
 #include "persist_coll.c"
 #include "intercomm.c"
+#include "intercoll.c"
 
 /* ---- one-sided communication ------------------------------------------ */
 

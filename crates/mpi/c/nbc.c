@@ -59,6 +59,8 @@ struct nbc_member {
 
 struct nbc;
 static void neighbor_move(struct comm *c, struct nbc *op, enum nbc_kind kind);
+static int inter_begin(const char *fn, enum nbc_kind kind, const struct nbc_args *a,
+                       MPI_Comm comm, MPI_Request *request);
 
 struct nbc {
     unsigned seq;
@@ -363,7 +365,7 @@ static int nbc_begin(const char *fn, enum nbc_kind kind, const struct nbc_args *
     started(fn);
     COMM(fn, comm, c);
     if (c->remote)
-        return fail(comm, c, MPI_ERR_COMM, fn, "not supported: collectives on intercommunicators");
+        return inter_begin(fn, kind, a, comm, request);
     int i = rank_in(c, me());
     int err = nbc_check(fn, kind, a, c, i, comm);
     if (err)

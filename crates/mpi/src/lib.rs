@@ -35,6 +35,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("graph.c", include_str!("../c/graph.c")),
     ("persist_coll.c", include_str!("../c/persist_coll.c")),
     ("intercomm.c", include_str!("../c/intercomm.c")),
+    ("intercoll.c", include_str!("../c/intercoll.c")),
     ("rma.c", include_str!("../c/rma.c")),
     ("rma_more.c", include_str!("../c/rma_more.c")),
     ("attrs.c", include_str!("../c/attrs.c")),
