@@ -195,6 +195,7 @@ if command -v mpicc >/dev/null 2>&1; then
   build mpi_fstencil mpi_fstencil.f90 mpif90 -O2 -g -w -J "$out"
   build mpi_fmore mpi_fmore.f90 mpif90 -O2 -g -w -J "$out"
   build mpi_fnew mpi_fnew.f90 mpif90 -O2 -g -w -J "$out"
+  build mpi_fgraph mpi_fgraph.f90 mpif90 -O2 -g -w -J "$out"
 fi
 
 # An embedded interpreter loading a C extension module: Lua 5.4 from the

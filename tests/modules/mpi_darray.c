@@ -11,6 +11,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static long mix(long h, long v)
 {
@@ -143,14 +144,17 @@ int main(int argc, char **argv)
     int uin, uout, uw;
     MPI_Dist_graph_neighbors_count(u, &uin, &uout, &uw);
 
-    printf("rank %d: darray %ld, graph %d in", rank, h, status == MPI_DIST_GRAPH);
+    /* One printf per line: MPICH's launcher may splice pieces of lines. */
+    char line[512];
+    int at = snprintf(line, sizeof line, "rank %d: darray %ld, graph %d in", rank, h,
+                      status == MPI_DIST_GRAPH);
     for (int k = 0; k < indeg; k++)
-        printf(" %d", ins[k]);
-    printf(" out");
+        at += snprintf(line + at, sizeof line - at, " %d", ins[k]);
+    at += snprintf(line + at, sizeof line - at, " out");
     for (int k = 0; k < outdeg; k++)
-        printf(" %d", outs[k]);
-    printf(" weighted %d gathered %ld exchanged %ld; unweighted %d %d %d\n", weighted, sum_from,
-           sum_back, uin, uout, uw);
+        at += snprintf(line + at, sizeof line - at, " %d", outs[k]);
+    printf("%s weighted %d gathered %ld exchanged %ld; unweighted %d %d %d\n", line, weighted,
+           sum_from, sum_back, uin, uout, uw);
     MPI_Comm_free(&g);
     MPI_Comm_free(&u);
     MPI_Finalize();

@@ -41,6 +41,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("attrs.c", include_str!("../c/attrs.c")),
     ("grequest.c", include_str!("../c/grequest.c")),
     ("mpifort.c", include_str!("../c/mpifort.c")),
+    ("mpifort_more.c", include_str!("../c/mpifort_more.c")),
     ("vars.c", include_str!("../c/vars.c")),
 ];
 
