@@ -255,8 +255,7 @@ fn programs_using_stdout_and_referencing_missing_functions_run_as_ranks() {
         theirs.expect_success();
         assert_eq!(ours.sorted_lines(), theirs.sorted_lines(), "{n} ranks");
         assert!(
-            ours.stderr.contains("MPI_Comm_join")
-                && ours.stderr.contains("only a call fails"),
+            ours.stderr.contains("MPI_Comm_join") && ours.stderr.contains("only a call fails"),
             "one warning names what is missing:\n{ours}"
         );
     }
