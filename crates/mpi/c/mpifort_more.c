@@ -339,19 +339,70 @@ void mpi_raccumulate_(void *origin, int *ocount, int *otype, int *target, MPI_Ai
                             request);
 }
 
-void mpi_win_lock_all_(int *assert_, int *win, int *ierr) { *ierr = MPI_Win_lock_all(*assert_, *win); }
-void mpi_win_unlock_all_(int *win, int *ierr) { *ierr = MPI_Win_unlock_all(*win); }
-void mpi_win_flush_(int *rank, int *win, int *ierr) { *ierr = MPI_Win_flush(*rank, *win); }
-void mpi_win_flush_local_(int *rank, int *win, int *ierr) { *ierr = MPI_Win_flush_local(*rank, *win); }
-void mpi_win_flush_all_(int *win, int *ierr) { *ierr = MPI_Win_flush_all(*win); }
-void mpi_win_flush_local_all_(int *win, int *ierr) { *ierr = MPI_Win_flush_local_all(*win); }
-void mpi_win_sync_(int *win, int *ierr) { *ierr = MPI_Win_sync(*win); }
-void mpi_win_post_(int *group, int *assert_, int *win, int *ierr) { *ierr = MPI_Win_post(*group, *assert_, *win); }
-void mpi_win_start_(int *group, int *assert_, int *win, int *ierr) { *ierr = MPI_Win_start(*group, *assert_, *win); }
-void mpi_win_complete_(int *win, int *ierr) { *ierr = MPI_Win_complete(*win); }
-void mpi_win_wait_(int *win, int *ierr) { *ierr = MPI_Win_wait(*win); }
-void mpi_win_test_(int *win, int *flag, int *ierr) { *ierr = MPI_Win_test(*win, flag); }
-void mpi_win_get_group_(int *win, int *group, int *ierr) { *ierr = MPI_Win_get_group(*win, group); }
+void mpi_win_lock_all_(int *assert_, int *win, int *ierr)
+{
+    *ierr = MPI_Win_lock_all(*assert_, *win);
+}
+
+void mpi_win_unlock_all_(int *win, int *ierr)
+{
+    *ierr = MPI_Win_unlock_all(*win);
+}
+
+void mpi_win_flush_(int *rank, int *win, int *ierr)
+{
+    *ierr = MPI_Win_flush(*rank, *win);
+}
+
+void mpi_win_flush_local_(int *rank, int *win, int *ierr)
+{
+    *ierr = MPI_Win_flush_local(*rank, *win);
+}
+
+void mpi_win_flush_all_(int *win, int *ierr)
+{
+    *ierr = MPI_Win_flush_all(*win);
+}
+
+void mpi_win_flush_local_all_(int *win, int *ierr)
+{
+    *ierr = MPI_Win_flush_local_all(*win);
+}
+
+void mpi_win_sync_(int *win, int *ierr)
+{
+    *ierr = MPI_Win_sync(*win);
+}
+
+void mpi_win_post_(int *group, int *assert_, int *win, int *ierr)
+{
+    *ierr = MPI_Win_post(*group, *assert_, *win);
+}
+
+void mpi_win_start_(int *group, int *assert_, int *win, int *ierr)
+{
+    *ierr = MPI_Win_start(*group, *assert_, *win);
+}
+
+void mpi_win_complete_(int *win, int *ierr)
+{
+    *ierr = MPI_Win_complete(*win);
+}
+
+void mpi_win_wait_(int *win, int *ierr)
+{
+    *ierr = MPI_Win_wait(*win);
+}
+
+void mpi_win_test_(int *win, int *flag, int *ierr)
+{
+    *ierr = MPI_Win_test(*win, flag);
+}
+
+void mpi_win_get_group_(int *win, int *group, int *ierr)
+{
+    *ierr = MPI_Win_get_group(*win, group);
+}
 
 /* Fortran's window keyvals are C's plus one, and Fortran gets the value
  * itself: the base address, or the size, unit, flavour or model. */
