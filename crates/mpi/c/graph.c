@@ -66,11 +66,13 @@ static struct topo *topo_new(int kind, int members)
     return t;
 }
 
+/* A copy of n ints; a weights sentinel (no array) reads as weights 1. */
 static int *ints_dup(const int *v, int n)
 {
     int *d = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-    if (n > 0 && v)
-        memcpy(d, v, sizeof(int) * (size_t)n);
+    int sentinel = v == WEAVES_UNWEIGHTED || v == WEAVES_WEIGHTS_EMPTY;
+    for (int k = 0; k < n && v; k++)
+        d[k] = sentinel ? 1 : v[k];
     return d;
 }
 
@@ -301,7 +303,7 @@ int MPI_Dist_graph_create(MPI_Comm comm, int n, const int sources[], const int d
         for (int i = 0, e = 0; i < x->n; i++)
             for (int j = 0; j < x->degrees[i]; j++, e++) {
                 int from = x->sources[i], to = x->destinations[e];
-                int w = x->weights ? x->weights[e] : 1;
+                int w = x->weights && x->weights != WEAVES_WEIGHTS_EMPTY ? x->weights[e] : 1;
                 if (from == r)
                     neighbour_add(&t->out[r], &t->outw[r], &t->nout[r], to, w, weighted);
                 if (to == r)
