@@ -43,6 +43,8 @@ program fgraph
   integer(kind=MPI_ADDRESS_KIND) :: disp, extra, wsize
   integer :: bval, asum, ain, sumgather
   integer :: usrc(1), udeg(1), udst(1), uin, uout
+  integer :: darr, dsize, gs(1), ds(1), da(1), ps(1), fetched
+  integer(kind=MPI_ADDRESS_KIND) :: dlb, dext
 
   call MPI_Init(ierr)
   call MPI_Comm_rank(MPI_COMM_WORLD, rank, ierr)
@@ -125,9 +127,26 @@ program fgraph
   call MPI_Get_accumulate(dummy, 1, MPI_INTEGER, old, 1, MPI_INTEGER, 0, disp, 1, &
                           MPI_INTEGER, MPI_NO_OP, win, ierr)
   call MPI_Win_unlock(0, win, ierr)
+  call MPI_Win_lock(MPI_LOCK_SHARED, right, 0, win, ierr)
+  disp = 2
+  call MPI_Rget_accumulate(dummy, 1, MPI_INTEGER, fetched, 1, MPI_INTEGER, right, disp, 1, &
+                           MPI_INTEGER, MPI_NO_OP, win, req, ierr)
+  call MPI_Wait(req, MPI_STATUS_IGNORE, ierr)
+  call MPI_Win_unlock(right, win, ierr)
   call MPI_Win_get_attr(win, MPI_WIN_SIZE, wsize, flag, ierr)
   call MPI_Barrier(MPI_COMM_WORLD, ierr)
   call MPI_Win_free(win, ierr)
+
+  ! A cyclic(2) distribution of 2 * nprocs + 3 elements.
+  gs(1) = 2 * nprocs + 3
+  ds(1) = MPI_DISTRIBUTE_CYCLIC
+  da(1) = 2
+  ps(1) = nprocs
+  call MPI_Type_create_darray(nprocs, rank, 1, gs, ds, da, ps, MPI_ORDER_FORTRAN, MPI_INTEGER, &
+                              darr, ierr)
+  call MPI_Type_size(darr, dsize, ierr)
+  call MPI_Type_get_extent(darr, dlb, dext, ierr)
+  call MPI_Type_free(darr, ierr)
 
   ! Persistent collectives started twice.
   call MPI_Bcast_init(bval, 1, MPI_INTEGER, 0, MPI_COMM_WORLD, MPI_INFO_NULL, reqs(1), ierr)
@@ -147,7 +166,7 @@ program fgraph
     'gathered', sumgather, 'dist', indeg, outdeg, 'weighted', weighted, srcs(1), sw(1), &
     dsts(1), dw(1), 'got', recvv(1), recvv(2), 'unweighted', uin + uout, uweighted, &
     'greq', cnt, 'rma', mem(2) / max(mem(2), 1), mem(3), 'flag', flag, 'size', int(wsize), &
-    'old', old, 'bcast', bval, 'sum', asum
+    'old', old, 'bcast', bval, 'sum', asum, 'fetched', fetched, 'darray', dsize, int(dext)
   call MPI_Comm_free(gcomm, ierr)
   call MPI_Comm_free(dcomm, ierr)
   call MPI_Comm_free(ucomm, ierr)

@@ -639,9 +639,9 @@ fn collectives_on_intercommunicators_print_what_mpich_prints() {
 /// graphs (adjacent and weighted; non-adjacent with MPI_UNWEIGHTED, the
 /// rank's own COMMON block), neighbourhood collectives, generalized
 /// requests with Fortran callbacks, one-sided calls under lock_all
-/// (Fetch_and_op, Compare_and_swap, Get_accumulate, Rput, flushes,
-/// Win_get_attr) and persistent collectives: what MPICH prints, up to 16
-/// ranks.
+/// (Fetch_and_op, Compare_and_swap, Get_accumulate, Rput,
+/// Rget_accumulate, flushes, Win_get_attr), Type_create_darray and
+/// persistent collectives: what MPICH prints, up to 16 ranks.
 #[test]
 fn fortran_bindings_of_graphs_generalized_requests_and_rma_print_what_mpich_prints() {
     require_mpich();

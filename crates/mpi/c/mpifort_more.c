@@ -48,6 +48,10 @@ int MPI_Rput(const void *, int, MPI_Datatype, int, MPI_Aint, int, MPI_Datatype, 
 int MPI_Rget(void *, int, MPI_Datatype, int, MPI_Aint, int, MPI_Datatype, MPI_Win, MPI_Request *);
 int MPI_Raccumulate(const void *, int, MPI_Datatype, int, MPI_Aint, int, MPI_Datatype, MPI_Op,
                     MPI_Win, MPI_Request *);
+int MPI_Rget_accumulate(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, int,
+                        MPI_Aint, int, MPI_Datatype, MPI_Op, MPI_Win, MPI_Request *);
+int MPI_Type_create_darray(int, int, int, const int[], const int[], const int[], const int[],
+                           int, MPI_Datatype, MPI_Datatype *);
 int MPI_Win_lock_all(int, MPI_Win);
 int MPI_Win_unlock_all(MPI_Win);
 int MPI_Win_flush(int, MPI_Win);
@@ -337,6 +341,22 @@ void mpi_raccumulate_(void *origin, int *ocount, int *otype, int *target, MPI_Ai
 {
     *ierr = MPI_Raccumulate(origin, *ocount, *otype, *target, *tdisp, *tcount, *ttype, *op, *win,
                             request);
+}
+
+void mpi_rget_accumulate_(void *origin, int *ocount, int *otype, void *result, int *rcount,
+                          int *rtype, int *target, MPI_Aint *tdisp, int *tcount, int *ttype,
+                          int *op, int *win, int *request, int *ierr)
+{
+    *ierr = MPI_Rget_accumulate(origin, *ocount, *otype, result, *rcount, *rtype, *target,
+                                *tdisp, *tcount, *ttype, *op, *win, request);
+}
+
+void mpi_type_create_darray_(int *size, int *rank, int *ndims, int *gsizes, int *distribs,
+                             int *dargs, int *psizes, int *order, int *old, int *newtype,
+                             int *ierr)
+{
+    *ierr = MPI_Type_create_darray(*size, *rank, *ndims, gsizes, distribs, dargs, psizes, *order,
+                                   *old, newtype);
 }
 
 void mpi_win_lock_all_(int *assert_, int *win, int *ierr)
