@@ -194,13 +194,14 @@ build tls_pie_cxx tls_pie_cxx.cpp "$CXX" "${cflags[@]}" -pthread
 # them; scripts/test.sh installs MPICH). Without mpicc they are not built,
 # and the MPI tests say so.
 if command -v mpicc >/dev/null 2>&1; then
-  for p in mpi_ring mpi_collectives mpi_jacobi mpi_globals mpi_errors mpi_abi mpi_stdout mpi_env mpi_mismatch mpi_more mpi_ops mpi_topo mpi_requests mpi_types mpi_misc mpi_nbc mpi_icoll mpi_comms mpi_graph mpi_rma mpi_pscw mpi_inter; do
+  for p in mpi_ring mpi_collectives mpi_jacobi mpi_globals mpi_errors mpi_abi mpi_stdout mpi_env mpi_mismatch mpi_more mpi_ops mpi_topo mpi_requests mpi_types mpi_misc mpi_nbc mpi_icoll mpi_comms mpi_graph mpi_rma mpi_pscw mpi_inter mpi_pcoll mpi_pcoll_self mpi_rma_more mpi_dtreduce mpi_darray mpi_intercoll; do
     build "$p" "$p.c" mpicc -O2 -g -w
   done
   build mpi_fring mpi_fring.f mpif77 -O2 -g -w -fallow-argument-mismatch
   build mpi_fstencil mpi_fstencil.f90 mpif90 -O2 -g -w -J "$out"
   build mpi_fmore mpi_fmore.f90 mpif90 -O2 -g -w -J "$out"
   build mpi_fnew mpi_fnew.f90 mpif90 -O2 -g -w -J "$out"
+  build mpi_fgraph mpi_fgraph.f90 mpif90 -O2 -g -w -J "$out"
 fi
 
 # An embedded interpreter loading a C extension module: Lua 5.4 from the

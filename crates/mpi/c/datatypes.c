@@ -312,7 +312,10 @@ int MPI_Type_dup(MPI_Datatype old, MPI_Datatype *newtype)
     add_elements(&b, &o, 0, 1);
     b.lo = o.lb;
     b.hi = o.lb + o.extent;
-    return finish_type(&b, 0, newtype, "MPI_Type_dup");
+    int err = finish_type(&b, 0, newtype, "MPI_Type_dup");
+    if (!err)
+        copy_attrs(old, *newtype);
+    return err;
 }
 
 int MPI_Type_commit(MPI_Datatype *t)
@@ -320,7 +323,7 @@ int MPI_Type_commit(MPI_Datatype *t)
     struct dtype *d = dtype_of(*t);
     if (d)
         d->committed = 1;
-    else if (!type_size(*t))
+    else if (!known_type(*t))
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_commit",
                     "invalid datatype 0x%x", (unsigned)*t);
     return MPI_SUCCESS;
@@ -332,6 +335,7 @@ int MPI_Type_free(MPI_Datatype *t)
     if (!d)
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_free",
                     "not a derived datatype: 0x%x", (unsigned)*t);
+    delete_attrs(*t);
     free(d->blocks);
     /* Everything but `used`, then `used`: the slot is free only once it is
      * clean (another rank may claim it at once). */
@@ -424,6 +428,37 @@ static void unpack(const void *in, size_t bytes, void *buf, MPI_Datatype t)
             i += n;
             bytes -= n;
         }
+}
+
+/* A user operation over count packed elements of a non-contiguous type
+ * t: the function expects its operands laid out as t says, so both are
+ * unpacked into scratch buffers covering the elements' span, the function
+ * runs (inout = acc OP in, in the ranks' order), and its result is packed
+ * back into acc. */
+static void user_combine_laid_out(MPI_User_function *fn, void *acc, const void *in, size_t count,
+                                  MPI_Datatype t)
+{
+    struct dtype *d = dtype_of(t);
+    long lo = 0, hi = 0; /* where one element's bytes lie */
+    for (int j = 0; j < d->nblocks; j++) {
+        long a = d->blocks[j].off, b = a + (long)d->blocks[j].len;
+        lo = j == 0 || a < lo ? a : lo;
+        hi = j == 0 || b > hi ? b : hi;
+    }
+    long steps = count ? (long)(count - 1) * d->extent : 0;
+    long first = lo + (steps < 0 ? steps : 0), last = hi + (steps > 0 ? steps : 0);
+    size_t span = (size_t)(last - first);
+    char *x = calloc(1, span ? span : 1), *y = calloc(1, span ? span : 1);
+    /* Element 0 sits -first bytes into each scratch buffer. */
+    size_t bytes = count * d->size;
+    unpack(acc, bytes, x - first, t);
+    unpack(in, bytes, y - first, t);
+    int len = (int)count;
+    MPI_Datatype dt = t;
+    fn(x - first, y - first, &len, &dt);
+    pack(y - first, len, t, acc);
+    free(x);
+    free(y);
 }
 
 int MPI_Pack_size(int incount, MPI_Datatype t, MPI_Comm comm, int *size)

@@ -9,10 +9,6 @@
  * is addressed to (see dest_index for neighbours listed more than once).
  */
 
-static int unweighted_marker, weights_empty_marker;
-int *const MPI_UNWEIGHTED = &unweighted_marker;
-int *const MPI_WEIGHTS_EMPTY = &weights_empty_marker;
-
 struct topo {
     int kind; /* MPI_GRAPH or MPI_DIST_GRAPH */
     int refs; /* communicators sharing it (Comm_dup keeps the topology) */
@@ -70,11 +66,13 @@ static struct topo *topo_new(int kind, int members)
     return t;
 }
 
+/* A copy of n ints; a weights sentinel (no array) reads as weights 1. */
 static int *ints_dup(const int *v, int n)
 {
     int *d = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-    if (n > 0 && v)
-        memcpy(d, v, sizeof(int) * (size_t)n);
+    int sentinel = v == WEAVES_UNWEIGHTED || v == WEAVES_WEIGHTS_EMPTY;
+    for (int k = 0; k < n && v; k++)
+        d[k] = sentinel ? 1 : v[k];
     return d;
 }
 
@@ -236,10 +234,83 @@ int MPI_Dist_graph_create_adjacent(MPI_Comm comm, int indegree, const int source
     t->nout[r] = outdegree;
     t->in[r] = ints_dup(sources, indegree);
     t->out[r] = ints_dup(destinations, outdegree);
-    int weighted = sourceweights != MPI_UNWEIGHTED && destweights != MPI_UNWEIGHTED;
+    int weighted = sourceweights != WEAVES_UNWEIGHTED && destweights != WEAVES_UNWEIGHTED;
     t->inw[r] = weighted ? ints_dup(sourceweights, indegree) : NULL;
     t->outw[r] = weighted ? ints_dup(destweights, outdegree) : NULL;
     t->weighted |= weighted;
+    pthread_mutex_unlock(&big);
+    return MPI_SUCCESS;
+}
+
+/* What a member of MPI_Dist_graph_create brings: edges
+ * sources[i] -> destinations[...], degrees[i] of them per source. */
+struct dist_edges {
+    int n;
+    const int *sources, *degrees, *destinations, *weights;
+};
+
+/* Appends v (and its weight) to a member's neighbour list. */
+static void neighbour_add(int **list, int **weights, int *count, int v, int w, int weighted)
+{
+    *list = realloc(*list, sizeof(int) * (size_t)(*count + 1));
+    (*list)[*count] = v;
+    if (weighted) {
+        *weights = realloc(*weights, sizeof(int) * (size_t)(*count + 1));
+        (*weights)[*count] = w;
+    }
+    (*count)++;
+}
+
+/* Every member publishes its edges; each then picks out those into and
+ * out of itself, going through the members in rank order (so its
+ * neighbours' order is the same in every run), and a second barrier
+ * keeps the edges alive until all have read them. */
+int MPI_Dist_graph_create(MPI_Comm comm, int n, const int sources[], const int degrees[],
+                          const int destinations[], const int weights[], MPI_Info info,
+                          int reorder, MPI_Comm *graph)
+{
+    (void)info;
+    (void)reorder;
+    const char *fn = "MPI_Dist_graph_create";
+    started(fn);
+    COMM(fn, comm, parent);
+    int size = parent->size;
+    for (int i = 0, e = 0; i < n; i++) {
+        if (sources[i] < 0 || sources[i] >= size || degrees[i] < 0)
+            return fail(comm, parent, MPI_ERR_ARG, fn, "invalid source %d or degree %d",
+                        sources[i], degrees[i]);
+        for (int j = 0; j < degrees[i]; j++, e++)
+            if (destinations[e] < 0 || destinations[e] >= size)
+                return fail(comm, parent, MPI_ERR_ARG, fn, "invalid destination %d",
+                            destinations[e]);
+    }
+    int r;
+    MPI_Comm_rank(comm, &r);
+    int err = MPI_Comm_split(comm, 0, r, graph);
+    if (err)
+        return err;
+    int weighted = weights != WEAVES_UNWEIGHTED;
+    struct dist_edges mine = {n, sources, degrees, destinations, weighted ? weights : NULL};
+    pthread_mutex_lock(&big);
+    struct comm *c = comm_of(*graph);
+    if (!c->topo)
+        c->topo = topo_new(MPI_DIST_GRAPH, c->size);
+    struct topo *t = c->topo;
+    coll_enter(c, *graph, &mine, NULL, fn);
+    t->weighted |= weighted;
+    for (int m = 0; m < c->size; m++) {
+        const struct dist_edges *x = c->in[m];
+        for (int i = 0, e = 0; i < x->n; i++)
+            for (int j = 0; j < x->degrees[i]; j++, e++) {
+                int from = x->sources[i], to = x->destinations[e];
+                int w = x->weights && x->weights != WEAVES_WEIGHTS_EMPTY ? x->weights[e] : 1;
+                if (from == r)
+                    neighbour_add(&t->out[r], &t->outw[r], &t->nout[r], to, w, weighted);
+                if (to == r)
+                    neighbour_add(&t->in[r], &t->inw[r], &t->nin[r], from, w, weighted);
+            }
+    }
+    coll_barrier(c, fn);
     pthread_mutex_unlock(&big);
     return MPI_SUCCESS;
 }
@@ -309,12 +380,12 @@ int MPI_Dist_graph_neighbors(MPI_Comm comm, int maxindegree, int sources[], int 
     struct topo *t = c->topo;
     for (int k = 0; k < maxindegree && k < t->nin[r]; k++) {
         sources[k] = t->in[r][k];
-        if (t->inw[r] && sourceweights != MPI_UNWEIGHTED)
+        if (t->inw[r] && sourceweights != WEAVES_UNWEIGHTED)
             sourceweights[k] = t->inw[r][k];
     }
     for (int k = 0; k < maxoutdegree && k < t->nout[r]; k++) {
         destinations[k] = t->out[r][k];
-        if (t->outw[r] && destweights != MPI_UNWEIGHTED)
+        if (t->outw[r] && destweights != WEAVES_UNWEIGHTED)
             destweights[k] = t->outw[r][k];
     }
     return MPI_SUCCESS;

@@ -9,7 +9,7 @@
  * through a table of leaders waiting for their remote leader; each leader
  * then tells its own group through a broadcast on a duplicate of the
  * local communicator the intercommunicator keeps (`local`).
- * Collectives on intercommunicators are not supported yet.
+ * Collectives on intercommunicators: intercoll.c.
  */
 
 /* A leader waiting in Intercomm_create for its remote leader. */
@@ -32,6 +32,7 @@ struct inter_pair {
     int refs;
     unsigned merges[2]; /* merges begun by each side */
     struct merge *pending;
+    struct inter_coll *colls; /* collectives not every member joined yet (intercoll.c) */
 };
 
 /* A new record for a group (under `big`): its members are `c`'s. */

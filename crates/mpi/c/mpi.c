@@ -313,10 +313,14 @@ static void greq_cancel(struct req *r);
 static void delete_attrs(MPI_Comm comm);
 
 /* Derived datatypes (datatypes.c, included at the end). */
+struct dtype;
+static struct dtype *dtype_of(MPI_Datatype t);
 static size_t derived_size(MPI_Datatype t);
 static int contiguous(MPI_Datatype t);
 static void pack(const void *buf, int count, MPI_Datatype t, void *out);
 static void unpack(const void *in, size_t bytes, void *buf, MPI_Datatype t);
+static void user_combine_laid_out(MPI_User_function *fn, void *acc, const void *in, size_t count,
+                                  MPI_Datatype t);
 
 static size_t type_size(MPI_Datatype t)
 {
@@ -324,6 +328,12 @@ static size_t type_size(MPI_Datatype t)
         return ((unsigned)t >> 8) & 0xff;
     const struct pair_type *p = pair_of(t);
     return p ? p->size : derived_size(t);
+}
+
+/* Whether t names a datatype (a derived one may hold no data: size 0). */
+static int known_type(MPI_Datatype t)
+{
+    return type_size(t) || dtype_of(t);
 }
 
 static enum kind type_kind(MPI_Datatype t)
@@ -472,6 +482,10 @@ static int reducible(MPI_Datatype t, MPI_Op op)
 static int combine(void *acc, const void *in, size_t n, MPI_Datatype t, MPI_Op op)
 {
     struct user_op *u = user_op_of(op);
+    if (u && !contiguous(t)) {
+        user_combine_laid_out(u->fn, acc, in, n, t);
+        return 0;
+    }
     if (u) {
         /* The function computes inout = in OP inout: give it the
          * accumulated value as `in` and a copy of the next one as
@@ -823,7 +837,7 @@ static int new_handle(struct req *r)
     return 0;
 }
 
-/* A persistent request (Send_init, Recv_init): its arguments, and the
+/* A persistent request (Send_init, Recv_init, a collective's _init): its arguments, and the
  * operation MPI_Start began, if any. Handles 0xae000000 | index. */
 #define MAX_PERSISTENT 4096
 struct persist {
@@ -833,8 +847,10 @@ struct persist {
     MPI_Datatype t;
     MPI_Comm comm;
     struct req *active;
+    struct coll_init *coll; /* a persistent collective's (persist_coll.c) */
 };
 static struct persist persistent[MAX_PERSISTENT];
+static int coll_start(struct persist *p);
 
 static struct persist *persist_of(MPI_Request h)
 {
@@ -888,7 +904,7 @@ static int fill(struct req *r, int is_send, const char *fn, const void *buf, int
 {
     COMM(fn, h, c);
     size_t size = type_size(t);
-    if (!size)
+    if (!size && !known_type(t))
         return fail(h, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     if (count < 0)
         return fail(h, c, MPI_ERR_COUNT, fn, "negative count %d", count);
@@ -1195,8 +1211,12 @@ int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status)
 int MPI_Get_count(const MPI_Status *status, MPI_Datatype t, int *count)
 {
     size_t s = type_size(t);
-    if (!s)
+    if (!s && !known_type(t))
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Get_count", "invalid datatype");
+    if (!s) { /* a type holding no data */
+        *count = 0;
+        return MPI_SUCCESS;
+    }
     *count = status->count_lo % (int)s ? MPI_UNDEFINED : status->count_lo / (int)s;
     return MPI_SUCCESS;
 }
@@ -1323,6 +1343,21 @@ static int coll_enter(struct comm *c, MPI_Comm h, const void *in, void *out, con
     return coll_enter_as(c, h, &s, in, out);
 }
 
+/* Collectives on intercommunicators (intercoll.c). */
+static int inter_barrier(MPI_Comm comm);
+static int inter_bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm);
+static int inter_reduction(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
+                           MPI_Op op, int root, MPI_Comm comm, int all, const char *fn);
+
+/* Whether h is an intercommunicator. */
+static int is_inter(MPI_Comm h)
+{
+    if (h == MPI_COMM_WORLD || h == MPI_COMM_SELF)
+        return 0;
+    struct comm *c = comm_of(h);
+    return c && c->remote;
+}
+
 #define COLL_BEGIN(fn, h, c)                                                                  \
     started(fn);                                                                              \
     pthread_mutex_lock(&big);                                                                 \
@@ -1344,6 +1379,8 @@ static int coll_enter(struct comm *c, MPI_Comm h, const void *in, void *out, con
 
 int MPI_Barrier(MPI_Comm comm)
 {
+    if (is_inter(comm))
+        return inter_barrier(comm);
     COLL_BEGIN("MPI_Barrier", comm, c);
     coll_enter(c, comm, NULL, NULL, "MPI_Barrier");
     pthread_mutex_unlock(&big);
@@ -1352,10 +1389,12 @@ int MPI_Barrier(MPI_Comm comm)
 
 int MPI_Bcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm)
 {
+    if (is_inter(comm))
+        return inter_bcast(buf, count, t, root, comm);
     MPI_Comm h_ = comm;
     COLL_BEGIN("MPI_Bcast", comm, c);
     size_t n = (size_t)count * type_size(t);
-    COLL_CHECK(!type_size(t), MPI_ERR_TYPE, "MPI_Bcast", "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(!known_type(t), MPI_ERR_TYPE, "MPI_Bcast", "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(root < 0 || root >= c->size, MPI_ERR_ROOT, "MPI_Bcast", "invalid root %d", root);
     struct sig s = {"MPI_Bcast", root, (long long)n, 0};
     /* A non-contiguous type travels packed: the root publishes a packed
@@ -1398,10 +1437,10 @@ static int reduce_all(struct comm *c, void *out, size_t count, MPI_Datatype t, M
 static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, MPI_Op op,
                   int root, MPI_Comm h_, int all, const char *fn)
 {
+    if (is_inter(h_))
+        return inter_reduction(sendbuf, recvbuf, count, t, op, root, h_, all, fn);
     COLL_BEGIN(fn, h_, c);
-    COLL_CHECK(!contiguous(t), MPI_ERR_TYPE, fn,
-               "not supported: reductions over a non-contiguous derived datatype");
-    COLL_CHECK(!type_size(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
+    COLL_CHECK(!known_type(t), MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
     COLL_CHECK(count < 0, MPI_ERR_COUNT, fn, "negative count %d", count);
     COLL_CHECK(!all && (root < 0 || root >= c->size), MPI_ERR_ROOT, fn, "invalid root %d", root);
     COLL_CHECK(!reducible(t, op), MPI_ERR_OP, fn,
@@ -1409,10 +1448,17 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
     struct sig s = {fn, all ? NO_ROOT : root, (long long)count * (long long)type_size(t),
                     (unsigned)op};
+    size_t n = (size_t)count * type_size(t);
+    /* A non-contiguous type takes part packed; its result is unpacked. */
+    void *packed = NULL;
+    if (!contiguous(t)) {
+        packed = malloc(n ? n : 1);
+        pack(in, count, t, packed);
+        in = packed;
+    }
     int i = coll_enter_as(c, h_, &s, in, recvbuf);
     /* Results go to a private copy first: with MPI_IN_PLACE a member's
      * output is another member's input until the second barrier. */
-    size_t n = (size_t)count * type_size(t);
     void *result = NULL;
     int bad = 0;
     if (all || i == root) {
@@ -1421,8 +1467,9 @@ static int reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t,
     }
     coll_barrier(c, fn);
     if (result && !bad)
-        memcpy(recvbuf, result, n);
+        unpack(result, n, recvbuf, t);
     free(result);
+    free(packed);
     pthread_mutex_unlock(&big);
     if (bad)
         return fail(h_, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",
@@ -1781,7 +1828,7 @@ int MPI_Issend(const void *buf, int count, MPI_Datatype t, int dest, int tag, MP
 int MPI_Type_size(MPI_Datatype t, int *size)
 {
     size_t s = type_size(t);
-    if (!s)
+    if (!s && !known_type(t))
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_TYPE, "MPI_Type_size",
                     "invalid datatype 0x%x", (unsigned)t);
     *size = (int)s;
@@ -1926,6 +1973,7 @@ int MPI_Request_free(MPI_Request *request)
             if (p->active->done)
                 release(p->active);
         }
+        free(p->coll);
         memset(p, 0, sizeof *p);
         *request = MPI_REQUEST_NULL;
         pthread_mutex_unlock(&big);
@@ -2001,6 +2049,10 @@ int MPI_Start(MPI_Request *request)
         return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_REQUEST, "MPI_Start",
                     p ? "the request is already active" : "not a persistent request 0x%x",
                     (unsigned)*request);
+    }
+    if (p->coll) {
+        pthread_mutex_unlock(&big);
+        return coll_start(p);
     }
     struct req *r;
     int err = make(p->is_send, "MPI_Start", p->buf, p->count, p->t, p->peer, p->tag, p->comm, &r);
@@ -2150,8 +2202,6 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     COLL_BEGIN(fn, h_, c);
     size_t ts = type_size(t);
     COLL_CHECK(!ts, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)t);
-    COLL_CHECK(!contiguous(t), MPI_ERR_TYPE, fn,
-               "not supported: reductions over a non-contiguous derived datatype");
     COLL_CHECK(!reducible(t, op), MPI_ERR_OP, fn,
                "operation 0x%x does not apply to datatype 0x%x", (unsigned)op, (unsigned)t);
     int i = rank_in(c, me());
@@ -2167,6 +2217,13 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     }
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
     struct sig s = {fn, NO_ROOT, (long long)(total * ts), (unsigned)op};
+    /* A non-contiguous type takes part packed; its result is unpacked. */
+    void *packed = NULL;
+    if (!contiguous(t)) {
+        packed = malloc(total * ts > 0 ? total * ts : 1);
+        pack(in, (int)total, t, packed);
+        in = packed;
+    }
     coll_enter_as(c, h_, &s, in, recvbuf);
     /* Members [0, upto) take part in this member's result. */
     int upto = how == SCATTER ? c->size : how == SCAN ? i + 1 : i;
@@ -2180,8 +2237,9 @@ static int reduce_into(const void *sendbuf, void *recvbuf, const int *counts, in
     coll_barrier(c, fn);
     /* Exscan leaves rank 0's result undefined: it keeps what it had. */
     if (!bad && upto > 0)
-        memcpy(recvbuf, (char *)acc + first * ts, mine * ts);
+        unpack((char *)acc + first * ts, mine * ts, recvbuf, t);
     free(acc);
+    free(packed);
     pthread_mutex_unlock(&big);
     if (bad)
         return fail(h_, c, MPI_ERR_OP, fn, "operation 0x%x does not apply to datatype 0x%x",
@@ -2932,10 +2990,12 @@ static struct attr *attr_of(MPI_Comm comm, int keyval, int owner)
     return NULL;
 }
 
-int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del,
-                           int *keyval, void *extra)
+/* Keyvals of communicators, windows and datatypes are one kind here: their
+ * callbacks' types differ only in the handle's name (all are ints). */
+static int create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del,
+                         int *keyval, void *extra, const char *fn)
 {
-    int r = started("MPI_Comm_create_keyval");
+    int r = started(fn);
     pthread_mutex_lock(&big);
     for (int i = 1; i < MAX_KEYVALS; i++)
         if (!keyvals[i].used) {
@@ -2945,11 +3005,17 @@ int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_at
             return MPI_SUCCESS;
         }
     pthread_mutex_unlock(&big);
-    return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, "MPI_Comm_create_keyval",
-                "more than %d keyvals", MAX_KEYVALS);
+    return fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_INTERN, fn, "more than %d keyvals",
+                MAX_KEYVALS);
 }
 
-int MPI_Comm_free_keyval(int *keyval)
+int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del,
+                           int *keyval, void *extra)
+{
+    return create_keyval(copy, del, keyval, extra, "MPI_Comm_create_keyval");
+}
+
+static int free_keyval(int *keyval, const char *fn)
 {
     pthread_mutex_lock(&big);
     struct keyval *k = keyval_of(*keyval);
@@ -2958,8 +3024,12 @@ int MPI_Comm_free_keyval(int *keyval)
     pthread_mutex_unlock(&big);
     *keyval = MPI_KEYVAL_INVALID;
     return k ? MPI_SUCCESS
-             : fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_ARG, "MPI_Comm_free_keyval",
-                    "invalid keyval");
+             : fail(MPI_COMM_WORLD, &comms[0], MPI_ERR_ARG, fn, "invalid keyval");
+}
+
+int MPI_Comm_free_keyval(int *keyval)
+{
+    return free_keyval(keyval, "MPI_Comm_free_keyval");
 }
 
 /* Under `big`: runs the delete callback of an attribute and drops it. */
@@ -2975,38 +3045,53 @@ static void drop_attr(struct attr *a)
     }
 }
 
-int MPI_Comm_set_attr(MPI_Comm comm, int keyval, void *value)
+/* Sets the calling rank's attribute `keyval` of object h (a
+ * communicator, window or datatype: their handles never coincide). */
+static int set_attr(int h, int keyval, void *value, const char *fn)
 {
-    int r = started("MPI_Comm_set_attr");
-    COMM("MPI_Comm_set_attr", comm, c);
+    int r = started(fn);
     pthread_mutex_lock(&big);
     if (!keyval_of(keyval)) {
         pthread_mutex_unlock(&big);
-        return fail(comm, c, MPI_ERR_ARG, "MPI_Comm_set_attr", "invalid keyval");
+        return fail(MPI_COMM_WORLD, comm_of(h), MPI_ERR_KEYVAL, fn, "invalid keyval 0x%x",
+                    (unsigned)keyval);
     }
-    struct attr *a = attr_of(comm, keyval, r);
+    struct attr *a = attr_of(h, keyval, r);
     if (a)
         drop_attr(a);
     for (int i = 0; i < MAX_ATTRS; i++)
         if (!attrs[i].used) {
-            attrs[i] = (struct attr){1, r, keyval, comm, value};
+            attrs[i] = (struct attr){1, r, keyval, h, value};
             pthread_mutex_unlock(&big);
             return MPI_SUCCESS;
         }
     pthread_mutex_unlock(&big);
-    return fail(comm, c, MPI_ERR_INTERN, "MPI_Comm_set_attr", "more than %d attributes",
+    return fail(MPI_COMM_WORLD, comm_of(h), MPI_ERR_INTERN, fn, "more than %d attributes",
                 MAX_ATTRS);
 }
 
-int MPI_Comm_delete_attr(MPI_Comm comm, int keyval)
+int MPI_Comm_set_attr(MPI_Comm comm, int keyval, void *value)
 {
-    int r = started("MPI_Comm_delete_attr");
+    started("MPI_Comm_set_attr");
+    COMM("MPI_Comm_set_attr", comm, c);
+    (void)c;
+    return set_attr(comm, keyval, value, "MPI_Comm_set_attr");
+}
+
+static int delete_attr(int h, int keyval, const char *fn)
+{
+    int r = started(fn);
     pthread_mutex_lock(&big);
-    struct attr *a = attr_of(comm, keyval, r);
+    struct attr *a = attr_of(h, keyval, r);
     if (a)
         drop_attr(a);
     pthread_mutex_unlock(&big);
     return MPI_SUCCESS;
+}
+
+int MPI_Comm_delete_attr(MPI_Comm comm, int keyval)
+{
+    return delete_attr(comm, keyval, "MPI_Comm_delete_attr");
 }
 
 /* The user attributes of comm (for MPI_Comm_get_attr). */
@@ -3222,6 +3307,7 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 /* ---- derived datatypes ------------------------------------------------ */
 
 #include "datatypes.c"
+#include "darray.c"
 
 /* ---- block-moving and non-blocking collectives ----------------------- */
 
@@ -3231,11 +3317,15 @@ UNSUPPORTED(MPI_Comm_spawn, mpi_comm_spawn_)
 
 #include "comm_more.c"
 #include "graph.c"
+#include "persist_coll.c"
 #include "intercomm.c"
+#include "intercoll.c"
 
 /* ---- one-sided communication ------------------------------------------ */
 
 #include "rma.c"
+#include "rma_more.c"
+#include "attrs.c"
 #include "grequest.c"
 
 static size_t derived_size(MPI_Datatype t)

@@ -957,3 +957,5 @@ void mpi_win_unlock_(int *target, int *win, int *ierr)
 {
     *ierr = MPI_Win_unlock(*target, *win);
 }
+
+#include "mpifort_more.c"

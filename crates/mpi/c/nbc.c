@@ -59,6 +59,8 @@ struct nbc_member {
 
 struct nbc;
 static void neighbor_move(struct comm *c, struct nbc *op, enum nbc_kind kind);
+static int inter_begin(const char *fn, enum nbc_kind kind, const struct nbc_args *a,
+                       MPI_Comm comm, MPI_Request *request);
 
 struct nbc {
     unsigned seq;
@@ -185,6 +187,20 @@ static void nbc_move(struct comm *c, struct nbc *op, enum nbc_kind kind)
     free(at);
 }
 
+/* A reduction's operand (count elements of t at in) as packed bytes: in
+ * itself when t is contiguous, else a packed copy left in *tmp for the
+ * caller to free. */
+static const void *operand(const void *in, size_t count, MPI_Datatype t, void **tmp)
+{
+    *tmp = NULL;
+    if (contiguous(t))
+        return in;
+    size_t n = count * type_size(t);
+    *tmp = malloc(n ? n : 1);
+    pack(in, (int)count, t, *tmp);
+    return *tmp;
+}
+
 /* Reduce_scatter(_block), Scan, Exscan: every member's result is worked
  * out before any is written (with MPI_IN_PLACE the outputs are inputs). */
 static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
@@ -205,7 +221,9 @@ static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
     int bad = 0;
     for (int k = 0; k < n && !bad; k++) {
         const struct nbc_args *a = &op->m[k].a;
-        const void *in = a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf;
+        void *tmp;
+        const void *in = operand(a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf, total, a->rtype,
+                                 &tmp);
         if (kind == NBC_EXSCAN && k > 0) {
             result[k] = malloc(bytes ? bytes : 1);
             memcpy(result[k], acc, bytes);
@@ -218,6 +236,7 @@ static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
             result[k] = malloc(bytes ? bytes : 1);
             memcpy(result[k], acc, bytes);
         }
+        free(tmp);
     }
     size_t first = 0;
     for (int k = 0; k < n; k++) {
@@ -225,11 +244,11 @@ static int nbc_reduce_into(struct comm *c, struct nbc *op, enum nbc_kind kind)
         if (kind == NBC_REDUCE_SCATTER) {
             size_t mine = (size_t)(a0->rcounts ? a0->rcounts[k] : a0->rcount);
             if (!bad)
-                memcpy(a->rbuf, (char *)acc + first * ts, mine * ts);
+                unpack((char *)acc + first * ts, mine * ts, a->rbuf, a->rtype);
             first += mine;
         } else if (result[k]) {
             if (!bad)
-                memcpy(a->rbuf, result[k], bytes);
+                unpack(result[k], bytes, a->rbuf, a->rtype);
             free(result[k]);
         }
     }
@@ -256,17 +275,19 @@ static int nbc_perform(struct comm *c, struct nbc *op, enum nbc_kind kind)
         void *acc = malloc(n ? n : 1);
         for (int k = 0; k < c->size; k++) {
             const struct nbc_args *a = &m[k].a;
-            const void *in = a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf;
-            if (!k)
-                memcpy(acc, in, n);
-            else if (combine(acc, in, count, a0->rtype, a0->op)) {
+            void *tmp;
+            const void *in = operand(a->sbuf == MPI_IN_PLACE ? a->rbuf : a->sbuf, count,
+                                     a->rtype, &tmp);
+            int bad = k ? combine(acc, in, count, a0->rtype, a0->op) : (memcpy(acc, in, n), 0);
+            free(tmp);
+            if (bad) {
                 free(acc);
                 return MPI_ERR_OP;
             }
         }
         for (int k = 0; k < c->size; k++)
             if ((kind == NBC_ALLREDUCE || k == root) && n)
-                memcpy(m[k].a.rbuf, acc, n);
+                unpack(acc, n, m[k].a.rbuf, m[k].a.rtype);
         free(acc);
         return 0;
     }
@@ -282,7 +303,7 @@ static int nbc_perform(struct comm *c, struct nbc *op, enum nbc_kind kind)
 /* A datatype argument that must name a type. */
 static int bad_type(MPI_Datatype t)
 {
-    return !type_size(t);
+    return !known_type(t);
 }
 
 /* Checks what member i brings (0, or fails). */
@@ -296,11 +317,8 @@ static int nbc_check(const char *fn, enum nbc_kind kind, const struct nbc_args *
     int reduces = kind == NBC_REDUCE || kind == NBC_ALLREDUCE || kind == NBC_REDUCE_SCATTER ||
                   kind == NBC_SCAN || kind == NBC_EXSCAN;
     if (reduces) {
-        if (!type_size(a->rtype))
+        if (!known_type(a->rtype))
             return fail(comm, c, MPI_ERR_TYPE, fn, "invalid datatype 0x%x", (unsigned)a->rtype);
-        if (!contiguous(a->rtype))
-            return fail(comm, c, MPI_ERR_TYPE, fn,
-                        "not supported: reductions over a non-contiguous derived datatype");
         if (!reducible(a->rtype, a->op))
             return fail(comm, c, MPI_ERR_OP, fn,
                         "operation 0x%x does not apply to datatype 0x%x", (unsigned)a->op,
@@ -347,7 +365,7 @@ static int nbc_begin(const char *fn, enum nbc_kind kind, const struct nbc_args *
     started(fn);
     COMM(fn, comm, c);
     if (c->remote)
-        return fail(comm, c, MPI_ERR_COMM, fn, "not supported: collectives on intercommunicators");
+        return inter_begin(fn, kind, a, comm, request);
     int i = rank_in(c, me());
     int err = nbc_check(fn, kind, a, c, i, comm);
     if (err)
@@ -432,7 +450,7 @@ int MPI_Ibcast(void *buf, int count, MPI_Datatype t, int root, MPI_Comm comm,
                MPI_Request *request)
 {
     struct nbc_args a = {.rbuf = buf, .rcount = count, .rtype = t, .root = root};
-    if (!type_size(t))
+    if (!known_type(t))
         return fail(comm, comm_of(comm), MPI_ERR_TYPE, "MPI_Ibcast", "invalid datatype 0x%x",
                     (unsigned)t);
     return nbc_begin("MPI_Ibcast", NBC_BCAST, &a, comm, request);

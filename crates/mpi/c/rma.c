@@ -30,7 +30,15 @@ struct win {
     int *expose;  /* per target: how many origins its post named */
     int **access; /* per origin: the targets its start named (-1 ended) */
     int *naccess;
+    struct region **attached; /* a dynamic window's: per member, what it attached */
     char name[MPI_MAX_OBJECT_NAME];
+};
+
+/* Memory a member attached to a dynamic window (MPI_Win_attach). */
+struct region {
+    char *base;
+    MPI_Aint bytes;
+    struct region *next;
 };
 
 static struct win wins[MAX_WINS];
@@ -101,6 +109,7 @@ static int win_make(void *base, MPI_Aint size, int disp_unit, MPI_Comm comm, int
             w->expose = calloc((size_t)n, sizeof(int));
             w->access = calloc((size_t)n, sizeof(int *));
             w->naccess = calloc((size_t)n, sizeof(int));
+            w->attached = calloc((size_t)n, sizeof *w->attached);
         }
     }
     if (!w) {
@@ -172,6 +181,7 @@ int MPI_Win_free(MPI_Win *win)
 {
     WIN("MPI_Win_free", *win, w);
     MPI_Comm comm = w->comm;
+    delete_attrs(*win);
     /* Nobody frees memory another member may still reach. */
     int err = MPI_Barrier(comm);
     if (err)
@@ -181,7 +191,13 @@ int MPI_Win_free(MPI_Win *win)
     if (w->allocated[r])
         free(w->base[r]);
     free(w->access[r]);
+    while (w->attached[r]) {
+        struct region *next = w->attached[r]->next;
+        free(w->attached[r]);
+        w->attached[r] = next;
+    }
     if (++w->frees == w->size) {
+        free(w->attached);
         free(w->base);
         free(w->bytes);
         free(w->disp_unit);
@@ -216,11 +232,23 @@ static int target_span(struct win *w, int target, MPI_Aint disp, int count, MPI_
     if (target < 0 || target >= w->size)
         return fail(w->comm, comm_of(w->comm), MPI_ERR_RANK, fn, "invalid target rank %d",
                     target);
-    if (!type_size(t))
+    if (!known_type(t))
         return fail(w->comm, comm_of(w->comm), MPI_ERR_TYPE, fn, "invalid datatype 0x%x",
                     (unsigned)t);
     MPI_Aint at = disp * w->disp_unit[target];
     MPI_Aint end = count > 0 ? at + (MPI_Aint)(count - 1) * extent_of(t) + extent_of(t) : at;
+    if (w->flavor == MPI_WIN_FLAVOR_DYNAMIC) {
+        /* The displacement is an address (MPI_Get_address of the target's
+         * memory): valid if some memory the target attached holds it all. */
+        for (struct region *g = w->attached[target]; g; g = g->next)
+            if (at >= (MPI_Aint)g->base && end <= (MPI_Aint)g->base + g->bytes) {
+                *out = (struct span){(char *)at, count, t};
+                return 0;
+            }
+        return fail(w->comm, comm_of(w->comm), MPI_ERR_RMA_RANGE, fn,
+                    "bytes 0x%lx to 0x%lx are in no memory rank %d attached to its window",
+                    (long)at, (long)end, target);
+    }
     if (at < 0 || end > w->bytes[target])
         return fail(w->comm, comm_of(w->comm), MPI_ERR_RMA_RANGE, fn,
                     "bytes %ld to %ld are outside rank %d's window of %ld", (long)at, (long)end,
@@ -601,7 +629,7 @@ int MPI_Win_get_attr(MPI_Win win, int keyval, void *value, int *flag)
         *(void **)value = &w->model;
         break;
     default:
-        *flag = 0;
+        return user_attr(win, keyval, value, flag);
     }
     return MPI_SUCCESS;
 }

@@ -36,10 +36,10 @@ typedef int(MPI_Grequest_query_function)(void *, MPI_Status *);
 typedef int(MPI_Grequest_free_function)(void *);
 typedef int(MPI_Grequest_cancel_function)(void *, int);
 
-/* Addresses the program compares weights arguments with (MPICH exports
- * them as variables). */
-extern int *const MPI_UNWEIGHTED;
-extern int *const MPI_WEIGHTS_EMPTY;
+/* The values of MPICH's variables MPI_UNWEIGHTED and MPI_WEIGHTS_EMPTY
+ * (defined in vars.c, one bead per rank): addresses no array can have. */
+#define WEAVES_UNWEIGHTED ((int *)2)
+#define WEAVES_WEIGHTS_EMPTY ((int *)3)
 
 #define MPI_COMM_NULL ((MPI_Comm)0x04000000)
 #define MPI_COMM_WORLD ((MPI_Comm)0x44000000)
@@ -129,6 +129,10 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_KEYVAL_INVALID 0x24000000
 #define MPI_ORDER_C 56
 #define MPI_ORDER_FORTRAN 57
+#define MPI_DISTRIBUTE_BLOCK 121
+#define MPI_DISTRIBUTE_CYCLIC 122
+#define MPI_DISTRIBUTE_NONE 123
+#define MPI_DISTRIBUTE_DFLT_DARG (-49767)
 #define MPI_COMM_TYPE_SHARED 1
 
 #define MPI_ERRORS_ARE_FATAL ((MPI_Errhandler)0x54000000)
@@ -173,9 +177,11 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_ERR_NO_MEM 34
 #define MPI_ERR_WIN 45
 #define MPI_ERR_LOCKTYPE 47
+#define MPI_ERR_KEYVAL 48
 #define MPI_ERR_SIZE 51
 #define MPI_ERR_DISP 52
 #define MPI_ERR_RMA_RANGE 55
+#define MPI_ERR_RMA_FLAVOR 58
 
 #define MPI_WIN_NULL ((MPI_Win)0x20000000)
 #define MPI_REPLACE ((MPI_Op)0x5800000d)
@@ -187,6 +193,7 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_WIN_MODEL 0x66000009
 #define MPI_WIN_FLAVOR_CREATE 1
 #define MPI_WIN_FLAVOR_ALLOCATE 2
+#define MPI_WIN_FLAVOR_DYNAMIC 3
 #define MPI_WIN_FLAVOR_SHARED 4
 #define MPI_WIN_UNIFIED 2
 #define MPI_LOCK_EXCLUSIVE 234

@@ -10,9 +10,9 @@
 //! globals its own) and one string.
 //!
 //! ```text
-//!   weave rank0: [ rank0 (program), mpifort, mpi ]   string rank0: main(argc, argv)
-//!   weave rank1: [ rank1 (program), mpifort, mpi ]   string rank1: main(argc, argv)
-//!   ...                             ^ one bead each, shared
+//!   weave rank0: [ rank0 (program), mpivars0, mpifort, mpi ]   string rank0: main(argc, argv)
+//!   weave rank1: [ rank1 (program), mpivars1, mpifort, mpi ]   string rank1: main(argc, argv)
+//!   ...                                       ^ one bead each, shared
 //! ```
 //!
 //! A rank learns who it is from its string's environment
@@ -29,18 +29,28 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("weaves_mpi.h", include_str!("../c/weaves_mpi.h")),
     ("mpi.c", include_str!("../c/mpi.c")),
     ("datatypes.c", include_str!("../c/datatypes.c")),
+    ("darray.c", include_str!("../c/darray.c")),
     ("nbc.c", include_str!("../c/nbc.c")),
     ("comm_more.c", include_str!("../c/comm_more.c")),
     ("graph.c", include_str!("../c/graph.c")),
+    ("persist_coll.c", include_str!("../c/persist_coll.c")),
     ("intercomm.c", include_str!("../c/intercomm.c")),
+    ("intercoll.c", include_str!("../c/intercoll.c")),
     ("rma.c", include_str!("../c/rma.c")),
+    ("rma_more.c", include_str!("../c/rma_more.c")),
+    ("attrs.c", include_str!("../c/attrs.c")),
     ("grequest.c", include_str!("../c/grequest.c")),
     ("mpifort.c", include_str!("../c/mpifort.c")),
+    ("mpifort_more.c", include_str!("../c/mpifort_more.c")),
+    ("vars.c", include_str!("../c/vars.c")),
 ];
 
 /// The modules: (source, output file, extra compiler arguments). The
 /// outputs carry the sonames MPICH programs ask for: the library, and its
-/// Fortran bindings (which call the library's bead).
+/// Fortran bindings (which call the library's bead); and the variables
+/// MPICH exports (`MPI_UNWEIGHTED`, …), a bead per rank, since a program
+/// takes them by COPY relocation and a bead hands a variable to one
+/// executable only.
 pub const MODULES: &[(&str, &str, &[&str])] = &[
     (
         "mpi.c",
@@ -52,6 +62,7 @@ pub const MODULES: &[(&str, &str, &[&str])] = &[
         "libmpichfort.so.12",
         &["-Wl,-soname,libmpichfort.so.12"],
     ),
+    ("vars.c", "libweaves_mpi_vars.so", &[]),
 ];
 
 /// Everything `weaves mpirun` runs.
@@ -98,6 +109,12 @@ path = {lib_path}
 name = "mpifort"
 path = {fort_path}
 
+# MPICH's exported variables (MPI_UNWEIGHTED, ...): a bead per rank, as
+# each rank's program takes them by COPY relocation.
+[[module]]
+name = "mpivars"
+path = {vars_path}
+
 # One bead of each, shared by every rank.
 [[bead]]
 name = "mpi"
@@ -113,10 +130,15 @@ name = "rank{{i}}"
 module = "program"
 count = {n}
 
+[[bead]]
+name = "mpivars{{i}}"
+module = "mpivars"
+count = {n}
+
 [[weave]]
 name = "rank{{i}}"
 count = {n}
-beads = ["rank{{i}}", "mpifort", "mpi"]
+beads = ["rank{{i}}", "mpivars{{i}}", "mpifort", "mpi"]
 
 [[string]]
 name = "rank{{i}}"
@@ -132,6 +154,7 @@ env = {{ WEAVES_MPI_RANK = "{{i}}", WEAVES_MPI_SIZE = "{n}"{extra_env} }}
         prog_path = toml_string(&run.program.display().to_string()),
         lib_path = toml_string(&run.library_dir.join(MODULES[0].1).display().to_string()),
         fort_path = toml_string(&run.library_dir.join(MODULES[1].1).display().to_string()),
+        vars_path = toml_string(&run.library_dir.join(MODULES[2].1).display().to_string()),
         args = args.join(", "),
         extra_env = run
             .env
