@@ -1040,10 +1040,13 @@ extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
             return std::ptr::null_mut();
         }
         Err(e) => {
-            eprintln!(
-                "weaves: string `{}`: Wasm bead `{}`: {e}",
+            // One write for the whole line: other strings write to stderr
+            // meanwhile, and `eprintln!` writes a line in pieces.
+            let line = format!(
+                "weaves: string `{}`: Wasm bead `{}`: {e}\n",
                 job.string, job.bead
             );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             // As a process a trap ends: 128 + SIGABRT.
             134
         }
