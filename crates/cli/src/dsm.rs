@@ -147,11 +147,20 @@ fn launch_local(o: &Options, command: &[String]) -> Result<i32, String> {
         c.arg("--").args(command);
         c.env(weaves_dsm::arena::NODES_VAR, nodes.to_string())
             .env(REEXECUTED, "1");
-        // SAFETY: personality(2) is async-signal-safe and touches only the
-        // child's own execution domain, before it executes.
+        let launcher = std::process::id() as libc::pid_t;
+        // SAFETY: personality(2), prctl(2), getppid(2) and _exit(2) are
+        // async-signal-safe and touch only the child itself, before it
+        // executes.
         unsafe {
-            c.pre_exec(|| {
+            c.pre_exec(move || {
                 libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+                // A node outlives no launcher: killed or ended, it takes
+                // its nodes with it (they would otherwise run on,
+                // orphaned, with nobody to report to).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != launcher {
+                    libc::_exit(1);
+                }
                 Ok(())
             });
         }

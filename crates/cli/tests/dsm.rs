@@ -413,6 +413,53 @@ fn kill_9_of_a_node_ends_every_other_node_with_one_line() {
     }
 }
 
+/// The bug: killing the launcher (`timeout`, a batch system ending the
+/// job) left its node processes running, orphaned, with nobody to report
+/// to.
+#[test]
+fn nodes_end_when_their_launcher_is_killed() {
+    let dir = scratch_dir("dsm_launcher_killed");
+    let prog = program(&dir, "slow");
+    let rendezvous = dir.join("rendezvous");
+    std::fs::create_dir_all(&rendezvous).unwrap();
+    let mut child = weaves_command()
+        .env("WEAVES_DSM_SILENCE_MS", "20000")
+        .args(["dsm", "-n", "2", "--rendezvous"])
+        .arg(&rendezvous)
+        .arg("--")
+        .arg(&prog)
+        // Far more rounds than the bound below lets it run.
+        .args(["2", "100000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "running\n");
+    let nodes: Vec<i32> = (0..2)
+        .map(|k| node_pid(&rendezvous, k).expect("the node runs"))
+        .collect();
+    // SAFETY: sending SIGKILL to a process this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    child.wait().unwrap();
+    // The kernel delivers the nodes' death signal at once; a generous
+    // bound keeps a loaded machine from failing the test.
+    let gone = |pid: &i32| {
+        !Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty())
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !nodes.iter().all(gone) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        nodes.iter().all(gone),
+        "node processes {nodes:?} outlived their launcher"
+    );
+}
+
 #[test]
 fn nodes_with_different_layouts_are_refused_at_bootstrap() {
     let dir = scratch_dir("dsm_layout");
