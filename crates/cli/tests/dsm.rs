@@ -366,19 +366,29 @@ fn node_pid(dir: &Path, node: u32) -> Option<i32> {
     None
 }
 
-#[test]
-fn kill_9_of_a_node_ends_every_other_node_with_one_line() {
-    let dir = scratch_dir("dsm_kill");
+/// A run of `slow THREADS ROUNDS` on `nodes` nodes once every thread
+/// started: the launcher, its output, and the rendezvous directory (where
+/// [`node_pid`] finds the nodes).
+fn slow_run_started(
+    test: &str,
+    nodes: u32,
+    rounds: &str,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    PathBuf,
+) {
+    let dir = scratch_dir(test);
     let prog = program(&dir, "slow");
     let rendezvous = dir.join("rendezvous");
     std::fs::create_dir_all(&rendezvous).unwrap();
     let mut child = weaves_command()
         .env("WEAVES_DSM_SILENCE_MS", "20000")
-        .args(["dsm", "-n", "3", "--rendezvous"])
+        .args(["dsm", "-n", &nodes.to_string(), "--rendezvous"])
         .arg(&rendezvous)
         .arg("--")
         .arg(&prog)
-        .args(["3", "5000"])
+        .args([nodes.to_string().as_str(), rounds])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -387,6 +397,12 @@ fn kill_9_of_a_node_ends_every_other_node_with_one_line() {
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line, "running\n");
+    (child, stdout, rendezvous)
+}
+
+#[test]
+fn kill_9_of_a_node_ends_every_other_node_with_one_line() {
+    let (mut child, mut stdout, rendezvous) = slow_run_started("dsm_kill", 3, "5000");
     let victim = node_pid(&rendezvous, 2).expect("node 2 runs");
     // SAFETY: sending SIGKILL to a process this test started.
     assert_eq!(unsafe { libc::kill(victim, libc::SIGKILL) }, 0);
@@ -418,26 +434,8 @@ fn kill_9_of_a_node_ends_every_other_node_with_one_line() {
 /// to.
 #[test]
 fn nodes_end_when_their_launcher_is_killed() {
-    let dir = scratch_dir("dsm_launcher_killed");
-    let prog = program(&dir, "slow");
-    let rendezvous = dir.join("rendezvous");
-    std::fs::create_dir_all(&rendezvous).unwrap();
-    let mut child = weaves_command()
-        .env("WEAVES_DSM_SILENCE_MS", "20000")
-        .args(["dsm", "-n", "2", "--rendezvous"])
-        .arg(&rendezvous)
-        .arg("--")
-        .arg(&prog)
-        // Far more rounds than the bound below lets it run.
-        .args(["2", "100000000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "running\n");
+    // Far more rounds than the bound below lets it run.
+    let (mut child, _stdout, rendezvous) = slow_run_started("dsm_launcher_killed", 2, "100000000");
     let nodes: Vec<i32> = (0..2)
         .map(|k| node_pid(&rendezvous, k).expect("the node runs"))
         .collect();

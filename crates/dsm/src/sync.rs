@@ -133,12 +133,7 @@ impl Replies<'_> {
                 addr,
                 notices,
                 diffs,
-            } => {
-                crate::lrc::apply(diffs);
-                self.manager.log(from, notices);
-                self.release(addr);
-                self.reply(who, 0, 0);
-            }
+            } => self.unlocked(who, notices, diffs, |r| r.release(addr)),
             Op::Publish { notices } => {
                 self.manager.log(from, notices);
                 self.reply(who, 0, 0);
@@ -247,18 +242,28 @@ impl Replies<'_> {
                 addr,
                 notices,
                 diffs,
-            } => {
-                crate::lrc::apply(diffs);
-                self.manager.log(from, notices);
-                self.rw_unlock(addr);
-                self.reply(who, 0, 0);
-            }
+            } => self.unlocked(who, notices, diffs, |r| r.rw_unlock(addr)),
             Op::Spawn { .. }
             | Op::Join { .. }
             | Op::Detach { .. }
             | Op::ApplyDiffs { .. }
             | Op::Free { .. } => self.reply(who, libc::EINVAL, 0),
         }
+    }
+
+    /// An unlock: the releaser's diffs for node 0 are applied and its
+    /// notices logged before the lock passes on (`pass_on`).
+    fn unlocked(
+        &mut self,
+        who: Waiter,
+        notices: Vec<u64>,
+        diffs: crate::lrc::Carried,
+        pass_on: impl FnOnce(&mut Self),
+    ) {
+        crate::lrc::apply(diffs);
+        self.manager.log(who.0, notices);
+        pass_on(self);
+        self.reply(who, 0, 0);
     }
 
     fn acquire(&mut self, addr: u64, who: Waiter) {

@@ -401,16 +401,7 @@ pub(crate) fn claim_trampolines<'m>(
         if b < b0 {
             continue;
         }
-        let fail = |m: String| TapestryError::Config {
-            path: plan.path.clone(),
-            message: format!(
-                "line {}: weave `{}`: bead `{}` imports `{}`: {m}",
-                l.line,
-                l.weave_name,
-                l.bead_name,
-                l.import_name()
-            ),
-        };
+        let fail = |m: String| link_error(&plan.path, l, m);
         let module = module_of(b);
         let symbol = module
             .imports()
@@ -538,16 +529,7 @@ impl Tapestry {
         }
         let modules = &self.wasm.modules;
         let module_of = |b: usize| &modules[plan.beads[b].module].module;
-        let fail = |l: &LinkPlan, m: String| TapestryError::Config {
-            path: self.plan.path.clone(),
-            message: format!(
-                "line {}: weave `{}`: bead `{}` imports `{}`: {m}",
-                l.line,
-                l.weave_name,
-                l.bead_name,
-                l.import_name()
-            ),
-        };
+        let fail = |l: &LinkPlan, m: String| link_error(&self.plan.path, l, m);
         let show = |(p, r): (&str, &str)| {
             weaves_wasm::Signature {
                 params: p.chars().map(kind_of).collect(),
@@ -1054,4 +1036,18 @@ extern "C" fn run_wasm_string(arg: *mut c_void) -> *mut c_void {
     drop(job);
     weaves_strings::exit_current(status);
     status as isize as *mut c_void
+}
+
+/// The one line refusing the weave's binding `l` (`[[weave.import]]`).
+fn link_error(path: &std::path::Path, l: &LinkPlan, m: String) -> TapestryError {
+    TapestryError::Config {
+        path: path.to_path_buf(),
+        message: format!(
+            "line {}: weave `{}`: bead `{}` imports `{}`: {m}",
+            l.line,
+            l.weave_name,
+            l.bead_name,
+            l.import_name()
+        ),
+    }
 }
